@@ -1,0 +1,1 @@
+"""Small internals usable from every layer."""

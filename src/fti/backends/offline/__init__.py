@@ -1,0 +1,69 @@
+"""Offline stores: the full, versioned history of every feature group (the system of record).
+
+Tables hold the user's columns plus ``_fti_seq`` (int64 ingestion order). Every write is one
+atomic commit that returns the new table version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+__all__ = ["SEQ", "OfflineStore", "TableStats"]
+
+SEQ = "_fti_seq"
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """Cheap facts about an offline table, read from its metadata."""
+
+    version: int
+    rows: int
+    files: int
+    size_bytes: int
+    last_commit: datetime | None
+    last_operation: str | None
+
+
+class OfflineStore(Protocol):
+    """Versioned, append-mostly tables addressed by name (``<fg>_v<version>``)."""
+
+    url: str
+
+    def exists(self, table: str) -> bool:
+        """True if the table has been created."""
+
+    def create(self, table: str, schema: pa.Schema) -> int:
+        """Create an empty table (idempotent); returns its version."""
+
+    def append(self, table: str, data: pa.Table) -> int:
+        """Append atomically; returns the version this commit created."""
+
+    def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
+        """Add nullable columns; returns the new version."""
+
+    def delete(self, table: str, predicate: str) -> tuple[int, int]:
+        """Delete rows matching a SQL predicate; returns (new version, rows deleted)."""
+
+    def added_rows(self, table: str, version: int) -> pa.Table | None:
+        """The rows commit ``version`` added; None if it also removed rows."""
+
+    def version(self, table: str) -> int:
+        """The latest committed version."""
+
+    def dataset(
+        self, table: str, *, version: int | None = None, as_of: datetime | None = None
+    ) -> tuple[ds.Dataset, int]:
+        """A lazily scanned Arrow dataset of one table version, and that version."""
+
+    def stats(self, table: str) -> TableStats:
+        """Row count, files and last commit, from metadata only."""
+
+    def drop(self, table: str) -> None:
+        """Delete the table and its files."""

@@ -1,0 +1,146 @@
+"""Delta Lake offline store on a local folder (``deltalake``), scanned through Arrow datasets."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from fti.backends.offline import TableStats
+from fti.errors import NotFoundError, ValidationError
+
+__all__ = ["DeltaOfflineStore"]
+
+# Big row groups keep scans fast; zstd keeps the files small.
+_WRITER = WriterProperties(compression="ZSTD", compression_level=1)
+
+
+class DeltaOfflineStore:
+    """One Delta table per feature group version under a base folder."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.base = Path(urlparse(url).path)
+        self.base.mkdir(parents=True, exist_ok=True)
+
+    def path(self, table: str) -> str:
+        return str(self.base / table)
+
+    def _open(self, table: str, version: int | None = None) -> DeltaTable:
+        try:
+            return DeltaTable(self.path(table), version=version)
+        except TableNotFoundError:
+            raise NotFoundError(
+                f"Offline table {table!r} does not exist under {self.base}."
+            ) from None
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.is_deltatable(self.path(table))
+
+    def create(self, table: str, schema: pa.Schema) -> int:
+        if not self.exists(table):
+            try:
+                DeltaTable.create(self.path(table), schema, mode="ignore")
+            except Exception:
+                if not self.exists(table):  # a concurrent creator may have won the race
+                    raise
+        return self.version(table)
+
+    def append(self, table: str, data: pa.Table) -> int:
+        dt = self._open(table)
+        write_deltalake(dt, data, mode="append", schema_mode="merge", writer_properties=_WRITER)
+        # Writing through the DeltaTable object leaves it at the version this commit created,
+        # even when another writer committed in between.
+        return int(dt.version())
+
+    def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
+        from deltalake.schema import Field as DeltaField
+
+        dt = self._open(table)
+        dt.alter.add_columns([DeltaField.from_arrow(f) for f in fields])
+        return int(dt.version())
+
+    def delete(self, table: str, predicate: str) -> tuple[int, int]:
+        dt = self._open(table)
+        metrics = dt.delete(predicate)
+        return int(dt.version()), int(metrics.get("num_deleted_rows", 0) or 0)
+
+    def added_rows(self, table: str, version: int) -> pa.Table | None:
+        """Rows that commit ``version`` added, read from the files its log entry names.
+
+        None when the commit also removed data rows (or its log entry is gone): a caller that
+        mirrors the table must then rebuild from a full snapshot.
+        """
+        log = Path(self.path(table)) / "_delta_log" / f"{version:020d}.json"
+        try:
+            lines = log.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        paths: list[str] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "remove" in action and action["remove"].get("dataChange", True):
+                return None
+            add = action.get("add")
+            if add is not None and add.get("dataChange", True):
+                paths.append(str(Path(self.path(table)) / unquote(add["path"])))
+        schema = self._open(table, version=version).schema().to_arrow()
+        schema = pa.schema(schema)
+        if not paths:
+            return schema.empty_table()
+        return ds.dataset(paths, format="parquet", schema=schema).to_table()
+
+    def version(self, table: str) -> int:
+        return int(self._open(table).version())
+
+    def dataset(
+        self, table: str, *, version: int | None = None, as_of: datetime | None = None
+    ) -> tuple[ds.Dataset, int]:
+        dt = self._open(table, version=version)
+        if version is not None and version > dt.version():
+            raise NotFoundError(
+                f"Table {table!r} has no version {version}; the latest is {dt.version()}."
+            )
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                raise ValidationError(
+                    f"as_of={as_of!r} is naive; pass a timezone-aware datetime, e.g. "
+                    "datetime(..., tzinfo=timezone.utc)."
+                )
+            first = dt.history()[-1]
+            if as_of.timestamp() * 1000 < first["timestamp"]:
+                raise NotFoundError(
+                    f"Table {table!r} did not exist at {as_of.isoformat()}; it was created at "
+                    f"{datetime.fromtimestamp(first['timestamp'] / 1000, UTC).isoformat()}."
+                )
+            dt.load_as_version(as_of)
+        return dt.to_pyarrow_dataset(), int(dt.version())
+
+    def stats(self, table: str) -> TableStats:
+        dt = self._open(table)
+        actions = pa.table(dt.get_add_actions(flatten=True))
+        rows = int(pc.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
+        size = int(pc.sum(actions.column("size_bytes")).as_py() or 0) if actions.num_rows else 0
+        last = dt.history(1)[0]
+        return TableStats(
+            version=int(dt.version()),
+            rows=rows,
+            files=actions.num_rows,
+            size_bytes=size,
+            last_commit=datetime.fromtimestamp(last["timestamp"] / 1000, UTC),
+            last_operation=last.get("operation"),
+        )
+
+    def drop(self, table: str) -> None:
+        shutil.rmtree(self.path(table), ignore_errors=True)

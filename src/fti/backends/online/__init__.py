@@ -1,0 +1,74 @@
+"""Online stores: the latest row per key of each online feature group.
+
+Every implementation receives *canonical batches*: Arrow tables whose columns are the key
+columns, ``_fti_et`` (event time as int64 microseconds since the epoch, UTC; 0 when the group has
+no event time), ``_fti_seq`` (int64 ingestion order) and the feature columns in fti's Arrow
+types. A row replaces the stored row for its key only if ``(_fti_et, _fti_seq)`` is greater —
+enforced inside the backend, atomically, so an older or out-of-order write never wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+__all__ = ["ET", "SEQ", "OnlineStore", "OnlineTable"]
+
+ET = "_fti_et"
+SEQ = "_fti_seq"
+
+
+@dataclass(frozen=True)
+class OnlineTable:
+    """What an online store needs to know about one feature group version."""
+
+    name: str  # e.g. "weather_v1"; a validated identifier
+    keys: tuple[tuple[str, str], ...]  # (column, dtype)
+    features: tuple[tuple[str, str], ...]  # (column, dtype)
+
+    @property
+    def key_names(self) -> list[str]:
+        return [k for k, _ in self.keys]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f for f, _ in self.features]
+
+
+class OnlineStore(Protocol):
+    """Latest-row-per-key storage. Values come back decoded to Python objects."""
+
+    url: str
+
+    def ensure_table(self, table: OnlineTable) -> None:
+        """Create the table, or add feature columns that are new in ``table``."""
+
+    def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
+        """Write a canonical batch with the newer-wins rule; mark ``version`` applied in the
+        same transaction. Returns the number of rows that changed."""
+
+    def read(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...] | None]:
+        """For each key tuple: ``(et_us, seq, *features)`` or None, in the order given."""
+
+    def delete(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]) -> int:
+        """Remove keys; returns how many existed."""
+
+    def applied_versions(self, table: OnlineTable) -> set[int]:
+        """Offline table versions whose changes this store already holds."""
+
+    def mark_applied(self, table: OnlineTable, versions: Iterable[int]) -> None:
+        """Record offline versions as applied."""
+
+    def count(self, table: OnlineTable) -> int:
+        """Number of keys stored."""
+
+    def drop(self, table: OnlineTable) -> None:
+        """Remove the table and its applied-version marks."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,245 @@
+"""SQLite online store: one table per feature group version in one WAL-mode file."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fti._internal.names import quote
+from fti.backends.online import ET, SEQ, OnlineTable
+
+__all__ = ["SqliteOnlineStore", "arrow_column_to_list", "decoder_for"]
+
+_SQL_TYPE = {
+    "bool": "INTEGER",
+    "int8": "INTEGER",
+    "int16": "INTEGER",
+    "int32": "INTEGER",
+    "int64": "INTEGER",
+    "float32": "REAL",
+    "float64": "REAL",
+    "string": "TEXT",
+    "timestamp": "INTEGER",
+    "date": "INTEGER",
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_APPLIED = "_fti_applied"
+_CHUNK_KEYS = 500
+
+
+def arrow_column_to_list(col: pa.ChunkedArray | pa.Array, dtype: str) -> list[Any]:
+    """Arrow column -> Python list of storage values (timestamps as µs, dates as days)."""
+    if dtype == "timestamp":
+        col = pc.cast(col, pa.int64())
+    elif dtype == "date":
+        col = pc.cast(col, pa.int32())
+    if col.null_count == 0 and dtype not in ("string", "bool"):
+        return col.to_numpy().tolist()  # type: ignore[no-any-return]
+    return col.to_pylist()  # type: ignore[no-any-return]
+
+
+def _ts(v: Any) -> Any:
+    return None if v is None else _EPOCH + timedelta(microseconds=v)
+
+
+def _date(v: Any) -> Any:
+    return None if v is None else date.fromordinal(_EPOCH_ORDINAL + v)
+
+
+def _bool(v: Any) -> Any:
+    return None if v is None else bool(v)
+
+
+def decoder_for(dtype: str) -> Callable[[Any], Any] | None:
+    """How to turn a stored value back into the Python value of ``dtype`` (None: as is)."""
+    return {"timestamp": _ts, "date": _date, "bool": _bool}.get(dtype)
+
+
+class SqliteOnlineStore:
+    """Online store in a single SQLite file (WAL mode, one connection per thread)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = urlparse(url)
+        self.path = Path(parsed.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._sql_cache: dict[tuple[str, int], str] = {}
+        self._decoders: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
+        with self._conn() as conn:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_APPLIED} (tbl TEXT NOT NULL, "
+                "version INTEGER NOT NULL, PRIMARY KEY (tbl, version))"
+            )
+
+    # ------------------------------------------------------------------ connections
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode never corrupts; a power cut may lose the last commits, which
+            # the catch-up from the offline table (the system of record) replays.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # ------------------------------------------------------------------ schema
+    def ensure_table(self, table: OnlineTable) -> None:
+        conn = self._conn()
+        cols = [f"{quote(k)} {_SQL_TYPE[t]} NOT NULL" for k, t in table.keys]
+        cols += [f"{ET} INTEGER NOT NULL", f"{SEQ} INTEGER NOT NULL"]
+        cols += [f"{quote(f)} {_SQL_TYPE[t]}" for f, t in table.features]
+        pk = ", ".join(quote(k) for k in table.key_names)
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join(cols)}, "
+            f"PRIMARY KEY ({pk})) WITHOUT ROWID"
+        )
+        existing = {r[1] for r in conn.execute(f"PRAGMA table_info({quote(table.name)})")}
+        for f, t in table.features:
+            if f not in existing:
+                conn.execute(
+                    f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(f)} {_SQL_TYPE[t]}"
+                )
+        self._decoders.pop(table.name, None)
+        self._sql_cache = {k: v for k, v in self._sql_cache.items() if k[0] != table.name}
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
+        names = [*table.key_names, ET, SEQ, *table.feature_names]
+        dtypes = [*(t for _, t in table.keys), "int64", "int64", *(t for _, t in table.features)]
+        columns = []
+        for n, t in zip(names, dtypes, strict=True):
+            if n in batch.column_names:
+                columns.append(arrow_column_to_list(batch.column(n), t))
+            else:
+                columns.append([None] * batch.num_rows)
+        q = quote(table.name)
+        collist = ", ".join(quote(n) for n in names)
+        updates = ", ".join(
+            f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]
+        )
+        sql = (
+            f"INSERT INTO {q} ({collist}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT ({', '.join(quote(k) for k in table.key_names)}) DO UPDATE SET {updates} "
+            f"WHERE (excluded.{ET}, excluded.{SEQ}) > ({q}.{ET}, {q}.{SEQ})"
+        )
+        conn = self._conn()
+        before = conn.total_changes
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, zip(*columns, strict=True))
+            changed = conn.total_changes - before
+            if version is not None:
+                conn.execute(
+                    f"INSERT OR IGNORE INTO {_APPLIED} (tbl, version) VALUES (?, ?)",
+                    (table.name, version),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return changed
+
+    def delete(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]) -> int:
+        where = " AND ".join(f"{quote(k)} = ?" for k in table.key_names)
+        conn = self._conn()
+        before = conn.total_changes
+        with conn:
+            conn.executemany(f"DELETE FROM {quote(table.name)} WHERE {where}", keys)
+        return conn.total_changes - before
+
+    def mark_applied(self, table: OnlineTable, versions: Iterable[int]) -> None:
+        with self._conn() as conn:
+            conn.executemany(
+                f"INSERT OR IGNORE INTO {_APPLIED} (tbl, version) VALUES (?, ?)",
+                [(table.name, v) for v in versions],
+            )
+
+    def applied_versions(self, table: OnlineTable) -> set[int]:
+        rows = self._conn().execute(f"SELECT version FROM {_APPLIED} WHERE tbl = ?", (table.name,))
+        return {r[0] for r in rows}
+
+    def drop(self, table: OnlineTable) -> None:
+        with self._conn() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {quote(table.name)}")
+            conn.execute(f"DELETE FROM {_APPLIED} WHERE tbl = ?", (table.name,))
+
+    # ------------------------------------------------------------------ reads
+    def count(self, table: OnlineTable) -> int:
+        try:
+            row = self._conn().execute(f"SELECT count(*) FROM {quote(table.name)}").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0])
+
+    def _select_sql(self, table: OnlineTable, n: int) -> str:
+        sql = self._sql_cache.get((table.name, n))
+        if sql is None:
+            cols = ", ".join([ET, SEQ, *(quote(f) for f in table.feature_names)])
+            keys = table.key_names
+            if n == 1:
+                where = " AND ".join(f"{quote(k)} = ?" for k in keys)
+            elif len(keys) == 1:
+                where = f"{quote(keys[0])} IN ({', '.join('?' * n)})"
+            else:
+                row = "(" + ", ".join("?" * len(keys)) + ")"
+                where = f"({', '.join(quote(k) for k in keys)}) IN (VALUES {', '.join([row] * n)})"
+            if n > 1:
+                cols = ", ".join(quote(k) for k in keys) + ", " + cols
+            sql = f"SELECT {cols} FROM {quote(table.name)} WHERE {where}"
+            self._sql_cache[(table.name, n)] = sql
+        return sql
+
+    def _row_decoders(self, table: OnlineTable) -> list[tuple[int, Callable[[Any], Any]]]:
+        dec = self._decoders.get(table.name)
+        if dec is None:
+            dec = []
+            for i, (_, t) in enumerate(table.features):
+                fn = decoder_for(t)
+                if fn is not None:
+                    dec.append((i + 2, fn))
+            self._decoders[table.name] = dec
+        return dec
+
+    def read(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...] | None]:
+        conn = self._conn()
+        dec = self._row_decoders(table)
+        if len(keys) == 1:
+            row = conn.execute(self._select_sql(table, 1), keys[0]).fetchone()
+            if row is None:
+                return [None]
+            if dec:
+                vals = list(row)
+                for i, fn in dec:
+                    vals[i] = fn(vals[i])
+                row = tuple(vals)
+            return [row]
+        nk = len(table.keys)
+        found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for start in range(0, len(keys), _CHUNK_KEYS):
+            chunk = keys[start : start + _CHUNK_KEYS]
+            params = [v for k in chunk for v in k]
+            for row in conn.execute(self._select_sql(table, len(chunk)), params):
+                vals = list(row[nk:])
+                for i, fn in dec:
+                    vals[i] = fn(vals[i])
+                found[tuple(row[:nk])] = tuple(vals)
+        return [found.get(tuple(k)) for k in keys]

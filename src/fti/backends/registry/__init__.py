@@ -1,0 +1,64 @@
+"""Registries: versioned JSON documents (feature groups, views, datasets, models, runs).
+
+A registry stores *records*: ``(kind, name, version) -> body`` plus a revision counter for
+compare-and-set updates, and an append-only event log per record (schema history, aliases, …).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+__all__ = ["Record", "Registry"]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One stored document."""
+
+    kind: str
+    name: str
+    version: int
+    body: dict[str, Any]
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Registry(Protocol):
+    """Metadata storage shared by every pipeline and process."""
+
+    url: str
+
+    def create(self, kind: str, name: str, version: int, body: dict[str, Any]) -> Record:
+        """Insert a record; ConflictError if (kind, name, version) exists."""
+
+    def create_next(
+        self, kind: str, name: str, make_body: Callable[[int], dict[str, Any]]
+    ) -> Record:
+        """Insert at the next free version (gap-free under concurrency)."""
+
+    def get(self, kind: str, name: str, version: int) -> Record | None:
+        """One record, or None."""
+
+    def records(self, kind: str, name: str | None = None) -> list[Record]:
+        """Records of a kind (optionally one name), ordered by name, version."""
+
+    def update(
+        self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
+    ) -> Record:
+        """Replace the body if the stored revision is still ``revision``; else ConflictError."""
+
+    def delete(self, kind: str, name: str, version: int) -> None:
+        """Remove a record and its events."""
+
+    def add_event(self, kind: str, name: str, version: int, event: dict[str, Any]) -> None:
+        """Append to a record's event log."""
+
+    def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
+        """A record's events, oldest first."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,211 @@
+"""SQL registry through SQLAlchemy Core: SQLite embedded, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from fti.backends.registry import Record
+from fti.errors import ConflictError
+
+__all__ = ["SqlRegistry"]
+
+metadata = sa.MetaData()
+
+objects = sa.Table(
+    "fti_objects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("kind", "name", "version", name="uq_fti_objects_kind_name_version"),
+)
+
+events = sa.Table(
+    "fti_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_fti_events_obj", "kind", "name", "version"),
+)
+
+
+def _engine(url: str) -> Engine:
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        Path(urlparse(url).path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # let us issue BEGIN IMMEDIATE ourselves
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            # Take the write lock up front so concurrent writers queue instead of failing
+            # with "database is locked" on a read-to-write upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if scheme == "postgresql":
+        url = "postgresql+psycopg" + url[len("postgresql") :]
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _record(row: Any) -> Record:
+    def aware(d: datetime) -> datetime:
+        return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
+
+    return Record(
+        kind=row.kind,
+        name=row.name,
+        version=row.version,
+        body=json.loads(row.body),
+        revision=row.revision,
+        created_at=aware(row.created_at),
+        updated_at=aware(row.updated_at),
+    )
+
+
+class SqlRegistry:
+    """Registry in any SQLAlchemy database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create(self, kind: str, name: str, version: int, body: dict[str, Any]) -> Record:
+        now = datetime.now(UTC)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    objects.insert().values(
+                        kind=kind,
+                        name=name,
+                        version=version,
+                        body=json.dumps(body),
+                        revision=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except sa.exc.IntegrityError:
+            raise ConflictError(f"{kind} {name!r} version {version} already exists.") from None
+        return Record(kind, name, version, body, 1, now, now)
+
+    def create_next(
+        self, kind: str, name: str, make_body: Callable[[int], dict[str, Any]]
+    ) -> Record:
+        for attempt in range(200):
+            latest = self._latest_version(kind, name)
+            version = (latest or 0) + 1
+            try:
+                return self.create(kind, name, version, make_body(version))
+            except ConflictError:
+                time.sleep(min(0.001 * (attempt + 1), 0.05))
+        raise ConflictError(f"Could not assign a version to {kind} {name!r} after 200 tries.")
+
+    def _latest_version(self, kind: str, name: str) -> int | None:
+        with self.engine.connect() as conn:
+            v = conn.execute(
+                sa.select(sa.func.max(objects.c.version)).where(
+                    objects.c.kind == kind, objects.c.name == name
+                )
+            ).scalar()
+        return None if v is None else int(v)
+
+    def get(self, kind: str, name: str, version: int) -> Record | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(objects).where(
+                    objects.c.kind == kind, objects.c.name == name, objects.c.version == version
+                )
+            ).first()
+        return None if row is None else _record(row)
+
+    def records(self, kind: str, name: str | None = None) -> list[Record]:
+        q = sa.select(objects).where(objects.c.kind == kind)
+        if name is not None:
+            q = q.where(objects.c.name == name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(objects.c.name, objects.c.version)).all()
+        return [_record(r) for r in rows]
+
+    def update(
+        self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
+    ) -> Record:
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                objects.update()
+                .where(
+                    objects.c.kind == kind,
+                    objects.c.name == name,
+                    objects.c.version == version,
+                    objects.c.revision == revision,
+                )
+                .values(body=json.dumps(body), revision=revision + 1, updated_at=now)
+            )
+            if res.rowcount != 1:
+                raise ConflictError(
+                    f"{kind} {name!r} version {version} was changed concurrently "
+                    f"(expected revision {revision}). Re-read it and try again."
+                )
+        rec = self.get(kind, name, version)
+        assert rec is not None
+        return rec
+
+    def delete(self, kind: str, name: str, version: int) -> None:
+        with self.engine.begin() as conn:
+            for t in (objects, events):
+                conn.execute(
+                    t.delete().where(t.c.kind == kind, t.c.name == name, t.c.version == version)
+                )
+
+    def add_event(self, kind: str, name: str, version: int, event: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                events.insert().values(
+                    kind=kind,
+                    name=name,
+                    version=version,
+                    at=datetime.now(UTC),
+                    body=json.dumps(event),
+                )
+            )
+
+    def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(events.c.at, events.c.body)
+                .where(events.c.kind == kind, events.c.name == name, events.c.version == version)
+                .order_by(events.c.id)
+            ).all()
+        out = []
+        for at, body in rows:
+            at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+            out.append({"at": at.isoformat(), **json.loads(body)})
+        return out

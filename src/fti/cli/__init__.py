@@ -1,0 +1,1 @@
+"""The ``fti`` command line (Typer + Rich)."""

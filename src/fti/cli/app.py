@@ -1,0 +1,75 @@
+"""``fti``: the command line. Each noun is a sub-app (``fti fg list``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fti.cli import fg as fg_cli
+from fti.cli.common import console, open_store, store_option
+from fti.errors import FtiError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="fti",
+    help=(
+        "fti: feature, training and inference pipelines around a feature store.\n\n"
+        "Examples:\n\n"
+        "  fti init                      # create ./.fti (embedded store, no servers)\n\n"
+        "  fti fg list                   # feature groups\n\n"
+        "  fti fg show weather:1         # schema, rows, latest commit\n\n"
+        "  fti doctor                    # what is configured and reachable"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(fg_cli.app, name="fg")
+
+
+@app.command()
+def init(root: Annotated[Path | None, typer.Argument(help="Folder for the store.")] = None) -> None:
+    """Create an embedded store (default ./.fti, or $FTI_HOME).
+
+    Example: fti init ./my-store
+    """
+    fs = open_store(root)
+    console.print(f"[green]Feature store ready[/] at {fs.config.root}")
+    for part in ("offline", "online", "registry", "artifacts"):
+        console.print(f"  {part:<9} {getattr(fs.config, part)}")
+
+
+@app.command()
+def doctor(root: store_option = None) -> None:
+    """Show what is configured, where each setting came from, and whether it is reachable.
+
+    Example: FTI_ONLINE=redis://127.0.0.1:6379/0 fti doctor
+    """
+    from fti.cli.doctor import checks
+
+    fs = open_store(root)
+    table = Table(title=f"fti store at {fs.config.root}")
+    for col in ("part", "url", "from", "status"):
+        table.add_column(col)
+    ok = True
+    for part, url, source, good, detail in checks(fs):
+        ok &= good
+        table.add_row(part, url, source, ("[green]ok[/] " if good else "[red]FAIL[/] ") + detail)
+    console.print(table)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: run the app, printing fti errors without a traceback."""
+    try:
+        app()
+    except FtiError as e:
+        Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Frozen, validated specifications: what things are, not how they are stored."""

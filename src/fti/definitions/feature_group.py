@@ -1,0 +1,145 @@
+"""The definition of a feature group: keys, event time, schema and online settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fti._internal.names import check_identifier, check_unique
+from fti.definitions.fields import Field
+from fti.errors import ValidationError
+
+__all__ = ["FeatureGroupSpec", "normalize_features"]
+
+FeaturesArg = Sequence[Field] | Mapping[str, str] | None
+
+
+def normalize_features(features: FeaturesArg) -> tuple[Field, ...]:
+    """Accept ``[Field(...)]`` or ``{"name": "dtype"}`` and return a tuple of Fields."""
+    if features is None:
+        return ()
+    if isinstance(features, Mapping):
+        return tuple(Field(str(k), str(v)) for k, v in features.items())
+    out = []
+    for f in features:
+        if not isinstance(f, Field):
+            raise ValidationError(
+                f"features must be fti.Field objects or a {{name: dtype}} mapping; got {f!r}."
+            )
+        out.append(f)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class FeatureGroupSpec:
+    """A versioned feature group definition. ``columns`` holds every stored column.
+
+    ``columns`` includes the primary key and event time columns; it is empty until the schema is
+    declared or inferred from the first insert.
+    """
+
+    name: str
+    version: int
+    primary_key: tuple[str, ...]
+    event_time: str | None = None
+    online: bool = False
+    ttl: timedelta | None = None
+    description: str = ""
+    columns: tuple[Field, ...] = ()
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        check_identifier(self.name, what="feature group")
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or self.version < 1:
+            raise ValidationError(
+                f"The 'version' parameter must be an int >= 1. Got {self.version!r} instead."
+            )
+        if not self.primary_key:
+            raise ValidationError(
+                f"Feature group {self.name!r} needs a primary key: pass "
+                "primary_key=['<column>', ...]."
+            )
+        for k in self.primary_key:
+            check_identifier(k, what="primary key column")
+        check_unique(self.primary_key, what="primary key column")
+        if self.event_time is not None:
+            check_identifier(self.event_time, what="event time column")
+            if self.event_time in self.primary_key:
+                raise ValidationError(
+                    f"event_time {self.event_time!r} is also in primary_key; the event time is "
+                    "ordered on, not part of the key. Remove it from primary_key."
+                )
+        if self.ttl is not None and (
+            not isinstance(self.ttl, timedelta) or self.ttl <= timedelta(0)
+        ):
+            raise ValidationError(
+                f"The 'ttl' parameter must be a timedelta > 0. Got {self.ttl!r} instead."
+            )
+        if self.ttl is not None and self.event_time is None:
+            raise ValidationError(
+                f"Feature group {self.name!r} has a ttl but no event_time; a ttl is measured "
+                "from the event time. Pass event_time='<column>' or drop the ttl."
+            )
+        check_unique([c.name for c in self.columns])
+        if self.created_at.tzinfo is None:
+            raise ValidationError("created_at must be timezone-aware.")
+
+    # ----------------------------------------------------------------- derived views
+    @property
+    def key(self) -> str:
+        """``name_v<version>``: the identifier used for tables in every backend."""
+        return f"{self.name}_v{self.version}"
+
+    @property
+    def has_schema(self) -> bool:
+        return bool(self.columns)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def feature_columns(self) -> tuple[Field, ...]:
+        """Columns that are neither key nor event time."""
+        skip = {*self.primary_key, self.event_time}
+        return tuple(c for c in self.columns if c.name not in skip)
+
+    def column(self, name: str) -> Field:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def with_columns(self, columns: Sequence[Field]) -> FeatureGroupSpec:
+        return replace(self, columns=tuple(columns))
+
+    # ----------------------------------------------------------------- persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "primary_key": list(self.primary_key),
+            "event_time": self.event_time,
+            "online": self.online,
+            "ttl_seconds": None if self.ttl is None else self.ttl.total_seconds(),
+            "description": self.description,
+            "columns": [c.to_dict() for c in self.columns],
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureGroupSpec:
+        ttl = d.get("ttl_seconds")
+        return cls(
+            name=d["name"],
+            version=int(d["version"]),
+            primary_key=tuple(d["primary_key"]),
+            event_time=d.get("event_time"),
+            online=bool(d.get("online", False)),
+            ttl=None if ttl is None else timedelta(seconds=float(ttl)),
+            description=d.get("description", ""),
+            columns=tuple(Field.from_dict(c) for c in d.get("columns", [])),
+            created_at=datetime.fromisoformat(d["created_at"]),
+        )

@@ -1,0 +1,189 @@
+"""``FeatureGroup``: the handle returned by ``fs.feature_group(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normalize_features
+from fti.errors import ValidationError
+from fti.services import feature_groups, ingestion, materialization, offline_reads, row_deletion
+from fti.services.context import StoreContext
+from fti.services.ingestion import InsertReport
+from fti.services.online_lookup import OnlineReader
+
+__all__ = ["FeatureGroup"]
+
+
+class FeatureGroup:
+    """A versioned feature group. Get one with ``fs.feature_group(...)``.
+
+    >>> fg = fs.feature_group("weather", primary_key=["origin"], event_time="time_hour",
+    ...                       online=True)                                    # doctest: +SKIP
+    >>> fg.insert(df)                                                         # doctest: +SKIP
+    >>> fg.read_online([{"origin": "JFK"}])                                   # doctest: +SKIP
+    """
+
+    def __init__(self, ctx: StoreContext, spec: FeatureGroupSpec) -> None:
+        self._ctx = ctx
+        self._spec = spec
+        self._reader: OnlineReader | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def spec(self) -> FeatureGroupSpec:
+        """The frozen definition."""
+        return self._spec
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def version(self) -> int:
+        return self._spec.version
+
+    @property
+    def primary_key(self) -> list[str]:
+        return list(self._spec.primary_key)
+
+    @property
+    def event_time(self) -> str | None:
+        return self._spec.event_time
+
+    @property
+    def schema(self) -> dict[str, str]:
+        """Column name -> dtype."""
+        return {c.name: c.dtype for c in self._spec.columns}
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureGroup({self.name!r}, version={self.version}, primary_key={self.primary_key}, "
+            f"event_time={self.event_time!r}, online={self._spec.online})"
+        )
+
+    def _set_spec(self, spec: FeatureGroupSpec) -> None:
+        if spec != self._spec:
+            self._spec = spec
+            self._reader = None
+
+    def refresh(self) -> FeatureGroup:
+        """Re-read the definition from the registry (e.g. after another process changed it)."""
+        self._set_spec(feature_groups.get_spec(self._ctx, self.name, self.version))
+        return self
+
+    # ------------------------------------------------------------------ writes
+    def insert(self, data: Any) -> InsertReport:
+        """Validate and write rows (pandas, polars, pyarrow). Atomic: all rows or none.
+
+        >>> fg.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [now], "temp": [3.5]}))
+        ... # doctest: +SKIP
+        """
+        self.refresh()
+        report, spec = ingestion.insert(self._ctx, self._spec, data)
+        self._set_spec(spec)
+        return report
+
+    def add_features(self, features: FeaturesArg) -> FeatureGroup:
+        """Add nullable feature columns in place; recorded in the schema history.
+
+        >>> fg.add_features({"wind_gust": "float64"})                          # doctest: +SKIP
+        """
+        self.refresh()
+        self._set_spec(
+            feature_groups.add_features(self._ctx, self._spec, normalize_features(features))
+        )
+        return self
+
+    def delete_rows(self, keys: Sequence[Mapping[str, Any]]) -> int:
+        """Delete every row of the given keys offline and online; returns rows deleted."""
+        self.refresh()
+        return row_deletion.delete_keys(self._ctx, self._spec, list(keys))
+
+    def sync_online(self) -> list[int]:
+        """Apply offline versions the online store lacks (done automatically on open)."""
+        return materialization.catch_up(self._ctx, self._spec)
+
+    def rebuild_online(self) -> int:
+        """Rebuild the online table from the offline table; returns the number of keys."""
+        return materialization.rebuild(self._ctx, self._spec)
+
+    # ------------------------------------------------------------------ reads
+    def read(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        as_of: datetime | None = None,
+        version: int | None = None,
+        format: str = "pandas",
+    ) -> Any:
+        """Offline history, ordered by (event time, ingestion order).
+
+        ``start <= event_time < end``; ``version=`` or ``as_of=`` travel back in time.
+
+        >>> fg.read(start=datetime(2013, 1, 1, tzinfo=UTC), format="polars")  # doctest: +SKIP
+        """
+        return offline_reads.read(
+            self._ctx,
+            self._spec,
+            start=start,
+            end=end,
+            as_of=as_of,
+            version=version,
+            format=format,
+        )
+
+    def read_online(
+        self, keys: Mapping[str, Any] | Sequence[Mapping[str, Any]], *, format: str = "rows"
+    ) -> Any:
+        """Latest row per key, TTL applied.
+
+        Returns a list with one dict per key (None for unknown or expired keys), or a frame with
+        ``format="pandas"|"polars"|"arrow"`` (nulls for missing keys).
+
+        >>> fg.read_online([{"origin": "JFK"}, {"origin": "LGA"}])             # doctest: +SKIP
+        """
+        if self._reader is None:
+            if not self._spec.online:
+                raise ValidationError(
+                    f"Feature group {self.name!r} version {self.version} is not online. Create "
+                    "it with online=True, or read offline with fg.read()."
+                )
+            self.refresh()
+            self._reader = OnlineReader(self._ctx, self._spec)
+        entities = [keys] if isinstance(keys, Mapping) else keys
+        if format == "rows":
+            return self._reader.rows(entities)
+        return self._reader.frame(entities, format)
+
+    def stats(self) -> dict[str, Any]:
+        """Offline row count, files, latest version and commit; online key count."""
+        out: dict[str, Any] = {"online_rows": None}
+        if self._ctx.offline.exists(self._spec.key):
+            s = self._ctx.offline.stats(self._spec.key)
+            out.update(
+                offline_version=s.version,
+                rows=s.rows,
+                files=s.files,
+                size_bytes=s.size_bytes,
+                last_commit=s.last_commit,
+                last_operation=s.last_operation,
+            )
+        else:
+            out.update(
+                offline_version=None,
+                rows=0,
+                files=0,
+                size_bytes=0,
+                last_commit=None,
+                last_operation=None,
+            )
+        if self._spec.online and self._spec.has_schema:
+            out["online_rows"] = self._ctx.online.count(feature_groups.online_table(self._spec))
+        return out
+
+    def schema_history(self) -> list[dict[str, Any]]:
+        """Every schema change, oldest first."""
+        return self._ctx.registry.events(feature_groups.KIND, self.name, self.version)

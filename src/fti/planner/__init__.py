@@ -1,0 +1,1 @@
+"""Compiles a feature view query to point-in-time SQL (DuckDB, Spark)."""

@@ -1,0 +1,48 @@
+"""The backends of one store, opened lazily, shared by every service and handle."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from fti.backends import resolver
+from fti.config import StoreConfig
+
+if TYPE_CHECKING:
+    from fti.backends.artifacts import ArtifactStore
+    from fti.backends.offline import OfflineStore
+    from fti.backends.online import OnlineStore
+    from fti.backends.registry import Registry
+
+__all__ = ["StoreContext"]
+
+
+class StoreContext:
+    """Config plus lazily opened backends (an online store is opened only when used)."""
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+
+    @cached_property
+    def offline(self) -> OfflineStore:
+        return resolver.open_offline(self.config.offline)
+
+    @cached_property
+    def online(self) -> OnlineStore:
+        return resolver.open_online(self.config.online)
+
+    @cached_property
+    def registry(self) -> Registry:
+        return resolver.open_registry(self.config.registry)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return resolver.open_artifacts(self.config.artifacts)
+
+    def close(self) -> None:
+        for name in ("online", "registry"):
+            backend = self.__dict__.pop(name, None)
+            if backend is not None:
+                backend.close()

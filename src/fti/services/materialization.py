@@ -1,0 +1,111 @@
+"""Keep the online store derived from the offline table (the system of record).
+
+Each online store records which offline table versions it holds. Versions it lacks — after a
+crash between the offline commit and the online write, or after a Redis restart — are replayed
+from the commit's own files; a gap that removed rows triggers a full rebuild.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fti._internal.names import quote
+from fti.backends.offline import SEQ
+from fti.backends.online import ET, OnlineTable
+from fti.definitions.feature_group import FeatureGroupSpec
+from fti.services.context import StoreContext
+from fti.services.feature_groups import online_table
+
+__all__ = ["canonical_batch", "catch_up", "latest_per_key", "rebuild"]
+
+_CHUNK = 100_000
+
+
+def canonical_batch(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
+    """Offline rows -> the canonical online batch (keys, _fti_et, _fti_seq, features)."""
+    if spec.event_time is not None:
+        et = pc.cast(table.column(spec.event_time), pa.int64())
+    else:
+        et = pa.chunked_array([pa.array([0] * table.num_rows, pa.int64())])
+    cols = [table.column(k) for k in spec.primary_key]
+    cols += [et, table.column(SEQ)]
+    names = [*spec.primary_key, ET, SEQ]
+    for f in spec.feature_columns:
+        if f.name in table.column_names:
+            cols.append(table.column(f.name))
+            names.append(f.name)
+    return pa.Table.from_arrays(cols, names=names)
+
+
+def upsert_chunks(
+    ctx: StoreContext,
+    table: OnlineTable,
+    batch: pa.Table,
+    *,
+    version: int | None,
+    on_chunk: object = None,
+) -> int:
+    """Upsert in chunks (so progress can be shown); ``version`` is marked with the last one."""
+    changed = 0
+    n = batch.num_rows
+    if n == 0:
+        if version is not None:
+            ctx.online.mark_applied(table, [version])
+        return 0
+    for start in range(0, n, _CHUNK):
+        last = start + _CHUNK >= n
+        chunk = batch.slice(start, _CHUNK)
+        changed += ctx.online.upsert(table, chunk, version=version if last else None)
+        if callable(on_chunk):
+            on_chunk(chunk.num_rows)
+    return changed
+
+
+def latest_per_key(spec: FeatureGroupSpec, dataset: object) -> pa.Table:
+    """The greatest row per key by (event time, ingestion order), computed out of core."""
+    keys = ", ".join(quote(k) for k in spec.primary_key)
+    order = f"{quote(spec.event_time)} DESC, " if spec.event_time else ""
+    con = duckdb.connect()
+    try:
+        con.register("fg", dataset)
+        return con.sql(
+            f"SELECT * FROM fg QUALIFY row_number() OVER (PARTITION BY {keys} "
+            f"ORDER BY {order}{quote(SEQ)} DESC) = 1"
+        ).to_arrow_table()
+    finally:
+        con.close()
+
+
+def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> int:
+    """Rebuild the online table from the offline table; returns the number of keys written."""
+    table = online_table(spec)
+    if drop:
+        ctx.online.drop(table)
+    ctx.online.ensure_table(table)
+    dataset, version = ctx.offline.dataset(spec.key)
+    latest = latest_per_key(spec, dataset)
+    upsert_chunks(ctx, table, canonical_batch(spec, latest), version=None)
+    ctx.online.mark_applied(table, range(version + 1))
+    return int(latest.num_rows)
+
+
+def catch_up(ctx: StoreContext, spec: FeatureGroupSpec, *, upto: int | None = None) -> list[int]:
+    """Apply offline versions the online store lacks (<= ``upto``); returns those versions."""
+    if not spec.online or not spec.has_schema or not ctx.offline.exists(spec.key):
+        return []
+    table = online_table(spec)
+    upto = ctx.offline.version(spec.key) if upto is None else upto
+    applied = ctx.online.applied_versions(table)
+    missing = [v for v in range(upto + 1) if v not in applied]
+    if not missing:
+        return []
+    ctx.online.ensure_table(table)
+    for v in missing:
+        added = ctx.offline.added_rows(spec.key, v)
+        if added is None:  # the commit removed rows, or its log is gone: rebuild everything
+            rebuild(ctx, spec)
+            return missing
+        upsert_chunks(ctx, table, canonical_batch(spec, added), version=v)
+    return missing
