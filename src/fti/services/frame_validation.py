@@ -5,6 +5,8 @@ Every problem is reported with the column, the offending value or count, and the
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -13,7 +15,7 @@ from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field, arrow_type, can_widen, dtype_of
 from fti.errors import SchemaError, ValidationError
 
-__all__ = ["infer_columns", "normalize_frame"]
+__all__ = ["check_column_names", "infer_columns", "normalize_frame"]
 
 
 def _first_bad_row(mask: pa.ChunkedArray | pa.Array) -> int:
@@ -26,8 +28,9 @@ def _check_not_null(table: pa.Table, column: str, role: str, fg: str) -> None:
     if col.null_count:
         row = _first_bad_row(pc.is_null(col))
         raise ValidationError(
-            f"{role} column {column!r} has {col.null_count} null value(s) (first at row {row}) "
-            f"in the insert into feature group {fg!r}. Every row needs a {role.lower()}: "
+            f"{role} column {column!r} has {col.null_count} missing value(s) (null, None, NaN or "
+            f"NaT; first at row {row}) "
+            f"in the insert into feature group {fg!r}. Every row needs a value in {column!r}: "
             "drop or fill those rows first."
         )
     if pa.types.is_floating(col.type):
@@ -39,6 +42,21 @@ def _check_not_null(table: pa.Table, column: str, role: str, fg: str) -> None:
                 f"{_first_bad_row(nan)}) in the insert into feature group {fg!r}. Drop or fill "
                 "those rows first."
             )
+
+
+def check_column_names(table: pa.Table, fg: str) -> None:
+    """Column names must be identifiers and unique (exactly and case-insensitively)."""
+    names = table.column_names
+    for name in names:
+        check_identifier(name)
+    counts = Counter(names)
+    dup = sorted(n for n, c in counts.items() if c > 1)
+    if dup:
+        raise ValidationError(
+            f"Duplicate column name(s) {dup} in the insert into feature group {fg!r} "
+            f"(columns given: {names}). Rename or drop the duplicates."
+        )
+    check_unique(names)
 
 
 def infer_columns(spec: FeatureGroupSpec, table: pa.Table) -> tuple[Field, ...]:
@@ -63,9 +81,7 @@ def normalize_frame(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
     """Validate ``table`` against ``spec`` (whose columns must be known) and cast it to the
     stored Arrow types, in schema order. Missing feature columns become nulls."""
     fg = spec.name
-    for name in table.column_names:
-        check_identifier(name)
-    check_unique(table.column_names)
+    check_column_names(table, fg)
     names = set(table.column_names)
     for k in spec.primary_key:
         if k not in names:
@@ -78,6 +94,12 @@ def normalize_frame(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
             f"Event time column {spec.event_time!r} is missing from the insert into feature group "
             f"{fg!r}. Columns given: {table.column_names}."
         )
+    # Nulls and NaNs first: pandas turns an int key with a missing value into float64, and the
+    # user should hear about the missing value, not about the dtype it caused.
+    for k in spec.primary_key:
+        _check_not_null(table, k, "Primary key", fg)
+    if spec.event_time is not None:
+        _check_not_null(table, spec.event_time, "Event time", fg)
     known = set(spec.column_names)
     unknown = [n for n in table.column_names if n not in known]
     if unknown:
@@ -124,8 +146,4 @@ def normalize_frame(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
     out = pa.Table.from_arrays(
         arrays, schema=pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in spec.columns])
     )
-    for k in spec.primary_key:
-        _check_not_null(out, k, "Primary key", fg)
-    if spec.event_time is not None:
-        _check_not_null(out, spec.event_time, "Event time", fg)
     return out

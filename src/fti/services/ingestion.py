@@ -11,14 +11,13 @@ import numpy as np
 import pyarrow as pa
 
 from fti._internal.frames import to_arrow
-from fti._internal.names import check_identifier, check_unique
 from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
 from fti.services import feature_groups, materialization
 from fti.services.context import StoreContext
-from fti.services.frame_validation import infer_columns, normalize_frame
+from fti.services.frame_validation import check_column_names, infer_columns, normalize_frame
 
 __all__ = ["InsertReport", "insert", "next_sequence"]
 
@@ -82,11 +81,9 @@ def insert(
     """Validate and write ``data``. Returns the report and the (possibly updated) spec."""
     started = time.perf_counter()
     table = to_arrow(data, what=f"the insert into {spec.name!r}")
+    check_column_names(table, spec.name)
     if table.num_rows == 0:
         # An empty frame carries no values to type-check (pandas makes its columns float64).
-        for name in table.column_names:
-            check_identifier(name)
-        check_unique(table.column_names)
         message = (
             f"Nothing to insert into {spec.name} v{spec.version}: the frame is empty. "
             "Nothing was written."
