@@ -37,7 +37,9 @@ def open_online(url: str) -> OnlineStore:
         return SqliteOnlineStore(url)
     if scheme in ("redis", "rediss"):
         _require("redis", "redis", "redis", "The Redis online store")
-        raise ConfigError("The Redis online store is not available in this version of fti yet.")
+        from fti.backends.online.redis import RedisOnlineStore
+
+        return RedisOnlineStore(url)
     raise ConfigError(f"Unknown online store URL {url!r}.")
 
 

@@ -1,0 +1,337 @@
+"""Redis online store: one hash per entity key per feature group version.
+
+Layout (``P`` = the store's key prefix, ``T`` = the table name, e.g. ``weather_v1``)::
+
+    P:T:k:<key>      hash  _fti_et, _fti_seq, one field per non-null feature
+    P:T:m:count      int   number of entity hashes (kept by the same scripts that write them)
+    P:T:m:applied    set   offline table versions this store holds
+
+A null feature is an absent field, so None and NaN stay distinct (NaN is stored as ``nan``).
+``<key>`` is the key value for a one-column key and ``<len>:<value>`` per column for composite
+keys, so ``(1, "23")`` and ``(12, "3")`` never collide. The newer-wins rule runs inside Redis
+(a Lua script compares ``(et, seq)`` exactly, as int64, without going through doubles), and the
+version mark is set by the script that writes the last rows of an upsert. Reads are one
+pipelined ``HMGET`` round trip per call. A hash per key keeps the small-hash (listpack) encoding,
+and the key count per table is a counter rather than a key scan.
+
+TTL is applied at read time by the caller, as for every online store; the hashes do not expire,
+so a rebuild from the offline table reproduces exactly the same keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
+
+import pyarrow as pa
+
+from fti.backends.online import ET, SEQ, OnlineTable
+from fti.backends.online.sqlite import arrow_column_to_list, decoder_for
+from fti.errors import BackendUnavailableError, ConfigError
+
+__all__ = ["RedisOnlineStore"]
+
+_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_ROWS_PER_CALL = 1000  # rows per script call: short enough not to block Redis for long
+_SCAN_COUNT = 1000
+_ET_B = ET.encode()
+_SEQ_B = SEQ.encode()
+
+# KEYS[1] count key, KEYS[2] applied set, KEYS[3..] entity hashes (one per row).
+# ARGV[1] version to mark ('' for none), ARGV[2] number of features n, ARGV[3..2+n] feature
+# names, then per row: et, seq, mask, v1..vn. mask is '' when every value is present, else one
+# '1'/'0' character per feature ('0': null, the field is left out).
+_UPSERT_LUA = """
+local function split(s)
+  -- an int64 in decimal -> (high, low) doubles, both exact: value = high * 1e9 + low
+  local neg = string.byte(s, 1) == 45
+  if neg then s = string.sub(s, 2) end
+  local n = #s
+  local hi, lo = 0, tonumber(s)
+  if n > 9 then
+    hi = tonumber(string.sub(s, 1, n - 9))
+    lo = tonumber(string.sub(s, n - 8))
+  end
+  if neg then return -hi, -lo end
+  return hi, lo
+end
+local function greater(a, b)
+  local a1, a2 = split(a)
+  local b1, b2 = split(b)
+  if a1 ~= b1 then return a1 > b1, false end
+  if a2 ~= b2 then return a2 > b2, false end
+  return false, true
+end
+local nf = tonumber(ARGV[2])
+local names = {}
+for j = 1, nf do names[j] = ARGV[2 + j] end
+local i = 3 + nf
+local changed, created = 0, 0
+for k = 3, #KEYS do
+  local key = KEYS[k]
+  local e, s, mask = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local base = i + 2
+  i = i + 3 + nf
+  local old = redis.call('HMGET', key, '_fti_et', '_fti_seq')
+  local write = true
+  if old[1] then
+    local gt, eq = greater(e, old[1])
+    if eq then gt = greater(s, old[2]) end
+    write = gt
+  else
+    created = created + 1
+  end
+  if write then
+    if old[1] then redis.call('DEL', key) end
+    local t = {'_fti_et', e, '_fti_seq', s}
+    local full = mask == ''
+    for j = 1, nf do
+      if full or string.byte(mask, j) == 49 then
+        t[#t + 1] = names[j]
+        t[#t + 1] = ARGV[base + j]
+        if #t >= 7000 then
+          redis.call('HSET', key, unpack(t))
+          t = {}
+        end
+      end
+    end
+    if #t > 0 then redis.call('HSET', key, unpack(t)) end
+    changed = changed + 1
+  end
+end
+if created > 0 then redis.call('INCRBY', KEYS[1], created) end
+if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
+return changed
+"""
+
+# KEYS[1] count key, KEYS[2..] entity hashes to delete.
+_DELETE_LUA = """
+local n = 0
+for k = 2, #KEYS do n = n + redis.call('DEL', KEYS[k]) end
+if n > 0 then redis.call('DECRBY', KEYS[1], n) end
+return n
+"""
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    """Remove fti's own ``prefix`` query parameter; return (redis URL, prefix)."""
+    parsed = urlparse(url)
+    query = parse_qsl(parsed.query, keep_blank_values=True)
+    prefix = "fti"
+    rest = []
+    for k, v in query:
+        if k == "prefix":
+            prefix = v
+        else:
+            rest.append((k, v))
+    if not _PREFIX.match(prefix):
+        raise ConfigError(
+            f"Invalid Redis key prefix {prefix!r} in {url!r}: use 1-64 letters, digits, '_', '.' "
+            "or '-', e.g. redis://127.0.0.1:6379/0?prefix=fti_prod."
+        )
+    return urlunparse(parsed._replace(query=urlencode(rest))), prefix
+
+
+def _key_part(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return str(int(value))  # ints, bools, timestamps (µs) and dates (days) as integers
+
+
+def _decode_float(b: bytes) -> float:
+    return float(b)
+
+
+def _decode_str(b: bytes) -> str:
+    return b.decode()
+
+
+def _decode_bool(b: bytes) -> bool:
+    return b == b"1"
+
+
+def _raw_decoder(dtype: str) -> Callable[[bytes], Any]:
+    """Stored bytes -> the Python value SqliteOnlineStore returns for ``dtype``."""
+    if dtype == "string":
+        return _decode_str
+    if dtype in ("float32", "float64"):
+        return _decode_float
+    if dtype == "bool":
+        return _decode_bool
+    after = decoder_for(dtype)  # timestamps and dates: stored as integers
+    if after is None:
+        return int
+    return lambda b: after(int(b))
+
+
+class _Prepared:
+    """Per-table encoders and decoders, built once per table schema."""
+
+    def __init__(self, prefix: str, table: OnlineTable) -> None:
+        self.table = table
+        self.hash_prefix = f"{prefix}:{table.name}:k:"
+        self.count_key = f"{prefix}:{table.name}:m:count"
+        self.applied_key = f"{prefix}:{table.name}:m:applied"
+        self.pattern = f"{prefix}:{table.name}:*"
+        self.fields = [_ET_B, _SEQ_B, *(f.encode() for f in table.feature_names)]
+        self.decoders = [_raw_decoder(t) for _, t in table.features]
+        self.composite = len(table.keys) > 1
+
+    def key(self, values: Sequence[Any]) -> str:
+        if not self.composite:
+            return self.hash_prefix + _key_part(values[0])
+        parts = [_key_part(v) for v in values]
+        return self.hash_prefix + "".join(f"{len(p)}:{p}" for p in parts)
+
+    def decode(self, raw: Sequence[Any]) -> tuple[Any, ...] | None:
+        if raw[0] is None:
+            return None
+        out: list[Any] = [int(raw[0]), int(raw[1])]
+        for fn, b in zip(self.decoders, raw[2:], strict=True):
+            out.append(None if b is None else fn(b))
+        return tuple(out)
+
+
+def _wire_values(values: list[Any], dtype: str) -> list[Any]:
+    """Storage values -> what redis-py sends: bools as 1/0, floats exactly (NaN as 'nan')."""
+    if dtype == "bool":
+        return [b"" if v is None else (1 if v else 0) for v in values]
+    if dtype in ("float32", "float64"):
+        # redis-py writes floats with repr(), which round-trips; spell NaN/inf ourselves.
+        return [b"" if v is None else (v if math.isfinite(v) else repr(v)) for v in values]
+    return [b"" if v is None else v for v in values]
+
+
+class RedisOnlineStore:
+    """Online store in Redis (``redis://host:port/db?prefix=NAME``; default prefix ``fti``)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        redis_url, self.prefix = _split_url(url)
+        self._client = redis.Redis.from_url(
+            redis_url, decode_responses=False, socket_connect_timeout=5, health_check_interval=30
+        )
+        try:
+            self._client.ping()
+        except redis.exceptions.ConnectionError as e:
+            raise BackendUnavailableError(
+                f"Cannot reach the Redis online store at {redis_url!r}: {e}. Start Redis or "
+                "point FTI_ONLINE at a running server."
+            ) from e
+        self._upsert = self._client.register_script(_UPSERT_LUA)
+        self._delete = self._client.register_script(_DELETE_LUA)
+        self._prepared: dict[OnlineTable, _Prepared] = {}
+        self._lock = threading.Lock()
+
+    def _prep(self, table: OnlineTable) -> _Prepared:
+        p = self._prepared.get(table)
+        if p is None:
+            with self._lock:
+                p = self._prepared.setdefault(table, _Prepared(self.prefix, table))
+        return p
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ------------------------------------------------------------------ schema
+    def ensure_table(self, table: OnlineTable) -> None:
+        # Hashes are schemaless: a feature added later is an absent field (None) in old rows.
+        self._prep(table)
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
+        p = self._prep(table)
+        n = batch.num_rows
+        key_cols = [arrow_column_to_list(batch.column(k), t) for k, t in table.keys]
+        keys = [p.key(row) for row in zip(*key_cols, strict=True)]
+        ets = arrow_column_to_list(batch.column(ET), "int64")
+        seqs = arrow_column_to_list(batch.column(SEQ), "int64")
+        columns: list[list[Any]] = []
+        nullable: list[list[bool]] = []
+        for f, t in table.features:
+            if f in batch.column_names:
+                col = batch.column(f)
+                columns.append(_wire_values(arrow_column_to_list(col, t), t))
+                if col.null_count:
+                    nullable.append(col.is_valid().to_pylist())
+                else:
+                    nullable.append([True] * n)
+            else:
+                columns.append([b""] * n)
+                nullable.append([False] * n)
+        if all(all(v) for v in nullable):
+            masks: list[str] = [""] * n
+        else:
+            masks = ["".join("1" if v else "0" for v in row) for row in zip(*nullable, strict=True)]
+        head = [len(table.features), *table.feature_names]
+        calls: list[tuple[list[str], list[Any]]] = []
+        for start in range(0, max(n, 1), _ROWS_PER_CALL):
+            stop = min(start + _ROWS_PER_CALL, n)
+            args: list[Any] = [b""]
+            args += head
+            for i in range(start, stop):
+                args += (ets[i], seqs[i], masks[i])
+                args += [c[i] for c in columns]
+            calls.append(([p.count_key, p.applied_key, *keys[start:stop]], args))
+        # Rows first (pipelined, one round trip); the version mark goes with the last call,
+        # sent only after every other call succeeded, so a failure never marks it applied.
+        changed = 0
+        if len(calls) > 1:
+            pipe = self._client.pipeline(transaction=False)
+            for ks, args in calls[:-1]:
+                self._upsert(keys=ks, args=args, client=pipe)
+            changed += sum(int(r) for r in pipe.execute())
+        ks, args = calls[-1]
+        if version is not None:
+            args[0] = version
+        changed += int(self._upsert(keys=ks, args=args))
+        return changed
+
+    def delete(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]) -> int:
+        p = self._prep(table)
+        hashes = list(dict.fromkeys(p.key(k) for k in keys))
+        total = 0
+        for start in range(0, len(hashes), _ROWS_PER_CALL):
+            total += int(self._delete(keys=[p.count_key, *hashes[start : start + _ROWS_PER_CALL]]))
+        return total
+
+    def mark_applied(self, table: OnlineTable, versions: Iterable[int]) -> None:
+        vs = list(versions)
+        if vs:
+            self._client.sadd(self._prep(table).applied_key, *vs)
+
+    def applied_versions(self, table: OnlineTable) -> set[int]:
+        return {int(v) for v in self._client.smembers(self._prep(table).applied_key)}
+
+    def drop(self, table: OnlineTable) -> None:
+        p = self._prep(table)
+        batch: list[bytes] = []
+        for key in self._client.scan_iter(match=p.pattern, count=_SCAN_COUNT):
+            batch.append(key)
+            if len(batch) >= _SCAN_COUNT:
+                self._client.unlink(*batch)
+                batch = []
+        if batch:
+            self._client.unlink(*batch)
+
+    # ------------------------------------------------------------------ reads
+    def count(self, table: OnlineTable) -> int:
+        value = self._client.get(self._prep(table).count_key)
+        return 0 if value is None else int(value)
+
+    def read(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...] | None]:
+        p = self._prep(table)
+        if len(keys) == 1:
+            return [p.decode(self._client.hmget(p.key(keys[0]), p.fields))]
+        pipe = self._client.pipeline(transaction=False)
+        for k in keys:
+            pipe.hmget(p.key(k), p.fields)
+        return [p.decode(raw) for raw in pipe.execute()]
