@@ -10,6 +10,7 @@ from typing import Any
 from fti.config import StoreConfig, resolve_config
 from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
+from fti.handles.model import ModelRegistry
 from fti.services import feature_groups, materialization
 from fti.services.context import StoreContext
 
@@ -89,6 +90,17 @@ class FeatureStore:
     def feature_groups(self) -> list[FeatureGroup]:
         """Every feature group version, by name then version."""
         return [FeatureGroup(self._ctx, s) for s in feature_groups.list_specs(self._ctx)]
+
+    # ------------------------------------------------------------------ models
+    @property
+    def models(self) -> ModelRegistry:
+        """The model registry.
+
+        >>> mv = fs.models.register("delays", model, metrics={"auc": 0.7}, feature_view=fv,
+        ...                         training_dataset=td)                    # doctest: +SKIP
+        >>> fs.models.get("delays", alias="production").load()             # doctest: +SKIP
+        """
+        return ModelRegistry(self._ctx, self)
 
 
 def connect(

@@ -1,0 +1,276 @@
+"""``fs.models`` (:class:`ModelRegistry`) and the :class:`ModelVersion` handles it returns."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from fti.definitions.model_version import (
+    ArtifactInfo,
+    FeatureViewRef,
+    ModelVersionSpec,
+    Signature,
+    TrainingDatasetRef,
+)
+from fti.services import model_registry
+from fti.services.context import StoreContext
+
+__all__ = ["ModelRegistry", "ModelVersion"]
+
+
+class ModelVersion:
+    """One registered model version. Get it from ``fs.models.register/get/best/list``.
+
+    >>> mv = fs.models.get("delays", alias="production")                     # doctest: +SKIP
+    >>> mv.version, mv.metrics["auc"], mv.signature.input_names               # doctest: +SKIP
+    >>> model = mv.load()                                                     # doctest: +SKIP
+    """
+
+    def __init__(self, ctx: StoreContext, spec: ModelVersionSpec, store: object = None) -> None:
+        self._ctx = ctx
+        self._spec = spec
+        # The FeatureStore facade (typed loosely: handles may not import it); used to resolve
+        # feature views and training datasets when the store offers them.
+        self._store = store
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def spec(self) -> ModelVersionSpec:
+        """The frozen definition."""
+        return self._spec
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def version(self) -> int:
+        return self._spec.version
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self._spec.metrics)
+
+    @property
+    def signature(self) -> Signature:
+        """Input (and output) names and dtypes the model was registered with."""
+        return self._spec.signature
+
+    @property
+    def format(self) -> str:
+        """Storage format: skops, lightgbm, xgboost, onnx or pickle."""
+        return self._spec.format
+
+    @property
+    def framework(self) -> str:
+        return self._spec.framework
+
+    @property
+    def libraries(self) -> dict[str, str]:
+        """Library versions at registration (python, fti, the framework, ...)."""
+        return dict(self._spec.libraries)
+
+    @property
+    def artifact(self) -> ArtifactInfo:
+        """Artifact key, sha256 and size."""
+        return self._spec.artifact
+
+    @property
+    def description(self) -> str:
+        return self._spec.description
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._spec.tags)
+
+    @property
+    def status(self) -> str:
+        """``ready``, or ``pending``/``failed`` if the artifact was never completely stored."""
+        return self._spec.status
+
+    @property
+    def created_at(self) -> datetime:
+        return self._spec.created_at
+
+    @property
+    def feature_view_ref(self) -> FeatureViewRef | None:
+        """The recorded feature view ``(name, version)``, without opening it."""
+        return self._spec.feature_view
+
+    @property
+    def training_dataset_ref(self) -> TrainingDatasetRef | None:
+        """The recorded training dataset ``(feature_view, fv_version, version)``."""
+        return self._spec.training_dataset
+
+    @property
+    def aliases(self) -> list[str]:
+        """Aliases currently pointing at this version (read from the registry)."""
+        known = model_registry.aliases(self._ctx, self.name)
+        return sorted(a for a, v in known.items() if v == self.version)
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelVersion({self.name!r}, version={self.version}, format={self.format!r}, "
+            f"metrics={self.metrics})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelVersion) and other._spec == self._spec
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ------------------------------------------------------------------ actions
+    def load(self, *, allow_pickle: bool = False) -> Any:
+        """The model object, after verifying the artifact's sha256 (IntegrityError if not).
+
+        A model stored with pickle loads only with ``allow_pickle=True``; never pass it for a
+        store you do not trust, and never on a network path.
+
+        >>> model = fs.models.get("delays", alias="production").load()        # doctest: +SKIP
+        """
+        return model_registry.load(self._ctx, self._spec, allow_pickle=allow_pickle)
+
+    def feature_view(self) -> Any:
+        """The feature view the model reads its inputs through, bound to the training dataset
+        version it was trained on (so batch and online data get the same transformations).
+
+        Resolved through the store's ``get_feature_view(name, version=...)``; the training
+        dataset version is bound with the feature view's ``bind(training_dataset_version=...)``
+        (or ``init_serving(training_dataset_version=...)``) when it offers one. If the store has
+        no feature views, returns the recorded :class:`FeatureViewRef`. None if the model was
+        registered without a feature view.
+        """
+        ref = self._spec.feature_view
+        if ref is None:
+            return None
+        getter = getattr(self._store, "get_feature_view", None)
+        if getter is None:
+            return ref
+        fv = getter(ref.name, version=ref.version)
+        td = self._spec.training_dataset
+        if td is None:
+            return fv
+        for method in ("bind", "init_serving"):
+            bind = getattr(fv, method, None)
+            if callable(bind):
+                bound = bind(training_dataset_version=td.version)
+                return fv if bound is None else bound
+        return fv
+
+    def training_dataset(self) -> Any:
+        """The training dataset the model was trained on: ``fv.get_training_dataset(version)``
+        of its feature view when available, else the recorded :class:`TrainingDatasetRef`.
+        None if it was registered without one."""
+        ref = self._spec.training_dataset
+        if ref is None:
+            return None
+        getter = getattr(self._store, "get_feature_view", None)
+        if getter is None:
+            return ref
+        fv = getter(ref.feature_view, version=ref.fv_version)
+        get_td = getattr(fv, "get_training_dataset", None)
+        return ref if get_td is None else get_td(ref.version)
+
+    def set_alias(self, alias: str) -> ModelVersion:
+        """Point ``alias`` (e.g. "production") at this version."""
+        model_registry.set_alias(self._ctx, self.name, alias, self.version)
+        return self
+
+
+class ModelRegistry:
+    """The model registry of a store: ``fs.models``.
+
+    >>> mv = fs.models.register("delays", model, metrics={"auc": 0.71}, feature_view=fv,
+    ...                         training_dataset=td)                        # doctest: +SKIP
+    >>> fs.models.set_alias("delays", "production", mv.version)              # doctest: +SKIP
+    >>> fs.models.get("delays", alias="production").load()                   # doctest: +SKIP
+    """
+
+    def __init__(self, ctx: StoreContext, store: object = None) -> None:
+        self._ctx = ctx
+        self._store = store
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self._ctx.config.registry!r})"
+
+    def _handle(self, spec: ModelVersionSpec) -> ModelVersion:
+        return ModelVersion(self._ctx, spec, self._store)
+
+    def register(
+        self,
+        name: str,
+        model: object,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        feature_view: Any = None,
+        training_dataset: Any = None,
+        input_example: Any = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        allow_pickle: bool = False,
+    ) -> ModelVersion:
+        """Store ``model`` as the next version of ``name`` and return it.
+
+        The format follows the model's kind: scikit-learn via skops, LightGBM native text,
+        XGBoost native JSON, ONNX as is; anything else needs ``allow_pickle=True``. The
+        signature comes from the training dataset or feature view (checked against the
+        features the model was fitted on) or from ``input_example``.
+
+        >>> mv = fs.models.register("delays", clf, metrics={"auc": 0.71},
+        ...                         feature_view=fv, training_dataset=td)      # doctest: +SKIP
+        """
+        spec = model_registry.register(
+            self._ctx,
+            name,
+            model,
+            metrics=metrics,
+            feature_view=feature_view,
+            training_dataset=training_dataset,
+            input_example=input_example,
+            description=description,
+            tags=tags,
+            allow_pickle=allow_pickle,
+        )
+        return self._handle(spec)
+
+    def get(
+        self, name: str, *, version: int | None = None, alias: str | None = None
+    ) -> ModelVersion:
+        """A version by number or alias; the latest ready version if neither is given.
+
+        >>> fs.models.get("delays", alias="production")                       # doctest: +SKIP
+        """
+        return self._handle(model_registry.get_spec(self._ctx, name, version, alias))
+
+    def best(self, name: str, metric: str, *, direction: str = "max") -> ModelVersion:
+        """The version with the best ``metric`` (``direction="max"`` or ``"min"``).
+
+        >>> fs.models.best("delays", "log_loss", direction="min")             # doctest: +SKIP
+        """
+        return self._handle(model_registry.best(self._ctx, name, metric, direction))
+
+    def list(self, name: str | None = None) -> builtins.list[ModelVersion]:
+        """Every version of one model, or of all models, by name then version."""
+        return [self._handle(s) for s in model_registry.list_specs(self._ctx, name)]
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``alias`` at ``version``; an alias names one version per model, so this moves
+        it if it pointed elsewhere. Every change is kept in the alias history.
+
+        >>> fs.models.set_alias("delays", "production", 3)                    # doctest: +SKIP
+        """
+        model_registry.set_alias(self._ctx, name, alias, version)
+
+    def remove_alias(self, name: str, alias: str) -> int:
+        """Remove an alias; returns the version it pointed to."""
+        return model_registry.remove_alias(self._ctx, name, alias)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """``{alias: version}`` of one model."""
+        return model_registry.aliases(self._ctx, name)
+
+    def alias_history(self, name: str) -> builtins.list[dict[str, Any]]:
+        """Every alias change of a model (set/remove, version, previous), oldest first."""
+        return model_registry.alias_history(self._ctx, name)
