@@ -5,6 +5,19 @@
 """
 
 from fti.definitions.fields import Field
+from fti.definitions.on_demand import OnDemandFeature, on_demand
+from fti.definitions.transformations import (
+    Transformation,
+    impute_constant,
+    impute_mean,
+    label_encoder,
+    log_transform,
+    min_max_scaler,
+    one_hot_encoder,
+    robust_scaler,
+    standard_scaler,
+    transformation,
+)
 from fti.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -34,8 +47,20 @@ __all__ = [
     "IntegrityError",
     "MissingDependencyError",
     "NotFoundError",
+    "OnDemandFeature",
     "SchemaError",
+    "Transformation",
     "ValidationError",
     "__version__",
     "connect",
+    "impute_constant",
+    "impute_mean",
+    "label_encoder",
+    "log_transform",
+    "min_max_scaler",
+    "on_demand",
+    "one_hot_encoder",
+    "robust_scaler",
+    "standard_scaler",
+    "transformation",
 ]
