@@ -11,8 +11,9 @@ from fti.config import StoreConfig, resolve_config
 from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.model import ModelRegistry
-from fti.services import feature_groups, materialization
+from fti.services import feature_groups, lineage_graph, materialization
 from fti.services.context import StoreContext
+from fti.services.lineage_graph import LineageGraph
 
 __all__ = ["FeatureStore", "connect"]
 
@@ -44,6 +45,19 @@ class FeatureStore:
     def close(self) -> None:
         """Release connections."""
         self._ctx.close()
+
+    # ------------------------------------------------------------------ lineage
+    def lineage(self, obj: Any) -> LineageGraph:
+        """What ``obj`` was built from (upstream) and what was built on it (downstream), from
+        the records of pipeline runs. ``obj``: a feature group, feature view, training dataset,
+        model version, pipeline run, or a tuple ``(kind, name, version)``.
+
+        >>> lin = fs.lineage(mv)                                              # doctest: +SKIP
+        >>> [n.name for n in lin.upstream("file")]   # raw input files        # doctest: +SKIP
+        >>> print(lin)                                                        # doctest: +SKIP
+        """
+        kind, name, version = lineage_graph.target_of(obj)
+        return lineage_graph.lineage(self._ctx, kind, name, version)
 
     # ------------------------------------------------------------------ feature groups
     def feature_group(
