@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from fti._internal.frames import to_arrow
+from fti._internal.lineage_events import record_output
 from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -107,6 +108,7 @@ def insert(
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
         version = ctx.offline.append(spec.key, normalized)
+        record_output("feature_group", spec.name, spec.version, table_version=version)
         progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
         changed = 0
         if spec.online:

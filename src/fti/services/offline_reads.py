@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from fti._internal.frames import from_arrow
+from fti._internal.lineage_events import record_input
 from fti._internal.names import quote
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -52,7 +53,8 @@ def read(
     if not spec.has_schema or not ctx.offline.exists(spec.key):
         empty = pa.schema([pa.field(c.name, arrow_type(c.dtype)) for c in spec.columns])
         return from_arrow(empty.empty_table(), format)
-    dataset, _ = ctx.offline.dataset(spec.key, version=version, as_of=as_of)
+    dataset, table_version = ctx.offline.dataset(spec.key, version=version, as_of=as_of)
+    record_input("feature_group", spec.name, spec.version, table_version=table_version)
     available = set(dataset.schema.names)
     select = ", ".join(
         quote(n) if n in available else f"NULL::{_duck_type(spec.column(n).dtype)} AS {quote(n)}"
