@@ -30,6 +30,7 @@ from fti.errors import (
     ValidationError,
 )
 from fti.handles.feature_group import FeatureGroup
+from fti.handles.model import ModelRegistry, ModelVersion
 from fti.services.ingestion import InsertReport
 from fti.store import FeatureStore, connect
 
@@ -46,6 +47,8 @@ __all__ = [
     "InsertReport",
     "IntegrityError",
     "MissingDependencyError",
+    "ModelRegistry",
+    "ModelVersion",
     "NotFoundError",
     "OnDemandFeature",
     "SchemaError",

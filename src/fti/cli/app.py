@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fti.cli import fg as fg_cli
+from fti.cli import models as models_cli
 from fti.cli.common import console, open_store, store_option
 from fti.errors import FtiError
 
@@ -31,6 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(fg_cli.app, name="fg")
+app.add_typer(models_cli.app, name="models")
 
 
 @app.command()

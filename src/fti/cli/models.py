@@ -1,0 +1,145 @@
+"""``fti models``: list, show and alias registered models."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fti.cli.common import console, open_store, store_option
+from fti.errors import ValidationError
+from fti.handles.model import ModelVersion
+from fti.store import FeatureStore
+
+__all__ = ["app", "parse_model_ref"]
+
+app = typer.Typer(
+    help="Registered models. Example: fti models show delays@production",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def parse_model_ref(text: str) -> tuple[str, int | None, str | None]:
+    """``delays`` -> latest; ``delays:3`` -> version 3; ``delays@production`` -> by alias."""
+    if "@" in text:
+        name, _, alias = text.partition("@")
+        if not name or not alias:
+            raise ValidationError(
+                f"Invalid model {text!r}: use NAME@ALIAS, e.g. delays@production."
+            )
+        return name, None, alias
+    name, _, version = text.partition(":")
+    if not version:
+        return name, None, None
+    if not version.isdigit():
+        raise ValidationError(
+            f"Invalid version in {text!r}: use NAME, NAME:VERSION or NAME@ALIAS, e.g. delays:2."
+        )
+    return name, int(version), None
+
+
+def _metrics(mv: ModelVersion) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(mv.metrics.items()))
+
+
+def _resolve(fs: FeatureStore, text: str) -> ModelVersion:
+    name, version, alias = parse_model_ref(text)
+    return fs.models.get(name, version=version, alias=alias)
+
+
+@app.command("list")
+def list_(
+    name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
+    root: store_option = None,
+) -> None:
+    """List registered model versions with their format, metrics and aliases.
+
+    Examples: fti models list ;  fti models list delays
+    """
+    fs = open_store(root)
+    versions = fs.models.list(name)
+    aliases: dict[str, dict[int, list[str]]] = {}
+    for n in sorted({mv.name for mv in versions}):
+        by_version: dict[int, list[str]] = {}
+        for alias, v in sorted(fs.models.aliases(n).items()):
+            by_version.setdefault(v, []).append(alias)
+        aliases[n] = by_version
+    table = Table(title="Models" if name is None else f"Model {name}")
+    for col in ("name", "version", "format", "status", "metrics", "aliases", "created"):
+        table.add_column(col)
+    for mv in versions:
+        table.add_row(
+            mv.name,
+            str(mv.version),
+            mv.format,
+            mv.status,
+            _metrics(mv),
+            ", ".join(aliases[mv.name].get(mv.version, [])),
+            mv.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+    if not versions:
+        console.print("No models registered yet: fs.models.register(NAME, model, ...).")
+
+
+@app.command()
+def show(
+    model: Annotated[
+        str, typer.Argument(help="NAME, NAME:VERSION or NAME@ALIAS (default: latest).")
+    ],
+    root: store_option = None,
+) -> None:
+    """Metrics, signature, lineage and artifact of one model version.
+
+    Examples: fti models show delays ;  fti models show delays:2 ;
+    fti models show delays@production
+    """
+    fs = open_store(root)
+    mv = _resolve(fs, model)
+    console.print(f"[bold]{mv.name}[/] version {mv.version}  {mv.description}")
+    console.print(f"  status        {mv.status}")
+    console.print(f"  format        {mv.format} ({mv.framework})")
+    console.print(f"  aliases       {', '.join(mv.aliases) or '-'}")
+    console.print(f"  metrics       {_metrics(mv) or '-'}")
+    fv, td = mv.feature_view_ref, mv.training_dataset_ref
+    console.print(f"  feature view  {'-' if fv is None else f'{fv.name} v{fv.version}'}")
+    console.print(
+        "  training data "
+        + ("-" if td is None else f"{td.feature_view} v{td.fv_version}, dataset v{td.version}")
+    )
+    a = mv.artifact
+    console.print(f"  artifact      {a.key} ({a.size:,} bytes, sha256 {a.sha256})")
+    console.print(f"  created       {mv.created_at.isoformat()}")
+    libs = ", ".join(f"{k} {v}" for k, v in sorted(mv.libraries.items()))
+    console.print(f"  libraries     {libs}")
+    if mv.tags:
+        console.print(f"  tags          {', '.join(f'{k}={v}' for k, v in mv.tags.items())}")
+    sig = mv.signature
+    table = Table(title=f"Signature (from {sig.source.replace('_', ' ')})")
+    for col in ("column", "dtype", "role"):
+        table.add_column(col)
+    for f in sig.inputs:
+        table.add_row(f.name, f.dtype, "input")
+    for f in sig.outputs:
+        table.add_row(f.name, f.dtype, "output")
+    console.print(table)
+
+
+@app.command()
+def alias(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="Alias, e.g. production.")],
+    version: Annotated[int, typer.Argument(help="Version the alias should point to.")],
+    root: store_option = None,
+) -> None:
+    """Point an alias such as production at a model version, moving it if it pointed elsewhere.
+
+    Example: fti models alias delays production 3
+    """
+    fs = open_store(root)
+    before = fs.models.aliases(name).get(alias_name)
+    fs.models.set_alias(name, alias_name, version)
+    moved = "" if before is None or before == version else f" (was version {before})"
+    console.print(f"[green]{name}@{alias_name}[/] -> version {version}{moved}")
