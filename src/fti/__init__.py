@@ -4,6 +4,7 @@
 >>> fs = fti.connect()                                                        # doctest: +SKIP
 """
 
+from fti._internal.lineage_events import record_input_file
 from fti.definitions.fields import Field
 from fti.definitions.on_demand import OnDemandFeature, on_demand
 from fti.definitions.transformations import (
@@ -31,7 +32,18 @@ from fti.errors import (
 )
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.model import ModelRegistry, ModelVersion
+from fti.pipelines import (
+    Pipeline,
+    PipelineRun,
+    backfill,
+    feature_pipeline,
+    inference_pipeline,
+    run_monolithic,
+    run_pipeline,
+    training_pipeline,
+)
 from fti.services.ingestion import InsertReport
+from fti.services.lineage_graph import LineageGraph
 from fti.store import FeatureStore, connect
 
 __version__ = "0.1.0"
@@ -46,24 +58,34 @@ __all__ = [
     "FtiError",
     "InsertReport",
     "IntegrityError",
+    "LineageGraph",
     "MissingDependencyError",
     "ModelRegistry",
     "ModelVersion",
     "NotFoundError",
     "OnDemandFeature",
+    "Pipeline",
+    "PipelineRun",
     "SchemaError",
     "Transformation",
     "ValidationError",
     "__version__",
+    "backfill",
     "connect",
+    "feature_pipeline",
     "impute_constant",
     "impute_mean",
+    "inference_pipeline",
     "label_encoder",
     "log_transform",
     "min_max_scaler",
     "on_demand",
     "one_hot_encoder",
+    "record_input_file",
     "robust_scaler",
+    "run_monolithic",
+    "run_pipeline",
     "standard_scaler",
+    "training_pipeline",
     "transformation",
 ]

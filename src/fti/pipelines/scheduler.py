@@ -1,0 +1,352 @@
+"""Cron schedules for pipelines, stored in the registry, with catch-up and one active run per
+pipeline.
+
+A schedule (registry kind ``"schedule"``) names a pipeline (``FILE.py:FUNC``), a cron
+expression, parameters and a cursor: the last tick it ran. :meth:`Scheduler.run_due` runs every
+tick in ``(cursor, now]`` in order (catch-up after downtime), each as one recorded run; a
+pipeline with ``start``/``end`` parameters gets the window ``[previous tick, tick)``.
+
+At most one run per pipeline is active at a time, across processes: before running, a
+scheduler takes a lease on the pipeline (registry kind ``"lock"``, compare-and-set on the
+record's revision) and renews it while the run lasts. A second scheduler finds the lease held
+and skips; a lease whose holder died expires and is taken over.
+
+>>> fti.pipelines.scheduler.add_schedule(fs, "hourly_weather", "flows.py:weather",
+...                                      cron="0 * * * *")                  # doctest: +SKIP
+>>> Scheduler(fs).run_due()                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from croniter import croniter
+
+from fti._internal.names import check_identifier
+from fti.backends.registry import Record
+from fti.errors import ConflictError, NotFoundError, ValidationError
+from fti.pipelines.loader import load_pipeline, split_ref
+from fti.pipelines.runner import bind, run_pipeline
+from fti.pipelines.runs import PipelineRun, context_of, jsonable
+from fti.store import FeatureStore
+
+__all__ = [
+    "LOCK_KIND",
+    "SCHEDULE_KIND",
+    "Schedule",
+    "Scheduler",
+    "add_schedule",
+    "get_schedule",
+    "list_schedules",
+    "remove_schedule",
+]
+
+SCHEDULE_KIND = "schedule"
+LOCK_KIND = "lock"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A stored schedule; ``last_tick`` is the cursor (the latest tick already run)."""
+
+    name: str
+    function: str
+    cron: str
+    parameters: dict[str, Any]
+    catch_up: bool
+    enabled: bool
+    created_at: datetime
+    last_tick: datetime
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Schedule:
+        return cls(
+            name=body["name"],
+            function=body["function"],
+            cron=body["cron"],
+            parameters=dict(body.get("parameters", {})),
+            catch_up=bool(body.get("catch_up", True)),
+            enabled=bool(body.get("enabled", True)),
+            created_at=datetime.fromisoformat(body["created_at"]),
+            last_tick=datetime.fromisoformat(body["last_tick"]),
+        )
+
+    def ticks(self, now: datetime) -> list[datetime]:
+        """Cron ticks in ``(last_tick, now]``, oldest first."""
+        it = croniter(self.cron, self.last_tick)
+        out: list[datetime] = []
+        while True:
+            t = it.get_next(datetime)
+            if t > now:
+                return out
+            out.append(t)
+
+    def next_tick(self, after: datetime) -> datetime:
+        t: datetime = croniter(self.cron, max(after, self.last_tick)).get_next(datetime)
+        return t
+
+    def previous_tick(self, tick: datetime) -> datetime:
+        t: datetime = croniter(self.cron, tick).get_prev(datetime)
+        return t
+
+
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise ValidationError(
+            f"now={now!r} is naive. Make it timezone-aware, e.g. datetime.now(timezone.utc)."
+        )
+    return now.astimezone(UTC)
+
+
+def add_schedule(
+    fs: FeatureStore,
+    name: str,
+    function: str,
+    *,
+    cron: str,
+    params: dict[str, Any] | None = None,
+    catch_up: bool = True,
+    now: datetime | None = None,
+) -> Schedule:
+    """Store a schedule; the first tick is the first cron time after ``now``.
+
+    The pipeline is loaded and its parameters checked now, so a typo fails here, not at 3 am.
+    """
+    check_identifier(name, what="schedule")
+    if not croniter.is_valid(cron):
+        raise ValidationError(
+            f"Invalid cron expression {cron!r}. Use five fields: minute hour day month weekday, "
+            "e.g. '0 * * * *' (hourly) or '30 6 * * *' (daily at 06:30 UTC)."
+        )
+    path, func = split_ref(function)
+    pipeline = load_pipeline(function)
+    window = {
+        k: datetime(2000, 1, 1, tzinfo=UTC) + timedelta(hours=i)
+        for i, k in enumerate(("start", "end"))
+        if k in pipeline.parameters
+    }
+    bind(pipeline, fs, dict(params or {}), **window)  # raises on unknown/missing parameters
+    now = _aware(now or datetime.now(UTC))
+    body = {
+        "name": name,
+        "function": f"{path.resolve()}:{func}",
+        "pipeline": pipeline.name,
+        "kind": pipeline.kind,
+        "cron": cron,
+        "parameters": jsonable(dict(params or {})),
+        "catch_up": catch_up,
+        "enabled": True,
+        "created_at": now.isoformat(),
+        "last_tick": now.isoformat(),
+    }
+    try:
+        record = context_of(fs).registry.create(SCHEDULE_KIND, name, 1, body)
+    except ConflictError:
+        raise ConflictError(
+            f"Schedule {name!r} already exists. Remove it first ('fti schedule remove {name}') "
+            "or pick another name."
+        ) from None
+    return Schedule.from_body(record.body)
+
+
+def get_schedule(fs: FeatureStore, name: str) -> Schedule:
+    record = context_of(fs).registry.get(SCHEDULE_KIND, name, 1)
+    if record is None:
+        raise NotFoundError(
+            f"Schedule {name!r} does not exist. Existing: {[s.name for s in list_schedules(fs)]}."
+        )
+    return Schedule.from_body(record.body)
+
+
+def list_schedules(fs: FeatureStore) -> list[Schedule]:
+    """Every schedule, by name."""
+    return [Schedule.from_body(r.body) for r in context_of(fs).registry.records(SCHEDULE_KIND)]
+
+
+def remove_schedule(fs: FeatureStore, name: str) -> None:
+    get_schedule(fs, name)
+    context_of(fs).registry.delete(SCHEDULE_KIND, name, 1)
+
+
+def _lock_name(function: str) -> str:
+    return "pipeline_" + hashlib.sha256(function.encode()).hexdigest()[:32]
+
+
+class _Lease:
+    """A compare-and-set lease on one pipeline, renewed by a background thread while held."""
+
+    def __init__(self, scheduler: Scheduler, function: str, record: Record) -> None:
+        self._scheduler = scheduler
+        self._function = function
+        self._record = record
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew_loop, daemon=True)
+        self._thread.start()
+
+    def _renew_loop(self) -> None:
+        interval = max(self._scheduler.lease.total_seconds() / 3, 0.05)
+        while not self._stop.wait(interval):
+            with self._mutex:
+                body = {**self._record.body, "expires_at": self._scheduler.expiry().isoformat()}
+                try:
+                    self._record = self._scheduler.registry.update(
+                        LOCK_KIND, self._record.name, 1, body, revision=self._record.revision
+                    )
+                except ConflictError:
+                    return  # taken over after expiry; nothing left to renew
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        with self._mutex:
+            body = {**self._record.body, "holder": None, "expires_at": None, "run": None}
+            # A conflict means someone took the lease over after it expired: nothing to free.
+            with contextlib.suppress(ConflictError):
+                self._scheduler.registry.update(
+                    LOCK_KIND, self._record.name, 1, body, revision=self._record.revision
+                )
+
+
+class Scheduler:
+    """Runs due schedules. ``clock`` returns the current time (a fake one in tests).
+
+    >>> Scheduler(fs).loop()                                                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        fs: FeatureStore,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        lease: timedelta = timedelta(minutes=10),
+        holder: str | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.fs = fs
+        self.registry = context_of(fs).registry
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.lease = lease
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._say = on_event or (lambda _msg: None)
+
+    def expiry(self) -> datetime:
+        return _aware(self.clock()) + self.lease
+
+    def _acquire(self, function: str, schedule: str) -> _Lease | None:
+        """Take the pipeline's lease, or None when another holder has a live one."""
+        name = _lock_name(function)
+        now = _aware(self.clock())
+        body = {
+            "function": function,
+            "holder": self.holder,
+            "schedule": schedule,
+            "acquired_at": now.isoformat(),
+            "expires_at": (now + self.lease).isoformat(),
+        }
+        record = self.registry.get(LOCK_KIND, name, 1)
+        try:
+            if record is None:
+                record = self.registry.create(LOCK_KIND, name, 1, body)
+            else:
+                held_by = record.body.get("holder")
+                expires = record.body.get("expires_at")
+                if held_by and expires and datetime.fromisoformat(expires) > now:
+                    self._say(f"{schedule}: skipped, pipeline busy (held by {held_by})")
+                    return None
+                record = self.registry.update(LOCK_KIND, name, 1, body, revision=record.revision)
+        except ConflictError:
+            self._say(f"{schedule}: skipped, another scheduler took the pipeline first")
+            return None
+        return _Lease(self, function, record)
+
+    def due(self, now: datetime | None = None) -> dict[str, list[datetime]]:
+        """Schedule name -> ticks due at ``now`` (nothing is run)."""
+        now = _aware(now or self.clock())
+        return {s.name: t for s in list_schedules(self.fs) if s.enabled and (t := s.ticks(now))}
+
+    def run_due(self, now: datetime | None = None) -> list[PipelineRun]:
+        """Run every due tick of every schedule (oldest first) and return the runs started."""
+        now = _aware(now or self.clock())
+        started: list[PipelineRun] = []
+        for name in self.due(now):
+            started += self._run_schedule(name, now)
+        return started
+
+    def _run_schedule(self, name: str, now: datetime) -> list[PipelineRun]:
+        record = self.registry.get(SCHEDULE_KIND, name, 1)
+        if record is None:
+            return []
+        lease = self._acquire(record.body["function"], name)
+        if lease is None:
+            return []
+        runs: list[PipelineRun] = []
+        try:
+            # Re-read under the lease: another scheduler may have advanced the cursor.
+            record = self.registry.get(SCHEDULE_KIND, name, 1)
+            if record is None:
+                return []
+            schedule = Schedule.from_body(record.body)
+            ticks = schedule.ticks(now)
+            if not schedule.catch_up:
+                ticks = ticks[-1:]
+            if not ticks:
+                return []
+            try:
+                pipeline = load_pipeline(schedule.function)
+            except Exception as e:
+                self._say(f"{name}: cannot load {schedule.function}: {e}")
+                return []
+            for tick in ticks:
+                window = {}
+                if "start" in pipeline.parameters:
+                    window["start"] = schedule.previous_tick(tick)
+                if "end" in pipeline.parameters:
+                    window["end"] = tick
+                run = run_pipeline(
+                    pipeline,
+                    fs=self.fs,
+                    params=dict(schedule.parameters),
+                    raise_on_error=False,
+                    extra={"schedule": name, "tick": tick.isoformat()},
+                    **window,
+                )
+                runs.append(run)
+                self._say(f"{name}: tick {tick.isoformat()} -> run {run.id} {run.status}")
+                record = self._advance(record, tick)
+        finally:
+            lease.release()
+        return runs
+
+    def _advance(self, record: Record, tick: datetime) -> Record:
+        """Move the cursor to ``tick`` (compare-and-set; re-read if the schedule was edited)."""
+        for _ in range(10):
+            body = {**record.body, "last_tick": tick.isoformat()}
+            try:
+                return self.registry.update(
+                    SCHEDULE_KIND, record.name, 1, body, revision=record.revision
+                )
+            except ConflictError:
+                fresh = self.registry.get(SCHEDULE_KIND, record.name, 1)
+                if fresh is None:
+                    return record
+                record = fresh
+        raise ConflictError(f"Schedule {record.name!r} keeps changing; cannot move its cursor.")
+
+    def loop(self, *, stop: threading.Event | None = None, max_sleep: float = 60.0) -> None:
+        """Run due schedules forever (until ``stop`` is set), sleeping until the next tick."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            self.run_due()
+            now = _aware(self.clock())
+            upcoming = [s.next_tick(now) for s in list_schedules(self.fs) if s.enabled]
+            wait = min([(t - now).total_seconds() for t in upcoming], default=max_sleep)
+            stop.wait(min(max(wait, 0.5), max_sleep))
