@@ -7,6 +7,7 @@
 from fti._internal.lineage_events import record_input_file
 from fti.definitions.fields import Field
 from fti.definitions.on_demand import OnDemandFeature, on_demand
+from fti.definitions.query import Query, col
 from fti.definitions.transformations import (
     Transformation,
     impute_constant,
@@ -31,7 +32,9 @@ from fti.errors import (
     ValidationError,
 )
 from fti.handles.feature_group import FeatureGroup
+from fti.handles.feature_view import FeatureView
 from fti.handles.model import ModelRegistry, ModelVersion
+from fti.handles.training_dataset import TrainingDataset
 from fti.pipelines import (
     Pipeline,
     PipelineRun,
@@ -54,6 +57,7 @@ __all__ = [
     "ConflictError",
     "FeatureGroup",
     "FeatureStore",
+    "FeatureView",
     "Field",
     "FtiError",
     "InsertReport",
@@ -66,11 +70,14 @@ __all__ = [
     "OnDemandFeature",
     "Pipeline",
     "PipelineRun",
+    "Query",
     "SchemaError",
+    "TrainingDataset",
     "Transformation",
     "ValidationError",
     "__version__",
     "backfill",
+    "col",
     "connect",
     "feature_pipeline",
     "impute_constant",

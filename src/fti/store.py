@@ -10,8 +10,9 @@ from typing import Any
 from fti.config import StoreConfig, resolve_config
 from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
+from fti.handles.feature_view import FeatureView
 from fti.handles.model import ModelRegistry
-from fti.services import feature_groups, lineage_graph, materialization
+from fti.services import feature_groups, feature_views, lineage_graph, materialization
 from fti.services.context import StoreContext
 from fti.services.lineage_graph import LineageGraph
 
@@ -104,6 +105,48 @@ class FeatureStore:
     def feature_groups(self) -> list[FeatureGroup]:
         """Every feature group version, by name then version."""
         return [FeatureGroup(self._ctx, s) for s in feature_groups.list_specs(self._ctx)]
+
+    # ------------------------------------------------------------------ feature views
+    def feature_view(
+        self,
+        name: str,
+        *,
+        version: int = 1,
+        query: Any = None,
+        labels: list[str] | tuple[str, ...] | None = None,
+        transformations: dict[str, Any] | None = None,
+        on_demand: list[Any] | tuple[Any, ...] | None = None,
+        description: str | None = None,
+    ) -> FeatureView:
+        """Get or create a feature view version. A given definition must match a stored one.
+
+        >>> fv = fs.feature_view("delays", version=1,
+        ...         query=flights.select(["distance"]).join(weather.select_all(), prefix="w_"),
+        ...         labels=["delayed"], transformations={"distance": fti.standard_scaler()})
+        ... # doctest: +SKIP
+        """
+        spec = feature_views.get_or_create(
+            self._ctx,
+            name,
+            version=version,
+            query=query,
+            labels=labels,
+            transformations=transformations,
+            on_demand=on_demand,
+            description=description,
+        )
+        return FeatureView(self._ctx, spec)
+
+    def get_feature_view(self, name: str, *, version: int | None = None) -> FeatureView:
+        """An existing feature view (latest version if not given).
+
+        >>> fv = fs.get_feature_view("delays", version=1)                     # doctest: +SKIP
+        """
+        return FeatureView(self._ctx, feature_views.get_spec(self._ctx, name, version))
+
+    def feature_views(self) -> list[FeatureView]:
+        """Every feature view version, by name then version."""
+        return [FeatureView(self._ctx, s) for s in feature_views.list_specs(self._ctx)]
 
     # ------------------------------------------------------------------ models
     @property

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normalize_features
+from fti.definitions.query import Query, select
 from fti.errors import ValidationError
 from fti.services import feature_groups, ingestion, materialization, offline_reads, row_deletion
 from fti.services.context import StoreContext
@@ -72,6 +73,31 @@ class FeatureGroup:
         """Re-read the definition from the registry (e.g. after another process changed it)."""
         self._set_spec(feature_groups.get_spec(self._ctx, self.name, self.version))
         return self
+
+    # ------------------------------------------------------------------ queries
+    def select(self, features: Sequence[str]) -> Query:
+        """A query of these columns, to join and build a feature view from.
+
+        >>> q = flights.select(["carrier", "distance"])                       # doctest: +SKIP
+        """
+        self.refresh()
+        return select(self._spec, list(features), exclude=False)
+
+    def select_all(self) -> Query:
+        """A query of every feature column (keys and event time come along as entities).
+
+        >>> q = weather.select_all()                                          # doctest: +SKIP
+        """
+        self.refresh()
+        return select(self._spec, None, exclude=False)
+
+    def select_except(self, features: Sequence[str]) -> Query:
+        """A query of every feature column but these.
+
+        >>> q = weather.select_except(["wind_gust"])                          # doctest: +SKIP
+        """
+        self.refresh()
+        return select(self._spec, list(features), exclude=True)
 
     # ------------------------------------------------------------------ writes
     def insert(self, data: Any) -> InsertReport:

@@ -1,0 +1,162 @@
+"""``FeatureView``: the handle returned by ``fs.feature_view(...)``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fti._internal.frames import from_arrow
+from fti.definitions.feature_view import FeatureViewSpec
+from fti.handles.training_dataset import TrainingDataset
+from fti.services import training_datasets
+from fti.services.context import StoreContext
+from fti.services.training_data import point_in_time
+
+__all__ = ["FeatureView"]
+
+
+class FeatureView:
+    """Features (and labels) of a query, read point-in-time correct.
+
+    >>> fv = fs.feature_view("delays", query=flights.select(["distance"]), labels=["delayed"])
+    ... # doctest: +SKIP
+    >>> df = fv.training_data(spine=spine_df)                                 # doctest: +SKIP
+    """
+
+    def __init__(self, ctx: StoreContext, spec: FeatureViewSpec) -> None:
+        self._ctx = ctx
+        self._spec = spec
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def spec(self) -> FeatureViewSpec:
+        """The frozen definition."""
+        return self._spec
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def version(self) -> int:
+        return self._spec.version
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self._spec.labels)
+
+    @property
+    def features(self) -> list[str]:
+        """Model inputs before transformation: selected features, then on-demand ones."""
+        return self._spec.features
+
+    @property
+    def query(self) -> Any:
+        return self._spec.query
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureView({self.name!r}, version={self.version}, features={self.features}, "
+            f"labels={self.labels})"
+        )
+
+    # ------------------------------------------------------------------ reads
+    def training_data(
+        self,
+        *,
+        spine: Any = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        format: str = "pandas",
+    ) -> Any:
+        """Point-in-time features and labels, untransformed, as one frame.
+
+        One row per spine row in spine order (or, without a spine, per row of the left-most
+        feature group with ``start <= event_time < end``). Spine columns are passed through.
+
+        >>> df = fv.training_data(spine=spine_df)                             # doctest: +SKIP
+        """
+        result = point_in_time(
+            self._ctx,
+            self._spec.query,
+            spine=spine,
+            start=start,
+            end=end,
+            extra_left=self._spec.labels,
+            on_demand=self._spec.on_demand,
+        )
+        return from_arrow(result.table, format)
+
+    def batch_data(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        spine: Any = None,
+        training_dataset_version: int | None = None,
+        with_entities: bool = False,
+        format: str = "pandas",
+    ) -> Any:
+        """Point-in-time features for scoring, transformed with a training dataset's statistics.
+
+        ``training_dataset_version=None`` takes the latest training dataset (needed only when
+        the view has transformations). ``with_entities=True`` keeps key, time and spine columns.
+
+        >>> X = fv.batch_data(start=day, end=next_day, training_dataset_version=1)
+        ... # doctest: +SKIP
+        """
+        if training_dataset_version is None:
+            td = training_datasets.latest(self._ctx, self._spec)
+        else:
+            td = training_datasets.get(self._ctx, self._spec, training_dataset_version)
+        table = training_datasets.batch_data(
+            self._ctx, self._spec, td, spine=spine, start=start, end=end, entities=with_entities
+        )
+        return from_arrow(table, format)
+
+    # ------------------------------------------------------------------ training datasets
+    def create_training_dataset(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        spine: Any = None,
+        split: Any = None,
+        seed: int | None = None,
+        description: str = "",
+    ) -> TrainingDataset:
+        """Create the next training dataset version: join, split, fit on train, describe, store.
+
+        ``split``: ``{"train": 0.8, "test": 0.2}`` (random, reproducible by ``seed``) or
+        ``{"train": (start, end), "test": (start, end)}`` (by event time, end exclusive).
+
+        >>> td = fv.create_training_dataset(split={"train": 0.8, "test": 0.2}, seed=1)
+        ... # doctest: +SKIP
+        """
+        spec = training_datasets.create(
+            self._ctx,
+            self._spec,
+            start=start,
+            end=end,
+            spine=spine,
+            split=split,
+            seed=seed,
+            description=description,
+        )
+        return TrainingDataset(self._ctx, self._spec, spec)
+
+    def get_training_dataset(self, version: int) -> TrainingDataset:
+        """A stored training dataset version; reads return the rows it was created with.
+
+        >>> td = fv.get_training_dataset(1)                                   # doctest: +SKIP
+        """
+        return TrainingDataset(
+            self._ctx, self._spec, training_datasets.get(self._ctx, self._spec, version)
+        )
+
+    def training_datasets(self) -> list[TrainingDataset]:
+        """Every training dataset version, oldest first."""
+        return [
+            TrainingDataset(self._ctx, self._spec, s)
+            for s in training_datasets.list_specs(self._ctx, self._spec)
+        ]

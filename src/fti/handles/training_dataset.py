@@ -1,0 +1,89 @@
+"""``TrainingDataset``: the handle returned by ``fv.create_training_dataset(...)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fti.definitions.feature_view import FeatureViewSpec
+from fti.definitions.training_dataset import TrainingDatasetSpec
+from fti.services import training_datasets
+from fti.services.context import StoreContext
+
+__all__ = ["TrainingDataset"]
+
+
+class TrainingDataset:
+    """A stored, reproducible training dataset version of a feature view version.
+
+    >>> td = fv.create_training_dataset(split={"train": 0.8, "test": 0.2}, seed=7)
+    ... # doctest: +SKIP
+    >>> X_train, y_train = td.read("train")                                   # doctest: +SKIP
+    """
+
+    def __init__(self, ctx: StoreContext, fv: FeatureViewSpec, spec: TrainingDatasetSpec) -> None:
+        self._ctx = ctx
+        self._fv = fv
+        self._spec = spec
+
+    @property
+    def spec(self) -> TrainingDatasetSpec:
+        """The frozen record."""
+        return self._spec
+
+    @property
+    def version(self) -> int:
+        return self._spec.version
+
+    @property
+    def feature_view(self) -> str:
+        return self._fv.name
+
+    @property
+    def feature_view_version(self) -> int:
+        return self._fv.version
+
+    @property
+    def splits(self) -> list[str]:
+        """Split names, e.g. ``["train", "test"]``."""
+        return list(self._spec.files)
+
+    @property
+    def seed(self) -> int | None:
+        return self._spec.seed
+
+    @property
+    def table_versions(self) -> dict[str, int | None]:
+        """The offline table version read per feature group (``name_v<version>``)."""
+        return dict(self._spec.table_versions)
+
+    @property
+    def fitted(self) -> dict[str, Any]:
+        """Transformation statistics, fitted on the train split only."""
+        return dict(self._spec.fitted)
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        """Per split, per column: count, nulls, mean, std, min, max, distinct, histogram."""
+        return dict(self._spec.statistics)
+
+    def __repr__(self) -> str:
+        rows = {k: v.get("rows") for k, v in self._spec.files.items()}
+        return (
+            f"TrainingDataset({self._fv.name!r}, feature_view_version={self._fv.version}, "
+            f"version={self.version}, rows={rows})"
+        )
+
+    def read(self, split: str = "train", *, format: str = "pandas") -> tuple[Any, Any]:
+        """``(X, y)`` of a split: features transformed with the train-fitted statistics, labels.
+
+        ``y`` is a Series (one label), a frame (several) or None (no labels).
+
+        >>> X_test, y_test = td.read("test")                                  # doctest: +SKIP
+        """
+        return training_datasets.read(self._ctx, self._fv, self._spec, split, format)
+
+    def read_raw(self, split: str = "train", *, format: str = "pandas") -> Any:
+        """The stored rows of a split, untransformed, with entity and label columns."""
+        from fti._internal.frames import from_arrow
+
+        return from_arrow(training_datasets.read_rows(self._ctx, self._spec, split), format)

@@ -1,0 +1,240 @@
+"""Point-in-time-correct training data: validate the spine, pin table versions, run the join.
+
+The join itself is compiled by :mod:`fti.planner.duckdb_pit` into one DuckDB statement over the
+Delta tables' Arrow datasets (scanned lazily, never loaded whole into Python).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from fti._internal.frames import to_arrow
+from fti._internal.names import RESERVED_PREFIX
+from fti.backends.offline import SEQ
+from fti.definitions.feature_group import FeatureGroupSpec
+from fti.definitions.fields import arrow_type
+from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
+from fti.definitions.query import Query
+from fti.errors import ValidationError
+from fti.planner.duckdb_pit import ROW, compile_pit, run_pit
+from fti.services.context import StoreContext
+
+__all__ = ["PointInTimeResult", "normalize_spine", "pin_versions", "point_in_time"]
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class PointInTimeResult:
+    """The joined rows and the offline table version read for each feature group key."""
+
+    table: pa.Table
+    table_versions: dict[str, int | None]
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+        raise ValidationError(
+            f"{name}={value!r} must be a timezone-aware datetime, e.g. "
+            "datetime(2013, 1, 1, tzinfo=timezone.utc)."
+        )
+
+
+def _utc_microseconds(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
+    """Any timezone-aware timestamp -> timestamp[us, UTC], flooring sub-microsecond parts."""
+    t = column.type
+    if not pa.types.is_timestamp(t):
+        raise ValidationError(
+            f"Spine column {name!r} must hold timezone-aware timestamps, got {t}. Convert it, "
+            f"e.g. spine[{name!r}] = pd.to_datetime(spine[{name!r}], utc=True)."
+        )
+    if t.tz is None:
+        raise ValidationError(
+            f"Spine column {name!r} holds naive timestamps (no time zone). fti compares times "
+            f"in UTC and cannot guess the zone: localize it first, e.g. "
+            f"spine[{name!r}] = spine[{name!r}].dt.tz_localize('UTC')."
+        )
+    if column.null_count:
+        raise ValidationError(
+            f"Spine column {name!r} has {column.null_count} null time(s); every spine row needs "
+            "a time. Drop or fill those rows."
+        )
+    if t.unit == "ns":
+        ns = column.cast(pa.int64()).to_numpy()
+        return pa.chunked_array([pa.array(np.floor_divide(ns, 1000), pa.int64()).cast(_UTC_US)])
+    return column.cast(_UTC_US)
+
+
+def normalize_spine(
+    query: Query, spine: Any, *, reserved: Sequence[str] = ()
+) -> tuple[pa.Table, list[str]]:
+    """Validate a user spine; returns it with UTC microsecond times, typed keys and a row number.
+
+    The spine needs the left-most feature group's primary key and (if it has one) event time
+    columns; other columns (labels, request parameters) are passed through. ``reserved`` are the
+    output names of the query's features, which the spine must not also carry.
+    """
+    table = to_arrow(spine, what="the spine")
+    left = query.left.group
+    need = [*left.primary_key, *([left.event_time] if left.event_time else [])]
+    missing = [c for c in need if c not in table.column_names]
+    if missing:
+        raise ValidationError(
+            f"The spine lacks column(s) {missing}. A spine needs the join keys and event time of "
+            f"the left-most feature group {left.name!r}: {need}. It has: {table.column_names}."
+        )
+    clash = [c for c in table.column_names if c in set(reserved)]
+    if clash:
+        raise ValidationError(
+            f"Spine column(s) {clash} clash with features of the query. Drop or rename them in "
+            "the spine."
+        )
+    for name in table.column_names:
+        if name.lower().startswith(RESERVED_PREFIX):
+            raise ValidationError(
+                f"Spine column {name!r} uses the reserved prefix {RESERVED_PREFIX!r}; rename it."
+            )
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name == left.event_time:
+            column = _utc_microseconds(column, name)
+        elif name in left.primary_key:
+            target = arrow_type(left.column(name).dtype)
+            try:
+                column = column.cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise ValidationError(
+                    f"Spine key column {name!r} has type {column.type}, which does not convert "
+                    f"to the feature group's {left.column(name).dtype}: {e}. Convert it first."
+                ) from None
+        elif pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit, tz="UTC"))
+        columns.append(column)
+    rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+    names = [*table.column_names, ROW]
+    return pa.Table.from_arrays([*columns, rows], names=names), table.column_names
+
+
+def pin_versions(ctx: StoreContext, query: Query) -> dict[str, int | None]:
+    """The latest offline table version of every feature group in the query (None: no table)."""
+    out: dict[str, int | None] = {}
+    for g in query.groups:
+        out[g.key] = ctx.offline.version(g.key) if ctx.offline.exists(g.key) else None
+    return out
+
+
+def _relation(
+    ctx: StoreContext, spec: FeatureGroupSpec, version: int | None
+) -> ds.Dataset | pa.Table:
+    schema = pa.schema(
+        [pa.field(c.name, arrow_type(c.dtype)) for c in spec.columns] + [pa.field(SEQ, pa.int64())]
+    )
+    if version is None:
+        return schema.empty_table()
+    dataset, _ = ctx.offline.dataset(spec.key, version=version)
+    missing = [f for f in schema if f.name not in dataset.schema.names]
+    if missing:
+        return _with_null_columns(dataset, missing)
+    return dataset
+
+
+def _with_null_columns(dataset: ds.Dataset, missing: Sequence[pa.Field]) -> pa.Table:
+    """Rare path (a declared column absent from every file): read and pad with nulls."""
+    table = dataset.to_table()
+    for f in missing:
+        table = table.append_column(f, pa.nulls(table.num_rows, f.type))
+    return table
+
+
+def _restore_types(query: Query, table: pa.Table, spine_schema: pa.Schema | None) -> pa.Table:
+    """DuckDB may return other Arrow flavours (large strings, other tz); cast to fti's types."""
+    types: dict[str, pa.DataType] = {}
+    groups = query.groups
+    for g in groups:
+        for c in g.columns:
+            types.setdefault(c.name, arrow_type(c.dtype))
+    for i, src, out in query.feature_columns():
+        types[out] = arrow_type(groups[i].column(src).dtype)
+    if spine_schema is not None:
+        for f in spine_schema:
+            types[f.name] = f.type
+    fields = [
+        pa.field(n, types.get(n, t))
+        for n, t in zip(table.column_names, table.schema.types, strict=True)
+    ]
+    schema = pa.schema(fields)
+    return table if table.schema == schema else table.cast(schema)
+
+
+def point_in_time(
+    ctx: StoreContext,
+    query: Query,
+    *,
+    spine: Any = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    extra_left: Sequence[str] = (),
+    on_demand: Sequence[OnDemandFeature] = (),
+    table_versions: Mapping[str, int | None] | None = None,
+) -> PointInTimeResult:
+    """One row per spine row (or per left-group row without a spine), point-in-time correct.
+
+    ``table_versions`` pins the offline table version read per feature group key (None = the
+    latest); the versions actually read are returned with the rows.
+    """
+    _aware("start", start)
+    _aware("end", end)
+    if (start is not None or end is not None) and query.left.group.event_time is None:
+        raise ValidationError(
+            f"Feature group {query.left.group.name!r} has no event time, so start/end cannot "
+            "filter the training data."
+        )
+    latest = pin_versions(ctx, query)
+    versions = {k: (table_versions or {}).get(k, v) for k, v in latest.items()}
+    relations = [_relation(ctx, g, versions[g.key]) for g in query.groups]
+    spine_table: pa.Table | None = None
+    spine_names: list[str] | None = None
+    if spine is not None:
+        reserved = [c for c in query.output_columns() if c not in query.entity_columns()]
+        reserved += [f.name for f in on_demand]
+        spine_table, spine_names = normalize_spine(query, spine, reserved=reserved)
+    left_cols = set(query.left.group.column_names)
+    for c in extra_left:
+        if c not in left_cols and (spine_names is None or c not in spine_names):
+            raise ValidationError(
+                f"Label {c!r} is neither a column of the left-most feature group "
+                f"{query.left.group.name!r} ({sorted(left_cols)}) nor of the spine."
+            )
+    statement = compile_pit(
+        query,
+        spine_columns=None if spine_table is None else spine_table.column_names,
+        extra_left=[c for c in extra_left if c in left_cols],
+        start=start,
+        end=end,
+    )
+    table = run_pit(statement, spine=spine_table, groups=relations)
+    table = _restore_types(
+        query, table, None if spine_table is None else spine_table.select(spine_names or []).schema
+    )
+    if on_demand:
+        table = compute_on_demand(list(on_demand), table)
+    return PointInTimeResult(table, versions)
+
+
+def time_column_filter(table: pa.Table, column: str, start: Any, end: Any) -> pa.Table:
+    """Rows with ``start <= column < end`` (either bound may be None)."""
+    mask = None
+    if start is not None:
+        mask = pc.greater_equal(table.column(column), pa.scalar(start, _UTC_US))
+    if end is not None:
+        m = pc.less(table.column(column), pa.scalar(end, _UTC_US))
+        mask = m if mask is None else pc.and_(mask, m)
+    return table if mask is None else table.filter(mask)
