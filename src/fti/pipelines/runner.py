@@ -90,6 +90,8 @@ def parse_value(text: str, annotation: Any, *, name: str = "value") -> Any:
             return Path(text)
         if origin is list and typing.get_args(inner) in ((str,), ()):
             return [part.strip() for part in text.split(",") if part.strip()]
+    except ValidationError:
+        raise
     except ValueError:
         raise ValidationError(
             f"Parameter {name!r} expects {_type_name(annotation)}; got {text!r}. "
@@ -161,7 +163,9 @@ def bind(
             kwargs[name] = fs if fs is not None else connect()
         elif name in params:
             kwargs[name] = _coerce(params[name], pipeline.hints[name], name)
-        elif p.default is inspect.Parameter.empty:
+        elif p.default is not inspect.Parameter.empty:
+            kwargs[name] = p.default  # recorded too: the run says what it really used
+        else:
             missing = [
                 n
                 for n, q in declared.items()
