@@ -84,6 +84,8 @@ def _describe_column(col: pa.ChunkedArray) -> dict[str, Any]:
 
 
 def _distinct(col: pa.ChunkedArray) -> int | None:
+    if pa.types.is_floating(col.type):
+        col = pc.add(col, 0.0)  # -0.0 + 0.0 == 0.0: count the two zeros as one value
     try:
         return int(pc.count_distinct(col, mode="only_valid").as_py())
     except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
@@ -105,8 +107,10 @@ def _numeric(col: pa.ChunkedArray) -> dict[str, Any]:
         out.update(mean=None, std=None, min=None, max=None, histogram=None)
         return out
     mm = pc.min_max(x).as_py()
-    out["mean"] = float(pc.mean(x).as_py())
+    # Finite inputs can still overflow a sum (e.g. 1e308 + 1e308): report None, never inf.
+    mean = float(pc.mean(x).as_py())
     std = float(pc.stddev(x, ddof=0).as_py())
+    out["mean"] = mean if math.isfinite(mean) else None
     out["std"] = std if math.isfinite(std) else None
     out["min"] = int(mm["min"]) if is_int else float(mm["min"])
     out["max"] = int(mm["max"]) if is_int else float(mm["max"])
