@@ -67,12 +67,7 @@ def recording() -> Iterator[LineageRecorder]:
 
 
 def _entry(kind: str, name: str, version: int | None, detail: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {"kind": kind, "name": name, "version": version}
-    for key, value in detail.items():
-        if key in entry:
-            raise ValueError(f"Lineage detail key {key!r} clashes with a reserved key.")
-        entry[key] = value
-    return entry
+    return {"kind": kind, "name": name, "version": version, **detail}
 
 
 def record_input(kind: str, name: str, version: int | None, **detail: Any) -> None:
