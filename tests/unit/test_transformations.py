@@ -461,3 +461,14 @@ def test_custom_transformation_result_must_fit_dtype() -> None:
         bad.transform(pa.array([1.0]), {})
     with pytest.raises(ValidationError, match="does not convert to float64"):
         bad.transform_value(1.0, {})
+
+
+def test_custom_transformation_errors_name_the_function_and_value() -> None:
+    @fti.transformation(skip_nulls=False)
+    def fragile(value: float, stats: Mapping[str, Any]) -> float:
+        return value + 1
+
+    with pytest.raises(ValidationError, match=r"Column 'x'.*fragile.*TypeError.*None.*skip_nulls"):
+        apply_transformations({"x": fragile}, {"x": {}}, pa.table({"x": pa.array([1.0, None])}))
+    with pytest.raises(ValidationError, match=r"Column 'x'.*fragile.*TypeError"):
+        apply_transformations_row({"x": fragile}, {"x": {}}, {"x": None})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar, Literal, TypeAlias
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -436,11 +437,12 @@ class OneHotEncoder(_Encoder):
         idx, first_unseen = self._indices(values, stats)
         if first_unseen is not None and self.unknown == "error":
             raise _unseen_error(self.kind, first_unseen, stats["categories"])
-        idx = _as_array(idx)
-        return [
-            pc.fill_null(pc.equal(idx, i), False).cast(pa.int8())
-            for i in range(len(stats["categories"]))
-        ]
+        # One scatter into a (categories x rows) int8 matrix instead of one pass per category.
+        codes = pc.fill_null(idx, -1).to_numpy()
+        rows = np.flatnonzero(codes >= 0)
+        matrix = np.zeros((len(stats["categories"]), len(codes)), dtype=np.int8)
+        matrix[codes[rows], rows] = 1
+        return [pa.array(line) for line in matrix]
 
     def transform_value(self, value: Any, stats: Mapping[str, Any]) -> list[Any]:
         categories = stats["categories"]

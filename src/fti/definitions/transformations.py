@@ -202,15 +202,27 @@ class CustomTransformation(Transformation):
     def fit(self, values: Values) -> dict[str, Any]:
         return compute_statistics(values, self.statistics) if self.statistics else {}
 
+    def _call(self, value: Any, stats: Mapping[str, Any]) -> Any:
+        if value is None and self.skip_nulls:
+            return None
+        try:
+            return self.fn(value, stats)
+        except ValidationError:
+            raise
+        except Exception as e:
+            # A user function's bug surfaces as a readable error naming it and the value.
+            raise ValidationError(
+                f"The transformation {self.ref!r} raised {type(e).__name__}: {e} for the value "
+                f"{value!r}. Make the function handle this value"
+                + (" (None reaches it because skip_nulls=False)." if value is None else ".")
+            ) from e
+
     def transform(self, values: Values, stats: Mapping[str, Any]) -> list[pa.Array]:
-        fn, skip = self.fn, self.skip_nulls
-        out = [None if v is None and skip else fn(v, stats) for v in values.to_pylist()]
+        out = [self._call(v, stats) for v in values.to_pylist()]
         return [_to_column(out, self.dtype, f"The transformation {self.ref!r}")]
 
     def transform_value(self, value: Any, stats: Mapping[str, Any]) -> list[Any]:
-        if value is None and self.skip_nulls:
-            return [None]
-        return [cast_value(self.fn(value, stats), self.dtype)]
+        return [cast_value(self._call(value, stats), self.dtype)]
 
     def to_dict(self) -> dict[str, Any]:
         check_storable(self.ref, "transformation")
