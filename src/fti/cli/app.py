@@ -13,6 +13,8 @@ from rich.table import Table
 from fti.cli import fg as fg_cli
 from fti.cli import models as models_cli
 from fti.cli import pipelines as pipelines_cli
+from fti.cli import serve as serve_cli
+from fti.cli import token as token_cli
 from fti.cli.common import console, open_store, store_option
 from fti.errors import FtiError
 
@@ -35,6 +37,8 @@ app = typer.Typer(
 app.add_typer(fg_cli.app, name="fg")
 app.add_typer(models_cli.app, name="models")
 pipelines_cli.register(app)
+serve_cli.register(app)
+app.add_typer(token_cli.app, name="token")
 
 
 @app.command()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from fti._internal.frames import from_arrow
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.handles.training_dataset import TrainingDataset
-from fti.services import training_datasets
+from fti.services import feature_vectors, prediction_logs, training_datasets
 from fti.services.context import StoreContext
 from fti.services.training_data import point_in_time
 
@@ -160,3 +161,79 @@ class FeatureView:
             TrainingDataset(self._ctx, self._spec, s)
             for s in training_datasets.list_specs(self._ctx, self._spec)
         ]
+
+    # ------------------------------------------------------------------ online
+    def feature_vector(
+        self,
+        entity: Mapping[str, Any],
+        *,
+        request: Mapping[str, Any] | None = None,
+        training_dataset_version: int | None = None,
+        allow_missing: bool = False,
+        format: str = "dict",
+    ) -> Any:
+        """One feature vector from the online store, as the model was trained on it.
+
+        ``entity`` is the primary key of the left-most feature group; ``request`` holds the
+        parameters of on-demand features. Transformations use the statistics of
+        ``training_dataset_version`` (default: the latest training dataset, when the view has
+        transformations). An unknown key raises NotFoundError unless ``allow_missing=True``
+        (nulls). ``format``: "dict" (default), "list", "numpy", "pandas", "polars", "arrow".
+
+        >>> fv.feature_vector({"flight_id": 7}, request={"dep_hour": 9},
+        ...                   training_dataset_version=1)                      # doctest: +SKIP
+        """
+        return feature_vectors.for_view(
+            self._ctx,
+            self._spec,
+            [entity],
+            request=request,
+            training_dataset_version=training_dataset_version,
+            allow_missing=allow_missing,
+            format=format,
+            single=True,
+        )
+
+    def feature_vectors(
+        self,
+        entities: Sequence[Mapping[str, Any]],
+        *,
+        request: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        training_dataset_version: int | None = None,
+        allow_missing: bool = False,
+        format: str = "dict",
+    ) -> Any:
+        """Feature vectors of many entities (one online read per feature group);
+        ``request`` is one mapping for all entities or one per entity.
+
+        >>> fv.feature_vectors([{"flight_id": 7}, {"flight_id": 8}], format="pandas")
+        ... # doctest: +SKIP
+        """
+        return feature_vectors.for_view(
+            self._ctx,
+            self._spec,
+            list(entities),
+            request=request,
+            training_dataset_version=training_dataset_version,
+            allow_missing=allow_missing,
+            format=format,
+            single=False,
+        )
+
+    def read_log(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        *,
+        model: str | None = None,
+        format: str = "pandas",
+    ) -> Any:
+        """Logged predictions (``start <= logged_at < end``), oldest first: request id, time,
+        keys, request parameters and features as columns, prediction, model and training
+        dataset versions, transformed features as JSON.
+
+        >>> fv.read_log(start=datetime(2026, 1, 1, tzinfo=UTC), model="delays")  # doctest: +SKIP
+        """
+        return prediction_logs.read(
+            self._ctx, self.name, self.version, start=start, end=end, model=model, format=format
+        )

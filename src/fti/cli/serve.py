@@ -1,0 +1,112 @@
+"""``fti serve``: the model server (FastAPI under uvicorn)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fti.cli.common import console, open_store, store_option
+from fti.errors import ConfigError, MissingDependencyError
+
+__all__ = ["is_loopback", "register", "serve"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    model: Annotated[str, typer.Option("--model", "-m", help="NAME, NAME@ALIAS or NAME:VERSION.")],
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    auth: Annotated[
+        bool,
+        typer.Option(
+            "--auth/--no-auth",
+            help="Require 'Authorization: Bearer <token>' (tokens: fti token create).",
+        ),
+    ] = False,
+    allow_missing: Annotated[
+        bool,
+        typer.Option(help="Unknown entity keys give null features instead of 404."),
+    ] = False,
+    log_predictions: Annotated[
+        bool, typer.Option("--log/--no-log", help="Write prediction logs.")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    root: store_option = None,
+) -> None:
+    """Serve a registered model over HTTP: predictions, feature vectors, metrics.
+
+    Binds 127.0.0.1 unless --host says otherwise; any other address needs --auth.
+    SIGTERM (or Ctrl-C) finishes requests in flight and flushes the prediction log.
+
+    Example: fti serve --model delays@production --port 8000
+    """
+    if not is_loopback(host) and not auth:
+        raise ConfigError(
+            f"Refusing to bind {host!r} without authentication: anyone who can reach it could "
+            "read features and predictions. Add --auth (and create a token with: fti token "
+            "create --scope predict), or bind 127.0.0.1."
+        )
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingDependencyError("uvicorn", "serve", "fti serve") from None
+    fs = open_store(root)
+    # Resolve the model here so a bad reference fails before any worker starts.
+    from fti.serving.runtime import ModelRef
+
+    ref = ModelRef.parse(model)
+    mv = fs.models.get(ref.name, version=ref.version, alias=ref.alias)
+    if auth:
+        from fti.serving.auth import list_tokens
+
+        if not [t for t in list_tokens(fs._ctx.registry) if not t.revoked]:
+            console.print(
+                "[yellow]warning:[/] --auth is on but no token exists; create one with: "
+                "fti token create --scope predict"
+            )
+    os.environ["FTI_SERVE_CONFIG"] = json.dumps(
+        {
+            "root": str(fs.config.root) if root is None else str(Path(root)),
+            "model": str(ref),
+            "auth": auth,
+            "allow_missing": allow_missing,
+            "log_predictions": log_predictions,
+        }
+    )
+    console.print(
+        f"Serving model [bold]{mv.name}[/] version {mv.version} on http://{host}:{port} "
+        f"({workers} worker{'s' if workers > 1 else ''}, auth {'on' if auth else 'off'})"
+    )
+    fs.close()
+    uvicorn.run(
+        "fti.serving.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``fti serve`` to the CLI."""
+    app.command("serve")(serve)

@@ -1,0 +1,72 @@
+"""``fti token``: create, list and revoke API tokens for ``fti serve --auth``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fti.cli.common import console, open_store, store_option
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="API tokens for the model server. Example: fti token create --scope predict",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@app.command()
+def create(
+    scope: Annotated[
+        str, typer.Option(help="predict (predictions), read (vectors, metrics) or admin.")
+    ] = "predict",
+    description: Annotated[str, typer.Option(help="What the token is for.")] = "",
+    root: store_option = None,
+) -> None:
+    """Create a token and print it once (only its sha256 is stored).
+
+    Example: fti token create --scope predict --description "checkout service"
+    """
+    from fti.serving.auth import create_token
+
+    fs = open_store(root)
+    token, info = create_token(fs._ctx.registry, scope, description=description)
+    console.print(f"Token {info.id} (scope {info.scope}). It is shown only now; store it safely:")
+    # Plain print: no Rich markup or wrapping may touch the secret.
+    typer.echo(token)
+
+
+@app.command("list")
+def list_(root: store_option = None) -> None:
+    """List tokens (ids, scopes, dates; never the tokens).
+
+    Example: fti token list
+    """
+    from fti.serving.auth import list_tokens
+
+    fs = open_store(root)
+    table = Table(title="API tokens")
+    for col in ("id", "scope", "created", "revoked", "description"):
+        table.add_column(col)
+    for t in list_tokens(fs._ctx.registry):
+        table.add_row(t.id, t.scope, t.created_at, "yes" if t.revoked else "no", t.description)
+    console.print(table)
+
+
+@app.command()
+def revoke(
+    token_id: Annotated[str, typer.Argument(help="The id shown by fti token list.")],
+    root: store_option = None,
+) -> None:
+    """Revoke a token; running servers stop accepting it within seconds.
+
+    Example: fti token revoke 3f2a9c1b7d0e
+    """
+    from fti.serving.auth import revoke_token
+
+    fs = open_store(root)
+    revoke_token(fs._ctx.registry, token_id)
+    console.print(f"Token {token_id} revoked.")

@@ -1,0 +1,171 @@
+"""Prediction logs: one offline feature group per feature view version, ``<fv>_log`` at the
+feature view's version (table ``<fv>_log_v<version>``).
+
+One row per predicted entity: request id and position, time, the entity keys, the request
+parameters, the untransformed and transformed features (JSON objects, so every transformation
+set fits one schema), the prediction (JSON), the model name and version and the training dataset
+version. ``read`` returns them with keys and features expanded back into columns, ready to be
+joined with labels that arrive later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fti._internal.frames import from_arrow
+from fti.definitions.feature_group import FeatureGroupSpec
+from fti.definitions.fields import Field
+from fti.services import feature_groups, ingestion, offline_reads
+from fti.services.context import StoreContext
+
+__all__ = ["LOG_FIELDS", "LogRow", "append", "log_spec", "read"]
+
+_UNSET: Any = feature_groups._UNSET
+
+LOG_FIELDS = (
+    Field("request_id", "string"),
+    Field("position", "int32"),
+    Field("logged_at", "timestamp"),
+    Field("entity", "string", "entity keys (JSON object)"),
+    Field("request", "string", "request parameters (JSON object)"),
+    Field("features", "string", "untransformed features (JSON object)"),
+    Field("transformed", "string", "features after model-dependent transformations (JSON)"),
+    Field("prediction", "string", "model output (JSON)"),
+    Field("model_name", "string"),
+    Field("model_version", "int64"),
+    Field("training_dataset_version", "int64"),
+)
+_JSON = ("entity", "request", "features", "transformed", "prediction")
+
+
+@dataclass(frozen=True)
+class LogRow:
+    """One logged prediction (values as the server had them)."""
+
+    request_id: str
+    position: int
+    logged_at: datetime
+    entity: Mapping[str, Any]
+    request: Mapping[str, Any]
+    features: Mapping[str, Any]
+    transformed: Mapping[str, Any] | Sequence[Any] | None
+    prediction: Any
+    model_name: str
+    model_version: int
+    training_dataset_version: int | None
+
+
+def _to_json(value: Any) -> str:
+    # NaN and infinities are written as JSON's non-standard tokens, which json.loads reads
+    # back, so a NaN feature stays NaN and never turns into null.
+    return json.dumps(value, default=str, allow_nan=True, separators=(",", ":"))
+
+
+def log_spec(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSpec:
+    """The log feature group of a feature view version (created on first use)."""
+    return feature_groups.get_or_create(
+        ctx,
+        f"{fv_name}_log",
+        version=fv_version,
+        primary_key=["request_id", "position"],
+        event_time="logged_at",
+        online=False,
+        ttl=_UNSET,
+        description=f"Prediction log of feature view {fv_name!r} version {fv_version}",
+        features=LOG_FIELDS,
+    )
+
+
+def append(ctx: StoreContext, spec: FeatureGroupSpec, rows: Sequence[LogRow]) -> int:
+    """Write rows in one atomic insert; returns the number written."""
+    if not rows:
+        return 0
+    cols: dict[str, list[Any]] = {f.name: [] for f in LOG_FIELDS}
+    for r in rows:
+        cols["request_id"].append(r.request_id)
+        cols["position"].append(r.position)
+        cols["logged_at"].append(r.logged_at)
+        cols["entity"].append(_to_json(dict(r.entity)))
+        cols["request"].append(_to_json(dict(r.request)))
+        cols["features"].append(_to_json(dict(r.features)))
+        t = r.transformed
+        cols["transformed"].append(
+            _to_json(None if t is None else dict(t) if isinstance(t, Mapping) else list(t))
+        )
+        cols["prediction"].append(_to_json(r.prediction))
+        cols["model_name"].append(r.model_name)
+        cols["model_version"].append(r.model_version)
+        cols["training_dataset_version"].append(r.training_dataset_version)
+    table = pa.table(
+        {
+            f.name: pa.array(cols[f.name], type=pa.timestamp("us", tz="UTC"))
+            if f.dtype == "timestamp"
+            else pa.array(cols[f.name], type=_arrow(f.dtype))
+            for f in LOG_FIELDS
+        }
+    )
+    report, _ = ingestion.insert(ctx, spec, table)
+    return report.rows
+
+
+def _arrow(dtype: str) -> pa.DataType:
+    return {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64()}[dtype]
+
+
+def read(
+    ctx: StoreContext,
+    fv_name: str,
+    fv_version: int,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    model: str | None = None,
+    model_version: int | None = None,
+    expand: bool = True,
+    format: str = "pandas",
+) -> Any:
+    """Logged predictions with ``start <= logged_at < end``, oldest first.
+
+    With ``expand`` (default) the keys, request parameters and untransformed features become
+    columns (``prediction`` is decoded too); ``transformed`` stays JSON text.
+    """
+    spec = log_spec(ctx, fv_name, fv_version)
+    table: pa.Table = offline_reads.read(ctx, spec, start=start, end=end, format="arrow")
+    if model is not None:
+        table = table.filter(pc.equal(table["model_name"], model))
+    if model_version is not None:
+        table = table.filter(pc.equal(table["model_version"], model_version))
+    if not expand:
+        return from_arrow(table, format)
+    return from_arrow(_expand(table), format)
+
+
+def _expand(table: pa.Table) -> pa.Table:
+    fixed = ["request_id", "position", "logged_at"]
+    out: dict[str, Any] = {n: table[n] for n in fixed}
+    for source in ("entity", "request", "features"):
+        decoded = [json.loads(s) for s in table[source].to_pylist()]
+        names: list[str] = []
+        for d in decoded:
+            names.extend(k for k in d if k not in names)
+        for n in names:
+            if n in out:
+                continue  # a key repeated in features: the entity's value is the same
+            out[n] = pa.array([d.get(n) for d in decoded], from_pandas=False)
+    preds = [json.loads(s) for s in table["prediction"].to_pylist()]
+    scalar = all(p is None or isinstance(p, int | float) for p in preds)
+    out["prediction"] = (
+        pa.array([float(p) if p is not None else None for p in preds], pa.float64())
+        if scalar
+        else pa.array([_to_json(p) for p in preds], pa.string())
+    )
+    for n in ("transformed", "model_name", "model_version", "training_dataset_version"):
+        out[n] = table[n]
+    return pa.table(out)

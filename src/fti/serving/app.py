@@ -1,0 +1,332 @@
+"""The FastAPI app: predictions, feature vectors, health, metrics and the API description.
+
+>>> app = create_app(fs, "delays@production")                                # doctest: +SKIP
+>>> # uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Routes (every one except ``/healthz`` and ``/readyz`` needs a token when auth is on):
+
+=========================================  =========  =====================================
+``POST /v1/models/{name}/predict``         predict    entities -> predictions (logged)
+``POST /v1/feature-views/{name}/{v}/vectors``  read   entities -> feature vectors
+``POST /v1/models/{name}/reload``          admin      pick up a new alias target
+``GET /metrics``                           read       Prometheus text format
+``GET /docs``, ``GET /openapi.json``       any        the API description
+``GET /healthz``, ``GET /readyz``          none       liveness, readiness
+=========================================  =========  =====================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fti.errors import NotFoundError
+from fti.serving.auth import ANY_SCOPE, TokenStore
+from fti.serving.limits import BodyLimitMiddleware, Message, Receive, Scope, Send
+from fti.serving.limits import install_error_handlers as _install_error_handlers
+from fti.serving.metrics import Metrics
+from fti.serving.prediction_log import PredictionLogWriter
+from fti.serving.runtime import LogTarget, ModelRef, Runtime, Served, VectorSource
+from fti.serving.schemas import (
+    PredictRequest,
+    PredictResponse,
+    ReloadResponse,
+    VectorsRequest,
+    VectorsResponse,
+)
+
+__all__ = ["PUBLIC_PATHS", "ServerState", "app_from_env", "create_app"]
+
+log = logging.getLogger("fti.serving")
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+ENV_CONFIG = "FTI_SERVE_CONFIG"
+
+
+class ServerState:
+    """Everything one app instance owns: runtime, metrics, log writer, tokens."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        metrics: Metrics,
+        writer: PredictionLogWriter | None,
+        tokens: TokenStore | None,
+    ) -> None:
+        self.runtime = runtime
+        self.metrics = metrics
+        self.writer = writer
+        self.tokens = tokens
+        self.closed = False
+
+    def close(self) -> None:
+        """Flush the prediction log (called on lifespan shutdown, e.g. after SIGTERM)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.writer is not None:
+            self.writer.close()
+
+
+class _Observe:
+    """Outermost ASGI layer: request id, latency and status per route template."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        rid = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        status = 500
+
+        async def send_wrapped(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapped)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unrouted"
+            self.metrics.observe(label, scope["method"], status, time.perf_counter() - started)
+
+
+def _auth_dependency(state: ServerState, scope: str) -> Callable[..., Awaitable[None]]:
+    bearer = HTTPBearer(auto_error=False, description="A token from: fti token create")
+
+    async def check(
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> None:
+        if state.tokens is None:
+            return
+        header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+        state.tokens.check(header, scope)
+
+    return check
+
+
+def create_app(
+    fs: Any,
+    model_ref: str | ModelRef | None,
+    *,
+    auth: bool = False,
+    allow_missing: bool = False,
+    log_predictions: bool = True,
+    max_log_queue: int = 100_000,
+    loader: Callable[[], Served] | None = None,
+    plan_getter: Callable[[str, int, int | None], VectorSource] | None = None,
+) -> FastAPI:
+    """Build the app for ``fs`` serving ``model_ref`` (``NAME``, ``NAME@ALIAS``,
+    ``NAME:VERSION``). The model and its feature view are loaded now, so a bad reference fails
+    before the server binds a port. ``model_ref=None`` serves feature vectors only.
+
+    >>> app = create_app(fti.connect(), "delays@production", auth=True)      # doctest: +SKIP
+    """
+    from fti.serving import loading
+
+    ref = ModelRef.parse(model_ref) if isinstance(model_ref, str) else model_ref
+    metrics = Metrics()
+    ctx = fs._ctx  # the store's backends; the serving layer is part of fti
+    writer = (
+        PredictionLogWriter(LogTarget(ctx), max_queue=max_log_queue, on_drop=metrics.log_dropped)
+        if log_predictions
+        else None
+    )
+    runtime = Runtime(
+        loader or (loading.model_loader(fs, ref) if ref is not None else _no_model),
+        plan_getter=plan_getter or loading.plan_getter(fs),
+        allow_missing=allow_missing,
+        submit_log=writer.submit if writer is not None else None,
+    )
+    try:
+        if ref is not None or loader is not None:
+            runtime.load()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        raise
+    tokens = TokenStore(ctx.registry) if auth else None
+    state = ServerState(runtime, metrics, writer, tokens)
+    if writer is not None:
+        metrics.gauge(
+            "fti_prediction_log_queue_depth",
+            "Request batches waiting for the prediction log writer.",
+            lambda: float(writer.depth()),
+        )
+        metrics.gauge(
+            "fti_prediction_log_written_total",
+            "Prediction log rows written since start.",
+            lambda: float(writer.written),
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="fti model server",
+        version="1",
+        description="Predictions and feature vectors from an fti feature store.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.fti = state
+
+    def on_error(request: Request, kind: str) -> None:
+        route = request.scope.get("route")
+        metrics.error(getattr(route, "path", None) or "unrouted", kind)
+
+    _install_error_handlers(app, on_error)
+    need = {s: Depends(_auth_dependency(state, s)) for s in ("predict", "read", "admin", ANY_SCOPE)}
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the model is loaded and the log writer accepts rows."""
+        served = runtime.served
+        if state.closed or (served is None and ref is not None):
+            return JSONResponse({"status": "not ready"}, 503)
+        body: dict[str, Any] = {"status": "ready"}
+        if served is not None:
+            body.update(model=served.model_name, model_version=served.model_version)
+        return JSONResponse(body)
+
+    @app.get("/metrics", tags=["health"], dependencies=[need["read"]])
+    async def metrics_route() -> PlainTextResponse:
+        """Prometheus metrics (text format 0.0.4)."""
+        return PlainTextResponse(
+            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    @app.post(
+        "/v1/models/{name}/predict",
+        tags=["models"],
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+        dependencies=[need["predict"]],
+    )
+    async def predict(name: str, body: PredictRequest, request: Request) -> JSONResponse:
+        """Predictions for entities, with the features the model was trained with; logged."""
+        served = runtime.current()
+        if name != served.model_name:
+            raise NotFoundError(
+                f"This server serves model {served.model_name!r}, not {name!r}. POST to "
+                f"/v1/models/{served.model_name}/predict."
+            )
+        out = runtime.predict(
+            body.entities,
+            body.request,
+            return_features=body.return_features,
+            request_id=request.state.request_id,
+        )
+        metrics.predictions(len(body.entities))
+        return _json(out)
+
+    @app.post(
+        "/v1/feature-views/{name}/{version}/vectors",
+        tags=["feature views"],
+        response_model=VectorsResponse,
+        response_model_exclude_none=True,
+        dependencies=[need["read"]],
+    )
+    async def vectors(name: str, version: int, body: VectorsRequest) -> JSONResponse:
+        """Feature vectors from the online store, without a model."""
+        out = runtime.vectors(
+            name,
+            version,
+            body.entities,
+            body.request,
+            training_dataset_version=body.training_dataset_version,
+        )
+        return _json(out)
+
+    @app.post(
+        "/v1/models/{name}/reload",
+        tags=["models"],
+        response_model=ReloadResponse,
+        dependencies=[need["admin"]],
+    )
+    async def reload(name: str) -> JSONResponse:
+        """Load the model again, e.g. after its alias moved to another version."""
+        served = runtime.current()
+        if name != served.model_name:
+            raise NotFoundError(f"This server serves model {served.model_name!r}, not {name!r}.")
+        old, new = runtime.reload()
+        log.info(
+            "reloaded model %s: version %s -> %s",
+            new.model_name,
+            None if old is None else old.model_version,
+            new.model_version,
+        )
+        return _json(
+            {
+                "model": new.model_name,
+                "previous_version": None if old is None else old.model_version,
+                "model_version": new.model_version,
+                "training_dataset_version": new.training_dataset_version,
+            }
+        )
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[need[ANY_SCOPE]])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[need[ANY_SCOPE]])
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="fti model server")
+
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(_Observe, metrics=metrics)
+    return app
+
+
+def _no_model() -> Served:  # pragma: no cover - never called: create_app skips the load
+    raise NotFoundError("No model is served.")
+
+
+def _json(body: dict[str, Any]) -> JSONResponse:
+    # Values are already JSON-safe (json_safe); skip FastAPI's re-validation of the response.
+    return JSONResponse(body)
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` (and ``fti serve --workers N``): reads the
+    settings ``fti serve`` put in ``$FTI_SERVE_CONFIG``."""
+    from fti.store import connect
+
+    config = json.loads(os.environ[ENV_CONFIG])
+    fs = connect(config.get("root"))
+    return create_app(
+        fs,
+        config.get("model"),
+        auth=bool(config.get("auth", False)),
+        allow_missing=bool(config.get("allow_missing", False)),
+        log_predictions=bool(config.get("log_predictions", True)),
+    )

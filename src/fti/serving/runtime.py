@@ -1,0 +1,273 @@
+"""What the server serves: a model version, its feature view's vector plan and its log.
+
+``Served`` is an immutable snapshot; ``Runtime.reload`` builds a new one and swaps it in with a
+single assignment, so a request in flight finishes with the snapshot it started with.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from fti.errors import ValidationError
+from fti.services import prediction_logs
+from fti.services.feature_vectors import VectorBatch
+from fti.services.prediction_logs import LogRow
+
+__all__ = ["LogTarget", "ModelRef", "Runtime", "Served", "VectorSource", "json_safe", "predictor"]
+
+
+class VectorSource(Protocol):
+    """Anything that turns entities into vectors (``VectorPlan`` in production)."""
+
+    names: list[str]
+
+    def compute(
+        self,
+        entities: Sequence[Mapping[str, Any]],
+        request: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        *,
+        allow_missing: bool = False,
+    ) -> VectorBatch: ...
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``NAME``, ``NAME@ALIAS`` or ``NAME:VERSION`` as given to ``fti serve --model``."""
+
+    name: str
+    alias: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        if "@" in text:
+            name, _, alias = text.partition("@")
+            if not name or not alias:
+                raise ValidationError(
+                    f"Invalid model {text!r}: use NAME, NAME@ALIAS or NAME:VERSION."
+                )
+            return cls(name, alias=alias)
+        name, _, version = text.partition(":")
+        if version and not version.isdigit():
+            raise ValidationError(
+                f"Invalid model version in {text!r}: use NAME:VERSION with a number, e.g. delays:3."
+            )
+        if not name:
+            raise ValidationError(f"Invalid model {text!r}: use NAME, NAME@ALIAS or NAME:VERSION.")
+        return cls(name, version=int(version) if version else None)
+
+    def __str__(self) -> str:
+        if self.alias:
+            return f"{self.name}@{self.alias}"
+        return self.name if self.version is None else f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class Served:
+    """One loaded model version and everything needed to answer for it."""
+
+    model_name: str
+    model_version: int
+    fv_name: str
+    fv_version: int
+    training_dataset_version: int | None
+    plan: VectorSource
+    predict: Callable[[list[list[Any]]], list[Any]]
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+Loader = Callable[[], Served]
+PlanGetter = Callable[[str, int, int | None], VectorSource]
+
+
+def json_safe(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null in HTTP responses (in-process callers get
+    them unchanged). numpy scalars become Python numbers, datetimes ISO strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)
+
+
+def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], list[Any]]:
+    """``model.predict`` over vectors: a pandas frame when the model was fitted on named columns
+    (scikit-learn's ``feature_names_in_``), else a float array (objects if not numeric)."""
+    columns = list(names)
+    named = getattr(model, "feature_names_in_", None) is not None
+
+    def predict(vectors: list[list[Any]]) -> list[Any]:
+        if named:
+            import pandas as pd
+
+            X: Any = pd.DataFrame(vectors, columns=columns)
+        else:
+            try:
+                X = np.array(vectors, dtype=np.float64)
+            except (TypeError, ValueError):
+                X = np.array(vectors, dtype=object)
+        out = model.predict(X)
+        return list(np.asarray(out).tolist())
+
+    return predict
+
+
+class Runtime:
+    """The served model, the log writer hook and feature-vector plans for other views."""
+
+    def __init__(
+        self,
+        loader: Loader,
+        *,
+        plan_getter: PlanGetter | None = None,
+        allow_missing: bool = False,
+        submit_log: Callable[[str, int, list[LogRow]], bool] | None = None,
+    ) -> None:
+        self._loader = loader
+        self._plan_getter = plan_getter
+        self.allow_missing = allow_missing
+        self.submit_log = submit_log
+        self._plans: dict[tuple[str, int, int | None], VectorSource] = {}
+        self._lock = threading.Lock()
+        self.served: Served | None = None
+
+    def load(self) -> Served:
+        served = self._loader()
+        self.served = served
+        return served
+
+    def reload(self) -> tuple[Served | None, Served]:
+        """Load the model again (an alias may point elsewhere now) and swap it in."""
+        with self._lock:
+            old = self.served
+            new = self._loader()
+            self.served = new
+            return old, new
+
+    def current(self) -> Served:
+        served = self.served
+        if served is None:
+            raise ValidationError("The model is not loaded yet; retry when /readyz answers 200.")
+        return served
+
+    def predict(
+        self,
+        entities: Sequence[Mapping[str, Any]],
+        request: Mapping[str, Any],
+        *,
+        return_features: bool = False,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        served = self.current()
+        rid = request_id or uuid.uuid4().hex
+        batch = served.plan.compute(entities, request, allow_missing=self.allow_missing)
+        predictions = served.predict(batch.vectors)
+        if self.submit_log is not None:
+            now = datetime.now(UTC)
+            rows = [
+                LogRow(
+                    request_id=rid,
+                    position=i,
+                    logged_at=now,
+                    entity=entities[i],
+                    request=request,
+                    features=batch.features[i],
+                    transformed=dict(zip(batch.names, batch.vectors[i], strict=True)),
+                    prediction=predictions[i],
+                    model_name=served.model_name,
+                    model_version=served.model_version,
+                    training_dataset_version=served.training_dataset_version,
+                )
+                for i in range(len(entities))
+            ]
+            self.submit_log(served.fv_name, served.fv_version, rows)
+        out: dict[str, Any] = {
+            "request_id": rid,
+            "model": served.model_name,
+            "model_version": served.model_version,
+            "feature_view": served.fv_name,
+            "feature_view_version": served.fv_version,
+            "training_dataset_version": served.training_dataset_version,
+            "predictions": json_safe(predictions),
+        }
+        if batch.missing:
+            out["missing"] = batch.missing
+        if return_features:
+            out["feature_names"] = batch.names
+            out["features"] = json_safe(batch.vectors)
+            out["untransformed"] = json_safe(batch.features)
+        return out
+
+    def plan(self, name: str, version: int, td_version: int | None) -> VectorSource:
+        key = (name, version, td_version)
+        found = self._plans.get(key)
+        if found is not None:
+            return found
+        served = self.served
+        if (
+            served is not None
+            and (served.fv_name, served.fv_version) == (name, version)
+            and td_version in (None, served.training_dataset_version)
+        ):
+            return served.plan
+        if self._plan_getter is None:
+            raise ValidationError("This server only serves its model's feature view.")
+        plan = self._plan_getter(name, version, td_version)
+        with self._lock:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def vectors(
+        self,
+        name: str,
+        version: int,
+        entities: Sequence[Mapping[str, Any]],
+        request: Mapping[str, Any],
+        *,
+        training_dataset_version: int | None = None,
+    ) -> dict[str, Any]:
+        plan = self.plan(name, version, training_dataset_version)
+        batch = plan.compute(entities, request, allow_missing=self.allow_missing)
+        out: dict[str, Any] = {
+            "feature_view": name,
+            "feature_view_version": version,
+            "training_dataset_version": training_dataset_version,
+            "feature_names": batch.names,
+            "vectors": json_safe(batch.vectors),
+        }
+        if batch.missing:
+            out["missing"] = batch.missing
+        return out
+
+
+class LogTarget:
+    """Writes log rows into the log feature group of each feature view version (specs cached)."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+        self._specs: dict[tuple[str, int], Any] = {}
+
+    def __call__(self, fv_name: str, fv_version: int, rows: Sequence[LogRow]) -> int:
+        spec = self._specs.get((fv_name, fv_version))
+        if spec is None:
+            spec = prediction_logs.log_spec(self._ctx, fv_name, fv_version)
+            self._specs[(fv_name, fv_version)] = spec
+        return prediction_logs.append(self._ctx, spec, rows)
