@@ -1,0 +1,151 @@
+"""Kill -9 during inserts: acknowledged batches survive, no batch is partially visible, and
+the online store catches up to the offline table (the system of record) when reopened.
+
+A child process inserts numbered batches into one online feature group and appends each batch
+id to an ack file (fsync'd) after ``insert`` returns. The parent SIGKILLs it at a random moment,
+reopens the store and checks. The same store is reused across kills, so each kill also lands on
+whatever the previous ones left behind. Kills: ``FTI_KILL_COUNT``, else 50 when ``CI=true``,
+else 12. Run with ``pytest -s`` to see the figure.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import fti
+
+ROWS = 150  # rows per batch
+KEYS = 97  # distinct keys; batches overlap on keys, so the online store sees many updates
+
+CHILD = """
+import os, sys
+from datetime import UTC, datetime, timedelta
+import pyarrow as pa
+import fti
+
+root, ack, start, rows, keys = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+t0 = datetime(2024, 1, 1, tzinfo=UTC)
+fs = fti.connect(root)
+fg = fs.feature_group("killed", primary_key=["k"], event_time="t", online=True)
+fd = os.open(ack, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+print("ready", flush=True)
+batch = start
+while True:
+    g = [batch * rows + i for i in range(rows)]
+    table = pa.table({
+        "k": pa.array([x % keys for x in g], pa.int64()),
+        # unique but out of insertion order: the latest row per key is never a tie
+        "t": pa.array([t0 + timedelta(seconds=(x * 7919) % 1_000_003) for x in g],
+                      pa.timestamp("us", "UTC")),
+        "batch": pa.array([batch] * rows, pa.int64()),
+        "g": pa.array(g, pa.int64()),
+    })
+    fg.insert(table)
+    os.write(fd, f"{batch}\\n".encode())
+    os.fsync(fd)
+    batch += 1
+"""
+
+
+def kill_count() -> int:
+    if os.environ.get("FTI_KILL_COUNT"):
+        return int(os.environ["FTI_KILL_COUNT"])
+    return 50 if os.environ.get("CI", "").lower() == "true" else 12
+
+
+def acknowledged(ack: Path) -> set[int]:
+    if not ack.exists():
+        return set()
+    text = ack.read_text()
+    complete = text[: text.rfind("\n") + 1]  # a kill may cut the last line short
+    return {int(x) for x in complete.split()}
+
+
+def check(root: Path, ack: Path, problems: list[str]) -> tuple[int, int]:
+    """Open the store, compare against the acks; returns (next batch id, batches seen)."""
+    with fti.connect(root) as fs:
+        try:
+            fg = fs.get_feature_group("killed", version=1)
+        except fti.NotFoundError:
+            return 0, 0
+        if not fg.spec.has_schema:
+            return 0, 0
+        offline = fg.read(format="arrow").to_pydict()
+        counts = Counter(offline["batch"])
+        for batch in sorted(acknowledged(ack)):
+            if counts.get(batch) != ROWS:
+                problems.append(f"acknowledged batch {batch} has {counts.get(batch, 0)} rows")
+        for batch, n in sorted(counts.items()):
+            if n != ROWS:
+                problems.append(f"batch {batch} is partially visible: {n} of {ROWS} rows")
+        if len(set(offline["g"])) != len(offline["g"]):
+            problems.append("duplicated rows in the offline table")
+        # latest per key, computed here: the greatest event time (unique per row)
+        latest: dict[int, tuple[object, int]] = {}
+        for k, t, g in zip(offline["k"], offline["t"], offline["g"], strict=True):
+            if k not in latest or t > latest[k][0]:
+                latest[k] = (t, g)
+        online = fg.read_online([{"k": k} for k in range(KEYS)])
+        for k, row in enumerate(online):
+            want = latest.get(k)
+            got = None if row is None else (row["t"], row["g"])
+            if got != want:
+                problems.append(f"online row of key {k} is {got}, offline latest is {want}")
+        if fg.stats()["online_rows"] != len(latest):
+            problems.append(f"online has {fg.stats()['online_rows']} keys, offline {len(latest)}")
+        return (max(counts) + 1 if counts else 0), len(counts)
+
+
+@pytest.mark.slow
+def test_kill_during_insert(tmp_path: Path) -> None:
+    root, ack, script = tmp_path / "store", tmp_path / "acks.txt", tmp_path / "child.py"
+    script.write_text(CHILD)
+    rng = random.Random(20240101)
+    kills = kill_count()
+    problems: list[str] = []
+    next_batch = 0
+    started = time.perf_counter()
+    for _ in range(kills):
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                str(script),
+                str(root),
+                str(ack),
+                str(next_batch),
+                str(ROWS),
+                str(KEYS),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        if line.strip() != "ready":
+            child.kill()
+            pytest.fail(f"child did not start: {line!r} {child.communicate()[1]}")
+        time.sleep(rng.uniform(0.0, 0.5))
+        child.send_signal(signal.SIGKILL)
+        _, err = child.communicate()
+        assert child.returncode == -signal.SIGKILL, err  # it was still inserting, not crashed
+        next_batch, _ = check(root, ack, problems)
+    batches = len(acknowledged(ack))
+    _, seen = check(root, ack, problems)
+    seconds = time.perf_counter() - started
+    print(
+        f"\nkill -9 during insert: {kills} kills, {batches} acknowledged batches, "
+        f"{seen} batches visible ({seen * ROWS} rows), {len(problems)} violations, "
+        f"{seconds:.0f}s"
+    )
+    assert problems == []
+    assert batches > 0
