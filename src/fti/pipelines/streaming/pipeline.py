@@ -1,0 +1,256 @@
+"""``@fti.stream_pipeline``: declare a streaming feature pipeline (source, transformation,
+windowed aggregations, target feature group)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fti.definitions.aggregations import Aggregation, WindowSpec
+from fti.errors import ValidationError
+from fti.pipelines.streaming.state import Event
+
+if TYPE_CHECKING:
+    from fti.backends.streams import StreamSource
+    from fti.handles.feature_group import FeatureGroup
+    from fti.store import FeatureStore
+
+__all__ = ["StreamPipeline", "decode_event", "stream_pipeline", "to_micros"]
+
+Transform = Callable[[dict[str, Any]], Mapping[str, Any] | None]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TRUE = {"1", "true", "t", "yes", "y"}
+_FALSE = {"0", "false", "f", "no", "n"}
+
+
+def to_micros(value: Any) -> int:
+    """An event time as int µs since the epoch: aware datetime, ISO-8601 string with an offset
+    (or ``Z``), or an int (already µs)."""
+    if isinstance(value, bool):
+        raise ValidationError(f"Event time {value!r} is a bool, not a time.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        if value.lstrip("-").isdigit():
+            return int(value)
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValidationError(
+                f"Event time {value.isoformat()!r} has no timezone. Send an offset, e.g. "
+                "'2024-01-01T00:00:00+00:00' or '...Z', or epoch microseconds."
+            )
+        return (value - _EPOCH) // timedelta(microseconds=1)
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        return to_micros(value.to_pydatetime())
+    raise ValidationError(f"Event time {value!r} is not a datetime, ISO string or int µs.")
+
+
+def _decode(dtype: str, value: Any, column: str) -> Any:
+    if value is None or value == "":
+        return None
+    if dtype.startswith("int"):
+        return int(value)
+    if dtype.startswith("float"):
+        f = float(value)
+        if not math.isfinite(f):
+            raise ValidationError(f"Column {column!r} is {f}; only finite numbers aggregate.")
+        # Round like the stored column, so the stream and the backfill see the same value.
+        return float(np.float32(f)) if dtype == "float32" else f
+    if dtype == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ValidationError(f"Column {column!r}: {value!r} is not a bool.")
+    if dtype == "string":
+        return str(value)
+    if dtype == "timestamp":
+        return to_micros(value)
+    raise ValidationError(f"Column {column!r} has dtype {dtype}, which streams do not decode.")
+
+
+def decode_event(spec: WindowSpec, fields: Mapping[str, Any]) -> Event:
+    """Raw fields (strings from Redis, JSON values from Kafka) -> a typed ``Event``."""
+    cols = spec.columns
+    key = []
+    for k in spec.keys:
+        v = _decode(cols[k], fields.get(k), k)
+        if v is None:
+            raise ValidationError(f"Event has no key column {k!r}: {dict(fields)!r}.")
+        key.append(v)
+    if fields.get(spec.event_time) in (None, ""):
+        raise ValidationError(f"Event has no event time {spec.event_time!r}: {dict(fields)!r}.")
+    et = to_micros(fields[spec.event_time])
+    eid = _decode(cols[spec.event_id], fields.get(spec.event_id), spec.event_id)
+    if eid is None:
+        raise ValidationError(f"Event has no id {spec.event_id!r}: {dict(fields)!r}.")
+    values = tuple(_decode(cols[c], fields.get(c), c) for c in spec.value_columns)
+    return Event(tuple(key), et, eid, values)
+
+
+@dataclass
+class StreamPipeline:
+    """A streaming feature pipeline. Build one with ``@fti.stream_pipeline(...)``."""
+
+    name: str
+    spec: WindowSpec
+    version: int = 1
+    source: StreamSource | Callable[[], StreamSource] | None = None
+    transform: Transform | None = None
+    online: bool = True
+    ttl: timedelta | None = None
+    description: str = ""
+    batch_size: int = 5_000
+    max_delay: timedelta = timedelta(milliseconds=100)
+    checkpoint_interval: timedelta = timedelta(seconds=1)
+
+    @property
+    def events_name(self) -> str:
+        """The feature group holding the deduplicated raw events (the replay log)."""
+        return f"{self.name}_events"
+
+    def feature_group(self, fs: FeatureStore) -> FeatureGroup:
+        """The aggregate feature group (created on first use)."""
+        return fs.feature_group(
+            self.name,
+            version=self.version,
+            primary_key=list(self.spec.keys),
+            event_time=self.spec.event_time,
+            online=self.online,
+            ttl=self.ttl,
+            description=self.description or f"streaming aggregates of {self.name}",
+            features={
+                **{k: self.spec.columns[k] for k in self.spec.keys},
+                self.spec.event_time: "timestamp",
+                **self.spec.feature_dtypes(),
+            },
+        )
+
+    def events_group(self, fs: FeatureStore) -> FeatureGroup:
+        """The offline feature group of accepted events, keyed by event id."""
+        s = self.spec
+        return fs.feature_group(
+            self.events_name,
+            version=self.version,
+            primary_key=[s.event_id],
+            event_time=s.event_time,
+            online=False,
+            description=f"deduplicated events consumed by stream pipeline {self.name}",
+            features={
+                s.event_id: s.columns[s.event_id],
+                **{k: s.columns[k] for k in s.keys},
+                s.event_time: "timestamp",
+                **{c: s.columns[c] for c in s.value_columns},
+            },
+        )
+
+    def prepare(self, fields: Mapping[str, Any]) -> Event | None:
+        """Apply the row-level transformation, then decode; None if the transform drops it."""
+        if self.transform is not None:
+            out = self.transform(dict(fields))
+            if out is None:
+                return None
+            fields = out
+        return decode_event(self.spec, fields)
+
+    def open_source(self) -> StreamSource:
+        if self.source is None:
+            raise ValidationError(
+                f"Stream pipeline {self.name!r} has no source. Pass source= to "
+                "@fti.stream_pipeline or to run()."
+            )
+        return self.source() if callable(self.source) else self.source
+
+    def run(self, fs: FeatureStore, **kwargs: Any) -> Any:
+        """Consume the source until stopped (SIGTERM/SIGINT) or a limit is hit.
+
+        >>> transactions.run(fs, idle_timeout=5)                             # doctest: +SKIP
+        """
+        from fti.pipelines.streaming.runtime import run
+
+        return run(self, fs, **kwargs)
+
+    def backfill(self, fs: FeatureStore, events: Any = None, **kwargs: Any) -> Any:
+        """Compute the aggregates in batch (DuckDB) over historical events and write them.
+
+        >>> transactions.backfill(fs, pd.read_parquet("history.parquet"))     # doctest: +SKIP
+        """
+        from fti.pipelines.streaming.batch import backfill
+
+        return backfill(self, fs, events, **kwargs)
+
+
+def stream_pipeline(
+    *,
+    feature_group: str,
+    key: Sequence[str],
+    event_time: str,
+    event_id: str,
+    schema: Mapping[str, str],
+    aggregations: Sequence[Aggregation],
+    source: StreamSource | Callable[[], StreamSource] | None = None,
+    version: int = 1,
+    allowed_lateness: timedelta = timedelta(0),
+    online: bool = True,
+    ttl: timedelta | None = None,
+    description: str = "",
+    batch_size: int = 5_000,
+    max_delay: timedelta = timedelta(milliseconds=100),
+    checkpoint_interval: timedelta = timedelta(seconds=1),
+) -> Callable[[Transform], StreamPipeline]:
+    """Declare a streaming feature pipeline; the decorated function is its row-level
+    transformation (it gets the raw record as a dict and returns a dict, or None to drop it).
+
+    >>> @fti.stream_pipeline(
+    ...     feature_group="card_activity", key=["card_id"], event_time="ts", event_id="tx_id",
+    ...     schema={"card_id": "string", "tx_id": "string", "ts": "timestamp",
+    ...             "amount": "float64"},
+    ...     aggregations=[fti.Aggregation("amount", "sum", window=timedelta(hours=1))],
+    ...     source=RedisStreamSource(stream="transactions"))
+    ... def card_activity(event):
+    ...     return event                                                     # doctest: +SKIP
+    """
+    columns = {str(k): str(v) for k, v in schema.items()}
+    for name in (*key, event_time, event_id):
+        if name not in columns:
+            raise ValidationError(f"Column {name!r} is missing from schema={columns!r}.")
+    if columns[event_time] != "timestamp":
+        raise ValidationError(f"schema[{event_time!r}] must be 'timestamp'.")
+    if not (columns[event_id] == "string" or columns[event_id].startswith("int")):
+        raise ValidationError(f"schema[{event_id!r}] must be 'string' or an int dtype.")
+    if batch_size < 1:
+        raise ValidationError(f"The 'batch_size' parameter must be >= 1. Got {batch_size}.")
+    spec = WindowSpec(
+        keys=tuple(key),
+        event_time=event_time,
+        event_id=event_id,
+        aggregations=tuple(aggregations),
+        columns=columns,
+        allowed_lateness=allowed_lateness,
+    )
+
+    def wrap(fn: Transform) -> StreamPipeline:
+        p = StreamPipeline(
+            name=feature_group,
+            spec=spec,
+            version=version,
+            source=source,
+            transform=fn,
+            online=online,
+            ttl=ttl,
+            description=description or (fn.__doc__ or "").strip(),
+            batch_size=batch_size,
+            max_delay=max_delay,
+            checkpoint_interval=checkpoint_interval,
+        )
+        p.__doc__ = fn.__doc__
+        return p
+
+    return wrap

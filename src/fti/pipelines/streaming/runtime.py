@@ -1,0 +1,362 @@
+"""Run a streaming feature pipeline: poll, aggregate, write, checkpoint, acknowledge.
+
+Exactly-once in effect, from an at-least-once source:
+
+1. Each micro-batch (``batch_size`` records or ``max_delay``) is decoded, deduplicated by event
+   id and checked for lateness against the state; the changed aggregate rows go to the feature
+   group with one ``insert`` (offline Delta commit, then the online store).
+2. Every ``checkpoint_interval`` the events accepted since the last checkpoint are appended to
+   the ``<name>_events`` feature group (one Delta commit), and then a checkpoint record
+   ``(kind="stream_checkpoint", name)`` is updated in the registry by compare-and-set with the
+   source positions, that events table version, the watermark and the counters.
+3. Only then are the positions acknowledged to the broker (XACK / offset commit).
+
+A crash anywhere replays from the last checkpoint: the state is rebuilt from the events table
+*as of the checkpointed version* (later, uncheckpointed commits are ignored and their ids
+deduplicated on load), the source resumes after the checkpointed positions, and re-emitted
+aggregate rows are corrections of the same key and event time, so nothing is lost or counted
+twice. A second runner of the same pipeline loses the compare-and-set and stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fti.backends.registry import Registry
+from fti.definitions.fields import arrow_type
+from fti.errors import ConflictError, FtiError
+from fti.pipelines.streaming.pipeline import StreamPipeline
+from fti.pipelines.streaming.state import Event, WindowState
+
+if TYPE_CHECKING:
+    from fti.backends.streams import SourceRecord, StreamSource
+    from fti.store import FeatureStore
+
+__all__ = ["KIND", "RunReport", "events_from_table", "events_table", "reset", "run", "statuses"]
+
+KIND = "stream_checkpoint"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class RunReport:
+    """What one ``run`` did."""
+
+    pipeline: str
+    records: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    late: int = 0
+    invalid: int = 0
+    rows_written: int = 0
+    checkpoints: int = 0
+    seconds: float = 0.0
+    stopped_by: str = ""
+
+    def __str__(self) -> str:
+        rate = self.records / self.seconds if self.seconds else 0.0
+        return (
+            f"Stream {self.pipeline}: {self.records} records ({rate:,.0f}/s), "
+            f"{self.accepted} accepted, {self.duplicates} duplicates, {self.late} late, "
+            f"{self.invalid} invalid, {self.rows_written} rows written, "
+            f"{self.checkpoints} checkpoints; stopped by {self.stopped_by}"
+        )
+
+
+def _registry(fs: FeatureStore) -> Registry:
+    return fs._ctx.registry  # the pipelines layer reaches the registry through the store
+
+
+def events_table(pipeline: StreamPipeline, events: list[Event]) -> pa.Table:
+    s = pipeline.spec
+    cols = s.columns
+    arrays = [pa.array([e.eid for e in events], arrow_type(cols[s.event_id]))]
+    names = [s.event_id]
+    for i, k in enumerate(s.keys):
+        arrays.append(pa.array([e.key[i] for e in events], arrow_type(cols[k])))
+        names.append(k)
+    ts = pa.array([e.et for e in events], pa.int64()).cast(arrow_type("timestamp"))
+    arrays.append(ts)
+    names.append(s.event_time)
+    for i, c in enumerate(s.value_columns):
+        values = [e.values[i] for e in events]
+        if cols[c] == "timestamp":
+            arrays.append(pa.array(values, pa.int64()).cast(arrow_type("timestamp")))
+        else:
+            arrays.append(pa.array(values, arrow_type(cols[c])))
+        names.append(c)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def events_from_table(pipeline: StreamPipeline, table: pa.Table) -> list[Event]:
+    """Rows of the events table (or any frame with the event columns) -> Events, in order."""
+    s = pipeline.spec
+    et = pc.cast(table.column(s.event_time), pa.int64()).to_pylist()
+    eid = table.column(s.event_id).to_pylist()
+    keys = [table.column(k).to_pylist() for k in s.keys]
+    values = []
+    for c in s.value_columns:
+        col = table.column(c)
+        if s.columns[c] == "timestamp":
+            col = pc.cast(col, pa.int64())
+        values.append(col.to_pylist())
+    return [
+        Event(
+            tuple(k[i] for k in keys),
+            et[i],
+            eid[i],
+            tuple(v[i] for v in values),
+        )
+        for i in range(len(et))
+    ]
+
+
+class _Checkpoint:
+    """The registry record of one pipeline: positions, events version, watermark, counters."""
+
+    def __init__(self, registry: Registry, name: str) -> None:
+        self.registry = registry
+        self.name = name
+        rec = registry.get(KIND, name, 1)
+        if rec is None:
+            try:
+                rec = registry.create(KIND, name, 1, {"positions": {}, "counters": {}})
+            except ConflictError:
+                rec = registry.get(KIND, name, 1)
+        assert rec is not None
+        self.body: dict[str, Any] = dict(rec.body)
+        self.revision = rec.revision
+
+    @property
+    def positions(self) -> dict[str, str]:
+        return dict(self.body.get("positions", {}))
+
+    def save(self, **changes: Any) -> None:
+        body = {**self.body, **changes}
+        try:
+            rec = self.registry.update(KIND, self.name, 1, body, revision=self.revision)
+        except ConflictError as e:
+            raise ConflictError(
+                f"The checkpoint of stream pipeline {self.name!r} was changed by another "
+                "process: is a second `fti stream run` of it running? Stop it and restart."
+            ) from e
+        self.body, self.revision = dict(rec.body), rec.revision
+
+
+def _restore(
+    pipeline: StreamPipeline, fs: FeatureStore, ck: _Checkpoint
+) -> tuple[WindowState, int]:
+    state = WindowState(pipeline.spec, watermark=ck.body.get("watermark"))
+    version = ck.body.get("events_version")
+    if version is None or state.horizon is None:
+        return state, 0
+    start = _EPOCH + timedelta(microseconds=state.horizon + 1)
+    table = pipeline.events_group(fs).read(version=int(version), start=start, format="arrow")
+    return state, state.restore(events_from_table(pipeline, table))
+
+
+class _Stopper:
+    """SIGTERM/SIGINT set a flag; the loop finishes its batch, checkpoints and exits."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stopper:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def run(
+    pipeline: StreamPipeline,
+    fs: FeatureStore,
+    *,
+    source: StreamSource | None = None,
+    idle_timeout: float | None = None,
+    max_records: int | None = None,
+    max_seconds: float | None = None,
+    on_batch: Any = None,
+) -> RunReport:
+    """Consume until SIGTERM/SIGINT, ``idle_timeout`` seconds without records, ``max_records``
+    records, or ``max_seconds``. Returns a report; progress is in ``fti stream status``."""
+    src = source if source is not None else pipeline.open_source()
+    fg = pipeline.feature_group(fs)
+    events_fg = pipeline.events_group(fs)
+    ck = _Checkpoint(_registry(fs), pipeline.name)
+    state, restored = _restore(pipeline, fs, ck)
+    counters: dict[str, int] = {
+        "records": 0,
+        "accepted": 0,
+        "duplicates": 0,
+        "late": 0,
+        "invalid": 0,
+        "rows": 0,
+        **ck.body.get("counters", {}),
+    }
+    report = RunReport(pipeline.name)
+    positions = ck.positions
+    pending: list[Event] = []  # accepted since the last checkpoint
+    started = time.monotonic()
+    last_ck = time.monotonic()
+    last_ck_records = counters["records"]
+    last_record = time.monotonic()
+    max_delay = pipeline.max_delay.total_seconds()
+    interval = pipeline.checkpoint_interval.total_seconds()
+    ck.save(
+        status="running",
+        pid=os.getpid(),
+        source=src.url,
+        started_at=datetime.now(UTC).isoformat(),
+        restored_events=restored,
+        last_error=None,
+    )
+
+    def checkpoint(status: str) -> None:
+        nonlocal last_ck, last_ck_records
+        events_version = ck.body.get("events_version")
+        if pending:
+            events_version = events_fg.insert(events_table(pipeline, pending)).offline_version
+            pending.clear()
+        now = time.monotonic()
+        rate = (counters["records"] - last_ck_records) / max(now - last_ck, 1e-9)
+        try:
+            lag = src.lag()
+        except Exception:  # monitoring only
+            lag = None
+        ck.save(
+            positions=positions,
+            events_version=events_version,
+            watermark=state.watermark,
+            counters=counters,
+            status=status,
+            last_checkpoint_at=datetime.now(UTC).isoformat(),
+            throughput=round(rate, 1),
+            lag=lag,
+        )
+        src.commit(positions)
+        last_ck, last_ck_records = now, counters["records"]
+        report.checkpoints += 1
+
+    src.open(positions)
+    try:
+        with _Stopper() as stopper:
+            while True:
+                batch: list[SourceRecord] = []
+                deadline = time.monotonic() + max_delay
+                while len(batch) < pipeline.batch_size and not stopper.reason:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        break
+                    got = src.poll(pipeline.batch_size - len(batch), wait)
+                    batch.extend(got)
+                    if not got:
+                        if deadline - time.monotonic() > 0.005:
+                            time.sleep(min(0.01, max_delay))  # a source that does not block
+                        break
+                if batch:
+                    _process(pipeline, fg, state, batch, counters, pending, positions, report)
+                    if on_batch is not None:
+                        on_batch(report)
+                    last_record = time.monotonic()
+                now = time.monotonic()
+                if pending and now - last_ck >= interval:
+                    checkpoint("running")
+                if stopper.reason:
+                    report.stopped_by = stopper.reason
+                elif max_records is not None and report.records >= max_records:
+                    report.stopped_by = "max_records"
+                elif max_seconds is not None and now - started >= max_seconds:
+                    report.stopped_by = "max_seconds"
+                elif idle_timeout is not None and now - last_record >= idle_timeout:
+                    report.stopped_by = "idle_timeout"
+                if report.stopped_by:
+                    break
+                if not batch and positions != ck.positions and now - last_ck >= interval:
+                    checkpoint("running")  # only duplicates / late records since: still ack
+            checkpoint("stopped")
+    except BaseException as e:
+        with contextlib.suppress(FtiError):
+            ck.save(status="failed", last_error=f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        src.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _process(
+    pipeline: StreamPipeline,
+    fg: Any,
+    state: WindowState,
+    batch: list[SourceRecord],
+    counters: dict[str, int],
+    pending: list[Event],
+    positions: dict[str, str],
+    report: RunReport,
+) -> None:
+    events: list[Event] = []
+    invalid = 0
+    for rec in batch:
+        try:
+            ev = pipeline.prepare(rec.fields)
+        except (ValueError, TypeError):
+            invalid += 1  # counted and reported in `fti stream status`
+            continue
+        if ev is not None:
+            events.append(ev)
+    accepted, dups, late = state.admit(events)
+    rows = state.emit(accepted)
+    if rows.num_rows:
+        fg.insert(rows)
+    pending.extend(accepted)
+    for rec in batch:
+        positions[rec.partition] = rec.position
+    for name, n in (
+        ("records", len(batch)),
+        ("accepted", len(accepted)),
+        ("duplicates", dups),
+        ("late", late),
+        ("invalid", invalid),
+        ("rows", rows.num_rows),
+    ):
+        counters[name] += n
+    report.records += len(batch)
+    report.accepted += len(accepted)
+    report.duplicates += dups
+    report.late += late
+    report.invalid += invalid
+    report.rows_written += rows.num_rows
+
+
+def statuses(fs: FeatureStore) -> list[dict[str, Any]]:
+    """The checkpoint record of every stream pipeline of this store (for `fti stream status`)."""
+    return [{"pipeline": r.name, **r.body} for r in _registry(fs).records(KIND)]
+
+
+def reset(fs: FeatureStore, name: str) -> None:
+    """Forget a pipeline's checkpoint (its feature groups are kept)."""
+    _registry(fs).delete(KIND, name, 1)
+
+
+def positions_of(status: Mapping[str, Any]) -> dict[str, str]:
+    return dict(status.get("positions", {}))

@@ -1,0 +1,331 @@
+"""The aggregation state of a running stream: per key, the deduplicated events still inside
+some window, and the rows to (re-)emit after each micro-batch.
+
+Emission rule. The feature group gets one row per key and *distinct event time* ``t`` of that
+key's events, holding every aggregate over ``(t - window, t]``. When a batch adds events to a
+key, every already-emitted time those events fall into the window of (``t_new <= t <
+t_new + max_window``) is emitted again: a row with the same key and event time and a later
+ingestion order is a correction, so out-of-order events still end with the exact values.
+
+Representation. Per key: the events sorted by ``(event_time, event_id)``; prefix sums of the
+non-null count, the exact sum and the exact sum of squares per value column (so ``count``,
+``sum``, ``mean`` and ``stddev`` of any window are O(1) differences, exact because they are
+integers); ``last`` scans back from the window's end; ``min``, ``max`` and ``count_distinct``
+use *tiles* — partials per time bucket of ``tile_us`` (default: 1/16 of the smallest window)
+— merging one partial per interior tile and scanning only the events of the two edge tiles.
+Windows stay exact at microsecond resolution; tiles only make them cheap.
+
+Retention. Events at or below ``watermark - allowed_lateness`` are late (counted, not applied),
+so no later emission can look further back than ``watermark - allowed_lateness - max_window``;
+older events and their ids are evicted. An id seen again inside the horizon is a duplicate.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from fti.definitions.aggregations import Partial, WindowSpec, exact_int, finalize, value_scale
+from fti.definitions.fields import arrow_type
+
+__all__ = ["Event", "WindowState"]
+
+_SWEEP_EVERY = 64  # batches between full sweeps of idle keys
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decoded event: key tuple, event time (µs), id, and values of the value columns."""
+
+    key: tuple[Any, ...]
+    et: int
+    eid: Any
+    values: tuple[Any, ...]
+
+
+@dataclass
+class _KeyEvents:
+    order: list[tuple[int, Any]] = field(default_factory=list)  # (et, eid), sorted
+    ets: list[int] = field(default_factory=list)  # parallel to order, for bisect on time
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # values, parallel
+    # Prefix sums per value column (length n + 1): non-null count, exact sum, exact sum of
+    # squares. A window's count/sum/sumsq is a difference of two prefixes: O(1), exact.
+    cnt: list[list[int]] = field(default_factory=list)
+    sums: list[list[int]] = field(default_factory=list)
+    sqs: list[list[int]] = field(default_factory=list)
+    # Tiles (time buckets of ``tile_us``) holding min/max/distinct partials per value column,
+    # so a window scans its two edge tiles' events plus one partial per interior tile.
+    tile_ids: list[int] = field(default_factory=list)
+    tiles: dict[int, list[Partial]] = field(default_factory=dict)
+
+
+class WindowState:
+    """Exact sliding-window state of one streaming feature group."""
+
+    def __init__(self, spec: WindowSpec, *, watermark: int | None = None) -> None:
+        self.spec = spec
+        self.watermark = watermark
+        self._keys: dict[tuple[Any, ...], _KeyEvents] = {}
+        self._seen: dict[Any, int] = {}  # event id -> event time
+        self._columns = spec.value_columns
+        self._scales = [value_scale(spec.columns[c]) for c in self._columns]
+        summed = {a.column for a in spec.aggregations if a.fn in ("sum", "mean", "stddev")}
+        self._summed = [c in summed for c in self._columns]
+        distinct = {a.column for a in spec.aggregations if a.fn == "count_distinct"}
+        self._distinct = [c in distinct for c in self._columns]
+        # Aggregations grouped by (column index, window) so each slice is scanned once.
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, a in enumerate(spec.aggregations):
+            groups.setdefault((self._columns.index(a.column), a.window_us), []).append(i)
+        self._groups = groups
+        self._batches = 0
+        tiled = {"min", "max", "count_distinct"}
+        self._tiled = [
+            any(a.column == c and a.fn in tiled for a in spec.aggregations) for c in self._columns
+        ]
+        self._need_last = [
+            any(a.column == c and a.fn == "last" for a in spec.aggregations) for c in self._columns
+        ]
+        self.tile_us = spec.tile_us
+
+    # ------------------------------------------------------------------ admission
+    @property
+    def horizon(self) -> int | None:
+        """Events at or below this time are no longer needed by any future emission."""
+        if self.watermark is None:
+            return None
+        return self.watermark - self.spec.lateness_us - self.spec.max_window_us
+
+    def is_late(self, et: int) -> bool:
+        return self.watermark is not None and et <= self.watermark - self.spec.lateness_us
+
+    def seen(self, eid: Any) -> bool:
+        return eid in self._seen
+
+    def _insert(self, ev: Event) -> None:
+        ke = self._keys.get(ev.key)
+        ncol = len(self._columns)
+        if ke is None:
+            ke = self._keys[ev.key] = _KeyEvents(
+                cnt=[[0] for _ in range(ncol)],
+                sums=[[0] for _ in range(ncol)],
+                sqs=[[0] for _ in range(ncol)],
+            )
+        pos = bisect.bisect_right(ke.order, (ev.et, ev.eid))
+        ke.order.insert(pos, (ev.et, ev.eid))
+        ke.ets.insert(pos, ev.et)
+        ke.rows.insert(pos, ev.values)
+        n = len(ke.rows)
+        for ci in range(ncol):
+            cnt, sums, sqs = ke.cnt[ci], ke.sums[ci], ke.sqs[ci]
+            cnt.append(0)
+            sums.append(0)
+            sqs.append(0)
+            summed, scale = self._summed[ci], self._scales[ci]
+            # Recompute prefixes from the insertion point (O(1) for in-order events).
+            for i in range(pos, n):
+                v = ke.rows[i][ci]
+                if v is None:
+                    cnt[i + 1], sums[i + 1], sqs[i + 1] = cnt[i], sums[i], sqs[i]
+                    continue
+                cnt[i + 1] = cnt[i] + 1
+                if summed:
+                    x = exact_int(v, scale)
+                    sums[i + 1] = sums[i] + x
+                    sqs[i + 1] = sqs[i] + x * x
+        if any(self._tiled):
+            tid = ev.et // self.tile_us
+            parts = ke.tiles.get(tid)
+            if parts is None:
+                parts = ke.tiles[tid] = [Partial() for _ in range(ncol)]
+                bisect.insort(ke.tile_ids, tid)
+            for ci in range(ncol):
+                if self._tiled[ci]:
+                    parts[ci].add(ev.et, ev.eid, ev.values[ci], None, distinct=self._distinct[ci])
+        self._seen[ev.eid] = ev.et
+
+    def admit(self, events: Iterable[Event]) -> tuple[list[Event], int, int]:
+        """Apply events in delivery order; returns (accepted, duplicates, late)."""
+        accepted: list[Event] = []
+        dups = late = 0
+        for ev in events:
+            if ev.eid in self._seen:
+                dups += 1
+                continue
+            if self.is_late(ev.et):
+                late += 1
+                continue
+            self._insert(ev)
+            accepted.append(ev)
+            if self.watermark is None or ev.et > self.watermark:
+                self.watermark = ev.et
+        return accepted, dups, late
+
+    def restore(self, events: Iterable[Event]) -> int:
+        """Reload checkpointed events (no late check; duplicates by id are dropped)."""
+        n = 0
+        for ev in events:
+            if ev.eid not in self._seen:
+                self._insert(ev)
+                n += 1
+        return n
+
+    # ------------------------------------------------------------------ emission
+    def affected(self, accepted: Iterable[Event]) -> dict[tuple[Any, ...], list[int]]:
+        """Per key, the sorted distinct event times whose aggregates changed."""
+        new: dict[tuple[Any, ...], set[int]] = {}
+        for ev in accepted:
+            new.setdefault(ev.key, set()).add(ev.et)
+        span = self.spec.max_window_us
+        out: dict[tuple[Any, ...], list[int]] = {}
+        for key, times in new.items():
+            ets = self._keys[key].ets
+            hit: set[int] = set(times)
+            end = -1  # merge [t, t + span) ranges, scanning each stored time at most once
+            for t in sorted(times):
+                lo = bisect.bisect_left(ets, max(t, end))
+                hi = bisect.bisect_left(ets, t + span)
+                hit.update(ets[lo:hi])
+                end = max(end, t + span)
+            out[key] = sorted(hit)
+        return out
+
+    def values_at(self, key: tuple[Any, ...], t: int) -> list[Any]:
+        """Every aggregate of ``key`` over ``(t - window, t]``, in declaration order."""
+        ke = self._keys.get(key)
+        out: list[Any] = [None] * len(self.spec.aggregations)
+        for (ci, window), idxs in self._groups.items():
+            p = Partial()
+            if ke is not None:
+                self._window(ke, ci, t - window, t, p)
+            for i in idxs:
+                out[i] = finalize(self.spec.aggregations[i].fn, p, self._scales[ci])
+        return out
+
+    def _window(self, ke: _KeyEvents, ci: int, start: int, t: int, p: Partial) -> None:
+        """Fill ``p`` with column ``ci`` over events in ``(start, t]``."""
+        ets = ke.ets
+        lo = bisect.bisect_right(ets, start)
+        hi = bisect.bisect_right(ets, t)
+        p.count = ke.cnt[ci][hi] - ke.cnt[ci][lo]
+        p.sum = ke.sums[ci][hi] - ke.sums[ci][lo]
+        p.sumsq = ke.sqs[ci][hi] - ke.sqs[ci][lo]
+        rows = ke.rows
+        if self._need_last[ci]:
+            for j in range(hi - 1, lo - 1, -1):
+                v = rows[j][ci]
+                if v is not None:
+                    et, eid = ke.order[j]
+                    p.last = (et, eid, v)
+                    break
+        if not self._tiled[ci]:
+            return
+        distinct = self._distinct[ci]
+        size = self.tile_us
+        first = (start + size) // size  # first tile starting after ``start``
+        end = (t + 1) // size  # tiles before ``end`` finish at or before ``t``
+        spans = [(lo, hi)]
+        if first < end:
+            a = bisect.bisect_left(ke.tile_ids, first)
+            b = bisect.bisect_left(ke.tile_ids, end)
+            for tid in ke.tile_ids[a:b]:
+                part = ke.tiles[tid][ci]
+                if part.count:
+                    _merge_extremes(p, part, distinct=distinct)
+            spans = [
+                (lo, bisect.bisect_left(ets, first * size)),
+                (bisect.bisect_left(ets, end * size), hi),
+            ]
+        for a_, b_ in spans:
+            for j in range(a_, b_):
+                v = rows[j][ci]
+                if v is None:
+                    continue
+                if p.min is None or v < p.min:
+                    p.min = v
+                if p.max is None or v > p.max:
+                    p.max = v
+                if distinct:
+                    if p.distinct is None:
+                        p.distinct = set()
+                    p.distinct.add(v)
+
+    def emit(self, accepted: list[Event]) -> pa.Table:
+        """The feature rows to write for a batch of accepted events."""
+        spec = self.spec
+        keys_out: list[list[Any]] = [[] for _ in spec.keys]
+        times: list[int] = []
+        feats: list[list[Any]] = [[] for _ in spec.aggregations]
+        for key, ts in self.affected(accepted).items():
+            for t in ts:
+                for i, k in enumerate(key):
+                    keys_out[i].append(k)
+                times.append(t)
+                for i, v in enumerate(self.values_at(key, t)):
+                    feats[i].append(v)
+        self._batches += 1
+        self.evict(accepted if self._batches % _SWEEP_EVERY else None)
+        return self._table(keys_out, times, feats)
+
+    def _table(
+        self, keys_out: list[list[Any]], times: list[int], feats: list[list[Any]]
+    ) -> pa.Table:
+        spec = self.spec
+        arrays = [
+            pa.array(col, arrow_type(spec.columns[k]))
+            for k, col in zip(spec.keys, keys_out, strict=True)
+        ]
+        arrays.append(pa.array(times, pa.int64()).cast(arrow_type("timestamp")))
+        dtypes = spec.feature_dtypes()
+        for a, col in zip(spec.aggregations, feats, strict=True):
+            arrays.append(pa.array(col, arrow_type(dtypes[a.output])))
+        names = [*spec.keys, spec.event_time, *(a.output for a in spec.aggregations)]
+        return pa.Table.from_arrays(arrays, names=names)
+
+    # ------------------------------------------------------------------ eviction
+    def evict(self, touched: Iterable[Event] | None = None) -> None:
+        """Drop events (and ids) at or below the horizon: of touched keys, or of all keys."""
+        horizon = self.horizon
+        if horizon is None:
+            return
+        keys = self._keys.keys() if touched is None else {ev.key for ev in touched}
+        for key in list(keys):
+            ke = self._keys.get(key)
+            if ke is None:
+                continue
+            n = bisect.bisect_right(ke.ets, horizon)
+            if n:
+                for _, eid in ke.order[:n]:
+                    self._seen.pop(eid, None)
+                del ke.order[:n], ke.ets[:n], ke.rows[:n]
+                for prefixes in (ke.cnt, ke.sums, ke.sqs):
+                    for col in prefixes:
+                        del col[:n]  # differences of prefixes stay valid
+                # A tile reaching down to the horizon is never inside a future window.
+                m = bisect.bisect_right(ke.tile_ids, horizon // self.tile_us)
+                for tid in ke.tile_ids[:m]:
+                    del ke.tiles[tid]
+                del ke.tile_ids[:m]
+            if not ke.ets:
+                del self._keys[key]
+
+    @property
+    def size(self) -> int:
+        """Events held."""
+        return len(self._seen)
+
+
+def _merge_extremes(p: Partial, part: Partial, *, distinct: bool) -> None:
+    if p.min is None or part.min < p.min:
+        p.min = part.min
+    if p.max is None or part.max > p.max:
+        p.max = part.max
+    if distinct and part.distinct:
+        if p.distinct is None:
+            p.distinct = set(part.distinct)
+        else:
+            p.distinct |= part.distinct
