@@ -15,11 +15,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from fti.backends.registry import Record
+from fti.backends.registry.migrations import upgrade
 from fti.errors import ConflictError
 
 __all__ = ["SqlRegistry"]
 
+# The tables as the queries below see them; the schema itself is created and changed only by
+# the migrations in ``migrations/versions`` (applied when a registry opens).
 metadata = sa.MetaData()
+_PG_VERSION_LOCK_NS = 0x667469  # advisory lock class for version numbering ("fti")
 
 objects = sa.Table(
     "fti_objects",
@@ -73,7 +77,7 @@ def _engine(url: str) -> Engine:
 
 def _record(row: Any) -> Record:
     def aware(d: datetime) -> datetime:
-        return d if d.tzinfo is not None else d.replace(tzinfo=UTC)
+        return d.astimezone(UTC) if d.tzinfo is not None else d.replace(tzinfo=UTC)
 
     return Record(
         kind=row.kind,
@@ -86,13 +90,29 @@ def _record(row: Any) -> Record:
     )
 
 
+def _insert(
+    conn: sa.Connection, kind: str, name: str, version: int, body: dict[str, Any], now: datetime
+) -> None:
+    conn.execute(
+        objects.insert().values(
+            kind=kind,
+            name=name,
+            version=version,
+            body=json.dumps(body),
+            revision=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
 class SqlRegistry:
     """Registry in any SQLAlchemy database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
-        metadata.create_all(self.engine, checkfirst=True)
+        upgrade(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -101,17 +121,7 @@ class SqlRegistry:
         now = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    objects.insert().values(
-                        kind=kind,
-                        name=name,
-                        version=version,
-                        body=json.dumps(body),
-                        revision=1,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                _insert(conn, kind, name, version, body, now)
         except sa.exc.IntegrityError:
             raise ConflictError(f"{kind} {name!r} version {version} already exists.") from None
         return Record(kind, name, version, body, 1, now, now)
@@ -119,23 +129,31 @@ class SqlRegistry:
     def create_next(
         self, kind: str, name: str, make_body: Callable[[int], dict[str, Any]]
     ) -> Record:
+        # Read the latest version and insert the next one in one transaction that holds a lock
+        # per (kind, name): SQLite's write lock (BEGIN IMMEDIATE), a transaction-scoped advisory
+        # lock on PostgreSQL. Writers queue instead of colliding; the unique constraint plus
+        # retry stays as the safety net (e.g. for a writer that bypasses the lock).
         for attempt in range(200):
-            latest = self._latest_version(kind, name)
-            version = (latest or 0) + 1
+            now = datetime.now(UTC)
             try:
-                return self.create(kind, name, version, make_body(version))
-            except ConflictError:
+                with self.engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.execute(
+                            sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
+                            {"ns": _PG_VERSION_LOCK_NS, "key": f"{kind}/{name}"},
+                        )
+                    latest = conn.execute(
+                        sa.select(sa.func.max(objects.c.version)).where(
+                            objects.c.kind == kind, objects.c.name == name
+                        )
+                    ).scalar()
+                    version = int(latest or 0) + 1
+                    body = make_body(version)
+                    _insert(conn, kind, name, version, body, now)
+                return Record(kind, name, version, body, 1, now, now)
+            except sa.exc.IntegrityError:
                 time.sleep(min(0.001 * (attempt + 1), 0.05))
         raise ConflictError(f"Could not assign a version to {kind} {name!r} after 200 tries.")
-
-    def _latest_version(self, kind: str, name: str) -> int | None:
-        with self.engine.connect() as conn:
-            v = conn.execute(
-                sa.select(sa.func.max(objects.c.version)).where(
-                    objects.c.kind == kind, objects.c.name == name
-                )
-            ).scalar()
-        return None if v is None else int(v)
 
     def get(self, kind: str, name: str, version: int) -> Record | None:
         with self.engine.connect() as conn:
@@ -206,6 +224,6 @@ class SqlRegistry:
             ).all()
         out = []
         for at, body in rows:
-            at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+            at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
             out.append({"at": at.isoformat(), **json.loads(body)})
         return out

@@ -1,0 +1,67 @@
+"""Registry schema migrations (Alembic), applied automatically when a registry opens.
+
+Many processes may open a fresh registry at once (8 pipeline workers starting together), so the
+upgrade runs inside one transaction that first takes a lock every opener waits for: a
+transaction-scoped advisory lock on PostgreSQL, the write lock (``BEGIN IMMEDIATE``, issued by the
+SQLite engine's ``begin`` hook) on SQLite. Inside the lock the revision is read again, so only the
+first process migrates and the others find the schema at head. DDL is transactional on both
+databases: a killed upgrade leaves the previous schema.
+
+New migration: add a module to ``versions/`` (``alembic revision`` with ``script_location``
+pointing here, or by hand) whose ``down_revision`` is the current head.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
+
+VERSION_TABLE = "fti_alembic_version"
+# Any constant works; this one spells "fti-reg" so a DBA can recognise it in pg_locks.
+_PG_LOCK_ID = 0x6674692D726567
+
+
+def _config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision shipped with this version of fti."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at (None: never migrated)."""
+    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return ctx.get_current_revision()
+
+
+def upgrade(engine: Engine) -> bool:
+    """Bring the schema to head; returns True if this call ran migrations."""
+    head = head_revision()
+    with engine.connect() as conn:
+        if current_revision(conn) == head:  # the common case: one cheap read, no lock
+            return False
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+        if current_revision(conn) == head:
+            return False  # another process migrated while we waited for the lock
+        command.upgrade(_config(conn), "head")
+    return True
