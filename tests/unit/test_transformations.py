@@ -251,21 +251,78 @@ def test_scalers_keep_null_and_nan_while_imputers_fill_them() -> None:
     assert scaled[2].as_py() == 0.0
     imputed = apply_transformations({"x": fti.impute_mean()}, {"x": {"mean": 2.0}}, data)
     assert imputed.column("x").to_pylist() == [2.0, 2.0, 2.0]
-    const = apply_transformations({"x": fti.impute_constant(0)}, {"x": {}}, data)
+    const = apply_transformations({"x": fti.impute_constant(0)}, {"x": {"dtype": "float64"}}, data)
     assert const.column("x").to_pylist() == [0.0, 0.0, 2.0]
 
 
-def test_impute_constant_keeps_int_and_string_types() -> None:
-    table = pa.table({"i": pa.array([1, None], pa.int32()), "s": ["a", None]})
-    ts = {"i": fti.impute_constant(7), "s": fti.impute_constant("missing")}
-    out = apply_transformations(ts, fit_transformations(ts, table), table)
-    assert out.column("i").type == pa.int32()
-    assert out.column("i").to_pylist() == [1, 7]
-    assert out.column("s").to_pylist() == ["a", "missing"]
-    with pytest.raises(ValidationError, match=r"impute_constant\('x'\)"):
-        fit_transformations({"i": fti.impute_constant("x")}, table)
+def test_impute_constant_output_types() -> None:
+    table = pa.table(
+        {
+            "i": pa.array([1, None], pa.int32()),
+            "s": ["a", None],
+            "f": pa.array([math.nan, None], pa.float32()),
+            "j": [2, None],
+        }
+    )
+    ts = {
+        "i": fti.impute_constant(7),
+        "s": fti.impute_constant("missing"),
+        "f": fti.impute_constant(0),
+        "j": fti.impute_constant(0.5),
+    }
+    fitted = json.loads(json.dumps(fit_transformations(ts, table)))
+    assert fitted == {
+        "i": {"dtype": "int32"},
+        "s": {"dtype": "string"},
+        "f": {"dtype": "float64"},
+        "j": {"dtype": "float64"},
+    }
+    out = apply_transformations(ts, fitted, table)
+    assert out.schema.types == [pa.int32(), pa.string(), pa.float64(), pa.float64()]
+    assert out.to_pylist() == [
+        {"i": 1, "s": "a", "f": 0.0, "j": 2.0},
+        {"i": 7, "s": "missing", "f": 0.0, "j": 0.5},
+    ]
+    rows = [apply_transformations_row(ts, fitted, r) for r in table.to_pylist()]
+    assert_rows_equal_batch(out.to_pylist(), rows)
+    for value, column in [("x", "i"), (2**40, "i"), (1.5, "s"), (1, "s")]:
+        with pytest.raises(ValidationError, match=rf"Column '{column}'.*impute_constant"):
+            fit_transformations({column: fti.impute_constant(value)}, table)
     with pytest.raises(ValidationError, match="not NaN"):
         fti.impute_constant(math.nan)
+
+
+@EXAMPLES
+@given(
+    st.lists(st.one_of(st.floats(width=32, allow_nan=True), st.none()), min_size=1, max_size=20),
+    st.sampled_from(
+        [fti.robust_scaler(), fti.log_transform(negative="null"), fti.impute_constant(3)]
+    ),
+)
+def test_float32_columns_row_path_equals_batch_path(
+    data: list[float | None], t: Transformation
+) -> None:
+    table = pa.table({"x": pa.array(data, pa.float32()), "k": list(range(len(data)))})
+    train = pa.table({"x": pa.array([1.0, 2.0, 4.0], pa.float32())})
+    fitted = fit_transformations({"x": t}, train)
+    batch, rows = batch_and_rows(t, "x", table, fitted["x"])
+    assert_rows_equal_batch(batch, rows)
+
+
+@EXAMPLES
+@given(
+    st.lists(st.integers(-5, 5), min_size=1, max_size=10),
+    st.lists(st.one_of(st.integers(-7, 7), st.none()), max_size=20),
+    st.sampled_from([fti.one_hot_encoder(), fti.label_encoder(unknown_value=-99)]),
+)
+def test_int_categories_row_path_equals_batch_path(
+    train: list[int], data: list[int | None], t: Transformation
+) -> None:
+    fitted = fit_transformations({"c": t}, pa.table({"c": pa.array(train, pa.int16())}))
+    fitted = json.loads(json.dumps(fitted))
+    table = pa.table({"c": pa.array(data, pa.int16()), "k": list(range(len(data)))})
+    batch, rows = batch_and_rows(t, "c", table, fitted["c"])
+    assert_rows_equal_batch(batch, rows)
 
 
 # --------------------------------------------------------------------------- encoders

@@ -7,6 +7,7 @@ and unseen-category rules.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from abc import ABC, abstractmethod
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti.definitions.fields import arrow_type, dtype_of
 from fti.errors import ValidationError
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "StandardScaler",
     "Transformation",
     "Values",
+    "cast_value",
     "compute_statistics",
     "impute_constant",
     "impute_mean",
@@ -62,12 +65,46 @@ def _chunked(values: Values) -> pa.ChunkedArray:
     raise ValidationError(f"Expected a pyarrow Array or ChunkedArray, got {type(values).__name__}.")
 
 
+def _decoded(values: Values) -> pa.ChunkedArray:
+    col = _chunked(values)
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
 def _as_array(values: Values) -> pa.Array:
     if isinstance(values, pa.Array):
         return values
     if values.num_chunks == 1:
         return values.chunk(0)
     return values.combine_chunks()
+
+
+_INT_BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
+
+
+def cast_value(value: Any, dtype: str) -> Any:
+    """Convert one Python value exactly as ``pa.array([value], type=arrow_type(dtype))`` would.
+
+    The row paths use this so that a value computed online has the same type and number as the
+    same value computed in a batch column; common cases skip Arrow for speed.
+    """
+    if value is None:
+        return None
+    kind = type(value)
+    if dtype == "float64":
+        if kind is float:
+            return value
+        if kind is int and -(2**53) <= value <= 2**53:
+            return float(value)
+    elif kind is int and dtype in _INT_BITS:
+        bits = _INT_BITS[dtype] - 1
+        if -(2**bits) <= value < 2**bits:
+            return value
+    elif (dtype == "string" and kind is str) or (dtype == "bool" and kind is bool):
+        return value
+    try:
+        return pa.array([value], type=arrow_type(dtype))[0].as_py()
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError) as e:
+        raise ValidationError(f"The value {value!r} does not convert to {dtype} ({e}).") from None
 
 
 def _is_numeric(t: pa.DataType) -> bool:
@@ -336,7 +373,9 @@ class ImputeMean(Transformation):
 class ImputeConstant(Transformation):
     """Replace null (and NaN in float columns) with ``value``.
 
-    Float columns come out as float64; integer, bool and string columns keep their type, so
+    The output type is fixed when fitting and recorded in the statistics (``{"dtype": ...}``),
+    so the row path returns the same type: float columns, and integer columns filled with a
+    float, come out as float64; other integer, bool and string columns keep their type, and
     ``value`` must fit it.
     """
 
@@ -351,39 +390,45 @@ class ImputeConstant(Transformation):
                 f"(not NaN). Got {v!r} instead."
             )
 
-    def fit(self, values: Values) -> dict[str, Any]:
-        self._fill_scalar(_chunked(values).type)  # type check only
-        return {}
+    def _output_dtype(self, t: pa.DataType) -> str:
+        v = self.value
+        number = isinstance(v, int | float) and not isinstance(v, bool)
+        if pa.types.is_floating(t) and number:
+            return "float64"
+        if pa.types.is_integer(t) and isinstance(v, float):
+            return "float64"
+        if pa.types.is_integer(t) and number:
+            dtype = dtype_of(t, column="?")
+            with contextlib.suppress(ValidationError):  # out of range: the error below
+                cast_value(v, dtype)
+                return dtype
+        if pa.types.is_boolean(t) and isinstance(v, bool):
+            return "bool"
+        if (pa.types.is_string(t) or pa.types.is_large_string(t)) and isinstance(v, str):
+            return "string"
+        raise ValidationError(
+            f"impute_constant({v!r}) does not fit a column of type {t}. Pass a value of the "
+            "column's type (a number for numeric columns, a bool or a string)."
+        )
 
-    def _fill_scalar(self, t: pa.DataType) -> pa.Scalar:
-        try:
-            if pa.types.is_floating(t) and not isinstance(self.value, str):
-                return pa.scalar(float(self.value), pa.float64())
-            return pa.scalar(self.value, pa.string() if pa.types.is_large_string(t) else t)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError) as e:
-            raise ValidationError(
-                f"impute_constant({self.value!r}) does not fit a column of type {t} ({e}). "
-                "Pass a value of the column's type."
-            ) from None
+    def fit(self, values: Values) -> dict[str, Any]:
+        return {"dtype": self._output_dtype(_decoded(values).type)}
 
     def transform(self, values: Values, stats: Mapping[str, Any]) -> list[pa.Array]:
-        col = _chunked(values)
-        if pa.types.is_dictionary(col.type):
-            col = col.cast(col.type.value_type)
-        fill = self._fill_scalar(col.type)
-        if pa.types.is_floating(col.type):
-            col = col.cast(pa.float64())
+        col = _decoded(values)
+        dtype = stats.get("dtype") or self._output_dtype(col.type)
+        t = arrow_type(dtype)
+        col = col.cast(t)
+        fill = pa.scalar(cast_value(self.value, dtype), t)
+        if pa.types.is_floating(t):
             col = pc.if_else(pc.is_nan(col), fill, col)
-        elif pa.types.is_large_string(col.type):
-            col = col.cast(pa.string())
         return [_as_array(pc.fill_null(col, fill))]
 
     def transform_value(self, value: Any, stats: Mapping[str, Any]) -> list[Any]:
         if value is None or (isinstance(value, float) and math.isnan(value)):
-            return [self.value]
-        if isinstance(value, float) and isinstance(self.value, int | float):
-            return [float(value)]
-        return [value]
+            value = self.value
+        dtype = stats.get("dtype")
+        return [value if dtype is None else cast_value(value, dtype)]
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "value": self.value}

@@ -44,6 +44,7 @@ from fti.definitions.builtin_transformations import (
     STATISTICS,
     Transformation,
     Values,
+    cast_value,
     compute_statistics,
     impute_constant,
     impute_mean,
@@ -123,32 +124,6 @@ def resolve_reference(ref: str, *, what: str = "function") -> Any:
                 "restore it, or create a new version of the definition."
             ) from None
     return obj
-
-
-def cast_value(value: Any, dtype: str) -> Any:
-    """Convert one Python value exactly as ``pa.array([value], type=arrow_type(dtype))`` would.
-
-    The row paths use this so that a value computed online has the same type and number as the
-    same value computed in a batch column; common cases skip Arrow for speed.
-    """
-    if value is None:
-        return None
-    kind = type(value)
-    if dtype == "float64":
-        if kind is float:
-            return value
-        if kind is int and -(2**53) <= value <= 2**53:
-            return float(value)
-    elif (
-        (dtype == "int64" and kind is int and -(2**63) <= value < 2**63)
-        or (dtype == "string" and kind is str)
-        or (dtype == "bool" and kind is bool)
-    ):
-        return value
-    try:
-        return pa.array([value], type=arrow_type(dtype))[0].as_py()
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError) as e:
-        raise ValidationError(f"The value {value!r} does not convert to {dtype} ({e}).") from None
 
 
 def _to_column(values: list[Any], dtype: str, what: str) -> pa.Array:
