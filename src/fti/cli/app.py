@@ -12,6 +12,7 @@ from rich.table import Table
 
 from fti.cli import fg as fg_cli
 from fti.cli import models as models_cli
+from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
 from fti.cli import token as token_cli
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(fg_cli.app, name="fg")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(online_cli.app, name="online")
 pipelines_cli.register(app)
 serve_cli.register(app)
 app.add_typer(token_cli.app, name="token")
