@@ -21,7 +21,8 @@ Arrow datasets lazily, so tables are never loaded into Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -248,19 +249,29 @@ def _join_ctes(
     return [g_cte, f"{here} AS (SELECT {select} FROM {prev} s {join})"]
 
 
+_ROOT: duckdb.DuckDBPyConnection | None = None
+_ROOT_LOCK = threading.Lock()
+
+
+def _cursor() -> duckdb.DuckDBPyConnection:
+    """A fresh connection to one in-process DuckDB database (opening a database is slow)."""
+    global _ROOT
+    with _ROOT_LOCK:
+        if _ROOT is None:
+            _ROOT = duckdb.connect()
+        return _ROOT.cursor()
+
+
 def run_pit(
     statement: PitStatement,
     *,
     spine: pa.Table | None,
     groups: Sequence[ds.Dataset | pa.Table],
-    settings: Mapping[str, str] | None = None,
 ) -> pa.Table:
     """Execute a compiled statement over the spine and one relation per selection."""
-    con = duckdb.connect()
+    con = _cursor()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        for key, value in (settings or {}).items():
-            con.execute(f"SET {key} = ?", [value])
         if spine is not None:
             con.register(statement.spine_relation, spine)
         for name, relation in zip(statement.group_relations, groups, strict=True):

@@ -132,18 +132,24 @@ def pin_versions(ctx: StoreContext, query: Query) -> dict[str, int | None]:
 
 
 def _relation(
-    ctx: StoreContext, spec: FeatureGroupSpec, version: int | None
-) -> ds.Dataset | pa.Table:
+    ctx: StoreContext, spec: FeatureGroupSpec, version: int | None, *, latest: bool
+) -> tuple[ds.Dataset | pa.Table, int | None]:
+    """The relation to scan for one feature group and the table version it holds."""
     schema = pa.schema(
         [pa.field(c.name, arrow_type(c.dtype)) for c in spec.columns] + [pa.field(SEQ, pa.int64())]
     )
-    if version is None:
-        return schema.empty_table()
-    dataset, _ = ctx.offline.dataset(spec.key, version=version)
+    if latest:
+        if not ctx.offline.exists(spec.key):
+            return schema.empty_table(), None
+        dataset, version = ctx.offline.dataset(spec.key)
+    elif version is None:
+        return schema.empty_table(), None
+    else:
+        dataset, _ = ctx.offline.dataset(spec.key, version=version)
     missing = [f for f in schema if f.name not in dataset.schema.names]
     if missing:
-        return _with_null_columns(dataset, missing)
-    return dataset
+        return _with_null_columns(dataset, missing), version
+    return dataset, version
 
 
 def _with_null_columns(dataset: ds.Dataset, missing: Sequence[pa.Field]) -> pa.Table:
@@ -197,9 +203,14 @@ def point_in_time(
             f"Feature group {query.left.group.name!r} has no event time, so start/end cannot "
             "filter the training data."
         )
-    latest = pin_versions(ctx, query)
-    versions = {k: (table_versions or {}).get(k, v) for k, v in latest.items()}
-    relations = [_relation(ctx, g, versions[g.key]) for g in query.groups]
+    relations = []
+    versions: dict[str, int | None] = {}
+    pinned = dict(table_versions or {})
+    for g in query.groups:
+        relation, versions[g.key] = _relation(
+            ctx, g, pinned.get(g.key), latest=g.key not in pinned
+        )
+        relations.append(relation)
     spine_table: pa.Table | None = None
     spine_names: list[str] | None = None
     if spine is not None:
