@@ -5,6 +5,7 @@
 """
 
 from fti._internal.lineage_events import record_input_file
+from fti.definitions.aggregations import Aggregation
 from fti.definitions.fields import Field
 from fti.definitions.on_demand import OnDemandFeature, on_demand
 from fti.definitions.query import Query, col
@@ -45,6 +46,7 @@ from fti.pipelines import (
     run_pipeline,
     training_pipeline,
 )
+from fti.pipelines.streaming import StreamPipeline, stream_pipeline
 from fti.services.ingestion import InsertReport
 from fti.services.lineage_graph import LineageGraph
 from fti.store import FeatureStore, connect
@@ -52,6 +54,7 @@ from fti.store import FeatureStore, connect
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregation",
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
@@ -72,6 +75,7 @@ __all__ = [
     "PipelineRun",
     "Query",
     "SchemaError",
+    "StreamPipeline",
     "TrainingDataset",
     "Transformation",
     "ValidationError",
@@ -93,6 +97,7 @@ __all__ = [
     "run_monolithic",
     "run_pipeline",
     "standard_scaler",
+    "stream_pipeline",
     "training_pipeline",
     "transformation",
 ]

@@ -15,6 +15,7 @@ from fti.cli import models as models_cli
 from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
+from fti.cli import stream as stream_cli
 from fti.cli import token as token_cli
 from fti.cli.common import console, open_store, store_option
 from fti.errors import FtiError
@@ -41,6 +42,7 @@ app.add_typer(online_cli.app, name="online")
 pipelines_cli.register(app)
 serve_cli.register(app)
 app.add_typer(token_cli.app, name="token")
+app.add_typer(stream_cli.app, name="stream")
 
 
 @app.command()
