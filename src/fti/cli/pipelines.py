@@ -56,7 +56,11 @@ def parse_params(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _entry(e: dict[str, Any]) -> str:
-    extra = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("kind", "name", "version"))
+    extra = ", ".join(
+        f"{k}={str(v)[:12] + '…' if k == 'sha256' else v}"
+        for k, v in e.items()
+        if k not in ("kind", "name", "version")
+    )
     version = "" if e.get("version") is None else f" v{e['version']}"
     return f"{e['kind']} {e['name']}{version}" + (f" ({extra})" if extra else "")
 
@@ -146,7 +150,9 @@ def runs_list(
     fs = open_store(root)
     runs = list_runs(context_of(fs), pipeline=pipeline, kind=kind, status=status, limit=limit)
     table = Table(title="Pipeline runs")
-    for col in ("id", "kind", "pipeline", "status", "started", "seconds", "in", "out"):
+    # the id starts with the start time (UTC), so it doubles as the "started" column
+    table.add_column("id", no_wrap=True, min_width=31)
+    for col in ("kind", "pipeline", "status", "seconds", "in/out"):
         table.add_column(col)
     for r in runs:
         table.add_row(
@@ -154,10 +160,8 @@ def runs_list(
             r.kind,
             r.pipeline,
             r.status,
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             "-" if r.seconds is None else f"{r.seconds:.2f}",
-            str(len(r.inputs)),
-            str(len(r.outputs)),
+            f"{len(r.inputs)}/{len(r.outputs)}",
         )
     console.print(table)
 
@@ -173,7 +177,7 @@ def runs_show(
     """
     fs = open_store(root)
     r = get_run(context_of(fs), run_id)
-    console.print(f"[bold]run {r.id}[/]  {r.kind} pipeline {r.pipeline}  [{r.status}]")
+    console.print(f"[bold]run {r.id}[/]  {r.kind} pipeline {r.pipeline}  status: {r.status}")
     console.print(f"  function    {r.function}", highlight=False)
     cv = r.code_version
     commit = cv.get("git_commit")

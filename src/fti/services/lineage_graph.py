@@ -58,8 +58,7 @@ class LineageNode:
         if self.kind == RUN_KIND:
             return (
                 f"run {self.name} ({info.get('pipeline_kind', '?')} pipeline "
-                f"{info.get('pipeline', '?')}, {info.get('status', '?')}, "
-                f"started {info.get('started_at', '?')})"
+                f"{info.get('pipeline', '?')}, {info.get('status', '?')})"
             )
         if self.kind == "file":
             sha = str(info.get("sha256", ""))[:12]
