@@ -6,6 +6,7 @@ import threading
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fti.cli.common import console, open_store, store_option
@@ -74,9 +75,9 @@ def _report(run: PipelineRun) -> None:
     )
     for label, entries in (("read", run.inputs), ("wrote", run.outputs)):
         for e in entries:
-            console.print(f"  {label:<5} {_entry(e)}", highlight=False)
+            console.print(f"  {label:<5} {_entry(e)}", highlight=False, markup=False)
     if not run.succeeded:
-        console.print(f"[red]error:[/] {run.error}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(run.error))}", highlight=False)
         console.print(f"Details: fti runs show {run.id}", highlight=False)
         raise typer.Exit(1)
 
@@ -177,8 +178,10 @@ def runs_show(
     """
     fs = open_store(root)
     r = get_run(context_of(fs), run_id)
-    console.print(f"[bold]run {r.id}[/]  {r.kind} pipeline {r.pipeline}  status: {r.status}")
-    console.print(f"  function    {r.function}", highlight=False)
+    console.print(
+        f"[bold]run {r.id}[/]  {r.kind} pipeline {escape(r.pipeline)}  status: {r.status}"
+    )
+    console.print(f"  function    {r.function}", highlight=False, markup=False)
     cv = r.code_version
     commit = cv.get("git_commit")
     code = (
@@ -191,17 +194,17 @@ def runs_show(
     console.print(f"  ended       {r.ended_at.isoformat() if r.ended_at else '-'}")
     for key, value in {**r.parameters, **r.extra}.items():
         if key not in ("traceback", "second_kind"):
-            console.print(f"  {key:<11} {value}", highlight=False)
+            console.print(f"  {key:<11} {value}", highlight=False, markup=False)
     for label, entries in (("input", r.inputs), ("output", r.outputs)):
         for e in entries:
-            console.print(f"  {label:<11} {_entry(e)}", highlight=False)
+            console.print(f"  {label:<11} {_entry(e)}", highlight=False, markup=False)
     for step in r.steps:
         console.print(
             f"  step {step['step']}      {step['kind']} {step['pipeline']}: {step['status']}",
             highlight=False,
         )
     if r.error:
-        console.print(f"[red]error[/]       {r.error}", highlight=False)
+        console.print(f"[red]error[/]       {escape(str(r.error))}", highlight=False)
         if r.extra.get("traceback"):
             console.print(str(r.extra["traceback"]), highlight=False, markup=False)
 
@@ -245,7 +248,7 @@ def backfill(
     runs = run_backfill(
         pipeline, fs=open_store(root), start=start, end=end, chunk=chunk, params=parse_params(param)
     )
-    console.print(f"[green]Backfilled {pipeline.name}[/]: {len(runs)} chunk run(s)")
+    console.print(f"[green]Backfilled {escape(pipeline.name)}[/]: {len(runs)} chunk run(s)")
     for r in runs:
         console.print(f"  {r.id}  {r.parameters.get('start')} .. {r.parameters.get('end')}")
 
@@ -271,7 +274,7 @@ def schedule_add(
         open_store(root), name, target, cron=cron, params=parse_params(param), catch_up=catch_up
     )
     console.print(
-        f"[green]Schedule {s.name}[/]: {s.function} on '{s.cron}', next at "
+        f"[green]Schedule {s.name}[/]: {escape(s.function)} on '{s.cron}', next at "
         f"{s.next_tick(s.last_tick).isoformat()}",
         highlight=False,
     )
@@ -291,7 +294,7 @@ def schedule_list(root: store_option = None) -> None:
     for s in list_schedules(open_store(root)):
         table.add_row(
             s.name,
-            s.function,
+            escape(s.function),
             s.cron,
             "yes" if s.catch_up else "no",
             s.last_tick.isoformat(),
@@ -325,7 +328,9 @@ def scheduler(
     """
     from fti.pipelines.scheduler import Scheduler
 
-    sched = Scheduler(open_store(root), on_event=lambda msg: console.print(msg, highlight=False))
+    sched = Scheduler(
+        open_store(root), on_event=lambda msg: console.print(msg, highlight=False, markup=False)
+    )
     if once:
         runs = sched.run_due()
         console.print(f"{len(runs)} run(s) started.")
