@@ -51,10 +51,15 @@ def init(root: Annotated[Path | None, typer.Argument(help="Folder for the store.
 
     Example: fti init ./my-store
     """
+    from fti.cli.doctor import checks
+
     fs = open_store(root)
+    results = checks(fs)  # opening each part creates it (tables, files, folders)
+    for part, url, _, good, detail in results:
+        console.print(f"  {part:<9} {url}" + ("" if good else f"  [red]FAIL[/] {detail}"))
+    if not all(good for *_, good, _ in results):
+        raise typer.Exit(1)
     console.print(f"[green]Feature store ready[/] at {fs.config.root}")
-    for part in ("offline", "online", "registry", "artifacts"):
-        console.print(f"  {part:<9} {getattr(fs.config, part)}")
 
 
 @app.command()
