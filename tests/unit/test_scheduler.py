@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -240,3 +241,17 @@ def test_loop_stops_when_asked(fs: fti.FeatureStore, flow: Any) -> None:
     sched = Scheduler(fs, clock=clock, on_event=lambda _msg: stop.set())
     sched.loop(stop=stop, max_sleep=0.01)
     assert module["CALLS"] == [3]
+
+
+def test_a_schedule_whose_parameters_no_longer_fit_keeps_its_cursor(
+    fs: fti.FeatureStore, flow: Any
+) -> None:
+    path, _ = flow
+    add_schedule(fs, "p", f"{path}:plain", cron="0 * * * *", params={"n": "1"}, now=T0)
+    path.write_text(FLOW.replace("def plain(n: int)", "def plain(count: int)"))
+    os.utime(path, (1e9, 1e9))  # a different mtime even on coarse clocks: the file is reloaded
+    messages: list[str] = []
+    runs = Scheduler(fs, on_event=messages.append).run_due(T0 + timedelta(hours=2))
+    assert runs == []
+    assert any("Unknown parameter(s) ['n']" in m for m in messages)
+    assert get_schedule(fs, "p").last_tick == T0

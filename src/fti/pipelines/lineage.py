@@ -10,6 +10,7 @@ The graph itself is built from run records in ``fti.services.lineage_graph`` (th
 from __future__ import annotations
 
 from fti.errors import ValidationError
+from fti.pipelines.runs import context_of, get_run
 from fti.services import lineage_graph
 from fti.services.lineage_graph import LineageGraph
 from fti.store import FeatureStore
@@ -58,7 +59,5 @@ def lineage(fs: FeatureStore, kind: str, text: str) -> LineageGraph:
     """The lineage of ``KIND NAME[:VERSION]`` as typed on the command line."""
     k, name, version = parse_target(kind, text)
     if k == "run":
-        from fti.pipelines.runs import context_of, get_run
-
         name = get_run(context_of(fs), name).id  # accept a unique prefix
-    return lineage_graph.lineage(fs._ctx, k, name, version)
+    return lineage_graph.lineage(context_of(fs), k, name, version)

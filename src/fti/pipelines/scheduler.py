@@ -32,7 +32,7 @@ from croniter import croniter
 
 from fti._internal.names import check_identifier
 from fti.backends.registry import Record
-from fti.errors import ConflictError, NotFoundError, ValidationError
+from fti.errors import ConflictError, FtiError, NotFoundError, ValidationError
 from fti.pipelines.loader import load_pipeline, split_ref
 from fti.pipelines.runner import bind, run_pipeline
 from fti.pipelines.runs import PipelineRun, context_of, jsonable
@@ -311,14 +311,20 @@ class Scheduler:
                     window["start"] = schedule.previous_tick(tick)
                 if "end" in pipeline.parameters:
                     window["end"] = tick
-                run = run_pipeline(
-                    pipeline,
-                    fs=self.fs,
-                    params=dict(schedule.parameters),
-                    raise_on_error=False,
-                    extra={"schedule": name, "tick": tick.isoformat()},
-                    **window,
-                )
+                try:
+                    run = run_pipeline(
+                        pipeline,
+                        fs=self.fs,
+                        params=dict(schedule.parameters),
+                        raise_on_error=False,
+                        extra={"schedule": name, "tick": tick.isoformat()},
+                        **window,
+                    )
+                except FtiError as e:
+                    # e.g. the function's parameters changed since the schedule was added:
+                    # keep the cursor so the tick runs once the schedule is fixed.
+                    self._say(f"{name}: tick {tick.isoformat()} not run: {e}")
+                    break
                 runs.append(run)
                 self._say(f"{name}: tick {tick.isoformat()} -> run {run.id} {run.status}")
                 record = self._advance(record, tick)
@@ -345,8 +351,12 @@ class Scheduler:
         """Run due schedules forever (until ``stop`` is set), sleeping until the next tick."""
         stop = stop or threading.Event()
         while not stop.is_set():
-            self.run_due()
-            now = _aware(self.clock())
-            upcoming = [s.next_tick(now) for s in list_schedules(self.fs) if s.enabled]
-            wait = min([(t - now).total_seconds() for t in upcoming], default=max_sleep)
+            wait = max_sleep
+            try:
+                self.run_due()
+                now = _aware(self.clock())
+                upcoming = [s.next_tick(now) for s in list_schedules(self.fs) if s.enabled]
+                wait = min([(t - now).total_seconds() for t in upcoming], default=max_sleep)
+            except Exception as e:  # keep scheduling: e.g. a registry outage is retried
+                self._say(f"scheduler error (retrying): {type(e).__name__}: {e}")
             stop.wait(min(max(wait, 0.5), max_sleep))
