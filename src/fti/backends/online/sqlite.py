@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -57,6 +58,15 @@ def _date(v: Any) -> Any:
 
 def _bool(v: Any) -> Any:
     return None if v is None else bool(v)
+
+
+# SQLite stores a NaN REAL as NULL; NaN is stored as this text (a REAL column keeps text that
+# is not a number literal as is) so that null and NaN stay distinct.
+_NAN_TEXT = "NaN"
+
+
+def _float_or_nan(v: Any) -> Any:
+    return math.nan if v == _NAN_TEXT else v
 
 
 def decoder_for(dtype: str) -> Callable[[Any], Any] | None:
@@ -126,7 +136,10 @@ class SqliteOnlineStore:
         columns = []
         for n, t in zip(names, dtypes, strict=True):
             if n in batch.column_names:
-                columns.append(arrow_column_to_list(batch.column(n), t))
+                values = arrow_column_to_list(batch.column(n), t)
+                if t in ("float32", "float64"):
+                    values = [_NAN_TEXT if v != v else v for v in values]
+                columns.append(values)
             else:
                 columns.append([None] * batch.num_rows)
         q = quote(table.name)
@@ -211,7 +224,7 @@ class SqliteOnlineStore:
         if dec is None:
             dec = []
             for i, (_, t) in enumerate(table.features):
-                fn = decoder_for(t)
+                fn = _float_or_nan if t in ("float32", "float64") else decoder_for(t)
                 if fn is not None:
                     dec.append((i + 2, fn))
             self._decoders[table.name] = dec
