@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 import fti
 
@@ -106,7 +107,11 @@ def build(fs: fti.FeatureStore, *, trips: int = 300, seed: int = 7, model: bool 
                     "visib": _value(rng),
                 }
             )
-    air_fg.insert(pd.DataFrame(weather))
+    # The latest JFK row (the online one) carries a null and a NaN, LGA's a NaN temperature.
+    weather[11].update(wind=None, visib=math.nan)
+    weather[23].update(temp=math.nan)
+    # Arrow keeps NaN and null apart (pandas would turn NaN into null on the way in).
+    air_fg.insert(pa.Table.from_pylist(weather))
     fv = fs.feature_view(
         "trips_view",
         query=trip_fg.select(["distance", "carrier"]).join(
