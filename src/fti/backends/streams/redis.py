@@ -45,13 +45,16 @@ class RedisStreamSource:
         self._client: Any = None
         self._pending = True
         self._after: tuple[int, int] | None = None
+        self.client_name = f"fti-stream-{group}-{consumer}"
 
     def _connect(self) -> Any:
         try:
             import redis
         except ImportError:  # pragma: no cover - depends on the environment
             raise MissingDependencyError("redis", "redis", "RedisStreamSource") from None
-        return redis.Redis.from_url(self.url, decode_responses=True)
+        return redis.Redis.from_url(
+            self.url, decode_responses=True, client_name=self.client_name
+        )
 
     def _call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Run a client call, reconnecting with backoff for up to ``retry_seconds``."""
