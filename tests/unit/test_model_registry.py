@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import fti
+import serving_world
 from fti._internal.lineage_events import recording
 from fti.cli.app import app
 from fti.definitions.model_version import FeatureViewRef, TrainingDatasetRef
@@ -327,31 +328,56 @@ def test_feature_view_resolution(fs: fti.FeatureStore) -> None:
     fv = FakeFeatureView("fv", 1, fields, [])
     td = FakeTrainingDataset(fv, version=3)
 
-    class BoundView:
+    class View:
         def __init__(self, name: str, version: int) -> None:
             self.name, self.version = name, version
-            self.bound_to: int | None = None
 
-        def bind(self, *, training_dataset_version: int) -> None:
-            self.bound_to = training_dataset_version
+        def batch_data(self, *, training_dataset_version: int | None = None) -> Any:
+            return ("batch", training_dataset_version)
 
         def get_training_dataset(self, version: int) -> tuple[str, int]:
             return ("td", version)
 
     class Store:
-        def get_feature_view(self, name: str, *, version: int) -> BoundView:
-            return BoundView(name, version)
+        def get_feature_view(self, name: str, *, version: int) -> View:
+            return View(name, version)
 
     registry = ModelRegistry(fs._ctx, Store())
     mv = registry.register("delays", logistic(x, y), feature_view=fv, training_dataset=td)
     view = mv.feature_view()
-    assert (view.name, view.version, view.bound_to) == ("fv", 1, 3)
+    assert (view.name, view.version, view.training_dataset_version) == ("fv", 1, 3)
+    assert view.batch_data() == ("batch", 3)  # bound to the training dataset version
+    assert view.batch_data(training_dataset_version=1) == ("batch", 1)  # explicit wins
+    assert isinstance(view.unbound, View)
     assert mv.training_dataset() == ("td", 3)
     # without feature views in the store: the recorded identifiers
     bare = ModelRegistry(fs._ctx, object()).get("delays")
     assert bare.feature_view() == FeatureViewRef("fv", 1)
     assert bare.training_dataset() == TrainingDatasetRef("fv", 1, 3)
     assert ModelRegistry(fs._ctx).register("plain", logistic(x, y)).feature_view() is None
+
+
+def test_real_feature_view_with_transformations(fs: fti.FeatureStore) -> None:
+    world = serving_world.build(fs, trips=120, model=False)
+    x_train, y_train = world.td.read("train")
+    clf = logistic(x_train.fillna(0), y_train)
+    # the training dataset alone names the view; the one-hot columns come from its statistics
+    mv = fs.models.register("trips", clf, training_dataset=world.td)
+    assert mv.signature.input_names == list(x_train.columns)
+    assert "carrier_AA" in mv.signature.input_names
+    assert [(f.name, f.dtype) for f in mv.signature.outputs] == [("late", "int64")]
+    assert mv.feature_view_ref == FeatureViewRef("trips_view", 1)
+    bound = mv.feature_view()
+    assert bound.training_dataset_version == world.td.version
+    assert mv.training_dataset().version == world.td.version
+    spine = pd.DataFrame({"trip_id": [1, 2], "ts": [serving_world.T0] * 2, "dep_hour": [3, 4]})
+    assert list(bound.batch_data(spine=spine).columns) == mv.signature.input_names
+
+    with pytest.raises(fti.ValidationError, match="Pass training_dataset=td"):
+        fs.models.register("trips", clf, feature_view=world.fv)
+    small = logistic(x_train[["distance", "a_temp"]].fillna(0), y_train)
+    with pytest.raises(fti.ValidationError, match=r"not fitted on: \['carrier_AA'"):
+        fs.models.register("trips", small, feature_view=world.fv, training_dataset=world.td)
 
 
 # ---------------------------------------------------------------------------- aliases, best

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,7 +19,41 @@ from fti.definitions.model_version import (
 from fti.services import model_registry
 from fti.services.context import StoreContext
 
-__all__ = ["ModelRegistry", "ModelVersion"]
+__all__ = ["BoundFeatureView", "ModelRegistry", "ModelVersion"]
+
+
+class BoundFeatureView:
+    """A feature view with its training dataset version fixed (from ``mv.feature_view()``).
+
+    Attribute access goes to the view; a method with a ``training_dataset_version`` parameter
+    gets this version unless the call passes one. ``.unbound`` is the view itself.
+    """
+
+    def __init__(self, view: Any, training_dataset_version: int) -> None:
+        self._view = view
+        self._td_version = training_dataset_version
+
+    @property
+    def unbound(self) -> Any:
+        return self._view
+
+    @property
+    def training_dataset_version(self) -> int:
+        return self._td_version
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._view, name)
+        if callable(attr):
+            try:
+                params = inspect.signature(attr).parameters
+            except (TypeError, ValueError):
+                return attr
+            if "training_dataset_version" in params:
+                return functools.partial(attr, training_dataset_version=self._td_version)
+        return attr
+
+    def __repr__(self) -> str:
+        return f"BoundFeatureView({self._view!r}, training_dataset_version={self._td_version})"
 
 
 class ModelVersion:
@@ -134,13 +170,17 @@ class ModelVersion:
 
     def feature_view(self) -> Any:
         """The feature view the model reads its inputs through, bound to the training dataset
-        version it was trained on (so batch and online data get the same transformations).
+        version it was trained on, so batch data and feature vectors get the transformations
+        fitted for that version.
 
-        Resolved through the store's ``get_feature_view(name, version=...)``; the training
-        dataset version is bound with the feature view's ``bind(training_dataset_version=...)``
-        (or ``init_serving(training_dataset_version=...)``) when it offers one. If the store has
-        no feature views, returns the recorded :class:`FeatureViewRef`. None if the model was
-        registered without a feature view.
+        Resolved through the store's ``get_feature_view(name, version=...)``. With a recorded
+        training dataset the view comes wrapped in a :class:`BoundFeatureView`, which passes
+        ``training_dataset_version=`` to every method that takes it (``batch_data``,
+        ``feature_vector``, ``feature_vectors``; an explicit argument still wins). If the store
+        has no feature views, returns the recorded :class:`FeatureViewRef`. None if the model
+        was registered without a feature view.
+
+        >>> X = mv.feature_view().batch_data(start=day, end=next_day)          # doctest: +SKIP
         """
         ref = self._spec.feature_view
         if ref is None:
@@ -150,14 +190,7 @@ class ModelVersion:
             return ref
         fv = getter(ref.name, version=ref.version)
         td = self._spec.training_dataset
-        if td is None:
-            return fv
-        for method in ("bind", "init_serving"):
-            bind = getattr(fv, method, None)
-            if callable(bind):
-                bound = bind(training_dataset_version=td.version)
-                return fv if bound is None else bound
-        return fv
+        return fv if td is None else BoundFeatureView(fv, td.version)
 
     def training_dataset(self) -> Any:
         """The training dataset the model was trained on: ``fv.get_training_dataset(version)``

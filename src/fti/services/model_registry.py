@@ -30,11 +30,12 @@ from fti.definitions.model_version import (
     ArtifactInfo,
     FeatureViewRef,
     ModelVersionSpec,
+    TrainingDatasetRef,
     normalize_metrics,
     normalize_tags,
 )
 from fti.errors import ConflictError, FtiError, IntegrityError, NotFoundError, ValidationError
-from fti.services import model_formats
+from fti.services import feature_views, model_formats
 from fti.services.context import StoreContext
 from fti.services.model_signature import (
     check_model_matches,
@@ -88,8 +89,11 @@ def register(
     td_ref = None if training_dataset is None else training_dataset_ref(training_dataset, fv_ref)
     if fv_ref is None and td_ref is not None:
         fv_ref = FeatureViewRef(td_ref.feature_view, td_ref.fv_version)
+    view = feature_view
+    if view is None and td_ref is not None:
+        view = _stored_view(ctx, td_ref)
     signature = signature_from(
-        feature_view=feature_view, training_dataset=training_dataset, input_example=input_example
+        feature_view=view, training_dataset=training_dataset, input_example=input_example
     )
     check_model_matches(name, model, signature, fv_ref)
 
@@ -138,6 +142,14 @@ def register(
     ctx.registry.update(KIND, name, ready.version, ready.to_dict(), revision=rec.revision)
     record_output(KIND, name, ready.version, sha256=ready.artifact.sha256, format=ready.format)
     return ready
+
+
+def _stored_view(ctx: StoreContext, td: TrainingDatasetRef) -> Any:
+    """The definition of a training dataset's feature view, if this store has it."""
+    try:
+        return feature_views.get_spec(ctx, td.feature_view, td.fv_version)
+    except NotFoundError:
+        return None
 
 
 # ---------------------------------------------------------------------------- reads

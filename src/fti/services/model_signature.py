@@ -3,10 +3,15 @@ input examples by duck typing (so the registry does not depend on how those are 
 
 What is read:
 
-- **feature view** ``fv``: ``fv.name`` and ``fv.version``; its model inputs from the first of
-  ``fv.feature_schema``, ``fv.features``, ``fv.schema``, ``fv.feature_names`` that exists
-  (an attribute, or a method called without arguments); ``fv.labels`` (names) are removed from
-  the inputs and recorded as the outputs.
+- **an fti feature view** (a handle with ``.spec``, or a ``FeatureViewSpec``): the exact model
+  inputs — its features in order, with their feature-group / on-demand dtypes, expanded by its
+  model-dependent transformations with the statistics fitted for the training dataset (e.g. one
+  column per one-hot category). A view with transformations therefore needs the training
+  dataset (``td.fitted``) the model was trained on.
+- **any other feature view** ``fv``: ``fv.name`` and ``fv.version``; its model inputs from
+  the first of ``fv.feature_schema``, ``fv.features``, ``fv.schema``, ``fv.feature_names``
+  that exists (an attribute, or a method called without arguments); ``fv.labels`` (names) are
+  removed from the inputs and recorded as the outputs.
 - **training dataset** ``td``: ``td.version``; its feature view from ``td.feature_view`` (a
   handle with ``.name``/``.version``, or a name) with ``td.feature_view_version`` /
   ``td.fv_version`` when it is a name; a plain mapping ``{"feature_view", "fv_version",
@@ -26,14 +31,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+
 from fti._internal.frames import to_arrow
-from fti.definitions.fields import dtype_of
+from fti.definitions.fields import arrow_type, dtype_of
 from fti.definitions.model_version import (
     FeatureViewRef,
     Signature,
     SignatureField,
     TrainingDatasetRef,
 )
+from fti.definitions.transformations import apply_transformations
 from fti.errors import FtiError, ValidationError
 from fti.services.model_formats import model_feature_info
 
@@ -43,6 +51,7 @@ __all__ = [
     "feature_view_ref",
     "signature_from",
     "training_dataset_ref",
+    "view_inputs",
 ]
 
 SCHEMA_ATTRIBUTES = ("feature_schema", "features", "schema", "feature_names")
@@ -127,16 +136,11 @@ def _dtype(value: Any) -> str:
     inner = getattr(value, "dtype", None)
     if isinstance(inner, str):
         return inner  # an fti Field
-    try:
-        import pyarrow as pa
-
-        if isinstance(value, pa.DataType):
-            try:
-                return dtype_of(value, column="?")
-            except FtiError:
-                return str(value)
-    except ImportError:  # pragma: no cover - pyarrow is a core dependency
-        pass
+    if isinstance(value, pa.DataType):
+        try:
+            return dtype_of(value, column="?")
+        except FtiError:
+            return str(value)
     return str(value)
 
 
@@ -210,6 +214,15 @@ def _split(
     return inputs, outputs
 
 
+def _label_dtype(feature_view: Any, label: str) -> str:
+    """A label's dtype in the left-most feature group of an fti feature view."""
+    spec = getattr(feature_view, "spec", feature_view)
+    try:
+        return str(spec.query.left.group.column(label).dtype)
+    except (AttributeError, KeyError):
+        return "unknown"
+
+
 def _example_fields(example: Any) -> tuple[SignatureField, ...]:
     if type(example).__module__.split(".")[0] == "numpy":
         shape: tuple[int, ...] = tuple(getattr(example, "shape", ()))
@@ -222,6 +235,43 @@ def _example_fields(example: Any) -> tuple[SignatureField, ...]:
     return tuple(SignatureField(f.name, _dtype(f.type)) for f in table.schema)
 
 
+def _raw_dtypes(spec: Any) -> dict[str, str]:
+    """Output name -> dtype of every selected and on-demand feature of a FeatureViewSpec."""
+    query = spec.query
+    out = {c: query.left.group.column(c).dtype for c in query.left.features}
+    for j in query.joins:
+        for c in j.selection.features:
+            out[j.output_name(c)] = j.selection.group.column(c).dtype
+    for f in getattr(spec, "on_demand", ()):
+        out[f.name] = f.dtype
+    return out
+
+
+def view_inputs(feature_view: Any, training_dataset: Any) -> tuple[SignatureField, ...] | None:
+    """The exact model inputs of an fti feature view (None for other objects)."""
+    spec = getattr(feature_view, "spec", feature_view)
+    transformations = getattr(spec, "transformations", None)
+    if not callable(getattr(getattr(spec, "query", None), "selected_features", None)):
+        return None
+    if not isinstance(transformations, Mapping):
+        return None
+    dtypes = _raw_dtypes(spec)
+    names = list(spec.features)
+    if not transformations:
+        return tuple(SignatureField(n, dtypes.get(n, "unknown")) for n in names)
+    fitted = getattr(training_dataset, "fitted", None)
+    if not isinstance(fitted, Mapping):
+        raise ValidationError(
+            f"Feature view {spec.name!r} version {spec.version} has model-dependent "
+            f"transformations ({sorted(transformations)}), so the model's inputs depend on the "
+            "statistics fitted for its training dataset. Pass training_dataset=td (the one the "
+            "model was trained on)."
+        )
+    empty = pa.table({n: pa.array([], type=arrow_type(dtypes[n])) for n in names})
+    out = apply_transformations(transformations, fitted, empty)
+    return tuple(SignatureField(f.name, _dtype(f.type)) for f in out.schema)
+
+
 def signature_from(
     *, feature_view: Any = None, training_dataset: Any = None, input_example: Any = None
 ) -> Signature:
@@ -232,6 +282,10 @@ def signature_from(
     for obj in (training_dataset, feature_view):
         if obj is not None:
             labels = labels or _labels(obj)
+    native = None if feature_view is None else view_inputs(feature_view, training_dataset)
+    if native is not None:
+        outputs = tuple(SignatureField(n, _label_dtype(feature_view, n)) for n in labels)
+        return Signature(inputs=native, outputs=outputs, source="feature_view")
     for source, obj in (("training_dataset", training_dataset), ("feature_view", feature_view)):
         if obj is None or isinstance(obj, Mapping | int):
             continue
@@ -280,10 +334,12 @@ def check_model_matches(
                 f"model {names[pos]!r}, {source} {expected[pos]!r})"
             )
         else:
-            detail = (
-                f"features the model was fitted on but {source} lacks: {extra}; "
-                f"features of {source} the model was not fitted on: {missing}"
-            )
+            parts = []
+            if extra:
+                parts.append(f"features the model was fitted on but {source} lacks: {extra}")
+            if missing:
+                parts.append(f"features of {source} the model was not fitted on: {missing}")
+            detail = "; ".join(parts)
         raise ValidationError(
             f"Model {name!r} does not match {source}: {detail}. The model was fitted on "
             f"{names}; {source} gives {expected}. Train the model on the data of {source}, or "
