@@ -1,8 +1,8 @@
 """The transformation contract and the built-in kinds (scalers, encoders, imputers, log).
 
-Import them from :mod:`fti.definitions.transformations`, which adds custom transformations and
-the functions that fit and apply a whole set; the module docstring there states the null, NaN
-and unseen-category rules.
+Import them from :mod:`fti.definitions.transformations`, which adds the public factories
+(``standard_scaler()``, ...), custom transformations and the functions that fit and apply a whole
+set; the module docstring there states the null, NaN and unseen-category rules.
 """
 
 from __future__ import annotations
@@ -38,14 +38,6 @@ __all__ = [
     "Values",
     "cast_value",
     "compute_statistics",
-    "impute_constant",
-    "impute_mean",
-    "label_encoder",
-    "log_transform",
-    "min_max_scaler",
-    "one_hot_encoder",
-    "robust_scaler",
-    "standard_scaler",
 ]
 
 #: Statistics a custom transformation may declare. Numeric ones ignore nulls and NaN;
@@ -554,55 +546,6 @@ class LabelEncoder(_Encoder):
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "unknown_value": self.unknown_value}
-
-
-# --------------------------------------------------------------------------- factories
-def standard_scaler() -> Transformation:
-    """``(x - mean) / std``, fitted on the train split.
-
-    >>> standard_scaler().transform_value(3.0, {"mean": 1.0, "std": 2.0})
-    [1.0]
-    """
-    return StandardScaler()
-
-
-def min_max_scaler() -> Transformation:
-    """``(x - min) / (max - min)``, fitted on the train split."""
-    return MinMaxScaler()
-
-
-def robust_scaler() -> Transformation:
-    """``(x - median) / IQR``, fitted on the train split."""
-    return RobustScaler()
-
-
-def log_transform(*, negative: Literal["error", "null"] = "error") -> Transformation:
-    """``log1p(x)``; a negative value raises (or is null with ``negative="null"``)."""
-    return LogTransform(negative=negative)
-
-
-def impute_mean() -> Transformation:
-    """Fill null and NaN with the train split's mean."""
-    return ImputeMean()
-
-
-def impute_constant(value: bool | int | float | str) -> Transformation:
-    """Fill null (and NaN) with ``value``.
-
-    >>> impute_constant(0).transform_value(None, {})
-    [0]
-    """
-    return ImputeConstant(value=value)
-
-
-def one_hot_encoder(*, unknown: Literal["ignore", "error"] = "ignore") -> Transformation:
-    """One 0/1 column per train-split category; unseen categories are all zeros (or an error)."""
-    return OneHotEncoder(unknown=unknown)
-
-
-def label_encoder(*, unknown_value: int = -1) -> Transformation:
-    """The category's index among the sorted train-split categories; unseen -> ``unknown_value``."""
-    return LabelEncoder(unknown_value=unknown_value)
 
 
 KINDS: dict[str, type[Transformation]] = {

@@ -34,7 +34,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, overload
+from typing import Any, ClassVar, Literal, overload
 
 import pyarrow as pa
 
@@ -42,18 +42,18 @@ from fti._internal.names import check_identifier, check_unique
 from fti.definitions.builtin_transformations import (
     KINDS,
     STATISTICS,
+    ImputeConstant,
+    ImputeMean,
+    LabelEncoder,
+    LogTransform,
+    MinMaxScaler,
+    OneHotEncoder,
+    RobustScaler,
+    StandardScaler,
     Transformation,
     Values,
     cast_value,
     compute_statistics,
-    impute_constant,
-    impute_mean,
-    label_encoder,
-    log_transform,
-    min_max_scaler,
-    one_hot_encoder,
-    robust_scaler,
-    standard_scaler,
 )
 from fti.definitions.fields import arrow_type
 from fti.errors import NotFoundError, ValidationError
@@ -61,6 +61,14 @@ from fti.errors import NotFoundError, ValidationError
 __all__ = [
     "STATISTICS",
     "CustomTransformation",
+    "ImputeConstant",
+    "ImputeMean",
+    "LabelEncoder",
+    "LogTransform",
+    "MinMaxScaler",
+    "OneHotEncoder",
+    "RobustScaler",
+    "StandardScaler",
     "Transformation",
     "apply_transformations",
     "apply_transformations_row",
@@ -83,6 +91,55 @@ __all__ = [
     "transformations_to_dict",
     "validate_transformations",
 ]
+
+
+# --------------------------------------------------------------------------- factories
+def standard_scaler() -> Transformation:
+    """``(x - mean) / std``, fitted on the train split.
+
+    >>> standard_scaler().transform_value(3.0, {"mean": 1.0, "std": 2.0})
+    [1.0]
+    """
+    return StandardScaler()
+
+
+def min_max_scaler() -> Transformation:
+    """``(x - min) / (max - min)``, fitted on the train split."""
+    return MinMaxScaler()
+
+
+def robust_scaler() -> Transformation:
+    """``(x - median) / IQR``, fitted on the train split."""
+    return RobustScaler()
+
+
+def log_transform(*, negative: Literal["error", "null"] = "error") -> Transformation:
+    """``log1p(x)``; a negative value raises (or is null with ``negative="null"``)."""
+    return LogTransform(negative=negative)
+
+
+def impute_mean() -> Transformation:
+    """Fill null and NaN with the train split's mean."""
+    return ImputeMean()
+
+
+def impute_constant(value: bool | int | float | str) -> Transformation:
+    """Fill null (and NaN) with ``value``.
+
+    >>> impute_constant(0).transform_value(None, {})
+    [0]
+    """
+    return ImputeConstant(value=value)
+
+
+def one_hot_encoder(*, unknown: Literal["ignore", "error"] = "ignore") -> Transformation:
+    """One 0/1 column per train-split category; unseen categories are all zeros (or an error)."""
+    return OneHotEncoder(unknown=unknown)
+
+
+def label_encoder(*, unknown_value: int = -1) -> Transformation:
+    """The category's index among the sorted train-split categories; unseen -> ``unknown_value``."""
+    return LabelEncoder(unknown_value=unknown_value)
 
 
 # --------------------------------------------------------------------------- references
