@@ -20,17 +20,18 @@ so a rebuild from the offline table reproduces exactly the same keys.
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
+import msgpack  # type: ignore[import-untyped]
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fti.backends.online import ET, SEQ, OnlineTable
-from fti.backends.online.sqlite import arrow_column_to_list, decoder_for
+from fti.backends.online.sqlite import decoder_for
 from fti.errors import BackendUnavailableError, ConfigError
 
 __all__ = ["RedisOnlineStore"]
@@ -42,9 +43,9 @@ _ET_B = ET.encode()
 _SEQ_B = SEQ.encode()
 
 # KEYS[1] count key, KEYS[2] applied set, KEYS[3..] entity hashes (one per row).
-# ARGV[1] version to mark ('' for none), ARGV[2] number of features n, ARGV[3..2+n] feature
-# names, then per row: et, seq, mask, v1..vn. mask is '' when every value is present, else one
-# '1'/'0' character per feature ('0': null, the field is left out).
+# ARGV[1] version to mark ('' for none), ARGV[2] a MessagePack array, column-major:
+# [feature names, et per row, seq per row, values of feature 1 per row, ...]. Every value is a
+# string (integers in decimal: Lua numbers are doubles and would round int64); nil is null.
 _UPSERT_LUA = """
 local function split(s)
   -- an int64 in decimal -> (high, low) doubles, both exact: value = high * 1e9 + low
@@ -59,40 +60,39 @@ local function split(s)
   if neg then return -hi, -lo end
   return hi, lo
 end
-local function greater(a, b)
+local function compare(a, b)
+  -- -1, 0, 1 for int64 decimals a < b, a == b, a > b
+  if a == b then return 0 end
   local a1, a2 = split(a)
   local b1, b2 = split(b)
-  if a1 ~= b1 then return a1 > b1, false end
-  if a2 ~= b2 then return a2 > b2, false end
-  return false, true
+  if a1 ~= b1 then return a1 > b1 and 1 or -1 end
+  if a2 ~= b2 then return a2 > b2 and 1 or -1 end
+  return 0
 end
-local nf = tonumber(ARGV[2])
-local names = {}
-for j = 1, nf do names[j] = ARGV[2 + j] end
-local i = 3 + nf
+local d = cmsgpack.unpack(ARGV[2])
+local names, ets, seqs = d[1], d[2], d[3]
+local nf = #names
 local changed, created = 0, 0
-for k = 3, #KEYS do
-  local key = KEYS[k]
-  local e, s, mask = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local base = i + 2
-  i = i + 3 + nf
+for r = 1, #KEYS - 2 do
+  local key = KEYS[r + 2]
+  local e, s = ets[r], seqs[r]
   local old = redis.call('HMGET', key, '_fti_et', '_fti_seq')
   local write = true
   if old[1] then
-    local gt, eq = greater(e, old[1])
-    if eq then gt = greater(s, old[2]) end
-    write = gt
+    local c = compare(e, old[1])
+    if c == 0 then c = compare(s, old[2]) end
+    write = c > 0
   else
     created = created + 1
   end
   if write then
     if old[1] then redis.call('DEL', key) end
     local t = {'_fti_et', e, '_fti_seq', s}
-    local full = mask == ''
     for j = 1, nf do
-      if full or string.byte(mask, j) == 49 then
+      local v = d[3 + j][r]
+      if v ~= nil then
         t[#t + 1] = names[j]
-        t[#t + 1] = ARGV[base + j]
+        t[#t + 1] = v
         if #t >= 7000 then
           redis.call('HSET', key, unpack(t))
           t = {}
@@ -142,10 +142,6 @@ def _key_part(value: Any) -> str:
     return str(int(value))  # ints, bools, timestamps (µs) and dates (days) as integers
 
 
-def _decode_float(b: bytes) -> float:
-    return float(b)
-
-
 def _decode_str(b: bytes) -> str:
     return b.decode()
 
@@ -159,7 +155,7 @@ def _raw_decoder(dtype: str) -> Callable[[bytes], Any]:
     if dtype == "string":
         return _decode_str
     if dtype in ("float32", "float64"):
-        return _decode_float
+        return float  # float() and int() parse bytes directly
     if dtype == "bool":
         return _decode_bool
     after = decoder_for(dtype)  # timestamps and dates: stored as integers
@@ -196,14 +192,23 @@ class _Prepared:
         return tuple(out)
 
 
-def _wire_values(values: list[Any], dtype: str) -> list[Any]:
-    """Storage values -> what redis-py sends: bools as 1/0, floats exactly (NaN as 'nan')."""
+def _as_text(col: pa.ChunkedArray | pa.Array, dtype: str) -> pa.ChunkedArray | pa.Array:
+    """A column as the strings stored in Redis, computed by Arrow (nulls stay null).
+
+    Integers, timestamps (µs) and dates (days) in decimal, bools as 1/0, floats in the shortest
+    form that parses back to the same double (float32 widened first, so a value reads back as
+    the same double SQLite returns); NaN and infinities as ``nan``/``inf``/``-inf``."""
+    if dtype == "string":
+        return col
     if dtype == "bool":
-        return [b"" if v is None else (1 if v else 0) for v in values]
-    if dtype in ("float32", "float64"):
-        # redis-py writes floats with repr(), which round-trips; spell NaN/inf ourselves.
-        return [b"" if v is None else (v if math.isfinite(v) else repr(v)) for v in values]
-    return [b"" if v is None else v for v in values]
+        col = pc.cast(col, pa.int8())
+    elif dtype == "float32":
+        col = pc.cast(col, pa.float64())
+    elif dtype == "timestamp":
+        col = pc.cast(col, pa.int64())
+    elif dtype == "date":
+        col = pc.cast(col, pa.int32())
+    return pc.cast(col, pa.string())
 
 
 class RedisOnlineStore:
@@ -227,13 +232,18 @@ class RedisOnlineStore:
         self._upsert = self._client.register_script(_UPSERT_LUA)
         self._delete = self._client.register_script(_DELETE_LUA)
         self._prepared: dict[OnlineTable, _Prepared] = {}
+        self._last: tuple[OnlineTable, _Prepared] | None = None
         self._lock = threading.Lock()
 
     def _prep(self, table: OnlineTable) -> _Prepared:
+        last = self._last  # readers reuse one OnlineTable object: skip hashing it
+        if last is not None and last[0] is table:
+            return last[1]
         p = self._prepared.get(table)
         if p is None:
             with self._lock:
                 p = self._prepared.setdefault(table, _Prepared(self.prefix, table))
+        self._last = (table, p)
         return p
 
     def close(self) -> None:
@@ -248,37 +258,27 @@ class RedisOnlineStore:
     def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
         p = self._prep(table)
         n = batch.num_rows
-        key_cols = [arrow_column_to_list(batch.column(k), t) for k, t in table.keys]
-        keys = [p.key(row) for row in zip(*key_cols, strict=True)]
-        ets = arrow_column_to_list(batch.column(ET), "int64")
-        seqs = arrow_column_to_list(batch.column(SEQ), "int64")
-        columns: list[list[Any]] = []
-        nullable: list[list[bool]] = []
-        for f, t in table.features:
-            if f in batch.column_names:
-                col = batch.column(f)
-                columns.append(_wire_values(arrow_column_to_list(col, t), t))
-                if col.null_count:
-                    nullable.append(col.is_valid().to_pylist())
-                else:
-                    nullable.append([True] * n)
-            else:
-                columns.append([b""] * n)
-                nullable.append([False] * n)
-        if all(all(v) for v in nullable):
-            masks: list[str] = [""] * n
-        else:
-            masks = ["".join("1" if v else "0" for v in row) for row in zip(*nullable, strict=True)]
-        head = [len(table.features), *table.feature_names]
+        parts: list[Any] = [p.hash_prefix]
+        for k, t in table.keys:
+            text = _as_text(batch.column(k), t)
+            if p.composite:
+                parts += [pc.cast(pc.utf8_length(text), pa.string()), ":"]
+            parts.append(text)
+        keys = pc.binary_join_element_wise(*parts, "").to_pylist()
+        ets = _as_text(batch.column(ET), "int64").to_pylist()
+        seqs = _as_text(batch.column(SEQ), "int64").to_pylist()
+        columns = [
+            _as_text(batch.column(f), t).to_pylist() if f in batch.column_names else [None] * n
+            for f, t in table.features
+        ]
+        names = table.feature_names
         calls: list[tuple[list[str], list[Any]]] = []
         for start in range(0, max(n, 1), _ROWS_PER_CALL):
             stop = min(start + _ROWS_PER_CALL, n)
-            args: list[Any] = [b""]
-            args += head
-            for i in range(start, stop):
-                args += (ets[i], seqs[i], masks[i])
-                args += [c[i] for c in columns]
-            calls.append(([p.count_key, p.applied_key, *keys[start:stop]], args))
+            blob = msgpack.packb(
+                [names, ets[start:stop], seqs[start:stop], *(c[start:stop] for c in columns)]
+            )
+            calls.append(([p.count_key, p.applied_key, *keys[start:stop]], [b"", blob]))
         # Rows first (pipelined, one round trip); the version mark goes with the last call,
         # sent only after every other call succeeded, so a failure never marks it applied.
         changed = 0
