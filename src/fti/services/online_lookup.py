@@ -65,6 +65,10 @@ _KEY_ENCODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _wrong_shape() -> tuple[Any, ...]:
+    raise KeyError
+
+
 class OnlineReader:
     """Prepared lookups for one feature group version; built once per handle."""
 
@@ -78,6 +82,9 @@ class OnlineReader:
         self.ttl_us = None if spec.ttl is None else spec.ttl // timedelta(microseconds=1)
         # Output columns: keys, event time (if any), features.
         self.value_names = ([spec.event_time] if spec.event_time else []) + self.table.feature_names
+        # Precomputed for the per-call hot path.
+        self._feature_names = tuple(self.table.feature_names)
+        self._single = (self.key_names[0], self.encoders[0]) if len(self.key_names) == 1 else None
 
     def encode_key(self, entity: Mapping[str, Any]) -> tuple[Any, ...]:
         if len(entity) != len(self.key_names) or entity.keys() != self._key_set:
@@ -104,26 +111,33 @@ class OnlineReader:
                 ) from None
         return tuple(out)
 
-    def _decode(
-        self, entity: Mapping[str, Any], raw: tuple[Any, ...] | None, now_us: int
-    ) -> dict[str, Any] | None:
-        if raw is None:
-            return None
-        et_us = raw[0]
-        if self.ttl_us is not None and et_us < now_us - self.ttl_us:
-            return None
-        row = dict(entity)
-        if self.spec.event_time:
-            row[self.spec.event_time] = _EPOCH + timedelta(microseconds=et_us)
-        row.update(zip(self.table.feature_names, raw[2:], strict=True))
-        return row
+    def _encode_all(self, entities: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        if self._single is not None:
+            name, enc = self._single
+            try:
+                return [(enc(e[name]),) if len(e) == 1 else _wrong_shape() for e in entities]
+            except (KeyError, TypeError):
+                pass  # encode_key below names the entity and what is wrong with it
+        return [self.encode_key(e) for e in entities]
 
     def rows(self, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """One dict per entity (None where the key is unknown or expired)."""
-        keys = [self.encode_key(e) for e in entities]
-        raw = self.ctx.online.read(self.table, keys)
-        now_us = time.time_ns() // 1000
-        return [self._decode(e, r, now_us) for e, r in zip(entities, raw, strict=True)]
+        raw = self.ctx.online.read(self.table, self._encode_all(entities))
+        cutoff = None if self.ttl_us is None else time.time_ns() // 1000 - self.ttl_us
+        et_name = self.spec.event_time
+        names = self._feature_names
+        out: list[dict[str, Any] | None] = []
+        append = out.append
+        for entity, r in zip(entities, raw, strict=True):
+            if r is None or (cutoff is not None and r[0] < cutoff):
+                append(None)
+                continue
+            row = dict(entity)
+            if et_name:
+                row[et_name] = _EPOCH + timedelta(microseconds=r[0])
+            row.update(zip(names, r[2:], strict=True))
+            append(row)
+        return out
 
     def frame(self, entities: Sequence[Mapping[str, Any]], fmt: str) -> Any:
         rows = self.rows(entities)

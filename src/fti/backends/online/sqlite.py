@@ -65,10 +65,6 @@ def _bool(v: Any) -> Any:
 _NAN_TEXT = "NaN"
 
 
-def _float_or_nan(v: Any) -> Any:
-    return math.nan if v == _NAN_TEXT else v
-
-
 def decoder_for(dtype: str) -> Callable[[Any], Any] | None:
     """How to turn a stored value back into the Python value of ``dtype`` (None: as is)."""
     return {"timestamp": _ts, "date": _date, "bool": _bool}.get(dtype)
@@ -84,7 +80,10 @@ class SqliteOnlineStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._sql_cache: dict[tuple[str, int], str] = {}
-        self._decoders: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
+        self._decoders: dict[str, _Decoders] = {}
+        # Tables this store has created or checked, with the definition checked; lets
+        # ensure_table skip its DDL round trips on every insert.
+        self._ensured: dict[str, OnlineTable] = {}
         with self._conn() as conn:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_APPLIED} (tbl TEXT NOT NULL, "
@@ -100,6 +99,8 @@ class SqliteOnlineStore:
             # NORMAL in WAL mode never corrupts; a power cut may lose the last commits, which
             # the catch-up from the offline table (the system of record) replays.
             conn.execute("PRAGMA synchronous=NORMAL")
+            # 64 MiB page cache: big upserts touch many B-tree pages.
+            conn.execute("PRAGMA cache_size=-65536")
             self._local.conn = conn
         return conn
 
@@ -111,6 +112,8 @@ class SqliteOnlineStore:
 
     # ------------------------------------------------------------------ schema
     def ensure_table(self, table: OnlineTable) -> None:
+        if self._ensured.get(table.name) == table:
+            return
         conn = self._conn()
         cols = [f"{quote(k)} {_SQL_TYPE[t]} NOT NULL" for k, t in table.keys]
         cols += [f"{ET} INTEGER NOT NULL", f"{SEQ} INTEGER NOT NULL"]
@@ -126,37 +129,69 @@ class SqliteOnlineStore:
                 conn.execute(
                     f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(f)} {_SQL_TYPE[t]}"
                 )
-        self._decoders.pop(table.name, None)
-        self._sql_cache = {k: v for k, v in self._sql_cache.items() if k[0] != table.name}
+        self._forget(table.name)
+        self._ensured[table.name] = table
+
+    def _forget(self, name: str) -> None:
+        self._ensured.pop(name, None)
+        self._decoders.pop(name, None)
+        self._sql_cache = {k: v for k, v in self._sql_cache.items() if k[0] != name}
 
     # ------------------------------------------------------------------ writes
+    def _upsert_sql(self, table: OnlineTable) -> str:
+        sql = self._sql_cache.get((table.name, -1))
+        if sql is None:
+            names = [*table.key_names, ET, SEQ, *table.feature_names]
+            q = quote(table.name)
+            updates = ", ".join(
+                f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]
+            )
+            # Newer wins, decided inside SQLite: a stored row is replaced only by a row that is
+            # greater by (event time, ingestion order).
+            sql = (
+                f"INSERT INTO {q} ({', '.join(quote(n) for n in names)}) "
+                f"VALUES ({', '.join('?' * len(names))}) "
+                f"ON CONFLICT ({', '.join(quote(k) for k in table.key_names)}) "
+                f"DO UPDATE SET {updates} "
+                f"WHERE (excluded.{ET}, excluded.{SEQ}) > ({q}.{ET}, {q}.{SEQ})"
+            )
+            self._sql_cache[(table.name, -1)] = sql
+        return sql
+
     def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
         names = [*table.key_names, ET, SEQ, *table.feature_names]
         dtypes = [*(t for _, t in table.keys), "int64", "int64", *(t for _, t in table.features)]
+        present = set(batch.column_names)
         columns = []
         for n, t in zip(names, dtypes, strict=True):
-            if n in batch.column_names:
-                values = arrow_column_to_list(batch.column(n), t)
-                if t in ("float32", "float64"):
+            if n in present:
+                col = batch.column(n)
+                values = arrow_column_to_list(col, t)
+                if t in ("float32", "float64") and pc.any(pc.is_nan(col)).as_py():
                     values = [_NAN_TEXT if v != v else v for v in values]
                 columns.append(values)
             else:
                 columns.append([None] * batch.num_rows)
-        q = quote(table.name)
-        collist = ", ".join(quote(n) for n in names)
-        updates = ", ".join(
-            f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]
-        )
-        sql = (
-            f"INSERT INTO {q} ({collist}) VALUES ({', '.join('?' * len(names))}) "
-            f"ON CONFLICT ({', '.join(quote(k) for k in table.key_names)}) DO UPDATE SET {updates} "
-            f"WHERE (excluded.{ET}, excluded.{SEQ}) > ({q}.{ET}, {q}.{SEQ})"
-        )
+        rows = zip(*columns, strict=True)
+        try:
+            return self._upsert_rows(table, rows, version)
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            # Dropped by another process (a rebuild) since this one created it.
+            self._forget(table.name)
+            self.ensure_table(table)
+            return self._upsert_rows(table, zip(*columns, strict=True), version)
+
+    def _upsert_rows(
+        self, table: OnlineTable, rows: Iterable[tuple[Any, ...]], version: int | None
+    ) -> int:
+        sql = self._upsert_sql(table)
         conn = self._conn()
         before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(sql, zip(*columns, strict=True))
+            conn.executemany(sql, rows)
             changed = conn.total_changes - before
             if version is not None:
                 conn.execute(
@@ -189,6 +224,7 @@ class SqliteOnlineStore:
         return {r[0] for r in rows}
 
     def drop(self, table: OnlineTable) -> None:
+        self._forget(table.name)
         with self._conn() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {quote(table.name)}")
             conn.execute(f"DELETE FROM {_APPLIED} WHERE tbl = ?", (table.name,))
@@ -219,15 +255,19 @@ class SqliteOnlineStore:
             self._sql_cache[(table.name, n)] = sql
         return sql
 
-    def _row_decoders(self, table: OnlineTable) -> list[tuple[int, Callable[[Any], Any]]]:
+    def _row_decoders(self, table: OnlineTable) -> _Decoders:
         dec = self._decoders.get(table.name)
         if dec is None:
-            dec = []
+            always: list[tuple[int, Callable[[Any], Any]]] = []
+            floats: list[int] = []
             for i, (_, t) in enumerate(table.features):
-                fn = _float_or_nan if t in ("float32", "float64") else decoder_for(t)
+                if t in ("float32", "float64"):
+                    floats.append(i + 2)
+                    continue
+                fn = decoder_for(t)
                 if fn is not None:
-                    dec.append((i + 2, fn))
-            self._decoders[table.name] = dec
+                    always.append((i + 2, fn))
+            dec = self._decoders[table.name] = _Decoders(tuple(always), tuple(floats))
         return dec
 
     def read(
@@ -237,22 +277,43 @@ class SqliteOnlineStore:
         dec = self._row_decoders(table)
         if len(keys) == 1:
             row = conn.execute(self._select_sql(table, 1), keys[0]).fetchone()
-            if row is None:
-                return [None]
-            if dec:
-                vals = list(row)
-                for i, fn in dec:
-                    vals[i] = fn(vals[i])
-                row = tuple(vals)
+            if row is not None and (dec.always or (dec.floats and _NAN_TEXT in row)):
+                row = dec.apply(row)
             return [row]
         nk = len(table.keys)
         found: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for start in range(0, len(keys), _CHUNK_KEYS):
             chunk = keys[start : start + _CHUNK_KEYS]
             params = [v for k in chunk for v in k]
-            for row in conn.execute(self._select_sql(table, len(chunk)), params):
-                vals = list(row[nk:])
-                for i, fn in dec:
-                    vals[i] = fn(vals[i])
-                found[tuple(row[:nk])] = tuple(vals)
-        return [found.get(tuple(k)) for k in keys]
+            rows = conn.execute(self._select_sql(table, len(chunk)), params).fetchall()
+            if dec.always or dec.floats:
+                for row in rows:
+                    vals = row[nk:]
+                    if dec.always or _NAN_TEXT in vals:
+                        vals = dec.apply(vals)
+                    found[row[:nk]] = vals
+            else:
+                found.update((row[:nk], row[nk:]) for row in rows)
+        get = found.get
+        return [get(k) for k in keys]
+
+
+class _Decoders:
+    """How to turn one stored row ``(et, seq, *features)`` back into Python values."""
+
+    __slots__ = ("always", "floats")
+
+    def __init__(
+        self, always: tuple[tuple[int, Callable[[Any], Any]], ...], floats: tuple[int, ...]
+    ):
+        self.always = always  # timestamp, date and bool columns
+        self.floats = floats  # REAL columns, which may hold the NaN marker
+
+    def apply(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        vals = list(row)
+        for i, fn in self.always:
+            vals[i] = fn(vals[i])
+        for i in self.floats:
+            if vals[i] == _NAN_TEXT:
+                vals[i] = math.nan
+        return tuple(vals)
