@@ -136,6 +136,7 @@ def test_lightgbm_booster_and_wrappers_use_native_text(fs: fti.FeatureStore) -> 
     np.testing.assert_array_equal(loaded.predict(x), clf.predict(x))
     np.testing.assert_allclose(loaded.predict_proba(x), clf.predict_proba(x))
     assert list(loaded.feature_names_in_) == ["distance", "dep_hour"]
+    assert loaded.objective_ == clf.objective_ == "binary"
 
     reg = lgb.LGBMRegressor(n_estimators=4, verbose=-1).fit(x, x["distance"] * 2)
     np.testing.assert_allclose(fs.models.register("gbm", reg).load().predict(x), reg.predict(x))
@@ -246,6 +247,8 @@ def test_metrics_and_tags_are_validated(fs: fti.FeatureStore) -> None:
         fs.models.register("delays", clf, metrics={"auc": float("nan")})
     with pytest.raises(fti.ValidationError, match="must be a number"):
         fs.models.register("delays", clf, metrics={"auc": "high"})
+    with pytest.raises(fti.ValidationError, match="not a bool"):
+        fs.models.register("delays", clf, metrics={"auc": True})
     mv = fs.models.register(
         "delays", clf, metrics={"auc": np.float64(0.75)}, tags={"team": "ops"}, description="d"
     )
@@ -492,6 +495,8 @@ def test_cli_list_show_alias(fs: fti.FeatureStore) -> None:
     assert "distance" in out.output
     out = runner.invoke(app, ["models", "show", "delays:2", "-r", root])
     assert "version 2" in out.output
+    out = runner.invoke(app, ["models", "list", "nope", "-r", root])
+    assert isinstance(out.exception, fti.NotFoundError)
     out = runner.invoke(app, ["models", "show", "delays@nope", "-r", root])
     assert isinstance(out.exception, fti.NotFoundError)
     assert "production" in str(out.exception)

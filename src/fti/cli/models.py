@@ -60,6 +60,8 @@ def list_(
     """
     fs = open_store(root)
     versions = fs.models.list(name)
+    if name is not None and not versions:
+        fs.models.get(name)  # raises NotFoundError listing the registered models
     aliases: dict[str, dict[int, list[str]]] = {}
     for n in sorted({mv.name for mv in versions}):
         by_version: dict[int, list[str]] = {}

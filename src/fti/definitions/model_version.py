@@ -7,7 +7,7 @@ service fills it in and the ``ModelVersion`` handle exposes it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -149,13 +149,15 @@ def normalize_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     for k, v in metrics.items():
         if not isinstance(k, str) or not k:
             raise ValidationError(f"Metric names must be non-empty strings. Got {k!r}.")
+        if isinstance(v, bool):
+            raise ValidationError(f"Metric {k!r} must be a number, not a bool. Got {v!r}.")
         try:
             number = float(v)
         except (TypeError, ValueError):
             raise ValidationError(
                 f"Metric {k!r} must be a number. Got {v!r} ({type(v).__name__})."
             ) from None
-        if isinstance(v, bool) or not math.isfinite(number):
+        if not math.isfinite(number):
             raise ValidationError(
                 f"Metric {k!r} must be a finite number. Got {v!r}. Drop it or record a number."
             )
@@ -270,8 +272,3 @@ class ModelVersionSpec:
             status=d.get("status", "ready"),
             created_at=datetime.fromisoformat(d["created_at"]),
         )
-
-
-def fields_from_pairs(pairs: Sequence[tuple[str, str]]) -> tuple[SignatureField, ...]:
-    """``[("x", "float64")]`` -> ``(SignatureField("x", "float64"),)``."""
-    return tuple(SignatureField(n, d) for n, d in pairs)

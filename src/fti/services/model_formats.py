@@ -259,8 +259,8 @@ def _load_lightgbm(path: Path, options: Mapping[str, Any]) -> Any:
     model._best_iteration = booster.best_iteration
     model._best_score = booster.best_score
     model._evals_result = {}
-    if model.objective is None:
-        model._objective = booster.params.get("objective")
+    # fit() resolves a default objective (None) to the booster's ("binary", "regression", ...)
+    model._objective = model.objective or booster.params.get("objective")
     if "classes" in options:
         np = importlib.import_module("numpy")
         sk_lgb = importlib.import_module("lightgbm.sklearn")
@@ -270,8 +270,6 @@ def _load_lightgbm(path: Path, options: Mapping[str, Any]) -> Any:
         model._class_map = dict(
             zip(model._le.classes_, model._le.transform(model._le.classes_), strict=True)
         )
-        if model.objective is None:
-            model._objective = None  # as LGBMClassifier.fit leaves it for the default objective
     model.fitted_ = True
     return model
 
