@@ -376,6 +376,11 @@ def test_real_feature_view_with_transformations(fs: fti.FeatureStore) -> None:
     spine = pd.DataFrame({"trip_id": [1, 2], "ts": [serving_world.T0] * 2, "dep_hour": [3, 4]})
     assert list(bound.batch_data(spine=spine).columns) == mv.signature.input_names
 
+    # a dataset version number works as well as the object
+    by_number = fs.models.register("trips", clf, feature_view=world.fv, training_dataset=1)
+    assert by_number.signature == mv.signature
+    with pytest.raises(fti.NotFoundError, match=r"no training dataset version 9"):
+        fs.models.register("trips", clf, feature_view=world.fv, training_dataset=9)
     with pytest.raises(fti.ValidationError, match="Pass training_dataset=td"):
         fs.models.register("trips", clf, feature_view=world.fv)
     small = logistic(x_train[["distance", "a_temp"]].fillna(0), y_train)

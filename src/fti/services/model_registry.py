@@ -26,6 +26,7 @@ from fti._internal.lineage_events import record_input, record_output
 from fti._internal.names import check_identifier
 from fti.backends.artifacts import ArtifactRef
 from fti.backends.artifacts.local import sha256_file
+from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.model_version import (
     ArtifactInfo,
     FeatureViewRef,
@@ -35,7 +36,7 @@ from fti.definitions.model_version import (
     normalize_tags,
 )
 from fti.errors import ConflictError, FtiError, IntegrityError, NotFoundError, ValidationError
-from fti.services import feature_views, model_formats
+from fti.services import feature_views, model_formats, training_datasets
 from fti.services.context import StoreContext
 from fti.services.model_signature import (
     check_model_matches,
@@ -92,8 +93,11 @@ def register(
     view = feature_view
     if view is None and td_ref is not None:
         view = _stored_view(ctx, td_ref)
+    dataset = training_dataset
+    if td_ref is not None and not hasattr(dataset, "fitted"):
+        dataset = _stored_dataset(ctx, view, td_ref) or dataset
     signature = signature_from(
-        feature_view=view, training_dataset=training_dataset, input_example=input_example
+        feature_view=view, training_dataset=dataset, input_example=input_example
     )
     check_model_matches(name, model, signature, fv_ref)
 
@@ -150,6 +154,15 @@ def _stored_view(ctx: StoreContext, td: TrainingDatasetRef) -> Any:
         return feature_views.get_spec(ctx, td.feature_view, td.fv_version)
     except NotFoundError:
         return None
+
+
+def _stored_dataset(ctx: StoreContext, view: Any, td: TrainingDatasetRef) -> Any:
+    """The stored training dataset record (with its fitted statistics) of an fti feature view
+    given only by version number; NotFoundError if that view has no such dataset."""
+    spec = getattr(view, "spec", view)
+    if not isinstance(spec, FeatureViewSpec):
+        return None
+    return training_datasets.get(ctx, spec, td.version)
 
 
 # ---------------------------------------------------------------------------- reads
