@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fti.services.statistics import describe
+from fti.services.statistics import EXACT_DISTINCT_ROWS, describe
 
 EXAMPLES = settings(max_examples=200, deadline=None)
 
@@ -172,3 +172,21 @@ def test_dictionary_and_column_order() -> None:
     assert list(got) == ["z", "a"]
     assert got["z"]["dtype"] == "string"
     assert got["z"]["distinct"] == 2
+
+
+def test_distinct_is_exact_up_to_the_limit_and_estimated_above() -> None:
+    n = EXACT_DISTINCT_ROWS
+    small = describe(pa.table({"i": pa.array(range(n))}))
+    assert small["i"]["distinct"] == n
+    big = pa.table(
+        {
+            "i": pa.array([i % 150_000 for i in range(2 * n)]),
+            "s": pa.array([str(i % 1000) for i in range(2 * n)]),
+            "b": pa.array([i % 2 == 0 for i in range(2 * n)]),
+        }
+    )
+    got = describe(big)
+    assert abs(got["i"]["distinct"] - 150_000) <= 0.05 * 150_000
+    assert abs(got["s"]["distinct"] - 1000) <= 0.05 * 1000
+    assert got["b"]["distinct"] == 2
+    assert got["i"]["count"] == 2 * n

@@ -400,6 +400,14 @@ def test_missing_columns_and_missing_statistics_are_named() -> None:
         apply_transformations_row({"a": fti.standard_scaler()}, {"a": {}}, {"b": 1})
 
 
+def test_one_hot_without_categories_keeps_the_row_count() -> None:
+    table = pa.table({"c": pa.array([None, None], pa.string())})
+    ts = {"c": fti.one_hot_encoder()}
+    out = apply_transformations(ts, fit_transformations(ts, table), table)
+    assert out.num_rows == 2
+    assert out.num_columns == 0
+
+
 def test_output_name_clash_is_rejected() -> None:
     table = pa.table({"c": ["x"], "c_x": [1]})
     ts = {"c": fti.one_hot_encoder()}

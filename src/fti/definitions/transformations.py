@@ -432,6 +432,8 @@ def apply_transformations(
         names.extend(t.output_names(name, stats))
         columns.extend(outputs)
     check_unique(names, what="output column")
+    if not names:  # e.g. one-hot of a column with no categories: keep the row count
+        return table.select([])
     return pa.Table.from_arrays(columns, names=names)
 
 
