@@ -93,3 +93,83 @@ def test_reconnects_after_its_connection_is_killed(
     assert killed >= 1
     assert compare(fs, "cards", oracle(unique)) == (0, 0)
     fs.close()
+
+
+def _pending(client: object, key: str) -> int:
+    import redis
+
+    try:
+        return int(client.xpending(key, "fti-test")["pending"])  # type: ignore[attr-defined]
+    except redis.ResponseError:  # the consumer group does not exist yet
+        return 0
+
+
+def test_sigterm_stops_gracefully_and_status_reports(
+    tmp_path: Path, redis_stream: tuple[object, str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    client, key = redis_stream
+    delivery, unique = make_events(8_000, seed=6)
+    late = {"card": "c1", "tx": "late-1", "ts": "2023-12-31T00:00:00+00:00", "amount": "5"}
+    xadd_all(client, key, [*delivery, late])
+    root = tmp_path / "store"
+    here = Path(__file__).parent
+    env = {**os.environ, "FTI_TEST_STREAM": key, "FTI_TEST_BATCH": "500"}
+    fti_cmd = [sys.executable, "-m", "fti"]
+    proc = subprocess.Popen(
+        [*fti_cmd, "stream", "run", f"{here / 'stream_cards_app.py'}:cards", "--root", str(root)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _pending(client, key):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped by SIGTERM" in out
+    fs = fti.connect(root)
+    (status,) = statuses(fs)
+    assert status["status"] == "stopped"
+    consumed = status["counters"]["records"]
+    assert consumed > 0
+    # Graceful: everything consumed was checkpointed and acknowledged, nothing is pending.
+    assert client.xpending(key, "fti-test")["pending"] == 0  # type: ignore[attr-defined]
+    fs.close()
+    # Finish the stream: the late event is counted (not applied) and shown by `fti stream status`.
+    subprocess.run(
+        [
+            *fti_cmd,
+            "stream",
+            "run",
+            f"{here / 'stream_cards_app.py'}:cards",
+            "--root",
+            str(root),
+            "--idle-timeout",
+            "1",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    shown = subprocess.run(
+        [*fti_cmd, "stream", "status", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**env, "COLUMNS": "250"},
+    ).stdout
+    assert "cards" in shown
+    assert "stopped" in shown
+    fs = fti.connect(root)
+    (status,) = statuses(fs)
+    assert status["counters"]["late"] == 1
+    assert status["counters"]["records"] == len(delivery) + 1
+    assert compare(fs, "cards", oracle(unique)) == (0, 0)
+    fs.close()

@@ -27,6 +27,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from fti._internal.names import check_identifier, check_unique
@@ -206,7 +207,7 @@ class WindowSpec:
     def lateness_us(self) -> int:
         return self.allowed_lateness // timedelta(microseconds=1)
 
-    @property
+    @cached_property
     def value_columns(self) -> list[str]:
         """Columns aggregated, in first-use order."""
         return list(dict.fromkeys(a.column for a in self.aggregations))

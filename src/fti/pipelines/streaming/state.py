@@ -23,6 +23,7 @@ older events and their ids are evicted. An id seen again inside the horizon is a
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,10 @@ class _KeyEvents:
     # so a window scans its two edge tiles' events plus one partial per interior tile.
     tile_ids: list[int] = field(default_factory=list)
     tiles: dict[int, list[Partial]] = field(default_factory=dict)
+    # Suffix maxima / minima per value column: (order keys, values), values monotone. A window
+    # ending at the key's newest event (the usual case) reads its max/min with one bisect.
+    mx: list[tuple[list[tuple[int, Any]], list[Any]]] = field(default_factory=list)
+    mn: list[tuple[list[tuple[int, Any]], list[Any]]] = field(default_factory=list)
 
 
 class WindowState:
@@ -91,6 +96,8 @@ class WindowState:
             any(a.column == c and a.fn == "last" for a in spec.aggregations) for c in self._columns
         ]
         self.tile_us = spec.tile_us
+        self._rows: dict[tuple[tuple[Any, ...], int], list[Any]] = {}  # emitted this batch
+        self._out_of_order: list[Event] = []
 
     # ------------------------------------------------------------------ admission
     @property
@@ -106,7 +113,8 @@ class WindowState:
     def seen(self, eid: Any) -> bool:
         return eid in self._seen
 
-    def _insert(self, ev: Event) -> None:
+    def _insert(self, ev: Event) -> bool:
+        """Add an event; True if it is now its key's newest (greatest (time, id))."""
         ke = self._keys.get(ev.key)
         ncol = len(self._columns)
         if ke is None:
@@ -114,6 +122,8 @@ class WindowState:
                 cnt=[[0] for _ in range(ncol)],
                 sums=[[0] for _ in range(ncol)],
                 sqs=[[0] for _ in range(ncol)],
+                mx=[([], []) for _ in range(ncol)],
+                mn=[([], []) for _ in range(ncol)],
             )
         pos = bisect.bisect_right(ke.order, (ev.et, ev.eid))
         ke.order.insert(pos, (ev.et, ev.eid))
@@ -137,6 +147,9 @@ class WindowState:
                     x = exact_int(v, scale)
                     sums[i + 1] = sums[i] + x
                     sqs[i + 1] = sqs[i] + x * x
+        for ci in range(ncol):
+            if self._tiled[ci]:
+                _push_extremes(ke, ci, (ev.et, ev.eid), ev.values[ci])
         if any(self._tiled):
             tid = ev.et // self.tile_us
             parts = ke.tiles.get(tid)
@@ -147,6 +160,7 @@ class WindowState:
                 if self._tiled[ci]:
                     parts[ci].add(ev.et, ev.eid, ev.values[ci], None, distinct=self._distinct[ci])
         self._seen[ev.eid] = ev.et
+        return pos == n - 1
 
     def admit(self, events: Iterable[Event]) -> tuple[list[Event], int, int]:
         """Apply events in delivery order; returns (accepted, duplicates, late)."""
@@ -159,7 +173,12 @@ class WindowState:
             if self.is_late(ev.et):
                 late += 1
                 continue
-            self._insert(ev)
+            if self._insert(ev):
+                # The key's newest event: its row is a suffix query, cheap to compute now. A
+                # later event of this batch at the same time overwrites it (same dict key).
+                self._rows[(ev.key, ev.et)] = self.values_at(ev.key, ev.et)
+            else:
+                self._out_of_order.append(ev)  # re-emit its range in emit()
             accepted.append(ev)
             if self.watermark is None or ev.et > self.watermark:
                 self.watermark = ev.et
@@ -225,6 +244,25 @@ class WindowState:
         if not self._tiled[ci]:
             return
         distinct = self._distinct[ci]
+        if lo == hi:
+            return
+        if not distinct:
+            # The extreme of the suffix starting at ``lo`` is the window's extreme when it sits
+            # before ``hi`` (always true for a window ending at the newest event).
+            start_key = ke.order[lo]
+            end_key = ke.order[hi] if hi < len(ets) else None
+            found = []
+            for keys, vals in (ke.mx[ci], ke.mn[ci]):
+                i = bisect.bisect_left(keys, start_key)
+                if i == len(keys):
+                    found.append(None)  # no non-null value from lo on
+                elif end_key is None or keys[i] < end_key:
+                    found.append(vals[i])
+                else:
+                    break
+            if len(found) == 2:
+                p.max, p.min = found
+                return
         size = self.tile_us
         first = (start + size) // size  # first tile starting after ``start``
         end = (t + 1) // size  # tiles before ``end`` finish at or before ``t``
@@ -255,18 +293,23 @@ class WindowState:
                     p.distinct.add(v)
 
     def emit(self, accepted: list[Event]) -> pa.Table:
-        """The feature rows to write for a batch of accepted events."""
+        """The feature rows to write for the events admitted since the last ``emit``."""
+        rows = self._rows
+        for key, ts in self.affected(self._out_of_order).items():
+            for t in ts:
+                rows[(key, t)] = self.values_at(key, t)
         spec = self.spec
         keys_out: list[list[Any]] = [[] for _ in spec.keys]
         times: list[int] = []
         feats: list[list[Any]] = [[] for _ in spec.aggregations]
-        for key, ts in self.affected(accepted).items():
-            for t in ts:
-                for i, k in enumerate(key):
-                    keys_out[i].append(k)
-                times.append(t)
-                for i, v in enumerate(self.values_at(key, t)):
-                    feats[i].append(v)
+        for (key, t), values in rows.items():
+            for i, k in enumerate(key):
+                keys_out[i].append(k)
+            times.append(t)
+            for i, v in enumerate(values):
+                feats[i].append(v)
+        self._rows = {}
+        self._out_of_order = []
         self._batches += 1
         self.evict(accepted if self._batches % _SWEEP_EVERY else None)
         return self._table(keys_out, times, feats)
@@ -305,6 +348,10 @@ class WindowState:
                 for prefixes in (ke.cnt, ke.sums, ke.sqs):
                     for col in prefixes:
                         del col[:n]  # differences of prefixes stay valid
+                if ke.order:
+                    for keys, vals in (*ke.mx, *ke.mn):
+                        i = bisect.bisect_left(keys, ke.order[0])
+                        del keys[:i], vals[:i]
                 # A tile reaching down to the horizon is never inside a future window.
                 m = bisect.bisect_right(ke.tile_ids, horizon // self.tile_us)
                 for tid in ke.tile_ids[:m]:
@@ -329,3 +376,19 @@ def _merge_extremes(p: Partial, part: Partial, *, distinct: bool) -> None:
             p.distinct = set(part.distinct)
         else:
             p.distinct |= part.distinct
+
+
+def _push_extremes(ke: _KeyEvents, ci: int, order_key: tuple[int, Any], v: Any) -> None:
+    """Insert a value (at any position) into the suffix maxima and minima of column ``ci``."""
+    if v is None:
+        return
+    for (keys, vals), better in ((ke.mx[ci], operator.ge), (ke.mn[ci], operator.le)):
+        i = bisect.bisect_left(keys, order_key)
+        if i < len(vals) and better(vals[i], v):
+            continue  # a later value is at least as extreme: v is never a suffix's extreme
+        j = i
+        while j > 0 and better(v, vals[j - 1]):
+            j -= 1  # earlier values v beats are no longer extremes of any suffix
+        del keys[j:i], vals[j:i]
+        keys.insert(j, order_key)
+        vals.insert(j, v)
