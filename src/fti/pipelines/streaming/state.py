@@ -251,7 +251,7 @@ class WindowState:
             # before ``hi`` (always true for a window ending at the newest event).
             start_key = ke.order[lo]
             end_key = ke.order[hi] if hi < len(ets) else None
-            found = []
+            found: list[Any] = []
             for keys, vals in (ke.mx[ci], ke.mn[ci]):
                 i = bisect.bisect_left(keys, start_key)
                 if i == len(keys):
@@ -349,9 +349,9 @@ class WindowState:
                     for col in prefixes:
                         del col[:n]  # differences of prefixes stay valid
                 if ke.order:
-                    for keys, vals in (*ke.mx, *ke.mn):
-                        i = bisect.bisect_left(keys, ke.order[0])
-                        del keys[:i], vals[:i]
+                    for order_keys, vals in (*ke.mx, *ke.mn):
+                        i = bisect.bisect_left(order_keys, ke.order[0])
+                        del order_keys[:i], vals[:i]
                 # A tile reaching down to the horizon is never inside a future window.
                 m = bisect.bisect_right(ke.tile_ids, horizon // self.tile_us)
                 for tid in ke.tile_ids[:m]:
