@@ -93,3 +93,11 @@ def test_online_row_is_the_greatest_and_offline_order_matches(
         ]
         fg.rebuild_online()
         assert fg.read_online([{"k": k} for k in ("a", "b", "c")]) == got
+
+
+def test_online_read_before_any_insert_finds_nothing(fs: fti.FeatureStore) -> None:
+    fg = fs.feature_group(
+        "declared", primary_key=["k"], online=True, features={"k": "int64", "v": "float64"}
+    )
+    assert fg.read_online([{"k": 1}, {"k": 2}]) == [None, None]
+    assert fg.read_online({"k": 1}) == [None]

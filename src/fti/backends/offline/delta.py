@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +15,8 @@ from urllib.parse import unquote, urlparse
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-from deltalake import DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from fti.backends.offline import TableStats
 from fti.errors import NotFoundError, ValidationError
@@ -22,6 +25,10 @@ __all__ = ["DeltaOfflineStore"]
 
 # Big row groups keep scans fast; zstd keeps the files small.
 _WRITER = WriterProperties(compression="ZSTD", compression_level=1)
+# Appends are blind (they read nothing), so a commit that lost a race is simply retried at the
+# next version: delta-rs retries internally, and we retry the whole write on top of that.
+_COMMIT = CommitProperties(max_commit_retries=50)
+_WRITE_ATTEMPTS = 5
 
 
 class DeltaOfflineStore:
@@ -31,6 +38,19 @@ class DeltaOfflineStore:
         self.url = url
         self.base = Path(urlparse(url).path)
         self.base.mkdir(parents=True, exist_ok=True)
+        # One DeltaTable per table, brought up to date incrementally (reading only new log
+        # entries) instead of re-opened for every write; the lock keeps its version consistent
+        # between threads.
+        self._tables: dict[str, DeltaTable] = {}
+        self._lock = threading.RLock()
+
+    def _latest(self, table: str) -> DeltaTable:
+        dt = self._tables.get(table)
+        if dt is None:
+            dt = self._tables[table] = self._open(table)
+        else:
+            dt.update_incremental()
+        return dt
 
     def path(self, table: str) -> str:
         return str(self.base / table)
@@ -44,9 +64,11 @@ class DeltaOfflineStore:
             ) from None
 
     def exists(self, table: str) -> bool:
-        return DeltaTable.is_deltatable(self.path(table))
+        return table in self._tables or DeltaTable.is_deltatable(self.path(table))
 
     def create(self, table: str, schema: pa.Schema) -> int:
+        if table in self._tables:
+            return int(self._tables[table].version())
         if not self.exists(table):
             try:
                 DeltaTable.create(self.path(table), schema, mode="ignore")
@@ -56,11 +78,27 @@ class DeltaOfflineStore:
         return self.version(table)
 
     def append(self, table: str, data: pa.Table) -> int:
-        dt = self._open(table)
-        write_deltalake(dt, data, mode="append", schema_mode="merge", writer_properties=_WRITER)
-        # Writing through the DeltaTable object leaves it at the version this commit created,
-        # even when another writer committed in between.
-        return int(dt.version())
+        with self._lock:
+            for attempt in range(_WRITE_ATTEMPTS):
+                dt = self._latest(table)
+                try:
+                    write_deltalake(
+                        dt,
+                        data,
+                        mode="append",
+                        schema_mode="merge",
+                        writer_properties=_WRITER,
+                        commit_properties=_COMMIT,
+                    )
+                except CommitFailedError:
+                    if attempt == _WRITE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
+                    continue
+                # Writing through the DeltaTable object leaves it at the version this commit
+                # created, even when another writer committed in between.
+                return int(dt.version())
+        raise AssertionError("unreachable")
 
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         from deltalake.schema import Field as DeltaField
@@ -102,7 +140,8 @@ class DeltaOfflineStore:
         return ds.dataset(paths, format="parquet", schema=schema).to_table()
 
     def version(self, table: str) -> int:
-        return int(self._open(table).version())
+        with self._lock:
+            return int(self._latest(table).version())
 
     def dataset(
         self, table: str, *, version: int | None = None, as_of: datetime | None = None
@@ -143,4 +182,6 @@ class DeltaOfflineStore:
         )
 
     def drop(self, table: str) -> None:
+        with self._lock:
+            self._tables.pop(table, None)
         shutil.rmtree(self.path(table), ignore_errors=True)

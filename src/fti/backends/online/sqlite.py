@@ -273,6 +273,16 @@ class SqliteOnlineStore:
     def read(
         self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]
     ) -> list[tuple[Any, ...] | None]:
+        try:
+            return self._read(table, keys)
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise
+            return [None] * len(keys)  # nothing was ever written online for this group
+
+    def _read(
+        self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]
+    ) -> list[tuple[Any, ...] | None]:
         conn = self._conn()
         dec = self._row_decoders(table)
         if len(keys) == 1:
