@@ -40,8 +40,9 @@ __all__ = [
     "compute_statistics",
 ]
 
-#: Statistics a custom transformation may declare. Numeric ones ignore nulls and NaN;
-#: ``std`` is the population standard deviation; quantiles interpolate linearly.
+#: Statistics a custom transformation may declare. Numeric ones ignore nulls, NaN and ±inf
+#: (so they are always finite, strict JSON); ``std`` is the population standard deviation;
+#: quantiles interpolate linearly; ``nulls`` counts the ignored values.
 STATISTICS = ("count", "nulls", "mean", "std", "min", "max", "median", "q1", "q3", "categories")
 _NUMERIC_STATS = frozenset(STATISTICS) - {"count", "nulls", "categories"}
 
@@ -146,8 +147,9 @@ def _number(value: Any, kind: str) -> float:
 def compute_statistics(values: Values, names: Sequence[str]) -> dict[str, Any]:
     """Compute the named statistics (a subset of :data:`STATISTICS`) of one column.
 
-    Nulls and NaN are ignored by every statistic except ``nulls``, which counts both. The
-    result is JSON-serialisable (floats, ints and a sorted list of categories).
+    Nulls, NaN and ±inf are ignored by every numeric statistic (``nulls`` counts them), so the
+    result is strict JSON (finite floats, ints and a sorted list of categories) that any registry,
+    PostgreSQL's JSONB included, stores as is.
     """
     unknown = [n for n in names if n not in STATISTICS]
     if unknown:
@@ -164,7 +166,7 @@ def compute_statistics(values: Values, names: Sequence[str]) -> dict[str, Any]:
         return out
     if _is_numeric(col.type) or pa.types.is_dictionary(col.type):
         x = _float64(col, "A numeric statistic")
-        clean = pc.filter(x, pc.invert(pc.is_nan(x)))  # the null mask drops nulls too
+        clean = pc.filter(x, pc.is_finite(x))  # the null mask drops nulls too
     elif wanted:
         raise ValidationError(
             f"Statistics {wanted} need a numeric column; got type {col.type}. Cast it first."
@@ -180,7 +182,7 @@ def compute_statistics(values: Values, names: Sequence[str]) -> dict[str, Any]:
         return out
     if n == 0:
         raise ValidationError(
-            "There are no non-null, non-NaN values to fit on (the train split is empty or all "
+            "There are no finite, non-null values to fit on (the train split is empty or all "
             "missing). Add rows to the train split or impute the column first."
         )
     if "mean" in wanted:
@@ -198,6 +200,13 @@ def compute_statistics(values: Values, names: Sequence[str]) -> dict[str, Any]:
     if asked:
         got = pc.quantile(clean, q=[q for _, q in asked], interpolation="linear").to_pylist()
         out.update({k: float(v) for (k, _), v in zip(asked, got, strict=True)})
+    overflow = [k for k in wanted if not math.isfinite(out[k])]
+    if overflow:  # e.g. the mean of [1e308, 1e308]
+        raise ValidationError(
+            f"The statistics {overflow} overflow a float64 for this column (values up to "
+            f"{max(abs(out.get('min', 0.0)), abs(out.get('max', 0.0)))!r}). Scale the column down "
+            "first, e.g. with log_transform() in the feature pipeline."
+        )
     return out
 
 

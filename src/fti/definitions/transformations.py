@@ -9,7 +9,8 @@ the same IEEE results as Python's ``float`` arithmetic and ``math.log1p``.
 
 Null and NaN handling (the same in both paths):
 
-- statistics ignore nulls and NaN; ``std`` is the population standard deviation;
+- statistics ignore nulls, NaN and ±inf (they are finite, strict JSON); ``std`` is the
+  population standard deviation;
 - scalers and ``log_transform`` keep null as null and NaN as NaN; ``impute_*`` fill both;
 - ``label_encoder`` keeps null as null, ``one_hot_encoder`` turns it into all zeros; a category
   not seen when fitting becomes ``unknown_value`` / all zeros, or raises a ValidationError naming
