@@ -168,8 +168,9 @@ def on_demand(
 ) -> Callable[[Callable[..., Any]], OnDemandFeature]:
     """Declare an on-demand feature; the function is called with keyword arguments.
 
-    Define it at the top level of a module (it is stored as ``"module:qualname"``). The feature
-    is named after the function unless ``name`` is given.
+    Define it at the top level of an importable module: it is stored as ``"module:qualname"``
+    (a script's ``"__main__:name"`` resolves only while that script runs). The feature is named
+    after the function unless ``name`` is given.
     """
     if isinstance(inputs, str) or isinstance(request, str):
         raise ValidationError("inputs and request take lists of names, e.g. inputs=['distance'].")

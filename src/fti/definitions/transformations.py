@@ -288,7 +288,9 @@ def transformation(
     """Declare a custom model-dependent transformation and the statistics it needs.
 
     Define it at the top level of a module: it is stored as ``"module:qualname"`` and imported
-    again when a feature view or training dataset is read.
+    again when a feature view or training dataset is read. A function in a script run directly
+    is stored as ``"__main__:name"`` and resolves only while that script is the program; put it
+    in an importable module for serving and scheduled pipelines.
 
     >>> @transformation(statistics=["mean", "std"])
     ... def clipped_z(value, stats):
