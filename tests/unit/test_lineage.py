@@ -224,3 +224,54 @@ def test_parse_target() -> None:
         parse_target("table", "x")
     with pytest.raises(fti.ValidationError, match="Invalid version"):
         parse_target("model", "delays:latest")
+
+
+@fti.feature_pipeline
+def load_flights(fs: fti.FeatureStore, path: Path, start: datetime, end: datetime) -> None:
+    fti.record_input_file(path)
+    hours = int((end - start) / timedelta(hours=1))
+    frame = pd.DataFrame(
+        {
+            "flight": [int(start.timestamp()) + i for i in range(hours)],
+            "t": [start + timedelta(hours=i) for i in range(hours)],
+            "distance": [float(i) for i in range(hours)],
+            "delayed": [i % 2 for i in range(hours)],
+        }
+    )
+    fs.feature_group("flights", primary_key=["flight"], event_time="t").insert(frame)
+
+
+def test_lineage_of_a_model_and_dataset_made_outside_runs(
+    fs: fti.FeatureStore, tmp_path: Path
+) -> None:
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    raw = tmp_path / "flights.csv"
+    raw.write_text("flight,distance\n1,100\n")
+    first = fti.run_pipeline(
+        load_flights, fs=fs, params={"path": str(raw)}, start=T0, end=T0 + timedelta(hours=8)
+    )
+    flights = fs.get_feature_group("flights", version=1)
+    fv = fs.feature_view("delays", query=flights.select(["distance"]), labels=["delayed"])
+    td = fv.create_training_dataset()  # reads table version 1, outside any run
+    later = fti.run_pipeline(
+        load_flights,
+        fs=fs,
+        params={"path": str(raw)},
+        start=T0 + timedelta(hours=8),
+        end=T0 + timedelta(hours=16),
+    )
+    x, y = td.read("train")
+    mv = fs.models.register(
+        "delays", sklearn.LogisticRegression().fit(x, y.squeeze()), feature_view=fv,
+        training_dataset=td,
+    )  # fmt: skip
+    # the dataset read table version 1: the later feature run is not upstream of it
+    assert _names(fs.lineage(td).upstream()) == {first.id}
+    model = fs.lineage(mv)
+    assert [n.key for n in model.upstream()][:2] == [
+        ("training_dataset", "delays_v1", td.version),
+        ("feature_group", "flights", 1),
+    ]
+    assert _names(model.upstream()) == {first.id}
+    assert [n.name for n in model.upstream("file")] == [str(raw.resolve())]
+    assert later.id not in str(model)

@@ -72,11 +72,13 @@ class LineageNode:
 
 @dataclass(frozen=True)
 class LineageEdge:
-    """``source`` -> ``target``; ``detail`` holds e.g. ``table_version``."""
+    """``source`` -> ``target``; ``detail`` holds e.g. ``table_version``, which is a version of
+    the artifact at the ``versioned`` end: the source of a read, the target of a write."""
 
     source: LineageNode
     target: LineageNode
     detail: tuple[tuple[str, Any], ...] = ()
+    versioned: str = "source"
 
     @property
     def table_version(self) -> int | None:
@@ -134,7 +136,8 @@ class _Index:
             self._edge(LineageEdge(art, run, _detail(entry, ("kind", "name", "version"))))
         for entry in body.get("outputs", []):
             art = self._artifact(entry)
-            self._edge(LineageEdge(run, art, _detail(entry, ("kind", "name", "version"))))
+            detail = _detail(entry, ("kind", "name", "version"))
+            self._edge(LineageEdge(run, art, detail, versioned="target"))
 
     def _artifact(self, entry: dict[str, Any]) -> LineageNode:
         kind, name, version = str(entry["kind"]), str(entry["name"]), entry.get("version")
@@ -154,8 +157,8 @@ def _expand(
     """One hop: (edge, next node, next bound) for every edge allowed by the table-version bound.
 
     Upstream the bound is an upper bound (the table version that was read), downstream a lower
-    bound (the table version that was written). Leaving a run along an edge that names a table
-    version sets the bound for the next hop.
+    bound (the table version that was written). Stepping onto the artifact an edge's table
+    version belongs to sets the bound for the next hop.
     """
     out = []
     edges = index.into if direction == "upstream" else index.out_of
@@ -167,7 +170,8 @@ def _expand(
             if direction == "downstream" and tv < bound:
                 continue
         nxt = edge.source if direction == "upstream" else edge.target
-        out.append((edge, nxt, tv if node.kind == RUN_KIND else None))
+        onto_versioned = edge.versioned == ("source" if direction == "upstream" else "target")
+        out.append((edge, nxt, tv if onto_versioned else None))
     return out
 
 
@@ -283,8 +287,10 @@ def training_dataset_name(feature_view: str, feature_view_version: int) -> str:
 
 
 def build(ctx: StoreContext) -> _Index:
-    """Index every run record of the store, plus the model -> training dataset links the model
-    registry stores (so a model registered outside a pipeline run still has its dataset)."""
+    """Index every run record of the store, plus the links the registry records themselves hold:
+    model -> training dataset (model registry) and feature group table versions -> training
+    dataset (training dataset records), so objects created outside a pipeline run still have
+    their lineage."""
     index = _Index(r.body for r in ctx.registry.records(RUN_KIND))
     for rec in ctx.registry.records("model"):
         td = rec.body.get("training_dataset")
@@ -298,10 +304,43 @@ def build(ctx: StoreContext) -> _Index:
             )
         )
         target = index._node(LineageNode("model", rec.name, rec.version))
-        known = index.into.get(target.key, [])
-        if not any(e.source.key == source.key for e in known):
+        if not _linked(index, source, target):
             index._edge(LineageEdge(source, target, (("via", "model registry"),)))
+    for rec in ctx.registry.records("training_dataset"):
+        _link_training_dataset(index, rec.name, rec.version, rec.body.get("table_versions"))
     return index
+
+
+def _linked(index: _Index, source: LineageNode, target: LineageNode) -> bool:
+    """Is there already an edge source -> target, or source -> run -> target?"""
+    for edge in index.into.get(target.key, []):
+        if edge.source.key == source.key:
+            return True
+        if edge.source.kind == RUN_KIND and any(
+            e.source.key == source.key for e in index.into.get(edge.source.key, [])
+        ):
+            return True
+    return False
+
+
+def _link_training_dataset(index: _Index, name: str, version: int, table_versions: Any) -> None:
+    """Edges feature group @ table version -> training dataset, from the dataset's own record
+    (``table_versions``: ``{"<group>_v<version>": table version}``), unless a run reported
+    the same read."""
+    if not isinstance(table_versions, dict):
+        return
+    target = index._node(LineageNode("training_dataset", name, version))
+    if any(e.source.kind == RUN_KIND for e in index.into.get(target.key, [])):
+        return  # a run reported creating it, with what it read
+    known = {(e.source.key, e.table_version) for e in index.into.get(target.key, [])}
+    for key, tv in table_versions.items():
+        group, sep, group_version = str(key).rpartition("_v")
+        if not sep or not group_version.isdigit() or not isinstance(tv, int):
+            continue
+        source = index._node(LineageNode("feature_group", group, int(group_version)))
+        if (source.key, tv) not in known:
+            detail = (("table_version", tv), ("via", "training dataset record"))
+            index._edge(LineageEdge(source, target, detail))
 
 
 _HANDLE_KINDS = {
