@@ -177,6 +177,22 @@ class StreamPipeline:
 
         return run(self, fs, **kwargs)
 
+    def aggregates_at(self, fs: FeatureStore, spine: Any, *, format: str = "pandas") -> Any:
+        """Every aggregate strictly as of each spine row's time ``t`` (window ``(t - w, t]``,
+        so windows expire between events), computed in DuckDB from the events table.
+
+        ``spine`` holds the key columns and the event-time column. One row per spine row, in
+        order. The stored rows instead hold the values as of each key's last event <= t.
+
+        >>> card_activity.aggregates_at(fs, spine_df)                         # doctest: +SKIP
+        """
+        from fti._internal.frames import from_arrow, to_arrow
+        from fti.services.stream_backfill import aggregate
+
+        points = to_arrow(spine, what=f"the spine of {self.name!r}")
+        events = self.events_group(fs).read(format="arrow")
+        return from_arrow(aggregate(self.spec, events, points), format)
+
     def backfill(self, fs: FeatureStore, events: Any = None, **kwargs: Any) -> Any:
         """Compute the aggregates in batch (DuckDB) over historical events and write them.
 
