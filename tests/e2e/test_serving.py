@@ -318,12 +318,12 @@ def test_predictions_are_logged_and_read_back(world: serving_world.World, tmp_pa
 
 
 def test_reload_follows_the_alias(world: serving_world.World) -> None:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.tree import DecisionTreeClassifier
 
     X, y = world.td.read("train")
     mv2 = world.fs.models.register(
         world.model_name,
-        HistGradientBoostingClassifier(max_iter=3).fit(X, y),
+        DecisionTreeClassifier(max_depth=2).fit(X, y),
         training_dataset=world.td,
         input_example=X.head(2),
     )

@@ -63,6 +63,8 @@ def serve(
             "read features and predictions. Add --auth (and create a token with: fti token "
             "create --scope predict), or bind 127.0.0.1."
         )
+    # One request predicts a few rows: an OpenMP pool per worker only adds contention.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         import uvicorn
     except ImportError:

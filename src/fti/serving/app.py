@@ -24,9 +24,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -256,7 +256,9 @@ def create_app(
         response_model_exclude_none=True,
         dependencies=[need["read"]],
     )
-    async def vectors(name: str, version: int, body: VectorsRequest) -> JSONResponse:
+    async def vectors(
+        name: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], body: VectorsRequest
+    ) -> JSONResponse:
         """Feature vectors from the online store, without a model."""
         out = runtime.vectors(
             name,

@@ -49,10 +49,14 @@ def plan_getter(fs: Any) -> Callable[[str, int, int | None], VectorSource]:
 def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
     """Resolve ``ref`` (an alias is resolved on every call, so reload follows it) and load."""
     ctx = fs._ctx
+    last: list[tuple[tuple[str, int, str], Served]] = []
 
     def load() -> Served:
         mv = fs.models.get(ref.name, version=ref.version, alias=ref.alias)
         spec = mv.spec
+        key = (spec.name, spec.version, spec.artifact.sha256)
+        if last and last[0][0] == key:
+            return last[0][1]  # the alias still names the loaded version: nothing to load
         if spec.feature_view is None:
             raise NotFoundError(
                 f"Model {spec.name!r} version {spec.version} was registered without a feature "
@@ -63,7 +67,7 @@ def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
         td_version = None if spec.training_dataset is None else spec.training_dataset.version
         order = spec.signature.input_names or None
         plan = _plan(ctx, spec.feature_view.name, spec.feature_view.version, td_version, order)
-        return Served(
+        served = Served(
             model_name=spec.name,
             model_version=spec.version,
             fv_name=spec.feature_view.name,
@@ -72,5 +76,7 @@ def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
             plan=plan,
             predict=predictor(model, plan.names),
         )
+        last[:] = [(key, served)]
+        return served
 
     return load

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -107,10 +108,19 @@ def json_safe(value: Any) -> Any:
 
 
 def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], list[Any]]:
-    """``model.predict`` over vectors: a pandas frame when the model was fitted on named columns
-    (scikit-learn's ``feature_names_in_``), else a float array (objects if not numeric)."""
+    """``model.predict`` over vectors, as a float array (objects if not numeric).
+
+    A scikit-learn model fitted on a frame checks column names; when they equal ``names`` in
+    order (checked here, once) the array is passed as is, which skips building a pandas frame
+    per request (milliseconds); otherwise a frame with ``names`` is passed.
+    """
     columns = list(names)
-    named = getattr(model, "feature_names_in_", None) is not None
+    fitted_names = getattr(model, "feature_names_in_", None)
+    named = fitted_names is not None and list(fitted_names) != columns
+    if fitted_names is not None and not named:
+        warnings.filterwarnings(
+            "ignore", message="X does not have valid feature names", category=UserWarning
+        )
 
     def predict(vectors: list[list[Any]]) -> list[Any]:
         if named:

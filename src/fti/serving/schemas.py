@@ -17,7 +17,9 @@ __all__ = [
 ]
 
 # Strict: JSON true is not 1 and "3" is not 3 — a key of the wrong type is an error, not a guess.
-Scalar = StrictBool | StrictInt | StrictFloat | StrictStr | None
+# Integers must fit int64 (what every store keeps); anything larger is a 422, not a crash.
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+Scalar = StrictBool | Int64 | StrictFloat | Annotated[StrictStr, Field(max_length=4096)] | None
 Entity = dict[Annotated[str, Field(max_length=63)], Scalar]
 Entities = Annotated[list[Entity], Field(min_length=1, max_length=MAX_ENTITIES)]
 
@@ -62,7 +64,7 @@ class VectorsRequest(_Strict):
 
     entities: Entities
     request: dict[Annotated[str, Field(max_length=63)], Scalar] = Field(default_factory=dict)
-    training_dataset_version: Annotated[int, Field(ge=1)] | None = None
+    training_dataset_version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
 class VectorsResponse(BaseModel):
