@@ -239,6 +239,8 @@ def run(
             pending.clear()
         now = time.monotonic()
         rate = (counters["records"] - last_ck_records) / max(now - last_ck, 1e-9)
+        if status == "stopped" and counters["records"] == last_ck_records:
+            rate = ck.body.get("throughput") or 0.0  # keep the last measured rate
         try:
             lag = src.lag()
         except Exception:  # monitoring only
