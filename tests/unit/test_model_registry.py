@@ -138,11 +138,24 @@ def test_lightgbm_booster_and_wrappers_use_native_text(fs: fti.FeatureStore) -> 
     assert list(loaded.feature_names_in_) == ["distance", "dep_hour"]
     assert loaded.objective_ == clf.objective_ == "binary"
 
+    stopped = lgb.LGBMClassifier(n_estimators=200, learning_rate=0.3, verbose=-1)
+    stopped.fit(
+        x[:60],
+        y[:60],
+        eval_X=x[60:],
+        eval_y=y[60:],
+        callbacks=[lgb.early_stopping(3, verbose=False)],
+    )
+    again = fs.models.register("gbm", stopped).load()
+    assert again.best_iteration_ == stopped.best_iteration_ < 200
+    np.testing.assert_allclose(again.predict_proba(x), stopped.predict_proba(x))
+
     reg = lgb.LGBMRegressor(n_estimators=4, verbose=-1).fit(x, x["distance"] * 2)
     np.testing.assert_allclose(fs.models.register("gbm", reg).load().predict(x), reg.predict(x))
 
     booster = clf.booster_
     mv3 = fs.models.register("gbm", booster)
+    assert mv3.version == 4
     loaded_booster = mv3.load()
     assert isinstance(loaded_booster, lgb.Booster)
     np.testing.assert_allclose(loaded_booster.predict(x), booster.predict(x))

@@ -228,6 +228,8 @@ def _save_lightgbm(model: Any, path: Path) -> SavedModel:
             "params": _json_params(model, cls),
             "n_features_in": int(model.n_features_in_),
             "fitted_with_feature_names": bool(model._fitted_with_feature_names),
+            # the text file holds the trees up to the best iteration; keep the number too
+            "best_iteration": int(model.best_iteration_),
         }
         if isinstance(model, lgb.LGBMClassifier):
             options["classes"] = [_plain(c) for c in model.classes_]
@@ -256,7 +258,10 @@ def _load_lightgbm(path: Path, options: Mapping[str, Any]) -> Any:
     model._n_features = booster.num_feature()
     model._n_features_in = int(options.get("n_features_in", booster.num_feature()))
     model._fitted_with_feature_names = bool(options.get("fitted_with_feature_names", False))
-    model._best_iteration = booster.best_iteration
+    best = int(options.get("best_iteration", booster.best_iteration))
+    if best > 0:
+        booster.best_iteration = best
+    model._best_iteration = best
     model._best_score = booster.best_score
     model._evals_result = {}
     # fit() resolves a default objective (None) to the booster's ("binary", "regression", ...)
