@@ -431,6 +431,23 @@ def test_aliases_are_unique_and_unknown_ones_list_the_known(fs: fti.FeatureStore
     ]
 
 
+def test_concurrent_alias_writers_lose_nothing(fs: fti.FeatureStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for _ in range(3):
+        fs.models.register("m", b"\x08\x07")
+
+    def writer(w: int) -> None:
+        for i in range(8):
+            fs.models.set_alias("m", f"a{w}_{i}", 1 + (w + i) % 3)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(writer, range(4)))
+    expected = {f"a{w}_{i}": 1 + (w + i) % 3 for w in range(4) for i in range(8)}
+    assert fs.models.aliases("m") == expected
+    assert len(fs.models.alias_history("m")) == len(expected)
+
+
 def test_best_by_metric(fs: fti.FeatureStore) -> None:
     x, y = frame()
     for auc, loss in [(0.7, 0.5), (0.8, 0.6), (0.8, 0.4)]:
