@@ -77,6 +77,16 @@ class FeatureViewSpec:
                 "Rename them with @fti.on_demand(..., name='...')."
             )
         check_unique([f.name for f in ods], what="on-demand feature")
+        known = set(outputs) | set(self.labels)
+        for f in ods:
+            missing = [c for c in f.inputs if c not in known]
+            if missing:
+                raise ValidationError(
+                    f"On-demand feature {f.name!r} reads {missing}, which the query does not "
+                    f"return. Query columns: {sorted(outputs)}. Select them (with the join's "
+                    "prefix) or pass them as request parameters."
+                )
+            known.add(f.name)
         unknown = [c for c in self.transformations if c not in self.features]
         if unknown:
             raise ValidationError(

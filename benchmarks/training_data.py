@@ -1,0 +1,241 @@
+"""Point-in-time training data: ``fv.training_data(spine)`` vs a hand-written DuckDB ASOF JOIN.
+
+    .venv/bin/python benchmarks/training_data.py                 # small: E=100k, R=1M, S=100k
+    .venv/bin/python benchmarks/training_data.py --scale large   # E=1M, R=10M, S=1M
+    .venv/bin/python benchmarks/training_data.py --scale both --repeat 3
+
+Workload (issue 3): ``activity`` holds E users x 5 float features with ~10 updates per user
+over 90 days (R rows) plus 1% corrections (same key and event time, inserted later), TTL 30
+days; ``profile`` holds 1-3 rows per user (int, string, float) with an event time; the spine has
+S rows with 1% unknown users and 0.5% duplicate rows.
+
+Measured in the same run, medians over ``--repeat`` runs, each result converted to pandas:
+
+- **baseline**: a hand-written DuckDB query on the same rows written as Parquet files: two
+  ``ASOF LEFT JOIN`` s with the TTL as a ``CASE`` (it does not break ties by ingestion order, so
+  a correction may lose, and does not keep spine order);
+- **fti**: ``fv.training_data(spine=...)`` on the Delta tables (exact semantics, spine order);
+- **feast** (only if ``feast`` is importable): not wired up yet; prints "skipped".
+
+Peak memory of ``fv.training_data`` is measured in a fresh child process (``ru_maxrss``), so
+data generation does not count. The machine may be shared: read ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import fti
+
+SCALES = {"small": (100_000, 1_000_000, 100_000), "large": (1_000_000, 10_000_000, 1_000_000)}
+START_US = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+DAY_US = 86_400_000_000
+TTL = timedelta(days=30)
+CHUNK = 2_000_000
+TARGET = 1.25
+
+
+def _ts(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.timestamp("us", "UTC"))
+
+
+def make_workload(e: int, r: int, s: int, seed: int = 0) -> dict[str, pa.Table]:
+    """The three tables of the workload, as Arrow (corrections as a separate table)."""
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, e, r, dtype=np.int64)
+    times = START_US + rng.integers(0, 90 * DAY_US, r, dtype=np.int64)
+    activity = pa.table(
+        {
+            "user_id": users,
+            "ts": _ts(times),
+            **{f"f{i}": rng.standard_normal(r) for i in range(5)},
+        }
+    )
+    fix = rng.choice(r, size=r // 100, replace=False)
+    corrections = pa.table(
+        {
+            "user_id": users[fix],
+            "ts": _ts(times[fix]),
+            **{f"f{i}": rng.standard_normal(fix.size) for i in range(5)},
+        }
+    )
+    per_user = rng.integers(1, 4, e)
+    p_users = np.repeat(np.arange(e, dtype=np.int64), per_user)
+    n = p_users.size
+    profile = pa.table(
+        {
+            "user_id": p_users,
+            "pts": _ts(START_US - 30 * DAY_US + rng.integers(0, 120 * DAY_US, n, dtype=np.int64)),
+            "age": rng.integers(18, 90, n, dtype=np.int64),
+            "country": pa.array(rng.choice(["us", "de", "fr", "in", "br"], n)),
+            "score": rng.random(n),
+        }
+    )
+    spine_users = rng.integers(0, e, s, dtype=np.int64)
+    unknown = rng.random(s) < 0.01
+    spine_users[unknown] = e + rng.integers(0, e, int(unknown.sum()))
+    spine_times = START_US + rng.integers(0, 90 * DAY_US, s, dtype=np.int64)
+    dup = rng.choice(s, size=s // 200, replace=False)
+    spine_users = np.concatenate([spine_users, spine_users[dup]])
+    spine_times = np.concatenate([spine_times, spine_times[dup]])
+    spine = pa.table(
+        {
+            "user_id": spine_users,
+            "ts": _ts(spine_times),
+            "label": rng.integers(0, 2, spine_users.size, dtype=np.int64),
+        }
+    )
+    return {"activity": activity, "corrections": corrections, "profile": profile, "spine": spine}
+
+
+def build_store(root: Path, data: dict[str, pa.Table]) -> None:
+    """Insert the workload through fti (chunked) and create the feature view."""
+    fs = fti.connect(root)
+    activity = fs.feature_group("activity", primary_key=["user_id"], event_time="ts", ttl=TTL)
+    for table in (data["activity"], data["corrections"]):
+        for off in range(0, table.num_rows, CHUNK):
+            activity.insert(table.slice(off, CHUNK))
+    profile = fs.feature_group("profile", primary_key=["user_id"], event_time="pts")
+    profile.insert(data["profile"])
+    fs.feature_view(
+        "bench",
+        query=activity.select([f"f{i}" for i in range(5)]).join(
+            profile.select(["age", "country", "score"]), on=["user_id"], prefix="p_"
+        ),
+    )
+    fs.close()
+
+
+def write_parquet(folder: Path, data: dict[str, pa.Table]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    # Corrections are appended after the originals, as a second file would be.
+    pq.write_table(pa.concat_tables([data["activity"], data["corrections"]]), folder / "a.parquet")
+    pq.write_table(data["profile"], folder / "p.parquet")
+
+
+def baseline_sql(folder: Path) -> str:
+    ttl_us = TTL // timedelta(microseconds=1)
+    a, p = folder / "a.parquet", folder / "p.parquet"
+    feats = ", ".join(
+        f"CASE WHEN epoch_us(a.ts) >= epoch_us(s.ts) - {ttl_us} THEN a.f{i} END AS f{i}"
+        for i in range(5)
+    )
+    return (
+        f"SELECT s.user_id, s.ts, s.label, {feats}, p.age AS p_age, p.country AS p_country, "
+        f"p.score AS p_score FROM spine s "
+        f"ASOF LEFT JOIN read_parquet('{a}') a ON s.user_id = a.user_id AND s.ts >= a.ts "
+        f"ASOF LEFT JOIN read_parquet('{p}') p ON s.user_id = p.user_id AND s.ts >= p.pts"
+    )
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), out
+
+
+def child_peak(root: Path, spine_path: Path) -> dict[str, float]:
+    """Run fv.training_data once in a fresh process; its peak RSS and time."""
+    code = (
+        "import json, resource, time, sys\n"
+        "import pyarrow.parquet as pq, fti\n"
+        f"fs = fti.connect({str(root)!r})\n"
+        "fv = fs.get_feature_view('bench', version=1)\n"
+        f"spine = pq.read_table({str(spine_path)!r})\n"
+        "t = time.perf_counter(); df = fv.training_data(spine=spine)\n"
+        "s = time.perf_counter() - t\n"
+        "print(json.dumps({'seconds': s, 'rows': len(df), "
+        "'peak_gb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def run_scale(name: str, repeat: int, keep: Path | None) -> None:
+    e, r, s = SCALES[name]
+    print(f"\n== {name}: E={e:,} users, R={r:,} rows (+{r // 100:,} corrections), S={s:,} spine")
+    work = Path(tempfile.mkdtemp(prefix=f"fti-bench-td-{name}-", dir=keep))
+    try:
+        started = time.perf_counter()
+        data = make_workload(e, r, s)
+        build_store(work / "store", data)
+        write_parquet(work / "parquet", data)
+        pq.write_table(data["spine"], work / "spine.parquet")
+        print(f"set-up (generate, insert, write Parquet): {time.perf_counter() - started:.1f}s")
+        spine = data["spine"]
+        del data
+
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("spine", spine)
+        sql = baseline_sql(work / "parquet")
+        base_s, base_df = timed(lambda: con.sql(sql).df(), repeat)
+        con.close()
+
+        fs = fti.connect(work / "store")
+        fv = fs.get_feature_view("bench", version=1)
+        fti_s, fti_df = timed(lambda: fv.training_data(spine=spine), repeat)
+        fs.close()
+        assert len(fti_df) == spine.num_rows, (len(fti_df), spine.num_rows)
+        assert len(base_df) == spine.num_rows
+
+        ratio = fti_s / base_s
+        verdict = "OK" if ratio <= TARGET else "MISSED"
+        print(f"baseline DuckDB ASOF (Parquet -> pandas): median {base_s:.3f}s")
+        print(
+            f"fti fv.training_data(spine) -> pandas:    median {fti_s:.3f}s  "
+            f"ratio {ratio:.2f}x (target <= {TARGET}x: {verdict})"
+        )
+        peak = child_peak(work / "store", work / "spine.parquet")
+        print(
+            f"fti in a fresh process: {peak['seconds']:.3f}s, peak RSS {peak['peak_gb']:.2f} GB "
+            f"(target at large scale <= 3 GB)"
+        )
+        if importlib.util.find_spec("feast") is None:
+            print("feast: skipped (not installed; pip install feast==0.67.0 to compare)")
+        else:
+            print("feast: installed, but the Feast comparison is not wired up in this script")
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=["small", "large", "both"], default="small")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the data under this folder")
+    args = parser.parse_args()
+    scales = ["small", "large"] if args.scale == "both" else [args.scale]
+    for name in scales:
+        run_scale(name, args.repeat, args.keep)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"\n(benchmark process peak RSS incl. data generation: {peak:.2f} GB)")
+
+
+if __name__ == "__main__":
+    main()
