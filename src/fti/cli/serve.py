@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -97,6 +98,9 @@ def serve(
         f"({workers} worker{'s' if workers > 1 else ''}, auth {'on' if auth else 'off'})"
     )
     fs.close()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the previous handler: make
+    # that handler exit 0, so supervisors see a clean stop.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "fti.serving.app:app_from_env",
         factory=True,
@@ -107,6 +111,10 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def register(app: typer.Typer) -> None:
