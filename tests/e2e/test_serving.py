@@ -64,6 +64,7 @@ def test_predict_returns_model_predictions_over_online_features(
 
     X = pd.DataFrame(np.array(vectors, dtype=np.float64), columns=body["feature_names"])
     assert body["predictions"] == model.predict(X).tolist()
+    assert body["probabilities"] == model.predict_proba(X)[:, 1].tolist()
     assert body["untransformed"][0] == _nullify_dict(_untransformed(world, 3, 9))
 
 
@@ -185,7 +186,7 @@ def test_internal_errors_answer_500_without_a_stack_trace(
 
     good = model_loader(world.fs, ModelRef(world.model_name))
 
-    def broken_predict(vectors: list[list[Any]]) -> list[Any]:
+    def broken_predict(vectors: list[list[Any]]) -> Any:
         raise RuntimeError("secret internal detail")
 
     def loader() -> Any:
@@ -310,6 +311,7 @@ def test_predictions_are_logged_and_read_back(world: serving_world.World, tmp_pa
     assert row["dep_hour"] == 2
     assert row["model_version"] == 1
     assert row["training_dataset_version"] == 1
+    assert 0.0 <= row["probability"] <= 1.0
     expected = world.fv.feature_vector(
         {"trip_id": 52}, request={"dep_hour": 2}, training_dataset_version=1
     )

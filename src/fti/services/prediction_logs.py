@@ -38,6 +38,7 @@ LOG_FIELDS = (
     Field("features", "string", "untransformed features (JSON object)"),
     Field("transformed", "string", "features after model-dependent transformations (JSON)"),
     Field("prediction", "string", "model output (JSON)"),
+    Field("probability", "float64", "positive-class probability (binary classifiers)"),
     Field("model_name", "string"),
     Field("model_version", "int64"),
     Field("training_dataset_version", "int64"),
@@ -60,6 +61,7 @@ class LogRow:
     model_name: str
     model_version: int
     training_dataset_version: int | None
+    probability: float | None = None
 
 
 def _to_json(value: Any) -> str:
@@ -100,6 +102,7 @@ def append(ctx: StoreContext, spec: FeatureGroupSpec, rows: Sequence[LogRow]) ->
             _to_json(None if t is None else dict(t) if isinstance(t, Mapping) else list(t))
         )
         cols["prediction"].append(_to_json(r.prediction))
+        cols["probability"].append(r.probability)
         cols["model_name"].append(r.model_name)
         cols["model_version"].append(r.model_version)
         cols["training_dataset_version"].append(r.training_dataset_version)
@@ -116,7 +119,12 @@ def append(ctx: StoreContext, spec: FeatureGroupSpec, rows: Sequence[LogRow]) ->
 
 
 def _arrow(dtype: str) -> pa.DataType:
-    return {"string": pa.string(), "int32": pa.int32(), "int64": pa.int64()}[dtype]
+    return {
+        "string": pa.string(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+    }[dtype]
 
 
 def read(
@@ -166,6 +174,12 @@ def _expand(table: pa.Table) -> pa.Table:
         if scalar
         else pa.array([_to_json(p) for p in preds], pa.string())
     )
-    for n in ("transformed", "model_name", "model_version", "training_dataset_version"):
+    for n in (
+        "probability",
+        "transformed",
+        "model_name",
+        "model_version",
+        "training_dataset_version",
+    ):
         out[n] = table[n]
     return pa.table(out)

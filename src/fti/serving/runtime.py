@@ -81,7 +81,7 @@ class Served:
     fv_version: int
     training_dataset_version: int | None
     plan: VectorSource
-    predict: Callable[[list[list[Any]]], list[Any]]
+    predict: Callable[[list[list[Any]]], Prediction]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -107,12 +107,17 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], list[Any]]:
-    """``model.predict`` over vectors, as a float array (objects if not numeric).
+Prediction = tuple[list[Any], list[float] | None]
 
-    A scikit-learn model fitted on a frame checks column names; when they equal ``names`` in
-    order (checked here, once) the array is passed as is, which skips building a pandas frame
-    per request (milliseconds); otherwise a frame with ``names`` is passed.
+
+def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], Prediction]:
+    """``model.predict`` over vectors -> ``(predictions, probabilities)``; probabilities are
+    those of the positive class for binary classifiers with ``predict_proba``, else None.
+
+    Vectors go in as a float array (objects if not numeric). A scikit-learn model fitted on a
+    frame checks column names; when they equal ``names`` in order (checked here, once) the
+    array is passed as is, which skips building a pandas frame per request (milliseconds);
+    otherwise a frame with ``names`` is passed.
     """
     columns = list(names)
     fitted_names = getattr(model, "feature_names_in_", None)
@@ -121,8 +126,14 @@ def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], l
         warnings.filterwarnings(
             "ignore", message="X does not have valid feature names", category=UserWarning
         )
+    classes = getattr(model, "classes_", None)
+    binary = (
+        callable(getattr(model, "predict_proba", None))
+        and classes is not None
+        and len(classes) == 2
+    )
 
-    def predict(vectors: list[list[Any]]) -> list[Any]:
+    def predict(vectors: list[list[Any]]) -> Prediction:
         if named:
             import pandas as pd
 
@@ -132,8 +143,12 @@ def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], l
                 X = np.array(vectors, dtype=np.float64)
             except (TypeError, ValueError):
                 X = np.array(vectors, dtype=object)
-        out = model.predict(X)
-        return list(np.asarray(out).tolist())
+        if binary:
+            proba = np.asarray(model.predict_proba(X))[:, 1]
+            # argmax of (1 - p, p), as predict does: a tie goes to the first class.
+            labels = np.asarray(classes)[(proba > 0.5).astype(np.int64)]
+            return list(labels.tolist()), [float(x) for x in proba]
+        return list(np.asarray(model.predict(X)).tolist()), None
 
     return predict
 
@@ -187,7 +202,7 @@ class Runtime:
         served = self.current()
         rid = request_id or uuid.uuid4().hex
         batch = served.plan.compute(entities, request, allow_missing=self.allow_missing)
-        predictions = served.predict(batch.vectors)
+        predictions, probabilities = served.predict(batch.vectors)
         if self.submit_log is not None:
             now = datetime.now(UTC)
             rows = [
@@ -200,6 +215,7 @@ class Runtime:
                     features=batch.features[i],
                     transformed=dict(zip(batch.names, batch.vectors[i], strict=True)),
                     prediction=predictions[i],
+                    probability=None if probabilities is None else probabilities[i],
                     model_name=served.model_name,
                     model_version=served.model_version,
                     training_dataset_version=served.training_dataset_version,
@@ -216,6 +232,8 @@ class Runtime:
             "training_dataset_version": served.training_dataset_version,
             "predictions": json_safe(predictions),
         }
+        if probabilities is not None:
+            out["probabilities"] = json_safe(probabilities)
         if batch.missing:
             out["missing"] = batch.missing
         if return_features:

@@ -52,6 +52,7 @@ class PredictResponse(BaseModel):
     feature_view_version: int
     training_dataset_version: int | None
     predictions: list[Any]
+    probabilities: list[float | None] | None = None
     missing: list[int] | None = None
     feature_names: list[str] | None = None
     features: list[list[Any]] | None = None
