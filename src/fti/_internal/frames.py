@@ -39,6 +39,11 @@ def to_arrow(data: Any, *, what: str = "data") -> pa.Table:
         return pa.Table.from_pandas(data, preserve_index=keep_index)
     if mod == "polars":
         return data.to_arrow()
+    if mod == "pyspark" and hasattr(data, "toArrow"):
+        # Spark computes, deltalake commits: the DataFrame is collected to the driver as Arrow
+        # and written by the normal atomic insert path (see fti.backends.compute). Not through
+        # __arrow_c_stream__: pyspark 4.3 fails there on timestamp columns.
+        return data.toArrow()
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
