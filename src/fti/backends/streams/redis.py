@@ -46,6 +46,7 @@ class RedisStreamSource:
         self._pending = True
         self._after: tuple[int, int] | None = None
         self.client_name = f"fti-stream-{group}-{consumer}"
+        self._cursor = "0"  # pending-list read position during recovery
 
     def _connect(self) -> Any:
         try:
@@ -86,6 +87,7 @@ class RedisStreamSource:
         last = positions.get(self.stream)
         self._after = None if last is None else _id(last)
         self._pending = True
+        self._cursor = "0"
 
     def _read(self, start: str, count: int, block: int | None) -> list[tuple[str, dict[str, Any]]]:
         reply = self._call(
@@ -98,12 +100,13 @@ class RedisStreamSource:
 
     def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
         while self._pending:
-            # Our own unacknowledged entries first (id "0" = pending list, oldest first).
-            entries = self._read("0", max_records, None)
-            entries = [(i, f) for i, f in entries if f]  # deleted entries come back empty
+            # Our own unacknowledged entries first: the pending list after the cursor.
+            entries = self._read(self._cursor, max_records, None)
             if not entries:
                 self._pending = False
                 break
+            self._cursor = entries[-1][0]
+            entries = [(i, f) for i, f in entries if f]  # deleted entries come back empty
             covered = [i for i, _ in entries if self._after and _id(i) <= self._after]
             if covered:
                 self._call("xack", self.stream, self.group, *covered)
