@@ -112,6 +112,11 @@ class StreamPipeline:
     checkpoint_interval: timedelta = timedelta(seconds=1)
 
     @property
+    def checkpoint_name(self) -> str:
+        """The registry record of this pipeline version's progress."""
+        return f"{self.name}_v{self.version}"
+
+    @property
     def events_name(self) -> str:
         """The feature group holding the deduplicated raw events (the replay log)."""
         return f"{self.name}_events"

@@ -15,7 +15,8 @@ A crash anywhere replays from the last checkpoint: the state is rebuilt from the
 *as of the checkpointed version* (later, uncheckpointed commits are ignored and their ids
 deduplicated on load), the source resumes after the checkpointed positions, and re-emitted
 aggregate rows are corrections of the same key and event time, so nothing is lost or counted
-twice. A second runner of the same pipeline loses the compare-and-set and stops.
+twice. A second runner of the same pipeline loses the compare-and-set and stops. The checkpoint is
+named ``<pipeline>_v<version>``: a new pipeline version starts from the beginning.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ def run(
     src = source if source is not None else pipeline.open_source()
     fg = pipeline.feature_group(fs)
     events_fg = pipeline.events_group(fs)
-    ck = _Checkpoint(_registry(fs), pipeline.name)
+    ck = _Checkpoint(_registry(fs), pipeline.checkpoint_name)
     state, restored = _restore(pipeline, fs, ck)
     counters: dict[str, int] = {
         "records": 0,
@@ -281,8 +282,8 @@ def run(
                         on_batch(report)
                     last_record = time.monotonic()
                 now = time.monotonic()
-                if pending and now - last_ck >= interval:
-                    checkpoint("running")
+                if (pending or positions != ck.positions) and now - last_ck >= interval:
+                    checkpoint("running")  # also when only duplicates / late records came
                 if stopper.reason:
                     report.stopped_by = stopper.reason
                 elif max_records is not None and report.records >= max_records:
@@ -293,8 +294,6 @@ def run(
                     report.stopped_by = "idle_timeout"
                 if report.stopped_by:
                     break
-                if not batch and positions != ck.positions and now - last_ck >= interval:
-                    checkpoint("running")  # only duplicates / late records since: still ack
             checkpoint("stopped")
     except BaseException as e:
         with contextlib.suppress(FtiError):
