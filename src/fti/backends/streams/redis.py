@@ -53,9 +53,7 @@ class RedisStreamSource:
             import redis
         except ImportError:  # pragma: no cover - depends on the environment
             raise MissingDependencyError("redis", "redis", "RedisStreamSource") from None
-        return redis.Redis.from_url(
-            self.url, decode_responses=True, client_name=self.client_name
-        )
+        return redis.Redis.from_url(self.url, decode_responses=True, client_name=self.client_name)
 
     def _call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Run a client call, reconnecting with backoff for up to ``retry_seconds``."""
