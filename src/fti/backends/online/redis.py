@@ -16,6 +16,12 @@ and the key count per table is a counter rather than a key scan.
 
 TTL is applied at read time by the caller, as for every online store; the hashes do not expire,
 so a rebuild from the offline table reproduces exactly the same keys.
+
+Operations: run Redis with ``maxmemory-policy noeviction`` (an evicted hash would silently
+drop a key and skew the count; fti rebuilds, Redis must not guess), and a single primary (with
+replicas if wanted): the scripts touch many keys at once, which Redis Cluster only allows within
+one hash slot. After data loss, ``fti online rebuild NAME`` (or simply opening the feature
+group, which replays the offline versions the store lacks) restores the exact state.
 """
 
 from __future__ import annotations
