@@ -103,6 +103,22 @@ class VectorPlan:
             )
         self._order = list(order) if order else None
         self.names = self._vector_names()
+        # Per feature, in order: its transformation, statistics and output names, resolved once
+        # (the per-row work is then exactly each transformation's ``transform_value``, which is
+        # what ``apply_transformations_row`` runs too).
+        self._steps: list[tuple[str, Transformation | None, Mapping[str, Any], list[str]]] = []
+        for name in self.feature_names:
+            t = self.transformations.get(name)
+            if t is None:
+                self._steps.append((name, None, {}, [name]))
+                continue
+            if name not in self.fitted:
+                raise ValidationError(
+                    f"{what}: no fitted statistics for the transformed column {name!r}. Use a "
+                    "training dataset created from this feature view version."
+                )
+            stats = self.fitted[name]
+            self._steps.append((name, t, stats, list(t.output_names(name, stats))))
 
     def _vector_names(self) -> list[str]:
         # Run a row of nulls through the transformations to learn the output names.
@@ -177,13 +193,26 @@ class VectorPlan:
             full = compute_on_demand_row(self.on_demand, built, req) if self.on_demand else built
             feats = {name: full.get(name) for name in base}
             features.append(feats)
-            final = (
-                apply_transformations_row(self.transformations, self.fitted, feats)
-                if self.transformations
-                else feats
-            )
+            final = self._transform(feats) if self.transformations else feats
             vectors.append([final.get(name) for name in self.names])
         return VectorBatch(self.names, vectors, features, missing)
+
+    def _transform(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, t, stats, names in self._steps:
+            value = row[name]
+            if t is None:
+                out[name] = value
+                continue
+            try:
+                values = t.transform_value(value, stats)
+            except ValidationError as e:
+                raise ValidationError(f"Column {name!r} ({t.kind}): {e}") from e
+            if len(names) == 1:
+                out[names[0]] = values[0]
+            else:
+                out.update(zip(names, values, strict=True))
+        return out
 
 
 def _requests(

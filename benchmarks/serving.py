@@ -1,0 +1,424 @@
+"""Online inference figures, each next to a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/serving.py                 # full run (60 s load test)
+    .venv/bin/python benchmarks/serving.py --quick         # 3 s per HTTP phase, 10 s load test
+
+1. In process: ``fv.feature_vector`` over two online feature groups (4 + 4 features, SQLite),
+   p50/p99 for one entity and p50 for 100 entities, untransformed and with the
+   model-dependent transformations of a training dataset; baseline: the two raw ``sqlite3``
+   primary-key SELECTs on the same file (the floor of any online lookup).
+2. HTTP on loopback: ``POST /v1/models/{name}/predict`` (one entity, a decision tree on the 8
+   features) under ``fti serve`` with 1 and with 2 workers, requests/s and p50/p99, each next to
+   a bare FastAPI endpoint returning a constant under the same uvicorn settings.
+3. Load test: ``--load-seconds`` (default 60) at 32 concurrent connections against predict,
+   from an httpx async client in a second process: throughput, p50/p99, errors.
+
+The client is Python (httpx) on the same machine, so at high rates it shares the CPU with the
+server: compare fti with the bare endpoint, not with other machines. On a shared machine read
+the ratios rather than the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+KEYS = 10_000
+REGIONS = 50
+
+
+# ---------------------------------------------------------------------- the bare baseline app
+def bare_app() -> Any:
+    """A FastAPI app with one endpoint returning a constant (uvicorn --factory target)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/v1/models/{name}/predict")
+    async def predict(name: str) -> dict[str, Any]:
+        return {"predictions": [0]}
+
+    return app
+
+
+# ---------------------------------------------------------------------- data
+def build_store(root: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    import fti
+
+    rng = np.random.default_rng(0)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    fs = fti.connect(root)
+    accounts = fs.feature_group(
+        "accounts", primary_key=["account_id"], event_time="ts", online=True
+    )
+    regions = fs.feature_group("regions", primary_key=["region"], event_time="ts", online=True)
+    accounts.insert(
+        pd.DataFrame(
+            {
+                "account_id": np.arange(KEYS, dtype=np.int64),
+                "ts": [t0 + timedelta(seconds=int(s)) for s in rng.integers(0, 86_400, KEYS)],
+                "region": [f"r{int(r)}" for r in rng.integers(0, REGIONS, KEYS)],
+                "a0": rng.normal(size=KEYS),
+                "a1": rng.normal(size=KEYS),
+                "a2": rng.integers(0, 100, KEYS).astype(np.int64),
+                "a3": rng.uniform(size=KEYS),
+                "label": rng.integers(0, 2, KEYS).astype(np.int64),
+            }
+        )
+    )
+    regions.insert(
+        pd.DataFrame(
+            {
+                "region": [f"r{i}" for i in range(REGIONS)],
+                "ts": [t0] * REGIONS,
+                "r0": rng.normal(size=REGIONS),
+                "r1": rng.normal(size=REGIONS),
+                "r2": rng.uniform(size=REGIONS),
+                "r3": rng.integers(0, 10, REGIONS).astype(np.int64),
+            }
+        )
+    )
+    query = accounts.select(["a0", "a1", "a2", "a3"]).join(
+        regions.select(["r0", "r1", "r2", "r3"]), on=["region"]
+    )
+    fs.feature_view("plain", query=query, labels=["label"])
+    fv = fs.feature_view(
+        "scaled",
+        query=query,
+        labels=["label"],
+        transformations={c: fti.standard_scaler() for c in ("a0", "a1", "a2", "r0", "r1")},
+    )
+    td = fv.create_training_dataset(split={"train": 0.8, "test": 0.2}, seed=1)
+    X, y = td.read("train")
+    model = DecisionTreeClassifier(max_depth=6, random_state=0).fit(X, y)
+    fs.models.register("bench_model", model, training_dataset=td, input_example=X.head(2))
+    fs.close()
+
+
+# ---------------------------------------------------------------------- statistics
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:8.1f} us"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:7.2f} ms"
+
+
+def timed(fn: Any, args_list: list[Any]) -> list[float]:
+    out = []
+    perf = time.perf_counter
+    for a in args_list:
+        t = perf()
+        fn(a)
+        out.append(perf() - t)
+    return out
+
+
+# ---------------------------------------------------------------------- 1. in process
+def in_process(root: Path, n: int) -> None:
+    import fti
+
+    fs = fti.connect(root)
+    rng = random.Random(1)
+    plain = fs.get_feature_view("plain", version=1)
+    scaled = fs.get_feature_view("scaled", version=1)
+    singles = [{"account_id": rng.randrange(KEYS)} for _ in range(n)]
+    batches = [
+        [{"account_id": rng.randrange(KEYS)} for _ in range(100)] for _ in range(max(50, n // 100))
+    ]
+    con = sqlite3.connect(root / "online.db")
+    q_acc = "SELECT _fti_et, _fti_seq, a0, a1, a2, a3, region FROM accounts_v1 WHERE account_id = ?"
+    q_reg = "SELECT _fti_et, _fti_seq, r0, r1, r2, r3 FROM regions_v1 WHERE region = ?"
+
+    def raw_one(e: dict[str, int]) -> Any:
+        row = con.execute(q_acc, (e["account_id"],)).fetchone()
+        return row, con.execute(q_reg, (row[-1],)).fetchone()
+
+    def raw_many(es: list[dict[str, int]]) -> Any:
+        keys = [e["account_id"] for e in es]
+        marks = ",".join("?" * len(keys))
+        acc = con.execute(
+            f"SELECT account_id, a0, a1, a2, a3, region FROM accounts_v1 WHERE account_id IN "
+            f"({marks})",
+            keys,
+        ).fetchall()
+        regs = sorted({r[-1] for r in acc})
+        marks = ",".join("?" * len(regs))
+        return acc, con.execute(
+            f"SELECT region, r0, r1, r2, r3 FROM regions_v1 WHERE region IN ({marks})", regs
+        ).fetchall()
+
+    # warm up every path
+    for f in (plain, scaled):
+        f.feature_vectors(batches[0], training_dataset_version=1 if f is scaled else None)
+    timed(raw_one, singles[:500])
+    rows = {
+        "raw sqlite3 (2 SELECTs)": (
+            timed(raw_one, singles),
+            timed(raw_many, batches),
+        ),
+        "fv.feature_vector": (
+            timed(lambda e: plain.feature_vector(e), singles),
+            timed(lambda es: plain.feature_vectors(es), batches),
+        ),
+        "  + transformations": (
+            timed(lambda e: scaled.feature_vector(e, training_dataset_version=1), singles),
+            timed(lambda es: scaled.feature_vectors(es, training_dataset_version=1), batches),
+        ),
+        "  format='list'": (
+            timed(lambda e: plain.feature_vector(e, format="list"), singles),
+            timed(lambda es: plain.feature_vectors(es, format="list"), batches),
+        ),
+    }
+    base_one = statistics.median(rows["raw sqlite3 (2 SELECTs)"][0])
+    base_many = statistics.median(rows["raw sqlite3 (2 SELECTs)"][1])
+    print(f"\n1. In process, 2 feature groups x 4 features, {KEYS:,} keys, SQLite, n={n:,}")
+    head = f"{'1 entity p50':>14}{'p99':>13}{'ratio':>8}{'100 entities p50':>19}{'ratio':>8}"
+    print(f"   {'':<26}{head}")
+    for name, (one, many) in rows.items():
+        p50, p99, m50 = statistics.median(one), pct(one, 0.99), statistics.median(many)
+        print(
+            f"   {name:<26}{us(p50):>14}{us(p99):>13}{p50 / base_one:7.1f}x"
+            f"{ms(m50):>19}{m50 / base_many:7.1f}x"
+        )
+    print("   targets: p50 <= 50 us, p99 <= 200 us, 100 entities p50 <= 1.5 ms")
+    fs.close()
+
+
+# ---------------------------------------------------------------------- HTTP client (2nd process)
+async def _client(url: str, concurrency: int, seconds: float, body: bytes) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            perf = time.perf_counter
+            while perf() < stop:
+                t = perf()
+                try:
+                    r = await client.post(url, content=body, headers=headers)
+                    if r.status_code != 200:
+                        errors += 1
+                except httpx.HTTPError:
+                    errors += 1
+                latencies.append(perf() - t)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
+
+
+def _client_process(url: str, concurrency: int, seconds: float, body: bytes, out: Any) -> None:
+    out.put(asyncio.run(_client(url, concurrency, seconds, body)))
+
+
+def run_client(url: str, concurrency: int, seconds: float, body: bytes) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_client_process, args=(url, concurrency, seconds, body, out))
+    proc.start()
+    result: dict[str, Any] = out.get(timeout=seconds + 120)
+    proc.join()
+    return result
+
+
+def summary(result: dict[str, Any]) -> tuple[float, float, float, int]:
+    lat = result["latencies"]
+    return len(lat) / result["elapsed"], statistics.median(lat), pct(lat, 0.99), result["errors"]
+
+
+# ---------------------------------------------------------------------- servers
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], probe: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited: {proc.stdout.read().decode() if proc.stdout else ''}")
+        try:
+            if probe == "post":
+                r = httpx.post(url, json={"entities": [{"account_id": 1}]}, timeout=2)
+            else:
+                r = httpx.get(url, timeout=2)
+            if r.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"server at {url} did not become ready")
+
+
+def start_fti(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "fti",
+        "serve",
+        "--model",
+        "bench_model",
+        "--root",
+        str(root),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", proc, "get")
+    return proc
+
+
+def start_bare(port: int, workers: int) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "serving:bare_app",
+        "--factory",
+        "--app-dir",
+        str(BENCH_DIR),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    wait_ready(f"http://127.0.0.1:{port}/v1/models/m/predict", proc, "post")
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def http(root: Path, seconds: float, concurrency: int) -> None:
+    body = b'{"entities": [{"account_id": 4242}]}'
+    print(
+        f"\n2. HTTP predict on loopback, {concurrency} connections, {seconds:.0f} s per row "
+        "(client: httpx, second process)"
+    )
+    print(f"   {'':<30}{'req/s':>9}{'p50':>11}{'p99':>11}{'errors':>8}{'fti/bare':>10}")
+    for workers in (1, 2):
+        figures = {}
+        for kind in ("bare FastAPI constant", "fti predict"):
+            port = free_port()
+            proc = (
+                start_bare(port, workers)
+                if kind.startswith("bare")
+                else start_fti(root, port, workers)
+            )
+            try:
+                url = f"http://127.0.0.1:{port}/v1/models/bench_model/predict"
+                figures[kind] = summary(run_client(url, concurrency, seconds, body))
+            finally:
+                stop(proc)
+        bare = figures["bare FastAPI constant"][0]
+        for kind, (rps, p50, p99, errors) in figures.items():
+            label = f"{kind}, {workers} worker{'s' if workers > 1 else ''}"
+            print(
+                f"   {label:<30}{rps:9.0f}{ms(p50):>11}{ms(p99):>11}{errors:8d}{rps / bare:9.2f}x"
+            )
+    print("   targets: 1 worker >= 1,000 requests/s at p99 <= 10 ms; 2 workers higher")
+
+
+def load_test(root: Path, seconds: float, workers: int) -> None:
+    port = free_port()
+    proc = start_fti(root, port, workers)
+    try:
+        url = f"http://127.0.0.1:{port}/v1/models/bench_model/predict"
+        rng = random.Random(3)
+        body = f'{{"entities": [{{"account_id": {rng.randrange(KEYS)}}}]}}'.encode()
+        rps, p50, p99, errors = summary(run_client(url, 32, seconds, body))
+    finally:
+        stop(proc)
+    print(
+        f"\n3. Load test: {seconds:.0f} s, 32 connections, predict (1 entity, 2 feature groups), "
+        f"{workers} worker(s)"
+    )
+    print(
+        f"   throughput {rps:,.0f} requests/s   p50 {ms(p50).strip()}   p99 {ms(p99).strip()}   "
+        f"errors {errors}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short HTTP phases")
+    parser.add_argument("--n", type=int, default=20_000, help="in-process lookups")
+    parser.add_argument("--http-seconds", type=float, default=10.0)
+    parser.add_argument("--load-seconds", type=float, default=60.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--load-workers", type=int, default=1)
+    parser.add_argument("--only", choices=["in-process", "http", "load"], help="one part only")
+    args = parser.parse_args()
+    if args.quick:
+        args.http_seconds, args.load_seconds, args.n = 3.0, 10.0, 5_000
+    root = Path(tempfile.mkdtemp(prefix="fti-bench-serving-")) / "store"
+    try:
+        t = time.perf_counter()
+        build_store(root)
+        print(
+            f"store built in {time.perf_counter() - t:.1f}s at {root}; load avg "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
+        if args.only in (None, "in-process"):
+            in_process(root, args.n)
+        if args.only in (None, "http"):
+            http(root, args.http_seconds, args.concurrency)
+        if args.only in (None, "load"):
+            load_test(root, args.load_seconds, args.load_workers)
+    finally:
+        shutil.rmtree(root.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
