@@ -126,3 +126,15 @@ def test_formats_agree(world: serving_world.World) -> None:
         keys[0], request=req, training_dataset_version=1, format="list"
     )
     assert single == as_lists[0]
+
+
+def test_model_feature_view_is_bound_to_its_training_dataset(
+    world: serving_world.World,
+) -> None:
+    bound = world.fv.bind(training_dataset_version=1)
+    key, req = {"trip_id": 9}, {"dep_hour": 4}
+    assert bound.feature_vector(key, request=req) == world.fv.feature_vector(
+        key, request=req, training_dataset_version=1
+    )
+    with pytest.raises(fti.NotFoundError):
+        world.fv.bind(training_dataset_version=99)

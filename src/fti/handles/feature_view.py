@@ -163,6 +163,19 @@ class FeatureView:
         ]
 
     # ------------------------------------------------------------------ online
+    _serving_td: int | None = None  # set by bind(): the default training dataset version
+
+    def bind(self, *, training_dataset_version: int) -> FeatureView:
+        """A handle whose feature vectors use ``training_dataset_version`` by default (what
+        ``mv.feature_view()`` returns: the view bound to the model's training dataset).
+
+        >>> fv1 = fv.bind(training_dataset_version=1)                         # doctest: +SKIP
+        """
+        training_datasets.get(self._ctx, self._spec, training_dataset_version)  # must exist
+        bound = FeatureView(self._ctx, self._spec)
+        bound._serving_td = training_dataset_version
+        return bound
+
     def feature_vector(
         self,
         entity: Mapping[str, Any],
@@ -188,7 +201,7 @@ class FeatureView:
             self._spec,
             [entity],
             request=request,
-            training_dataset_version=training_dataset_version,
+            training_dataset_version=training_dataset_version or self._serving_td,
             allow_missing=allow_missing,
             format=format,
             single=True,
@@ -214,7 +227,7 @@ class FeatureView:
             self._spec,
             list(entities),
             request=request,
-            training_dataset_version=training_dataset_version,
+            training_dataset_version=training_dataset_version or self._serving_td,
             allow_missing=allow_missing,
             format=format,
             single=False,
