@@ -4,18 +4,18 @@ For a spine row with key ``k`` and time ``t`` and a feature group ``G``: the cho
 greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event_time <= t``
 (and ``event_time >= t - ttl`` if G has a ttl); none -> nulls. How the SQL gets there:
 
-* each row gets an order key ``o = {t: epoch_us(event_time), s: _fti_seq}`` (a struct, which
-  sorts lexicographically) and each spine row ``o = {t: epoch_us(t), s: 2**63 - 1}``; an
-  ``ASOF LEFT JOIN ... ON keys AND s.o >= g.o`` then picks exactly the greatest
-  ``(event_time, seq)`` with ``event_time <= t`` — corrections (same key and time, inserted
-  later) win without a de-duplication pass;
-* the ttl is a post-filter: features are nulled when the matched ``event_time < t - ttl``
-  (the greatest qualifying row is too old iff every qualifying row is);
+* a narrow ``ASOF JOIN`` on (keys, event time) finds, per spine row, the greatest event time
+  ``<= t`` with that key; the ttl is a filter on that match (the greatest qualifying row is too
+  old iff every qualifying row is);
+* a hash join back on (keys, matched time) and ``arg_max(features, _fti_seq)`` per spine row
+  pick the latest ingested row among rows with that time, so corrections win; this is cheaper
+  than sorting wide rows by a compound (time, seq) key;
+* the spine gets the features by row number (a LEFT JOIN), so unmatched rows get nulls;
 * snapshot groups (no event time) keep their latest row per key and join by key;
 * keys are compared column by column, so (1, "23") and (12, "3") never collide;
 * spine order comes from a row-number column, duplicates and unknown keys are kept.
 
-All comparisons run on int64 microseconds since the epoch (UTC). DuckDB scans the Delta tables'
+Times are compared as UTC timestamps at microsecond precision. DuckDB scans the Delta tables'
 Arrow datasets lazily, so tables are never loaded into Python.
 """
 
@@ -39,7 +39,6 @@ __all__ = ["ROW", "SEQ", "PitStatement", "compile_pit", "run_pit"]
 
 SEQ = "_fti_seq"
 ROW = "_fti_row"  # spine position (int64), added by the caller to a user spine
-_SPINE_SEQ = "9223372036854775807"  # 2**63 - 1: after every real seq at the same time
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -52,11 +51,6 @@ class PitStatement:
     columns: list[str]
     spine_relation: str
     group_relations: list[str]
-
-
-def _ord(time_expr: str, seq_expr: str) -> str:
-    # A struct compares lexicographically, so one ASOF inequality orders by (time, seq).
-    return f"{{'t': epoch_us({time_expr}), 's': ({seq_expr})::BIGINT}}"
 
 
 def _condition_sql(cond: Condition, alias: str, params: list[Any]) -> str:
@@ -124,12 +118,11 @@ def compile_pit(
         if et is not None:
             where += _time_bounds(f"g.{quote(et)}", start, end, params)
             head = (
-                f"SELECT {cols}, {_ord(f'g.{quote(et)}', _SPINE_SEQ)} AS _fti_o, "
-                f"epoch_us(g.{quote(et)}) AS _fti_t, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
+                f"SELECT {cols}, g.{quote(et)} AS _fti_ts, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
             )
-            order = f"_fti_t, {ROW}"
+            order = f"_fti_ts, {ROW}"
         else:
-            head = f"SELECT {cols}, NULL::BIGINT AS _fti_t, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
+            head = f"SELECT {cols}, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
             where_sql = f" WHERE {' AND '.join(where)}" if where else ""
             keys = ", ".join(f"g.{quote(k)}" for k in left.primary_key)
             head += (
@@ -149,11 +142,10 @@ def compile_pit(
             bounds = _time_bounds(f"s.{quote(et)}", start, end, params)
             where_sql = f" WHERE {' AND '.join(bounds)}" if bounds else ""
             ctes.append(
-                f"s0 AS (SELECT s.*, {_ord(f's.{quote(et)}', _SPINE_SEQ)} AS _fti_o, "
-                f"epoch_us(s.{quote(et)}) AS _fti_t FROM {spine_rel} s{where_sql})"
+                f"s0 AS (SELECT s.*, s.{quote(et)} AS _fti_ts FROM {spine_rel} s{where_sql})"
             )
         else:
-            ctes.append(f"s0 AS (SELECT s.*, NULL::BIGINT AS _fti_t FROM {spine_rel} s)")
+            ctes.append(f"s0 AS (SELECT s.* FROM {spine_rel} s)")
         out_cols = [c for c in spine_columns if c != ROW]
         # Left group columns the spine does not carry come from its point-in-time row.
         wanted = [c for c in query.entity_columns() if c not in present]
@@ -172,6 +164,8 @@ def compile_pit(
         if i < first_joined:
             continue
         picked = by_group.get(i, [])
+        if not picked:
+            continue  # nothing selected from this group: its join cannot change the rows
         ctes += _join_ctes(
             query,
             i,
@@ -208,45 +202,51 @@ def _join_ctes(
     params: list[Any],
     timed: bool,
 ) -> list[str]:
-    here = f"j{i}"
+    """CTEs that add group ``i``'s point-in-time columns to ``prev`` (as ``j<i>``)."""
+    packed = ", ".join(f"'f{n}': g.{quote(src)}" for n, (src, _out) in enumerate(cols))
+    outs = ", ".join(
+        f"struct_extract(b._fti_v, 'f{n}') AS {quote(out)}" for n, (_src, out) in enumerate(cols)
+    )
     keys = [f"g.{quote(r)} AS _fti_k{n}" for n, r in enumerate(right_on)]
-    feats = [f"g.{quote(src)} AS _fti_f{n}" for n, (src, _out) in enumerate(cols)]
-    where = [_condition_sql(c, "g", params) for c in _conditions(query, i)]
-    where_sql = f" WHERE {' AND '.join(where)}" if where else ""
-    on = " AND ".join(f"s.{quote(lc)} = g._fti_k{n}" for n, lc in enumerate(left_on))
     et = group.event_time
-    if et is not None and timed:
-        inner = ", ".join(
-            [
-                *keys,
-                f"{_ord(f'g.{quote(et)}', f'g.{SEQ}')} AS _fti_o",
-                f"epoch_us(g.{quote(et)}) AS _fti_et",
-                *feats,
-            ]
-        )
-        g_cte = f"g{i} AS (SELECT {inner} FROM {relation} g{where_sql})"
-        if group.ttl is not None:
-            ttl_us = group.ttl // _MICROSECOND
-            outs = [
-                f"CASE WHEN g._fti_et >= s._fti_t - {int(ttl_us)} THEN g._fti_f{n} END "
-                f"AS {quote(out)}"
-                for n, (_src, out) in enumerate(cols)
-            ]
-        else:
-            outs = [f"g._fti_f{n} AS {quote(out)}" for n, (_src, out) in enumerate(cols)]
-        join = f"ASOF LEFT JOIN g{i} g ON {on} AND s._fti_o >= g._fti_o"
-    else:
-        order = (f"g.{quote(et)} DESC, " if et is not None else "") + f"g.{SEQ} DESC"
-        part = ", ".join(f"g.{quote(r)}" for r in right_on)
-        inner = ", ".join([*keys, *feats])
-        g_cte = (
-            f"g{i} AS (SELECT {inner} FROM {relation} g{where_sql} QUALIFY row_number() OVER "
-            f"(PARTITION BY {part} ORDER BY {order}) = 1)"
-        )
-        outs = [f"g._fti_f{n} AS {quote(out)}" for n, (_src, out) in enumerate(cols)]
-        join = f"LEFT JOIN g{i} g ON {on}"
-    select = ", ".join(["s.*", *outs])
-    return [g_cte, f"{here} AS (SELECT {select} FROM {prev} s {join})"]
+    if et is None or not timed:
+        # Latest row per key: by ingestion order, or by (event time, order) without a time.
+        rank = f"g.{SEQ}" if et is None else f"{{'t': g.{quote(et)}, 's': g.{SEQ}}}"
+        where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
+        on = " AND ".join(f"s.{quote(lc)} = b._fti_k{n}" for n, lc in enumerate(left_on))
+        return [
+            f"b{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
+            f"FROM {relation} g{where} GROUP BY ALL)",
+            f"j{i} AS (SELECT s.*, {outs} FROM {prev} s LEFT JOIN b{i} b ON {on})",
+        ]
+    # 1) a narrow ASOF join on (keys, event time) finds the matched event time per spine row;
+    # 2) a hash join back on (keys, that time) picks the latest ingested row among ties;
+    # 3) the spine gets the features by row number. Cheaper than sorting wide rows by a
+    #    compound (time, seq) key, and exact for corrections.
+    narrow_where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
+    narrow = f"SELECT {', '.join(keys)}, g.{quote(et)} AS _fti_et FROM {relation} g{narrow_where}"
+    on = " AND ".join(f"s.{quote(lc)} = g._fti_k{n}" for n, lc in enumerate(left_on))
+    carry = ", ".join(f"s.{quote(lc)} AS _fti_k{n}" for n, lc in enumerate(left_on))
+    ttl = ""
+    if group.ttl is not None:
+        ttl_us = int(group.ttl // _MICROSECOND)
+        ttl = f" WHERE epoch_us(g._fti_et) >= epoch_us(s._fti_ts) - {ttl_us}"
+    back_where = [_condition_sql(c, "g", params) for c in _conditions(query, i)]
+    back_on = " AND ".join(
+        [f"a._fti_k{n} = g.{quote(r)}" for n, r in enumerate(right_on)]
+        + [f"a._fti_m = g.{quote(et)}"]
+    )
+    return [
+        f"a{i} AS (SELECT s.{ROW}, {carry}, g._fti_et AS _fti_m FROM {prev} s "
+        f"ASOF JOIN ({narrow}) g ON {on} AND s._fti_ts >= g._fti_et{ttl})",
+        f"b{i} AS (SELECT a.{ROW}, arg_max({{{packed}}}, g.{SEQ}) AS _fti_v FROM a{i} a "
+        f"JOIN {relation} g ON {back_on}{_where(back_where)} GROUP BY a.{ROW})",
+        f"j{i} AS (SELECT s.*, {outs} FROM {prev} s LEFT JOIN b{i} b ON s.{ROW} = b.{ROW})",
+    ]
+
+
+def _where(conditions: Sequence[str]) -> str:
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
 _ROOT: duckdb.DuckDBPyConnection | None = None
