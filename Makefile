@@ -17,7 +17,7 @@ $(DEPS): pyproject.toml | $(PY)
 	touch $@
 
 demo: $(DEPS)
-	$(PY) examples/quickstart/walkthrough.py
+	$(PY) examples/flights/demo.py
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples

@@ -1,0 +1,40 @@
+"""The flights example, reduced (4 months, a small model), end to end on the embedded store."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+import fti
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "flights"
+
+
+@pytest.mark.slow
+def test_flights_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    for name in ("demo", "pipelines", "features", "raw", "report"):
+        sys.modules.pop(name, None)
+    demo = importlib.import_module("demo")
+    root = tmp_path / "flights"
+    demo.main(["--root", str(root), "--months", "4", "--estimators", "20"])
+
+    fs = fti.connect(root)
+    mv = fs.models.get("flight_delays", alias="production")
+    metrics = dict(mv.metrics)
+    # a real model on real data: better than chance, and the metrics are consistent
+    assert 0.55 < metrics["test_auc"] < 1.0
+    assert metrics["test_rows"] > 10_000
+    preds = fs.get_feature_group("flight_delay_predictions").read()
+    assert len(preds) == metrics["test_rows"]
+    assert preds["delay_probability"].between(0, 1).all()
+    assert set(preds["model_version"]) == {mv.version}
+    # the model's lineage reaches the raw input files
+    files = {Path(n.name).name for n in fs.lineage(mv).upstream() if n.kind == "file"}
+    assert files == {"flights.csv.zip", "weather.csv", "planes.csv"}
+    report = (root / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 3
+    fs.close()
