@@ -384,3 +384,18 @@ def test_stores_are_independent(store: OnlineStore, tmp_path: Path) -> None:
     finally:
         other.close()
     assert store.read(t, [(1,)]) == [(1, 1, 1)]
+
+
+def test_unreachable_redis_is_a_clear_error_without_the_password() -> None:
+    from fti.errors import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="Start Redis") as info:
+        open_online("redis://:secret@127.0.0.1:1/0?prefix=x")
+    assert "secret" not in str(info.value)
+
+
+def test_bad_prefix_is_rejected() -> None:
+    from fti.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="prefix"):
+        open_online("redis://127.0.0.1:1/0?prefix=a:b")

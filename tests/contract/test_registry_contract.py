@@ -221,3 +221,11 @@ def test_a_store_created_before_migrations_is_adopted(tmp_path: Path) -> None:
             assert rev.all() == [head_revision()]
     finally:
         reg.close()
+
+
+def test_unreachable_postgresql_is_a_clear_error_without_the_password() -> None:
+    from fti.errors import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="registry") as info:
+        SqlRegistry("postgresql://postgres:secret@127.0.0.1:1/nope")
+    assert "secret" not in str(info.value)

@@ -142,6 +142,15 @@ def _split_url(url: str) -> tuple[str, str]:
     return urlunparse(parsed._replace(query=urlencode(rest))), prefix
 
 
+def _display(url: str) -> str:
+    """The URL without its password, for messages."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
+    return urlunparse(parsed._replace(netloc=netloc))
+
+
 def _key_part(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -230,10 +239,16 @@ class RedisOnlineStore:
         )
         try:
             self._client.ping()
-        except redis.exceptions.ConnectionError as e:
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            why = str(e).rstrip(".")
             raise BackendUnavailableError(
-                f"Cannot reach the Redis online store at {redis_url!r}: {e}. Start Redis or "
-                "point FTI_ONLINE at a running server."
+                f"Cannot reach the Redis online store at {_display(redis_url)!r}: {why}. "
+                "Start Redis or point FTI_ONLINE at a running server."
+            ) from e
+        except redis.exceptions.AuthenticationError as e:
+            raise BackendUnavailableError(
+                f"Redis at {_display(redis_url)!r} refused the credentials: {e}. Fix the user "
+                "and password in the URL (redis://user:password@host:port/db)."
             ) from e
         self._upsert = self._client.register_script(_UPSERT_LUA)
         self._delete = self._client.register_script(_DELETE_LUA)

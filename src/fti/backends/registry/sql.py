@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from fti.backends.registry import Record
 from fti.backends.registry.migrations import upgrade
-from fti.errors import ConflictError
+from fti.errors import BackendUnavailableError, ConflictError
 
 __all__ = ["SqlRegistry"]
 
@@ -112,7 +112,16 @@ class SqlRegistry:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
-        upgrade(self.engine)
+        try:
+            upgrade(self.engine)
+        except sa.exc.OperationalError as e:
+            self.engine.dispose()
+            shown = self.engine.url.render_as_string(hide_password=True)
+            why = str(e.orig).strip().rstrip(".")
+            raise BackendUnavailableError(
+                f"Cannot open the registry at {shown!r}: {why}. Check that the database server "
+                "is running and the URL (FTI_REGISTRY) is right."
+            ) from e
 
     def close(self) -> None:
         self.engine.dispose()
