@@ -1,0 +1,66 @@
+"""The server's prediction function gives what the model's own predict / predict_proba give."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fti.serving.runtime import predictor
+
+
+def _data() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(300, 4)), columns=["a", "b", "c", "d"])
+    X.loc[::7, "b"] = np.nan
+    y = (X["a"] + rng.normal(size=300) > 0).astype(int).to_numpy()
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "sklearn", "regressor"])
+def test_predictor_matches_the_model(kind: str) -> None:
+    X, y = _data()
+    if kind == "lightgbm":
+        import lightgbm as lgb
+
+        model = lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=2).fit(X, y)
+    elif kind == "sklearn":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        model = HistGradientBoostingClassifier(max_iter=10).fit(X, y)
+    else:
+        from sklearn.tree import DecisionTreeRegressor
+
+        model = DecisionTreeRegressor(max_depth=3).fit(X, y)
+    rows = X.head(50).to_numpy().tolist()
+    labels, proba = predictor(model, list(X.columns))(rows)
+    assert labels == model.predict(X.head(50)).tolist()
+    if kind == "regressor":
+        assert proba is None
+    else:
+        assert proba is not None
+        assert np.allclose(proba, model.predict_proba(X.head(50))[:, 1], rtol=0, atol=1e-12)
+
+
+def test_columns_in_another_order_go_through_a_frame() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _data()
+    X = X.fillna(0.0)
+    model = LogisticRegression().fit(X, y)
+    order = ["d", "c", "b", "a"]
+    labels, proba = predictor(model, order)(X[order].head(20).to_numpy().tolist())
+    assert labels == model.predict(X.head(20)).tolist()
+    assert proba is not None
+    assert np.allclose(proba, model.predict_proba(X.head(20))[:, 1], rtol=0, atol=1e-12)
+
+
+def test_a_model_fitted_on_other_features_is_refused_at_load() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    import fti
+
+    X, y = _data()
+    model = LogisticRegression().fit(X.fillna(0.0), y)
+    with pytest.raises(fti.ValidationError, match="fitted on the features"):
+        predictor(model, ["a", "b", "c", "e"])
