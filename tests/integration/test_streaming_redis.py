@@ -40,13 +40,18 @@ def xadd_all(client: object, key: str, events: list[dict[str, str]]) -> None:
     pipe.execute()
 
 
+@pytest.mark.parametrize("online", ["sqlite", "redis"])
 def test_redis_stream_matches_oracle_online_and_offline(
-    tmp_path: Path, redis_stream: tuple[object, str]
+    tmp_path: Path, redis_stream: tuple[object, str], online: str
 ) -> None:
     client, key = redis_stream
     delivery, unique = make_events(3_000, seed=1)
     xadd_all(client, key, [*delivery, {"kind": "ping", "card": "x"}])
-    fs = fti.connect(tmp_path / "store")
+    # The pipeline only talks to feature groups, so any online store works.
+    prefix = f"fti_stream_test_{uuid.uuid4().hex[:12]}"
+    url = f"{URL}?prefix={prefix}" if online == "redis" else None
+    fs = fti.connect(tmp_path / "store", online=url)
+    request_cleanup = online == "redis"
     pipeline = cards_pipeline(RedisStreamSource(URL, stream=key, group="g"), batch_size=700)
     report = pipeline.run(fs, idle_timeout=1.0)
     assert report.records == len(delivery) + 1
@@ -64,6 +69,9 @@ def test_redis_stream_matches_oracle_online_and_offline(
     again = cards_pipeline(RedisStreamSource(URL, stream=key, group="g")).run(fs, idle_timeout=0.3)
     assert again.records == 0
     fs.close()
+    if request_cleanup:
+        for k in client.scan_iter(f"{prefix}*"):  # type: ignore[attr-defined]
+            client.delete(k)  # type: ignore[attr-defined]
 
 
 def test_reconnects_after_its_connection_is_killed(
