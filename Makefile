@@ -18,6 +18,7 @@ $(DEPS): pyproject.toml | $(PY)
 
 demo: $(DEPS)
 	$(PY) examples/flights/demo.py
+	$(PY) examples/flights/serve_demo.py --root .fti-demo
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples
