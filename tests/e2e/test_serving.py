@@ -358,3 +358,30 @@ def test_health_and_docs(world: serving_world.World, client: TestClient) -> None
     assert "swagger" in client.get("/docs").text.lower()
     spec = client.get("/openapi.json").json()
     assert "/v1/models/{name}/predict" in spec["paths"]
+
+
+def test_token_cli_prints_the_token_once_and_stores_its_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    from typer.testing import CliRunner
+
+    from fti.cli.app import app as cli
+
+    root = str(tmp_path / "store")
+    runner = CliRunner()
+    result = runner.invoke(cli, ["token", "create", "--scope", "read", "--root", root])
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("fti_")
+    listed = runner.invoke(cli, ["token", "list", "--root", root])
+    assert token not in listed.output
+    assert "read" in listed.output
+    fs = fti.connect(root)
+    try:
+        (record,) = fs._ctx.registry.records("token")
+        assert record.body["sha256"] == hashlib.sha256(token.encode()).hexdigest()
+        assert token not in json.dumps(record.body)
+    finally:
+        fs.close()
+    bad = runner.invoke(cli, ["token", "create", "--scope", "root", "--root", root])
+    assert bad.exit_code != 0
