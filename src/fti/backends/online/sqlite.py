@@ -99,8 +99,10 @@ class SqliteOnlineStore:
             # NORMAL in WAL mode never corrupts; a power cut may lose the last commits, which
             # the catch-up from the offline table (the system of record) replays.
             conn.execute("PRAGMA synchronous=NORMAL")
-            # 64 MiB page cache: big upserts touch many B-tree pages.
+            # 64 MiB page cache: big upserts touch many B-tree pages. Memory-mapped reads skip a
+            # copy per page, which shows in point-lookup latency.
             conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA mmap_size=268435456")
             self._local.conn = conn
         return conn
 
