@@ -24,8 +24,16 @@ FNS = ("count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct")
 US = timedelta(microseconds=1)
 
 
-def make_spec(dtype: str, windows: tuple[int, ...], tile: int, lateness: int = 10**9) -> WindowSpec:
+def make_spec(
+    dtype: str,
+    windows: tuple[int, ...],
+    tile: int,
+    lateness: int = 10**9,
+    hops: tuple[tuple[int, int], ...] = (),
+) -> WindowSpec:
     aggs = tuple(Aggregation("v", fn, window=w * US) for fn in FNS for w in windows)
+    # Hopping (hop < window) and tumbling (hop == window) windows: (window, hop) pairs.
+    aggs += tuple(Aggregation("v", fn, window=w * US, hop=h * US) for fn in FNS for w, h in hops)
     return WindowSpec(
         keys=("k",),
         event_time="ts",
@@ -53,7 +61,9 @@ def oracle(spec: WindowSpec, events: list[tuple[str, int, int, Any]]) -> dict[tu
         row: dict[str, Any] = {}
         for a in spec.aggregations:
             w = a.window // US
-            inside = [e for e in by_key[key] if t - w < e[1] <= t and e[3] is not None]
+            h = a.hop // US if a.hop else 0
+            end = t - t % h if h else t  # a hopping window ends at the last boundary <= t
+            inside = [e for e in by_key[key] if end - w < e[1] <= end and e[3] is not None]
             xs = [e[3] for e in inside]
             row[a.output] = _one(a.fn, xs, inside)
         out[(key, t)] = row
@@ -170,7 +180,8 @@ def test_stream_backfill_and_oracle_agree(dtype: str, data: st.DataObject, seed:
     raw = data.draw(events_strategy(FLOATS if dtype == "float64" else INTS))
     windows = data.draw(st.sampled_from([(1, 7), (5, 20), (3, 64), (16,)]))
     tile = data.draw(st.sampled_from([1, 2, 3, 8]))
-    spec = make_spec(dtype, windows, tile)
+    hops = data.draw(st.sampled_from([(), ((10, 5),), ((6, 6), (12, 3))]))
+    spec = make_spec(dtype, windows, tile, hops=hops)
     events = shuffle_with_dupes(raw, seed)
     sizes = data.draw(st.lists(st.integers(1, 20), max_size=30))
     expected = oracle(spec, events)
@@ -186,7 +197,7 @@ def test_identical_on_a_large_random_sequence() -> None:
         (rng.choice("abcdefgh"), rng.randint(0, 2_500), rng.choice([None, rng.uniform(-1e6, 1e6)]))
         for _ in range(2_000)
     ]
-    spec = make_spec("float64", (50, 400), 25)
+    spec = make_spec("float64", (50, 400), 25, hops=((100, 100), (300, 60)))
     events = shuffle_with_dupes(raw, 11)
     expected = oracle(spec, events)
     assert mismatches(to_us(run_stream(spec, events, [250] * 50)), expected) == []
@@ -232,6 +243,14 @@ def test_aggregation_validation() -> None:
         Aggregation("amount", "median", window=timedelta(hours=1))
     with pytest.raises(ValidationError, match="timedelta > 0"):
         Aggregation("amount", "sum", window=timedelta(0))
+    hourly = Aggregation("x", "sum", window=timedelta(hours=1), hop=timedelta(minutes=10))
+    assert hourly.output == "x_sum_1h_hop10m"
+    assert hourly.window_end(7_260_000_000) == 7_200_000_000  # 2h01m -> 2h00m
+    daily = Aggregation("x", "max", window=timedelta(days=1), hop=timedelta(days=1))
+    assert daily.output == "x_max_1d_tumbling"
+    assert Aggregation.from_dict(hourly.to_dict()) == hourly
+    with pytest.raises(ValidationError, match="multiple of 'hop'"):
+        Aggregation("x", "sum", window=timedelta(hours=1), hop=timedelta(minutes=7))
     with pytest.raises(ValidationError, match="needs a numeric column"):
         WindowSpec(
             keys=("k",),

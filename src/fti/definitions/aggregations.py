@@ -64,20 +64,39 @@ def _window_suffix(us: int) -> str:
 class Aggregation:
     """One windowed aggregate of a column, keyed by the entity key, on event time.
 
-    >>> fti.Aggregation("amount", "sum", window=timedelta(hours=1)).name
+    Sliding (default): the value at ``t`` covers ``(t - window, t]``. With ``hop=h`` (a
+    hopping window; ``hop=window`` is a tumbling window) the window ends at the last multiple
+    of ``h`` (since the epoch, UTC) at or before ``t``: ``(b - window, b]`` with
+    ``b = t - t mod h``, so the value only moves at hop boundaries.
+
+    >>> from datetime import timedelta
+    >>> Aggregation("amount", "sum", window=timedelta(hours=1)).output
     'amount_sum_1h'
+    >>> ten_minutes = timedelta(minutes=10)
+    >>> Aggregation("amount", "sum", window=timedelta(hours=1), hop=ten_minutes).output
+    'amount_sum_1h_hop10m'
     """
 
     column: str
     fn: str
     window: timedelta
     name: str | None
+    hop: timedelta | None
 
-    def __init__(self, column: str, fn: str, *, window: timedelta, name: str | None = None) -> None:
+    def __init__(
+        self,
+        column: str,
+        fn: str,
+        *,
+        window: timedelta,
+        name: str | None = None,
+        hop: timedelta | None = None,
+    ) -> None:
         object.__setattr__(self, "column", column)
         object.__setattr__(self, "fn", fn)
         object.__setattr__(self, "window", window)
         object.__setattr__(self, "name", name)
+        object.__setattr__(self, "hop", hop)
         self.__post_init__()
 
     def __post_init__(self) -> None:
@@ -86,14 +105,22 @@ class Aggregation:
             raise ValidationError(
                 f"The 'fn' parameter must be one of {list(FUNCTIONS)}. Got {self.fn!r} instead."
             )
-        if not isinstance(self.window, timedelta) or self.window <= timedelta(0):
+        for param, value in (("window", self.window), ("hop", self.hop)):
+            if value is None and param == "hop":
+                continue
+            if not isinstance(value, timedelta) or value <= timedelta(0):
+                raise ValidationError(
+                    f"The '{param}' parameter must be a timedelta > 0. Got {value!r} instead."
+                )
+            if value % timedelta(microseconds=1):
+                raise ValidationError(
+                    f"The '{param}' parameter must be a whole number of microseconds. "
+                    f"Got {value!r} instead."
+                )
+        if self.hop is not None and self.window % self.hop:
             raise ValidationError(
-                f"The 'window' parameter must be a timedelta > 0. Got {self.window!r} instead."
-            )
-        if self.window % timedelta(microseconds=1):
-            raise ValidationError(
-                f"The 'window' parameter must be a whole number of microseconds. "
-                f"Got {self.window!r} instead."
+                f"The 'window' ({self.window}) must be a multiple of 'hop' ({self.hop}); "
+                "use hop=window for a tumbling window."
             )
         if self.name is not None:
             check_identifier(self.name, what="aggregation name")
@@ -103,25 +130,47 @@ class Aggregation:
         return self.window // timedelta(microseconds=1)
 
     @property
+    def hop_us(self) -> int:
+        """The hop in µs; 0 for a sliding window."""
+        return 0 if self.hop is None else self.hop // timedelta(microseconds=1)
+
+    @property
+    def span_us(self) -> int:
+        """How far back from ``t`` the window can reach: ``window + hop``."""
+        return self.window_us + self.hop_us
+
+    def window_end(self, t: int) -> int:
+        """The (inclusive) end of the window the value at ``t`` (µs) covers."""
+        return t - t % self.hop_us if self.hop_us else t
+
+    @property
     def output(self) -> str:
-        """The feature column name: ``name`` or ``<column>_<fn>_<window>`` (e.g. amount_sum_1h)."""
-        return self.name or f"{self.column}_{self.fn}_{_window_suffix(self.window_us)}"
+        """The feature column name: ``name`` or ``<column>_<fn>_<window>[_hop<hop>]``."""
+        if self.name:
+            return self.name
+        out = f"{self.column}_{self.fn}_{_window_suffix(self.window_us)}"
+        if self.hop_us == self.window_us:
+            return out + "_tumbling"
+        return out + (f"_hop{_window_suffix(self.hop_us)}" if self.hop_us else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "column": self.column,
             "fn": self.fn,
             "window_us": self.window_us,
+            "hop_us": self.hop_us or None,
             "name": self.name,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Aggregation:
+        hop = d.get("hop_us")
         return cls(
             d["column"],
             d["fn"],
             window=timedelta(microseconds=int(d["window_us"])),
             name=d.get("name"),
+            hop=None if hop is None else timedelta(microseconds=int(hop)),
         )
 
 
@@ -201,7 +250,8 @@ class WindowSpec:
 
     @property
     def max_window_us(self) -> int:
-        return max(a.window_us for a in self.aggregations)
+        """The longest reach back from a time ``t``: window + hop, over every aggregation."""
+        return max(a.span_us for a in self.aggregations)
 
     @property
     def lateness_us(self) -> int:

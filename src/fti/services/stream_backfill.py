@@ -2,8 +2,10 @@
 
 Given events (keys, event time, event id, value columns) and *points* ``(key, t)`` — by
 default every distinct key and event time of the events, i.e. exactly the rows the stream
-emits — return every aggregate over ``(t - window, t]`` per point. Events are deduplicated by
-event id (the first row wins); lateness does not apply (a backfill sees every event).
+emits — return every aggregate over ``(t - window, t]`` per point (for a hopping/tumbling
+aggregation, over the window ending at the last hop boundary at or before ``t``). Events are
+deduplicated by event id (the first row wins); lateness does not apply (a backfill sees every
+event).
 
 DuckDB does the heavy part: a range join of points to events per window, grouped per point.
 Sums are exact, like the stream's: integer columns are summed as HUGEINT; a float column is
@@ -125,11 +127,11 @@ def aggregate(spec: WindowSpec, events: pa.Table, points: pa.Table | None = None
         n = base.num_rows
         on = " AND ".join(f"e.{k} = p.{k}" for k in keys)
         outputs: list[list[Any]] = [[None] * n for _ in spec.aggregations]
-        groups: dict[tuple[str, int], list[int]] = {}
+        groups: dict[tuple[str, int, int], list[int]] = {}
         for i, a in enumerate(spec.aggregations):
-            groups.setdefault((a.column, a.window_us), []).append(i)
-        for (column, window), idxs in groups.items():
-            partials = _window_partials(con, spec, column, window, on, n)
+            groups.setdefault((a.column, a.window_us, a.hop_us), []).append(i)
+        for (column, window, hop), idxs in groups.items():
+            partials = _window_partials(con, spec, column, window, hop, on, n)
             scale = value_scale(spec.columns[column])
             for i in idxs:
                 a = spec.aggregations[i]
@@ -148,14 +150,23 @@ def aggregate(spec: WindowSpec, events: pa.Table, points: pa.Table | None = None
 
 
 def _window_partials(
-    con: duckdb.DuckDBPyConnection, spec: WindowSpec, column: str, window: int, on: str, n: int
+    con: duckdb.DuckDBPyConnection,
+    spec: WindowSpec,
+    column: str,
+    window: int,
+    hop: int,
+    on: str,
+    n: int,
 ) -> list[Partial]:
-    """Exact partial aggregates of ``column`` over ``(t - window, t]`` for every point."""
+    """Exact partial aggregates of ``column`` over ``(end - window, end]`` for every point,
+    ``end`` being ``t`` (sliding) or the last multiple of ``hop`` at or before ``t``."""
     c = f"e.{quote(column)}"
     dtype = spec.columns[column]
+    # Floor modulo (SQL % keeps the dividend's sign, so shift it for times before 1970).
+    end = f"(p.{_T} - ((p.{_T} % {int(hop)}) + {int(hop)}) % {int(hop)})" if hop else f"p.{_T}"
     join = (
-        f"FROM pts p LEFT JOIN ev e ON {on} AND e.{_ET} > p.{_T} - {int(window)} "
-        f"AND e.{_ET} <= p.{_T}"
+        f"FROM pts p LEFT JOIN ev e ON {on} AND e.{_ET} > {end} - {int(window)} "
+        f"AND e.{_ET} <= {end}"
     )
     distinct = any(a.column == column and a.fn == "count_distinct" for a in spec.aggregations)
     summed = _summed(spec, column)

@@ -83,9 +83,10 @@ class WindowState:
         distinct = {a.column for a in spec.aggregations if a.fn == "count_distinct"}
         self._distinct = [c in distinct for c in self._columns]
         # Aggregations grouped by (column index, window) so each slice is scanned once.
-        groups: dict[tuple[int, int], list[int]] = {}
+        groups: dict[tuple[int, int, int], list[int]] = {}
         for i, a in enumerate(spec.aggregations):
-            groups.setdefault((self._columns.index(a.column), a.window_us), []).append(i)
+            key = (self._columns.index(a.column), a.window_us, a.hop_us)
+            groups.setdefault(key, []).append(i)
         self._groups = groups
         self._batches = 0
         tiled = {"min", "max", "count_distinct"}
@@ -217,10 +218,11 @@ class WindowState:
         """Every aggregate of ``key`` over ``(t - window, t]``, in declaration order."""
         ke = self._keys.get(key)
         out: list[Any] = [None] * len(self.spec.aggregations)
-        for (ci, window), idxs in self._groups.items():
+        for (ci, window, hop), idxs in self._groups.items():
             p = Partial()
+            end = t - t % hop if hop else t  # hopping/tumbling: the last boundary <= t
             if ke is not None:
-                self._window(ke, ci, t - window, t, p)
+                self._window(ke, ci, end - window, end, p)
             for i in idxs:
                 out[i] = finalize(self.spec.aggregations[i].fn, p, self._scales[ci])
         return out
