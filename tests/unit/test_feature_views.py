@@ -227,3 +227,17 @@ def test_no_leakage(fs: fti.FeatureStore) -> None:
         strict=True,
     ):
         assert r_us is None or r_us <= t_us
+
+
+def test_columns_added_later_read_as_null(fs: fti.FeatureStore) -> None:
+    fg = fs.feature_group("evolving", primary_key=["k"], event_time="t")
+    fg.insert(pd.DataFrame({"k": [1], "t": [hours(1)], "x": [1.0]}))
+    fg.add_features({"extra": "float64"})
+    fv = fs.feature_view("evo", query=fg.select(["x", "extra"]))
+    df = fv.training_data()  # "extra" is in no data file yet
+    assert df["x"].tolist() == [1.0]
+    assert pd.isna(df["extra"]).all()
+    fg.insert(pd.DataFrame({"k": [2], "t": [hours(2)], "x": [2.0], "extra": [5.0]}))
+    df = fv.training_data()  # now in one file of two
+    assert df["extra"].tolist()[1] == 5.0
+    assert pd.isna(df["extra"].iloc[0])

@@ -35,11 +35,23 @@ from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.query import Condition, Query
 
-__all__ = ["ROW", "SEQ", "PitStatement", "compile_pit", "run_pit"]
+__all__ = ["ROW", "SEQ", "ParquetFiles", "PitStatement", "compile_pit", "run_pit"]
 
 SEQ = "_fti_seq"
 ROW = "_fti_row"  # spine position (int64), added by the caller to a user spine
 _MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class ParquetFiles:
+    """A table version as local Parquet files, scanned by DuckDB's native reader.
+
+    Much faster than scanning an Arrow dataset through a Python file system; ``fallback`` is
+    used when a column exists in no file (declared after the last write).
+    """
+
+    paths: tuple[str, ...]
+    fallback: ds.Dataset | pa.Table
 
 
 @dataclass(frozen=True)
@@ -109,9 +121,10 @@ def compile_pit(
     for i, src, out in features:
         by_group.setdefault(i, []).append((src, out))
     ctes: list[str] = []
+    own: list[str] = []
     if spine_columns is None:
         # The left group's rows are the spine; its features come from the row itself.
-        own = [*query.entity_columns()]
+        own += query.entity_columns()
         own += [c for c in (*query.left.features, *extra_left) if c not in own]
         where = [_condition_sql(c, "g", params) for c in _conditions(query, 0)]
         cols = ", ".join(f"g.{quote(c)}" for c in own)
@@ -159,14 +172,32 @@ def compile_pit(
     joins += [
         (i, j.selection.group, j.left_on, j.right_on) for i, j in enumerate(query.joins, start=1)
     ]
-    prev = "s0"
+    # Groups whose join columns the spine already has are joined to it together (one CTE);
+    # a group keyed on an earlier group's output waits until that output exists.
+    prev, prev_cols = "s0", set(spine_columns if spine_columns is not None else own)
+    pending: list[_Joined] = []
+
+    def flush() -> None:
+        nonlocal prev, pending
+        if not pending:
+            return
+        name = f"j{len(ctes)}"
+        select = ", ".join(["s.*", *(e for p in pending for e in p.exprs)])
+        joined = " ".join(p.join for p in pending)
+        ctes.append(f"{name} AS (SELECT {select} FROM {prev} s {joined})")
+        prev = name
+        prev_cols.update(o for p in pending for o in p.outputs)
+        pending = []
+
     for i, group, left_on, right_on in joins:
         if i < first_joined:
             continue
         picked = by_group.get(i, [])
         if not picked:
             continue  # nothing selected from this group: its join cannot change the rows
-        ctes += _join_ctes(
+        if not set(left_on) <= prev_cols:
+            flush()
+        step = _join_ctes(
             query,
             i,
             group,
@@ -178,8 +209,10 @@ def compile_pit(
             params=params,
             timed=et is not None,
         )
-        prev = f"j{i}"
+        ctes += step.ctes
+        pending.append(step)
         out_cols += [out for _, out in picked if out not in out_cols]
+    flush()
     select = ", ".join(quote(c) for c in out_cols)
     sql = f"WITH {', '.join(ctes)} SELECT {select} FROM {prev} ORDER BY {order}"
     return PitStatement(sql, params, out_cols, spine_rel, group_rel)
@@ -187,6 +220,16 @@ def compile_pit(
 
 def _conditions(query: Query, index: int) -> list[Condition]:
     return [c for c in query.filters if query.resolve_condition(c) == index]
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """One group's CTEs, the select expressions and the LEFT JOIN that attach its columns."""
+
+    ctes: list[str]
+    exprs: list[str]
+    join: str
+    outputs: list[str]
 
 
 def _join_ctes(
@@ -201,28 +244,33 @@ def _join_ctes(
     prev: str,
     params: list[Any],
     timed: bool,
-) -> list[str]:
-    """CTEs that add group ``i``'s point-in-time columns to ``prev`` (as ``j<i>``)."""
+) -> _Joined:
+    """CTEs computing group ``i``'s point-in-time columns for the rows of ``prev``."""
     packed = ", ".join(f"'f{n}': g.{quote(src)}" for n, (src, _out) in enumerate(cols))
-    outs = ", ".join(
-        f"struct_extract(b._fti_v, 'f{n}') AS {quote(out)}" for n, (_src, out) in enumerate(cols)
-    )
+    outs = [
+        f"struct_extract(b{i}._fti_v, 'f{n}') AS {quote(out)}" for n, (_src, out) in enumerate(cols)
+    ]
+    names = [out for _src, out in cols]
     keys = [f"g.{quote(r)} AS _fti_k{n}" for n, r in enumerate(right_on)]
     et = group.event_time
     if et is None or not timed:
         # Latest row per key: by ingestion order, or by (event time, order) without a time.
         rank = f"g.{SEQ}" if et is None else f"{{'t': g.{quote(et)}, 's': g.{SEQ}}}"
         where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
-        on = " AND ".join(f"s.{quote(lc)} = b._fti_k{n}" for n, lc in enumerate(left_on))
-        return [
-            f"b{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
-            f"FROM {relation} g{where} GROUP BY ALL)",
-            f"j{i} AS (SELECT s.*, {outs} FROM {prev} s LEFT JOIN b{i} b ON {on})",
-        ]
+        on = " AND ".join(f"s.{quote(lc)} = b{i}._fti_k{n}" for n, lc in enumerate(left_on))
+        return _Joined(
+            [
+                f"b{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
+                f"FROM {relation} g{where} GROUP BY ALL)"
+            ],
+            outs,
+            f"LEFT JOIN b{i} ON {on}",
+            names,
+        )
     # 1) a narrow ASOF join on (keys, event time) finds the matched event time per spine row;
     # 2) a hash join back on (keys, that time) picks the latest ingested row among ties;
-    # 3) the spine gets the features by row number. Cheaper than sorting wide rows by a
-    #    compound (time, seq) key, and exact for corrections.
+    # 3) the caller joins the features to the spine by row number. Cheaper than sorting wide
+    #    rows by a compound (time, seq) key, and exact for corrections.
     narrow_where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
     narrow = f"SELECT {', '.join(keys)}, g.{quote(et)} AS _fti_et FROM {relation} g{narrow_where}"
     on = " AND ".join(f"s.{quote(lc)} = g._fti_k{n}" for n, lc in enumerate(left_on))
@@ -236,13 +284,17 @@ def _join_ctes(
         [f"a._fti_k{n} = g.{quote(r)}" for n, r in enumerate(right_on)]
         + [f"a._fti_m = g.{quote(et)}"]
     )
-    return [
-        f"a{i} AS (SELECT s.{ROW}, {carry}, g._fti_et AS _fti_m FROM {prev} s "
-        f"ASOF JOIN ({narrow}) g ON {on} AND s._fti_ts >= g._fti_et{ttl})",
-        f"b{i} AS (SELECT a.{ROW}, arg_max({{{packed}}}, g.{SEQ}) AS _fti_v FROM a{i} a "
-        f"JOIN {relation} g ON {back_on}{_where(back_where)} GROUP BY a.{ROW})",
-        f"j{i} AS (SELECT s.*, {outs} FROM {prev} s LEFT JOIN b{i} b ON s.{ROW} = b.{ROW})",
-    ]
+    return _Joined(
+        [
+            f"a{i} AS (SELECT s.{ROW}, {carry}, g._fti_et AS _fti_m FROM {prev} s "
+            f"ASOF JOIN ({narrow}) g ON {on} AND s._fti_ts >= g._fti_et{ttl})",
+            f"b{i} AS (SELECT a.{ROW}, arg_max({{{packed}}}, g.{SEQ}) AS _fti_v FROM a{i} a "
+            f"JOIN {relation} g ON {back_on}{_where(back_where)} GROUP BY a.{ROW})",
+        ],
+        outs,
+        f"LEFT JOIN b{i} ON s.{ROW} = b{i}.{ROW}",
+        names,
+    )
 
 
 def _where(conditions: Sequence[str]) -> str:
@@ -266,7 +318,7 @@ def run_pit(
     statement: PitStatement,
     *,
     spine: pa.Table | None,
-    groups: Sequence[ds.Dataset | pa.Table],
+    groups: Sequence[ds.Dataset | pa.Table | ParquetFiles],
 ) -> pa.Table:
     """Execute a compiled statement over the spine and one relation per selection."""
     con = _cursor()
@@ -275,8 +327,23 @@ def run_pit(
         if spine is not None:
             con.register(statement.spine_relation, spine)
         for name, relation in zip(statement.group_relations, groups, strict=True):
-            con.register(name, relation)
+            if isinstance(relation, ParquetFiles):
+                _parquet_view(con, name, relation)
+            else:
+                con.register(name, relation)
         result: pa.Table = con.sql(statement.sql, params=statement.params).to_arrow_table()
         return result
     finally:
         con.close()
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: ParquetFiles) -> None:
+    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in files.paths)
+    # A TEMP view lives in this connection only, so concurrent joins do not collide.
+    con.execute(
+        f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)"
+    )
+    have = set(con.sql(f"SELECT * FROM {name} LIMIT 0").columns)
+    if not set(files.fallback.schema.names) <= have:
+        con.execute(f"DROP VIEW {name}")
+        con.register(name, files.fallback)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +26,7 @@ from fti.definitions.fields import arrow_type
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
 from fti.errors import ValidationError
-from fti.planner.duckdb_pit import ROW, compile_pit, run_pit
+from fti.planner.duckdb_pit import ROW, ParquetFiles, compile_pit, run_pit
 from fti.services.context import StoreContext
 
 __all__ = ["PointInTimeResult", "normalize_spine", "pin_versions", "point_in_time"]
@@ -133,7 +135,7 @@ def pin_versions(ctx: StoreContext, query: Query) -> dict[str, int | None]:
 
 def _relation(
     ctx: StoreContext, spec: FeatureGroupSpec, version: int | None, *, latest: bool
-) -> tuple[ds.Dataset | pa.Table, int | None]:
+) -> tuple[ds.Dataset | pa.Table | ParquetFiles, int | None]:
     """The relation to scan for one feature group and the table version it holds."""
     schema = pa.schema(
         [pa.field(c.name, arrow_type(c.dtype)) for c in spec.columns] + [pa.field(SEQ, pa.int64())]
@@ -149,7 +151,27 @@ def _relation(
     missing = [f for f in schema if f.name not in dataset.schema.names]
     if missing:
         return _with_null_columns(dataset, missing), version
+    files = _local_files(ctx, spec.key, dataset)
+    if files:
+        return ParquetFiles(tuple(files), dataset), version
     return dataset, version
+
+
+def _local_files(ctx: StoreContext, table: str, dataset: ds.Dataset) -> list[str] | None:
+    """The dataset's files as local paths, if the offline store is a local folder."""
+    path_of = getattr(ctx.offline, "path", None)
+    if not callable(path_of) or not isinstance(dataset, ds.FileSystemDataset):
+        return None
+    base = Path(str(path_of(table)))
+    out = []
+    for name in dataset.files:
+        path = base / name
+        if not path.is_file():
+            path = base / unquote(name)
+            if not path.is_file():
+                return None
+        out.append(str(path))
+    return out
 
 
 def _with_null_columns(dataset: ds.Dataset, missing: Sequence[pa.Field]) -> pa.Table:
@@ -207,9 +229,7 @@ def point_in_time(
     versions: dict[str, int | None] = {}
     pinned = dict(table_versions or {})
     for g in query.groups:
-        relation, versions[g.key] = _relation(
-            ctx, g, pinned.get(g.key), latest=g.key not in pinned
-        )
+        relation, versions[g.key] = _relation(ctx, g, pinned.get(g.key), latest=g.key not in pinned)
         relations.append(relation)
     spine_table: pa.Table | None = None
     spine_names: list[str] | None = None
