@@ -241,3 +241,21 @@ def test_columns_added_later_read_as_null(fs: fti.FeatureStore) -> None:
     df = fv.training_data()  # now in one file of two
     assert df["extra"].tolist()[1] == 5.0
     assert pd.isna(df["extra"].iloc[0])
+
+
+def test_snapshot_left_group(fs: fti.FeatureStore) -> None:
+    users = fs.feature_group("people", primary_key=["user"])
+    users.insert(pd.DataFrame({"user": [1, 2], "country": ["de", "fr"]}))
+    users.insert(pd.DataFrame({"user": [1], "country": ["us"]}))
+    clicks = fs.feature_group("clicks", primary_key=["user"], event_time="t")
+    clicks.insert(pd.DataFrame({"user": [1, 1], "t": [hours(2), hours(1)], "n": [20, 10]}))
+    clicks.insert(pd.DataFrame({"user": [1], "t": [hours(2)], "n": [21]}))  # a correction
+    fv = fs.feature_view(
+        "people_fv", query=users.select(["country"]).join(clicks.select(["n"]), on=["user"])
+    )
+    df = fv.training_data()  # latest row per user; clicks: latest by (time, insert order)
+    assert df["user"].tolist() == [2, 1]
+    assert df["country"].tolist() == ["fr", "us"]
+    assert [None if pd.isna(v) else v for v in df["n"]] == [None, 21]
+    spine = pd.DataFrame({"user": [1, 3, 1]})
+    assert fv.training_data(spine=spine)["n"].tolist()[::2] == [21, 21]
