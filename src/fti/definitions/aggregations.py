@@ -241,19 +241,19 @@ class WindowSpec:
                 f"Got {self.allowed_lateness!r} instead."
             )
 
-    @property
+    @cached_property
     def tile_us(self) -> int:
         """Tile size of the stream state: ``tile``, or 1/16 of the smallest window."""
         if self.tile is not None:
             return max(1, self.tile // timedelta(microseconds=1))
         return max(1, min(a.window_us for a in self.aggregations) // 16)
 
-    @property
+    @cached_property
     def max_window_us(self) -> int:
         """The longest reach back from a time ``t``: window + hop, over every aggregation."""
         return max(a.span_us for a in self.aggregations)
 
-    @property
+    @cached_property
     def lateness_us(self) -> int:
         return self.allowed_lateness // timedelta(microseconds=1)
 
