@@ -341,3 +341,8 @@ def test_spark_point_in_time_join_fixed_case(spark: Any, store: fti.FeatureStore
     assert [tuple(r.values()) for r in rows] == expected
     assert got.column("k1").to_pylist() == [1, 1, 12, 99, 1]
     assert_same(got, point_in_time(store._ctx, query, spine=spine).table)
+    # A filter applies to the group's rows before the join, on both engines.
+    filtered = query.filter(fti.col("z") != "q")
+    got = spark_point_in_time(spark, store, filtered, spine, [])
+    assert got.column("c_z").to_pylist() == ["p", "p", None, None, "p"]
+    assert_same(got, point_in_time(store._ctx, filtered, spine=spine).table)
