@@ -3,7 +3,8 @@ the online store catches up to the offline table (the system of record) when reo
 
 A child process inserts numbered batches into one online feature group and appends each batch
 id to an ack file (fsync'd) after ``insert`` returns. The parent SIGKILLs it at a random moment,
-reopens the store and checks. The same store is reused across kills, so each kill also lands on
+reopens the store and checks. (The next child imports fti meanwhile, and opens the store only
+once the check is done.) The same store is reused across kills, so each kill also lands on
 whatever the previous ones left behind. Kills: ``FTI_KILL_COUNT``, else 50 when ``CI=true``,
 else 12. Run with ``pytest -s`` to see the figure.
 """
@@ -32,8 +33,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import fti
 
-root, ack, start, rows, keys = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+root, ack, rows, keys = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])
 t0 = datetime(2024, 1, 1, tzinfo=UTC)
+start = int(sys.stdin.readline())  # imported; wait until the parent has checked the store
 fs = fti.connect(root)
 fg = fs.feature_group("killed", primary_key=["k"], event_time="t", online=True)
 fd = os.open(ack, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -100,8 +102,9 @@ def check(root: Path, ack: Path, problems: list[str]) -> tuple[int, int]:
             got = None if row is None else (row["t"], row["g"])
             if got != want:
                 problems.append(f"online row of key {k} is {got}, offline latest is {want}")
-        if fg.stats()["online_rows"] != len(latest):
-            problems.append(f"online has {fg.stats()['online_rows']} keys, offline {len(latest)}")
+        online_keys = fg.stats()["online_rows"]
+        if online_keys != len(latest):
+            problems.append(f"online has {online_keys} keys, offline {len(latest)}")
         return (max(counts) + 1 if counts else 0), len(counts)
 
 
@@ -112,33 +115,35 @@ def test_kill_during_insert(tmp_path: Path) -> None:
     rng = random.Random(20240101)
     kills = kill_count()
     problems: list[str] = []
-    next_batch = 0
     started = time.perf_counter()
-    for _ in range(kills):
-        child = subprocess.Popen(
-            [
-                sys.executable,
-                str(script),
-                str(root),
-                str(ack),
-                str(next_batch),
-                str(ROWS),
-                str(KEYS),
-            ],
+
+    def spawn() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(script), str(root), str(ack), str(ROWS), str(KEYS)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+    child, next_batch = spawn(), 0
+    for _ in range(kills):
+        assert child.stdin is not None
         assert child.stdout is not None
+        child.stdin.write(f"{next_batch}\n")
+        child.stdin.flush()
         line = child.stdout.readline()
         if line.strip() != "ready":
             child.kill()
             pytest.fail(f"child did not start: {line!r} {child.communicate()[1]}")
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, 0.4))
         child.send_signal(signal.SIGKILL)
         _, err = child.communicate()
         assert child.returncode == -signal.SIGKILL, err  # it was still inserting, not crashed
+        child = spawn()  # imports while the store is checked
         next_batch, _ = check(root, ack, problems)
+    child.kill()
+    child.communicate()
     batches = len(acknowledged(ack))
     _, seen = check(root, ack, problems)
     seconds = time.perf_counter() - started
