@@ -13,9 +13,10 @@
 3. Load test: ``--load-seconds`` (default 60) at 32 concurrent connections against predict,
    from an httpx async client in a second process: throughput, p50/p99, errors.
 
-The client is Python (httpx) on the same machine, so at high rates it shares the CPU with the
-server: compare fti with the bare endpoint, not with other machines. On a shared machine read
-the ratios rather than the absolute numbers.
+The client runs on the same machine, so at high rates it shares the CPU with the server:
+compare fti with the bare endpoint, not with other machines. httpx (the default) costs far
+more client CPU per request than ``--client raw`` (keep-alive HTTP/1.1 on asyncio streams),
+which therefore measures more of the server. On a shared machine read the ratios.
 """
 
 from __future__ import annotations
@@ -240,14 +241,60 @@ async def _client(url: str, concurrency: int, seconds: float, body: bytes) -> di
     return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
 
 
-def _client_process(url: str, concurrency: int, seconds: float, body: bytes, out: Any) -> None:
-    out.put(asyncio.run(_client(url, concurrency, seconds, body)))
+async def _raw_client(url: str, concurrency: int, seconds: float, body: bytes) -> dict[str, Any]:
+    """Keep-alive HTTP/1.1 over asyncio streams: far less client CPU per request than httpx,
+    so a shared machine measures more of the server."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    request = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+        perf = time.perf_counter
+        try:
+            while perf() < stop:
+                t = perf()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                await reader.readexactly(length)
+                if not head.startswith(b"HTTP/1.1 200"):
+                    errors += 1
+                latencies.append(perf() - t)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return {"latencies": latencies, "errors": errors, "elapsed": time.perf_counter() - started}
+
+
+def _client_process(
+    url: str, concurrency: int, seconds: float, body: bytes, out: Any, kind: str = "httpx"
+) -> None:
+    client = _raw_client if kind == "raw" else _client
+    out.put(asyncio.run(client(url, concurrency, seconds, body)))
+
+
+CLIENT = "httpx"
 
 
 def run_client(url: str, concurrency: int, seconds: float, body: bytes) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    proc = ctx.Process(target=_client_process, args=(url, concurrency, seconds, body, out))
+    args = (url, concurrency, seconds, body, out, CLIENT)
+    proc = ctx.Process(target=_client_process, args=args)
     proc.start()
     result: dict[str, Any] = out.get(timeout=seconds + 120)
     proc.join()
@@ -344,7 +391,7 @@ def http(root: Path, seconds: float, concurrency: int) -> None:
     body = b'{"entities": [{"account_id": 4242}]}'
     print(
         f"\n2. HTTP predict on loopback, {concurrency} connections, {seconds:.0f} s per row "
-        "(client: httpx, second process)"
+        f"(client: {CLIENT}, second process)"
     )
     print(f"   {'':<30}{'req/s':>9}{'p50':>11}{'p99':>11}{'errors':>8}{'fti/bare':>10}")
     for workers in (1, 2):
@@ -381,8 +428,8 @@ def load_test(root: Path, seconds: float, workers: int) -> None:
     finally:
         stop(proc)
     print(
-        f"\n3. Load test: {seconds:.0f} s, 32 connections, predict (1 entity, 2 feature groups), "
-        f"{workers} worker(s)"
+        f"\n3. Load test ({CLIENT} client): {seconds:.0f} s, 32 connections, predict "
+        f"(1 entity, 2 feature groups), {workers} worker(s)"
     )
     print(
         f"   throughput {rps:,.0f} requests/s   p50 {ms(p50).strip()}   p99 {ms(p99).strip()}   "
@@ -398,8 +445,13 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--load-workers", type=int, default=1)
+    parser.add_argument(
+        "--client", choices=["httpx", "raw"], default="httpx", help="load generator (raw: asyncio)"
+    )
     parser.add_argument("--only", choices=["in-process", "http", "load"], help="one part only")
     args = parser.parse_args()
+    global CLIENT
+    CLIENT = args.client
     if args.quick:
         args.http_seconds, args.load_seconds, args.n = 3.0, 10.0, 5_000
     root = Path(tempfile.mkdtemp(prefix="fti-bench-serving-")) / "store"
