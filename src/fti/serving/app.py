@@ -200,7 +200,11 @@ def create_app(
         metrics.error(getattr(route, "path", None) or "unrouted", kind)
 
     _install_error_handlers(app, on_error)
-    need = {s: Depends(_auth_dependency(state, s)) for s in ("predict", "read", "admin", ANY_SCOPE)}
+    # Without auth the routes carry no dependency at all (nothing to solve per request).
+    need: dict[str, list[Any]] = {
+        s: [Depends(_auth_dependency(state, s))] if auth else []
+        for s in ("predict", "read", "admin", ANY_SCOPE)
+    }
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -218,7 +222,7 @@ def create_app(
             body.update(model=served.model_name, model_version=served.model_version)
         return JSONResponse(body)
 
-    @app.get("/metrics", tags=["health"], dependencies=[need["read"]])
+    @app.get("/metrics", tags=["health"], dependencies=need["read"])
     async def metrics_route() -> PlainTextResponse:
         """Prometheus metrics (text format 0.0.4)."""
         return PlainTextResponse(
@@ -230,7 +234,7 @@ def create_app(
         tags=["models"],
         response_model=PredictResponse,
         response_model_exclude_none=True,
-        dependencies=[need["predict"]],
+        dependencies=need["predict"],
     )
     async def predict(name: str, body: PredictRequest, request: Request) -> JSONResponse:
         """Predictions for entities, with the features the model was trained with; logged."""
@@ -254,7 +258,7 @@ def create_app(
         tags=["feature views"],
         response_model=VectorsResponse,
         response_model_exclude_none=True,
-        dependencies=[need["read"]],
+        dependencies=need["read"],
     )
     async def vectors(
         name: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], body: VectorsRequest
@@ -273,7 +277,7 @@ def create_app(
         "/v1/models/{name}/reload",
         tags=["models"],
         response_model=ReloadResponse,
-        dependencies=[need["admin"]],
+        dependencies=need["admin"],
     )
     async def reload(name: str) -> JSONResponse:
         """Load the model again, e.g. after its alias moved to another version."""
@@ -296,11 +300,11 @@ def create_app(
             }
         )
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[need[ANY_SCOPE]])
+    @app.get("/openapi.json", include_in_schema=False, dependencies=need[ANY_SCOPE])
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False, dependencies=[need[ANY_SCOPE]])
+    @app.get("/docs", include_in_schema=False, dependencies=need[ANY_SCOPE])
     async def docs() -> HTMLResponse:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="fti model server")
 
