@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import fti
+from service_checks import require_service, service_up
+
+__all__ = ["fs", "require_service", "service_up"]
 
 
 @pytest.fixture
@@ -18,21 +19,3 @@ def fs(tmp_path: Path) -> Iterator[fti.FeatureStore]:
     store = fti.connect(tmp_path / "store")
     yield store
     store.close()
-
-
-def service_up(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip when a service is down, except in CI (FTI_REQUIRE_SERVICES=1), where it fails."""
-    if service_up(host, port):
-        return
-    message = f"{name} is not reachable on {host}:{port}"
-    if os.environ.get("FTI_REQUIRE_SERVICES") == "1":
-        pytest.fail(message + " and FTI_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(message)

@@ -8,17 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from service_checks import require_service
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
-
-
-def require_service(request: pytest.FixtureRequest, name: str, host: str, port: int) -> None:
-    """``require_service`` of tests/conftest.py (conftest modules cannot import each other)."""
-    root = request.config.pluginmanager.get_plugin(
-        str(request.config.rootpath / "tests" / "conftest.py")
-    )
-    assert root is not None, "tests/conftest.py was not loaded"
-    root.require_service(name, host, port)
 
 
 def redis_flush_prefix(prefix: str) -> int:
@@ -38,7 +31,7 @@ def redis_flush_prefix(prefix: str) -> int:
 @pytest.fixture
 def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
     """A key prefix nobody else uses; its keys are removed afterwards."""
-    require_service(request, "Redis", "127.0.0.1", 6379)
+    require_service("Redis", "127.0.0.1", 6379)
     prefix = "fti_test_" + uuid.uuid4().hex[:12]
     yield prefix
     redis_flush_prefix(prefix)
@@ -66,7 +59,7 @@ def drop_pg_database(url: str) -> None:
 @pytest.fixture(scope="session")
 def pg_session_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """One fresh PostgreSQL database for the whole test session, dropped at the end."""
-    require_service(request, "PostgreSQL", "127.0.0.1", 5432)
+    require_service("PostgreSQL", "127.0.0.1", 5432)
     url = create_pg_database()
     yield url
     drop_pg_database(url)
@@ -75,7 +68,7 @@ def pg_session_url(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture
 def pg_fresh_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test."""
-    require_service(request, "PostgreSQL", "127.0.0.1", 5432)
+    require_service("PostgreSQL", "127.0.0.1", 5432)
     url = create_pg_database()
     yield url
     drop_pg_database(url)

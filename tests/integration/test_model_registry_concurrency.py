@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import fti
+from service_checks import require_service
 
 PROCESSES = 8
 PER_PROCESS = 25
@@ -52,12 +53,7 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
         return
-    # tests/conftest.py's require_service: skip locally, fail in CI, if PostgreSQL is down
-    conftest = request.config.pluginmanager.get_plugin(
-        str(request.config.rootpath / "tests" / "conftest.py")
-    )
-    assert conftest is not None, "tests/conftest.py was not loaded"
-    conftest.require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("PostgreSQL", "127.0.0.1", 5432)
     import psycopg
 
     db = f"fti_test_{uuid.uuid4().hex[:12]}"

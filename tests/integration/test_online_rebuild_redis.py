@@ -21,6 +21,7 @@ from fti.cli.app import app
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.handles.feature_group import FeatureGroup
 from fti.services.feature_groups import online_table
+from service_checks import require_service
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +30,7 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 @pytest.fixture
 def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    root = request.config.pluginmanager.get_plugin(
-        str(request.config.rootpath / "tests" / "conftest.py")
-    )
-    root.require_service("Redis", "127.0.0.1", 6379)
+    require_service("Redis", "127.0.0.1", 6379)
     prefix = "fti_test_" + uuid.uuid4().hex[:12]
     yield f"redis://127.0.0.1:6379/0?prefix={prefix}"
     flush(prefix)

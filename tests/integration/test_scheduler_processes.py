@@ -21,6 +21,7 @@ import pytest
 import fti
 from fti.pipelines.runs import context_of, list_runs
 from fti.pipelines.scheduler import add_schedule
+from service_checks import require_service
 
 PROCESSES = 4
 TICKS = 6
@@ -73,11 +74,7 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
         return
-    conftest = request.config.pluginmanager.get_plugin(
-        str(request.config.rootpath / "tests" / "conftest.py")
-    )
-    assert conftest is not None, "tests/conftest.py was not loaded"
-    conftest.require_service("PostgreSQL", "127.0.0.1", 5432)
+    require_service("PostgreSQL", "127.0.0.1", 5432)
     import psycopg
 
     db = f"fti_test_{uuid.uuid4().hex[:12]}"

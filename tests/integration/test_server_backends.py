@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 import fti
+from service_checks import require_service
 
 pytestmark = pytest.mark.integration
 
@@ -27,10 +28,7 @@ T0 = datetime(2024, 6, 1, tzinfo=UTC)
 
 
 def _require(request: pytest.FixtureRequest, name: str, port: int) -> None:
-    root = request.config.pluginmanager.get_plugin(
-        str(request.config.rootpath / "tests" / "conftest.py")
-    )
-    root.require_service(name, "127.0.0.1", port)
+    require_service(name, "127.0.0.1", port)
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import pytest
 from streaming_support import compare, make_events, oracle
 
 import fti
-from conftest import require_service
 from fti.pipelines.streaming import statuses
+from service_checks import require_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HERE = Path(__file__).parent

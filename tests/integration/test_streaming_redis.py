@@ -13,9 +13,9 @@ import pytest
 from streaming_support import cards_pipeline, compare, make_events, oracle
 
 import fti
-from conftest import require_service
 from fti.backends.streams.redis import RedisStreamSource
 from fti.pipelines.streaming import statuses
+from service_checks import require_service
 
 pytestmark = pytest.mark.integration
 URL = "redis://127.0.0.1:6379/0"
