@@ -4,19 +4,22 @@ For a spine row with key ``k`` and time ``t`` and a feature group ``G``: the cho
 greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event_time <= t``
 (and ``event_time >= t - ttl`` if G has a ttl); none -> nulls. How the SQL gets there:
 
-* a narrow ``ASOF JOIN`` on (keys, event time) finds, per spine row, the greatest event time
-  ``<= t`` with that key; the ttl is a filter on that match (the greatest qualifying row is too
-  old iff every qualifying row is);
-* a hash join back on (keys, matched time) and ``arg_max(features, _fti_seq)`` per spine row
-  pick the latest ingested row among rows with that time, so corrections win; this is cheaper
-  than sorting wide rows by a compound (time, seq) key;
-* the spine gets the features by row number (a LEFT JOIN), so unmatched rows get nulls;
+* each feature row gets an order key ``{t: event_time, s: _fti_seq}`` and each spine row
+  ``{t: t, s: 2**63 - 1}``; a struct compares field by field, so one ``ASOF LEFT JOIN ... ON
+  keys AND spine.o >= row.o`` picks exactly the greatest ``(event_time, seq)`` with
+  ``event_time <= t`` — a correction (same key and time, inserted later) wins, with no
+  de-duplication pass. (Measured: as fast as a plain timestamp ASOF at 10M rows, and far faster
+  than a narrow ASOF plus a hash join back, or a UNION + window);
+* the ttl is applied to the match: features are nulled when the matched ``event_time < t - ttl``
+  (the greatest qualifying row is too old iff every qualifying row is);
 * snapshot groups (no event time) keep their latest row per key and join by key;
 * keys are compared column by column, so (1, "23") and (12, "3") never collide;
 * spine order comes from a row-number column, duplicates and unknown keys are kept.
 
-Times are compared as UTC timestamps at microsecond precision. DuckDB scans the Delta tables'
-Arrow datasets lazily, so tables are never loaded into Python.
+Groups whose join columns the spine has are joined in one flat FROM clause; a group keyed on an
+earlier group's output is joined after it. Times are compared as UTC timestamps at microsecond
+precision. DuckDB scans the tables lazily (local Parquet files natively, else Arrow datasets), so
+tables are never loaded into Python.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ __all__ = ["ROW", "SEQ", "ParquetFiles", "PitStatement", "compile_pit", "run_pit
 SEQ = "_fti_seq"
 ROW = "_fti_row"  # spine position (int64), added by the caller to a user spine
 _MICROSECOND = timedelta(microseconds=1)
+_LAST = "9223372036854775807"  # a spine row sorts after every row at its time (2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,8 @@ def compile_pit(
         if et is not None:
             where += _time_bounds(f"g.{quote(et)}", start, end, params)
             head = (
-                f"SELECT {cols}, g.{quote(et)} AS _fti_ts, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
+                f"SELECT {cols}, g.{quote(et)} AS _fti_ts, {_ord(f'g.{quote(et)}', _LAST)} "
+                f"AS _fti_o, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
             )
             order = f"_fti_ts, {ROW}"
         else:
@@ -155,7 +160,8 @@ def compile_pit(
             bounds = _time_bounds(f"s.{quote(et)}", start, end, params)
             where_sql = f" WHERE {' AND '.join(bounds)}" if bounds else ""
             ctes.append(
-                f"s0 AS (SELECT s.*, s.{quote(et)} AS _fti_ts FROM {spine_rel} s{where_sql})"
+                f"s0 AS (SELECT s.*, s.{quote(et)} AS _fti_ts, {_ord(f's.{quote(et)}', _LAST)} "
+                f"AS _fti_o FROM {spine_rel} s{where_sql})"
             )
         else:
             ctes.append(f"s0 AS (SELECT s.* FROM {spine_rel} s)")
@@ -205,7 +211,6 @@ def compile_pit(
             right_on,
             picked,
             relation=group_rel[i],
-            prev=prev,
             params=params,
             timed=et is not None,
         )
@@ -241,60 +246,54 @@ def _join_ctes(
     cols: list[tuple[str, str]],
     *,
     relation: str,
-    prev: str,
     params: list[Any],
     timed: bool,
 ) -> _Joined:
-    """CTEs computing group ``i``'s point-in-time columns for the rows of ``prev``."""
-    packed = ", ".join(f"'f{n}': g.{quote(src)}" for n, (src, _out) in enumerate(cols))
-    outs = [
-        f"struct_extract(b{i}._fti_v, 'f{n}') AS {quote(out)}" for n, (_src, out) in enumerate(cols)
-    ]
-    names = [out for _src, out in cols]
+    """A CTE ``g<i>`` over group ``i``'s rows and the join that attaches its columns."""
     keys = [f"g.{quote(r)} AS _fti_k{n}" for n, r in enumerate(right_on)]
+    where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
+    on = " AND ".join(f"s.{quote(lc)} = g{i}._fti_k{n}" for n, lc in enumerate(left_on))
+    names = [out for _src, out in cols]
     et = group.event_time
     if et is None or not timed:
         # Latest row per key: by ingestion order, or by (event time, order) without a time.
-        rank = f"g.{SEQ}" if et is None else f"{{'t': g.{quote(et)}, 's': g.{SEQ}}}"
-        where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
-        on = " AND ".join(f"s.{quote(lc)} = b{i}._fti_k{n}" for n, lc in enumerate(left_on))
+        rank = f"g.{SEQ}" if et is None else _ord(f"g.{quote(et)}", f"g.{SEQ}")
+        packed = ", ".join(f"'f{n}': g.{quote(src)}" for n, (src, _out) in enumerate(cols))
         return _Joined(
             [
-                f"b{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
+                f"g{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
                 f"FROM {relation} g{where} GROUP BY ALL)"
             ],
-            outs,
-            f"LEFT JOIN b{i} ON {on}",
+            [
+                f"struct_extract(g{i}._fti_v, 'f{n}') AS {quote(out)}"
+                for n, (_src, out) in enumerate(cols)
+            ],
+            f"LEFT JOIN g{i} ON {on}",
             names,
         )
-    # 1) a narrow ASOF join on (keys, event time) finds the matched event time per spine row;
-    # 2) a hash join back on (keys, that time) picks the latest ingested row among ties;
-    # 3) the caller joins the features to the spine by row number. Cheaper than sorting wide
-    #    rows by a compound (time, seq) key, and exact for corrections.
-    narrow_where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
-    narrow = f"SELECT {', '.join(keys)}, g.{quote(et)} AS _fti_et FROM {relation} g{narrow_where}"
-    on = " AND ".join(f"s.{quote(lc)} = g._fti_k{n}" for n, lc in enumerate(left_on))
-    carry = ", ".join(f"s.{quote(lc)} AS _fti_k{n}" for n, lc in enumerate(left_on))
-    ttl = ""
+    feats = [f"g.{quote(src)} AS _fti_f{n}" for n, (src, _out) in enumerate(cols)]
+    order = f"{_ord(f'g.{quote(et)}', f'g.{SEQ}')} AS _fti_o"
+    inner = ", ".join([*keys, order, f"g.{quote(et)} AS _fti_et", *feats])
     if group.ttl is not None:
         ttl_us = int(group.ttl // _MICROSECOND)
-        ttl = f" WHERE epoch_us(g._fti_et) >= epoch_us(s._fti_ts) - {ttl_us}"
-    back_where = [_condition_sql(c, "g", params) for c in _conditions(query, i)]
-    back_on = " AND ".join(
-        [f"a._fti_k{n} = g.{quote(r)}" for n, r in enumerate(right_on)]
-        + [f"a._fti_m = g.{quote(et)}"]
-    )
+        fresh = f"epoch_us(g{i}._fti_et) >= epoch_us(s._fti_ts) - {ttl_us}"
+        exprs = [
+            f"CASE WHEN {fresh} THEN g{i}._fti_f{n} END AS {quote(out)}"
+            for n, (_src, out) in enumerate(cols)
+        ]
+    else:
+        exprs = [f"g{i}._fti_f{n} AS {quote(out)}" for n, (_src, out) in enumerate(cols)]
     return _Joined(
-        [
-            f"a{i} AS (SELECT s.{ROW}, {carry}, g._fti_et AS _fti_m FROM {prev} s "
-            f"ASOF JOIN ({narrow}) g ON {on} AND s._fti_ts >= g._fti_et{ttl})",
-            f"b{i} AS (SELECT a.{ROW}, arg_max({{{packed}}}, g.{SEQ}) AS _fti_v FROM a{i} a "
-            f"JOIN {relation} g ON {back_on}{_where(back_where)} GROUP BY a.{ROW})",
-        ],
-        outs,
-        f"LEFT JOIN b{i} ON s.{ROW} = b{i}.{ROW}",
+        [f"g{i} AS (SELECT {inner} FROM {relation} g{where})"],
+        exprs,
+        f"ASOF LEFT JOIN g{i} ON {on} AND s._fti_o >= g{i}._fti_o",
         names,
     )
+
+
+def _ord(time_expr: str, seq_expr: str) -> str:
+    # A struct compares field by field, so one ASOF inequality orders by (time, seq).
+    return f"{{'t': {time_expr}, 's': ({seq_expr})::BIGINT}}"
 
 
 def _where(conditions: Sequence[str]) -> str:
