@@ -64,10 +64,10 @@ class LogRow:
     probability: float | None = None
 
 
-def _to_json(value: Any) -> str:
-    # NaN and infinities are written as JSON's non-standard tokens, which json.loads reads
-    # back, so a NaN feature stays NaN and never turns into null.
-    return json.dumps(value, default=str, allow_nan=True, separators=(",", ":"))
+# NaN and infinities are written as JSON's non-standard tokens, which json.loads reads back, so
+# a NaN feature stays NaN and never turns into null. One encoder for every row (json.dumps with
+# options builds a new one per call).
+_to_json = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
 
 
 def log_spec(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSpec:

@@ -29,8 +29,11 @@ class PredictionLogWriter:
     daemon thread (rows of one feature view version per call).
 
     ``write`` receives up to ``batch_rows`` rows at a time, every ``flush_seconds`` while rows
-    are waiting (sooner when a batch is full). ``max_queue`` bounds the queued requests. A
-    failed write is retried twice, then its rows are counted as dropped and logged.
+    are waiting (sooner when a batch is full); rows are visible to ``read_log`` within
+    ``flush_seconds``. Each write is a Delta commit whose fixed cost (log, checkpoints, Rust
+    threads) dwarfs the per-row cost, so few large commits keep the writer's CPU share small.
+    ``max_queue`` bounds the queued requests. A failed write is retried twice, then its rows
+    are counted as dropped and logged.
     """
 
     def __init__(
@@ -38,8 +41,8 @@ class PredictionLogWriter:
         write: Callable[[str, int, Sequence[LogRow]], int],
         *,
         max_queue: int = 100_000,
-        batch_rows: int = 5_000,
-        flush_seconds: float = 1.0,
+        batch_rows: int = 20_000,
+        flush_seconds: float = 5.0,
         on_drop: Callable[[int], None] | None = None,
     ) -> None:
         self._write = write
