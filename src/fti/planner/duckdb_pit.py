@@ -24,10 +24,13 @@ tables are never loaded into Python.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -305,11 +308,21 @@ _ROOT_LOCK = threading.Lock()
 
 
 def _cursor() -> duckdb.DuckDBPyConnection:
-    """A fresh connection to one in-process DuckDB database (opening a database is slow)."""
+    """A fresh connection to one in-process DuckDB database (opening a database is slow).
+
+    The database's memory is capped (``FTI_DUCKDB_MEMORY_LIMIT``, default 2GB; DuckDB spills
+    to a temporary folder beyond it) so a large join stays within a predictable footprint.
+    """
     global _ROOT
     with _ROOT_LOCK:
         if _ROOT is None:
-            _ROOT = duckdb.connect()
+            spill = Path(tempfile.gettempdir()) / "fti-duckdb"
+            _ROOT = duckdb.connect(
+                config={
+                    "memory_limit": os.environ.get("FTI_DUCKDB_MEMORY_LIMIT", "2GB"),
+                    "temp_directory": str(spill),
+                }
+            )
         return _ROOT.cursor()
 
 
