@@ -49,6 +49,9 @@ def bare_app() -> Any:
     """A FastAPI app with one endpoint returning a constant (uvicorn --factory target)."""
     from fastapi import FastAPI
 
+    from fti.serving.app import _nodelay_on_shared_sockets
+
+    _nodelay_on_shared_sockets()  # the same socket fix fti serve applies (see there)
     app = FastAPI()
 
     @app.post("/v1/models/{name}/predict")

@@ -322,9 +322,29 @@ def _json(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body)
 
 
+def _nodelay_on_shared_sockets() -> None:
+    """Turn Nagle off on connections accepted from a socket handed down by uvicorn's worker
+    supervisor (``--workers N``).
+
+    asyncio sets TCP_NODELAY only when the socket's ``proto`` is IPPROTO_TCP; the socket uvicorn
+    binds for its workers has ``proto`` 0, so a response written as headers + body waits for
+    the client's delayed ACK: ~40 ms per request (measured: 350 instead of 3,000+ requests/s
+    on a bare endpoint). Setting the option is harmless for any TCP stream socket.
+    """
+    import asyncio.base_events as base_events
+    import socket
+
+    def set_nodelay(sock: socket.socket) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    base_events._set_nodelay = set_nodelay  # type: ignore[attr-defined]
+
+
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` (and ``fti serve --workers N``): reads the
     settings ``fti serve`` put in ``$FTI_SERVE_CONFIG``."""
+    _nodelay_on_shared_sockets()
     from fti.store import connect
 
     config = json.loads(os.environ[ENV_CONFIG])
