@@ -310,7 +310,7 @@ _ROOT_LOCK = threading.Lock()
 def _cursor() -> duckdb.DuckDBPyConnection:
     """A fresh connection to one in-process DuckDB database (opening a database is slow).
 
-    The database's memory is capped (``FTI_DUCKDB_MEMORY_LIMIT``, default 2GB; DuckDB spills
+    The database's memory is capped (``FTI_DUCKDB_MEMORY_LIMIT``, default 1536MB; DuckDB spills
     to a temporary folder beyond it) so a large join stays within a predictable footprint.
     """
     global _ROOT
@@ -319,7 +319,7 @@ def _cursor() -> duckdb.DuckDBPyConnection:
             spill = Path(tempfile.gettempdir()) / "fti-duckdb"
             _ROOT = duckdb.connect(
                 config={
-                    "memory_limit": os.environ.get("FTI_DUCKDB_MEMORY_LIMIT", "2GB"),
+                    "memory_limit": os.environ.get("FTI_DUCKDB_MEMORY_LIMIT", "1536MB"),
                     "temp_directory": str(spill),
                 }
             )
