@@ -17,7 +17,7 @@ from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
 from fti.cli import stream as stream_cli
 from fti.cli import token as token_cli
-from fti.cli.common import console, open_store, store_option
+from fti.cli.options import console, open_store, store_option
 from fti.errors import FtiError
 
 __all__ = ["app", "main"]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fti.cli.common import console, open_store, parse_name_version, store_option
+from fti.cli.options import console, open_store, parse_name_version, store_option
 from fti.errors import ValidationError
 from fti.services import feature_groups, materialization
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fti.cli.common import console, open_store, store_option
+from fti.cli.options import console, open_store, store_option
 from fti.errors import ValidationError
 from fti.pipelines.backfill import backfill as run_backfill
 from fti.pipelines.loader import load_pipeline

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from fti.cli.common import console, open_store, store_option
+from fti.cli.options import console, open_store, store_option
 from fti.errors import ConfigError, MissingDependencyError
 
 __all__ = ["is_loopback", "register", "serve"]

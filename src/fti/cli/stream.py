@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from fti.cli.common import console, open_store, store_option
+from fti.cli.options import console, open_store, store_option
 from fti.errors import NotFoundError, ValidationError
 from fti.pipelines.streaming import StreamPipeline, statuses
 

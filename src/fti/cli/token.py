@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fti.cli.common import console, open_store, store_option
+from fti.cli.options import console, open_store, store_option
 
 __all__ = ["app"]
 

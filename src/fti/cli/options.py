@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: the console, the --root option, NAME[:VERSION] parsing."""
+"""Shared CLI plumbing: the console, the --root option, NAME[:VERSION] and KEY=VALUE parsing."""
 
 from __future__ import annotations
 
