@@ -7,6 +7,7 @@ import itertools
 import math
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,3 +347,47 @@ def test_spark_point_in_time_join_fixed_case(spark: Any, store: fti.FeatureStore
     got = spark_point_in_time(spark, store, filtered, spine, [])
     assert got.column("c_z").to_pylist() == ["p", "p", None, None, "p"]
     assert_same(got, point_in_time(store._ctx, filtered, spine=spine).table)
+
+
+def test_engine_spark_on_the_feature_view_equals_duckdb(
+    spark: Any, store: fti.FeatureStore
+) -> None:
+    """``engine=`` on training_data, create_training_dataset and batch_data: same rows."""
+    import pandas as pd
+
+    tag = uuid.uuid4().hex[:8]
+    users = store.feature_group(f"users_{tag}", primary_key=["uid"], event_time="ts", online=False)
+    users.insert(
+        pd.DataFrame(
+            {
+                "uid": [1, 2, 1, 3, 2],
+                "ts": [T0 + timedelta(hours=h) for h in (0, 1, 2, 3, 4)],
+                "amount": [1.0, 2.0, 3.0, None, 5.0],
+                "label": [0, 1, 0, 1, 1],
+            }
+        )
+    )
+    prof = store.feature_group(f"prof_{tag}", primary_key=["uid"], event_time="ts", online=False)
+    prof.insert(
+        pd.DataFrame({"uid": [1, 2], "ts": [T0, T0 + timedelta(hours=3)], "score": [0.5, 0.7]})
+    )
+    fv = store.feature_view(
+        f"fv_{tag}",
+        query=users.select(["amount"]).join(prof.select(["score"]), on=["uid"]),
+        labels=["label"],
+        transformations={"amount": fti.impute_mean()},
+    )
+    duck = fv.training_data(format="arrow")
+    assert_same(fv.training_data(format="arrow", engine=spark), duck)
+    assert_same(fv.training_data(format="arrow", engine="spark"), duck)  # the active session
+    split = {"train": 0.6, "test": 0.4}
+    td_duck = fv.create_training_dataset(split=split, seed=3)
+    td_spark = fv.create_training_dataset(split=split, seed=3, engine="spark")
+    for part in ("train", "test"):
+        assert_same(td_spark.read_raw(part, format="arrow"), td_duck.read_raw(part, format="arrow"))
+    assert td_spark.fitted == td_duck.fitted
+    batch = fv.batch_data(training_dataset_version=td_duck.version, format="arrow")
+    assert_same(
+        fv.batch_data(training_dataset_version=td_duck.version, format="arrow", engine=spark),
+        batch,
+    )

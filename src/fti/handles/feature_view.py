@@ -69,11 +69,14 @@ class FeatureView:
         start: datetime | None = None,
         end: datetime | None = None,
         format: str = "pandas",
+        engine: Any = "duckdb",
     ) -> Any:
         """Point-in-time features and labels, untransformed, as one frame.
 
         One row per spine row in spine order (or, without a spine, per row of the left-most
         feature group with ``start <= event_time < end``). Spine columns are passed through.
+
+        ``engine="spark"`` (or a SparkSession) runs the join in Spark instead of DuckDB.
 
         >>> df = fv.training_data(spine=spine_df)                             # doctest: +SKIP
         """
@@ -85,6 +88,7 @@ class FeatureView:
             end=end,
             extra_left=self._spec.labels,
             on_demand=self._spec.on_demand,
+            engine=engine,
         )
         return from_arrow(result.table, format)
 
@@ -97,6 +101,7 @@ class FeatureView:
         training_dataset_version: int | None = None,
         with_entities: bool = False,
         format: str = "pandas",
+        engine: Any = "duckdb",
     ) -> Any:
         """Point-in-time features for scoring, transformed with a training dataset's statistics.
 
@@ -111,7 +116,14 @@ class FeatureView:
         else:
             td = training_datasets.get(self._ctx, self._spec, training_dataset_version)
         table = training_datasets.batch_data(
-            self._ctx, self._spec, td, spine=spine, start=start, end=end, entities=with_entities
+            self._ctx,
+            self._spec,
+            td,
+            spine=spine,
+            start=start,
+            end=end,
+            entities=with_entities,
+            engine=engine,
         )
         return from_arrow(table, format)
 
@@ -125,6 +137,7 @@ class FeatureView:
         split: Any = None,
         seed: int | None = None,
         description: str = "",
+        engine: Any = "duckdb",
     ) -> TrainingDataset:
         """Create the next training dataset version: join, split, fit on train, describe, store.
 
@@ -143,6 +156,7 @@ class FeatureView:
             split=split,
             seed=seed,
             description=description,
+            engine=engine,
         )
         return TrainingDataset(self._ctx, self._spec, spec)
 

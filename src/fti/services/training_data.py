@@ -1,7 +1,8 @@
 """Point-in-time-correct training data: validate the spine, pin table versions, run the join.
 
 The join itself is compiled by :mod:`fti.planner.duckdb_pit` into one DuckDB statement over the
-Delta tables' Arrow datasets (scanned lazily, never loaded whole into Python).
+Delta tables' Arrow datasets (scanned lazily, never loaded whole into Python), or with
+``engine="spark"`` by :mod:`fti.planner.spark_pit` into Spark SQL over the same table versions.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import pyarrow.dataset as ds
 
 from fti._internal.frames import to_arrow
 from fti._internal.names import RESERVED_PREFIX
+from fti.backends.compute.spark import SparkEngine, spark_schema
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
-from fti.errors import ValidationError
-from fti.planner.duckdb_pit import ROW, ParquetFiles, compile_pit, run_pit
+from fti.errors import MissingDependencyError, ValidationError
+from fti.planner.duckdb_pit import ROW, ParquetFiles, PitStatement, compile_pit, run_pit
+from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
 from fti.services.context import StoreContext
 
 __all__ = ["PointInTimeResult", "normalize_spine", "pin_versions", "point_in_time"]
@@ -212,12 +215,15 @@ def point_in_time(
     extra_left: Sequence[str] = (),
     on_demand: Sequence[OnDemandFeature] = (),
     table_versions: Mapping[str, int | None] | None = None,
+    engine: Any = "duckdb",
 ) -> PointInTimeResult:
     """One row per spine row (or per left-group row without a spine), point-in-time correct.
 
     ``table_versions`` pins the offline table version read per feature group key (None = the
-    latest); the versions actually read are returned with the rows.
+    latest); the versions actually read are returned with the rows. ``engine`` is "duckdb"
+    (default), "spark" (the active SparkSession, else a local one) or a SparkSession.
     """
+    spark = spark_session(engine)
     _aware("start", start)
     _aware("end", end)
     if (start is not None or end is not None) and query.left.group.event_time is None:
@@ -244,20 +250,75 @@ def point_in_time(
                 f"Label {c!r} is neither a column of the left-most feature group "
                 f"{query.left.group.name!r} ({sorted(left_cols)}) nor of the spine."
             )
-    statement = compile_pit(
+    compile_ = compile_pit if spark is None else compile_pit_spark
+    statement = compile_(
         query,
         spine_columns=None if spine_table is None else spine_table.column_names,
         extra_left=[c for c in extra_left if c in left_cols],
         start=start,
         end=end,
     )
-    table = run_pit(statement, spine=spine_table, groups=relations)
+    if spark is None:
+        table = run_pit(statement, spine=spine_table, groups=relations)
+    else:
+        table = _run_on_spark(ctx, spark, query, statement, spine_table, versions)
     table = _restore_types(
         query, table, None if spine_table is None else spine_table.select(spine_names or []).schema
     )
     if on_demand:
         table = compute_on_demand(list(on_demand), table)
     return PointInTimeResult(table, versions)
+
+
+def spark_session(engine: Any) -> Any:
+    """None for DuckDB; the SparkSession to use for ``engine="spark"`` or a session given."""
+    if engine is None or engine == "duckdb":
+        return None
+    if engine == "spark":
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise MissingDependencyError("pyspark", "spark", 'engine="spark"') from None
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        return (
+            SparkSession.builder.master("local[*]")
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+    if hasattr(engine, "sql") and hasattr(engine, "createDataFrame"):
+        return engine
+    raise ValidationError(
+        f"Unknown engine {engine!r}: use 'duckdb' (default), 'spark' or a SparkSession."
+    )
+
+
+def _run_on_spark(
+    ctx: StoreContext,
+    spark: Any,
+    query: Query,
+    statement: PitStatement,
+    spine: pa.Table | None,
+    versions: Mapping[str, int | None],
+) -> pa.Table:
+    """Run a Spark-compiled join over the same Delta table versions the DuckDB path reads."""
+    engine = SparkEngine(spark)
+    path_of = getattr(ctx.offline, "path", None)
+    if path_of is None:
+        raise ValidationError('engine="spark" needs the Delta offline store (a local folder).')
+    frames = []
+    for group in query.groups:
+        key = group.key
+        if versions.get(key) is None:
+            schema = pa.schema(
+                [pa.field(c.name, arrow_type(c.dtype)) for c in group.columns]
+                + [pa.field(SEQ, pa.int64())]
+            )
+            frames.append(spark.createDataFrame([], spark_schema(schema)))
+        else:
+            frames.append(engine.read_table(path_of(key), version=versions[key]))
+    return run_pit_spark(spark, statement, spine=spine, groups=frames)
 
 
 def time_column_filter(table: pa.Table, column: str, start: Any, end: Any) -> pa.Table:

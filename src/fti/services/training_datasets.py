@@ -53,6 +53,7 @@ def create(
     split: Any = None,
     seed: int | None = None,
     description: str = "",
+    engine: Any = "duckdb",
 ) -> TrainingDatasetSpec:
     """Build, split, fit and store a new training dataset version of ``fv``."""
     split_spec = SplitSpec.parse(split)
@@ -68,6 +69,7 @@ def create(
         end=end,
         extra_left=fv.labels,
         on_demand=fv.on_demand,
+        engine=engine,
     )
     table = result.table
     parts = split_spec.assign(table.num_rows, seed=seed, times_us=_times_us(table, fv.event_time))
@@ -184,6 +186,7 @@ def batch_data(
     start: datetime | None = None,
     end: datetime | None = None,
     entities: bool = False,
+    engine: Any = "duckdb",
 ) -> pa.Table:
     """Point-in-time features of the latest table versions, transformed with ``td``'s statistics.
 
@@ -195,7 +198,9 @@ def batch_data(
             "dataset to take their statistics from. Create one with "
             "fv.create_training_dataset(...) first."
         )
-    result = point_in_time(ctx, fv.query, spine=spine, start=start, end=end, on_demand=fv.on_demand)
+    result = point_in_time(
+        ctx, fv.query, spine=spine, start=start, end=end, on_demand=fv.on_demand, engine=engine
+    )
     table = result.table
     features = _transform(fv, td.fitted if td else {}, table)
     if not entities:
