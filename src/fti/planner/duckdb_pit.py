@@ -39,7 +39,13 @@ import pyarrow.dataset as ds
 
 from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
-from fti.definitions.query import Condition, Query
+from fti.definitions.query import Query
+from fti.planner.predicates import (
+    condition_sql,
+    group_conditions,
+    time_bounds,
+    where_clause,
+)
 
 __all__ = ["ROW", "SEQ", "ParquetFiles", "PitStatement", "compile_pit", "run_pit"]
 
@@ -70,36 +76,6 @@ class PitStatement:
     columns: list[str]
     spine_relation: str
     group_relations: list[str]
-
-
-def _condition_sql(cond: Condition, alias: str, params: list[Any]) -> str:
-    column = f"{alias}.{quote(cond.column)}"
-    if cond.op == "is_null":
-        return f"{column} IS NULL"
-    if cond.op == "not_null":
-        return f"{column} IS NOT NULL"
-    if cond.op == "in":
-        values = list(cond.value)
-        if not values:
-            return "FALSE"
-        params.extend(values)
-        return f"{column} IN ({', '.join('?' for _ in values)})"
-    op = "=" if cond.op == "==" else cond.op
-    params.append(cond.value)
-    return f"{column} {op} ?"
-
-
-def _time_bounds(
-    column: str, start: datetime | None, end: datetime | None, params: list[Any]
-) -> list[str]:
-    out = []
-    if start is not None:
-        out.append(f"{column} >= ?")
-        params.append(start)
-    if end is not None:
-        out.append(f"{column} < ?")
-        params.append(end)
-    return out
 
 
 def compile_pit(
@@ -133,10 +109,10 @@ def compile_pit(
         # The left group's rows are the spine; its features come from the row itself.
         own += query.entity_columns()
         own += [c for c in (*query.left.features, *extra_left) if c not in own]
-        where = [_condition_sql(c, "g", params) for c in _conditions(query, 0)]
+        where = [condition_sql(c, "g", params, quote) for c in group_conditions(query, 0)]
         cols = ", ".join(f"g.{quote(c)}" for c in own)
         if et is not None:
-            where += _time_bounds(f"g.{quote(et)}", start, end, params)
+            where += time_bounds(f"g.{quote(et)}", start, end, params)
             head = (
                 f"SELECT {cols}, g.{quote(et)} AS _fti_ts, {_ord(f'g.{quote(et)}', _LAST)} "
                 f"AS _fti_o, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
@@ -160,7 +136,7 @@ def compile_pit(
     else:
         present = set(spine_columns)
         if et is not None:
-            bounds = _time_bounds(f"s.{quote(et)}", start, end, params)
+            bounds = time_bounds(f"s.{quote(et)}", start, end, params)
             where_sql = f" WHERE {' AND '.join(bounds)}" if bounds else ""
             ctes.append(
                 f"s0 AS (SELECT s.*, s.{quote(et)} AS _fti_ts, {_ord(f's.{quote(et)}', _LAST)} "
@@ -226,10 +202,6 @@ def compile_pit(
     return PitStatement(sql, params, out_cols, spine_rel, group_rel)
 
 
-def _conditions(query: Query, index: int) -> list[Condition]:
-    return [c for c in query.filters if query.resolve_condition(c) == index]
-
-
 @dataclass(frozen=True)
 class _Joined:
     """One group's CTEs, the select expressions and the LEFT JOIN that attach its columns."""
@@ -254,7 +226,7 @@ def _join_ctes(
 ) -> _Joined:
     """A CTE ``g<i>`` over group ``i``'s rows and the join that attaches its columns."""
     keys = [f"g.{quote(r)} AS _fti_k{n}" for n, r in enumerate(right_on)]
-    where = _where([_condition_sql(c, "g", params) for c in _conditions(query, i)])
+    where = where_clause([condition_sql(c, "g", params, quote) for c in group_conditions(query, i)])
     on = " AND ".join(f"s.{quote(lc)} = g{i}._fti_k{n}" for n, lc in enumerate(left_on))
     names = [out for _src, out in cols]
     et = group.event_time
@@ -297,10 +269,6 @@ def _join_ctes(
 def _ord(time_expr: str, seq_expr: str) -> str:
     # A struct compares field by field, so one ASOF inequality orders by (time, seq).
     return f"{{'t': {time_expr}, 's': ({seq_expr})::BIGINT}}"
-
-
-def _where(conditions: Sequence[str]) -> str:
-    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
 _ROOT: duckdb.DuckDBPyConnection | None = None

@@ -29,8 +29,9 @@ import pyarrow as pa
 
 from fti._internal.names import check_identifier
 from fti.definitions.feature_group import FeatureGroupSpec
-from fti.definitions.query import Condition, Query
+from fti.definitions.query import Query
 from fti.planner.duckdb_pit import ROW, SEQ, PitStatement
+from fti.planner.predicates import condition_sql, group_conditions, time_bounds, where_clause
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -63,40 +64,6 @@ def _us(expr: str) -> str:
     return f"unix_micros({expr})"
 
 
-def _condition_sql(cond: Condition, alias: str, params: list[Any]) -> str:
-    column = f"{alias}.{_q(cond.column)}"
-    if cond.op == "is_null":
-        return f"{column} IS NULL"
-    if cond.op == "not_null":
-        return f"{column} IS NOT NULL"
-    if cond.op == "in":
-        values = list(cond.value)
-        if not values:
-            return "FALSE"
-        params.extend(values)
-        return f"{column} IN ({', '.join('?' for _ in values)})"
-    op = "=" if cond.op == "==" else cond.op
-    params.append(cond.value)
-    return f"{column} {op} ?"
-
-
-def _time_bounds(
-    column: str, start: datetime | None, end: datetime | None, params: list[Any]
-) -> list[str]:
-    out = []
-    if start is not None:
-        out.append(f"{column} >= ?")
-        params.append(start)
-    if end is not None:
-        out.append(f"{column} < ?")
-        params.append(end)
-    return out
-
-
-def _where(parts: list[str]) -> str:
-    return f" WHERE {' AND '.join(parts)}" if parts else ""
-
-
 def compile_pit_spark(
     query: Query,
     *,
@@ -119,20 +86,20 @@ def compile_pit_spark(
     if spine_columns is None:
         own = [*query.entity_columns()]
         own += [c for c in (*query.left.features, *extra_left) if c not in own]
-        where = [_condition_sql(c, "g", params) for c in _conditions(query, 0)]
+        where = [condition_sql(c, "g", params, _q) for c in group_conditions(query, 0)]
         cols = ", ".join(f"g.{_q(c)}" for c in own)
         if et is not None:
-            where += _time_bounds(f"g.{_q(et)}", start, end, params)
+            where += time_bounds(f"g.{_q(et)}", start, end, params)
             ctes.append(
                 f"s0 AS (SELECT {cols}, {_us(f'g.{_q(et)}')} AS _fti_t, g.{SEQ} AS {ROW} "
-                f"FROM {group_rel[0]} g{_where(where)})"
+                f"FROM {group_rel[0]} g{where_clause(where)})"
             )
             order = f"_fti_t, {ROW}"
         else:
             keys = ", ".join(f"g.{_q(k)}" for k in left.primary_key)
             inner = (
                 f"SELECT {cols}, g.{SEQ} AS {ROW}, row_number() OVER (PARTITION BY {keys} "
-                f"ORDER BY g.{SEQ} DESC) AS _fti_rn FROM {group_rel[0]} g{_where(where)}"
+                f"ORDER BY g.{SEQ} DESC) AS _fti_rn FROM {group_rel[0]} g{where_clause(where)}"
             )
             own_sql = ", ".join(_q(c) for c in own)
             ctes.append(
@@ -145,10 +112,10 @@ def compile_pit_spark(
     else:
         present = set(spine_columns)
         if et is not None:
-            bounds = _time_bounds(f"s.{_q(et)}", start, end, params)
+            bounds = time_bounds(f"s.{_q(et)}", start, end, params)
             ctes.append(
                 f"s0 AS (SELECT s.*, {_us(f's.{_q(et)}')} AS _fti_t FROM {spine_rel} s"
-                f"{_where(bounds)})"
+                f"{where_clause(bounds)})"
             )
         else:
             ctes.append(f"s0 AS (SELECT s.*, CAST(NULL AS BIGINT) AS _fti_t FROM {spine_rel} s)")
@@ -188,10 +155,6 @@ def compile_pit_spark(
     return PitStatement(sql, params, out_cols, spine_rel, group_rel)
 
 
-def _conditions(query: Query, index: int) -> list[Condition]:
-    return [c for c in query.filters if query.resolve_condition(c) == index]
-
-
 def _join_ctes(
     query: Query,
     i: int,
@@ -205,7 +168,7 @@ def _join_ctes(
     params: list[Any],
     timed: bool,
 ) -> list[str]:
-    where = [_condition_sql(c, "g", params) for c in _conditions(query, i)]
+    where = [condition_sql(c, "g", params, _q) for c in group_conditions(query, i)]
     et = group.event_time
     if et is not None and timed:
         fields = [f"'e', {_us(f'g.{_q(et)}')}"]
@@ -220,7 +183,7 @@ def _join_ctes(
         g_cte = (
             f"g{i} AS (SELECT {', '.join(g_keys)}, {_us(f'g.{_q(et)}')} AS _fti_t, "
             f"g.{SEQ} AS _fti_q, 0 AS _fti_side, CAST(NULL AS BIGINT) AS _fti_r, "
-            f"named_struct({', '.join(fields)}) AS _fti_v FROM {relation} g{_where(where)})"
+            f"named_struct({', '.join(fields)}) AS _fti_v FROM {relation} g{where_clause(where)})"
         )
         u_cte = (
             f"u{i} AS (SELECT {', '.join(s_keys)}, s._fti_t AS _fti_t, "
@@ -253,7 +216,7 @@ def _join_ctes(
     feats = [f"g.{_q(src)} AS _fti_f{n}" for n, (src, _out) in enumerate(cols)]
     inner = (
         f"SELECT {', '.join([*keys, *feats])}, row_number() OVER (PARTITION BY {part} "
-        f"ORDER BY {order}) AS _fti_rn FROM {relation} g{_where(where)}"
+        f"ORDER BY {order}) AS _fti_rn FROM {relation} g{where_clause(where)}"
     )
     g_cte = f"g{i} AS (SELECT * FROM ({inner}) WHERE _fti_rn = 1)"
     on = " AND ".join(f"s.{_q(lc)} = g._fti_k{n}" for n, lc in enumerate(left_on))
