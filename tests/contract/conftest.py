@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service_checks import require_service
+from service_checks import create_pg_database, drop_pg_database, require_service
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 
 def redis_flush_prefix(prefix: str) -> int:
@@ -35,25 +34,6 @@ def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
     prefix = "fti_test_" + uuid.uuid4().hex[:12]
     yield prefix
     redis_flush_prefix(prefix)
-
-
-def _pg_admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def create_pg_database() -> str:
-    """Create a uniquely named empty database; returns its SQLAlchemy URL."""
-    name = "fti_test_" + uuid.uuid4().hex[:12]
-    _pg_admin(f'CREATE DATABASE "{name}"')
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
-def drop_pg_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -12,18 +12,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import fti
-from service_checks import require_service
 
 PROCESSES = 8
 PER_PROCESS = 25
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 CHILD = """
 import json, sys, time
@@ -45,25 +41,6 @@ for i in range(count):
 fs.close()
 print(json.dumps(got), flush=True)
 """
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A registry URL with nothing in it, per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
-        return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg
-
-    db = f"fti_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{db}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 @pytest.mark.integration

@@ -11,8 +11,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,11 +19,9 @@ import pytest
 import fti
 from fti.pipelines.runs import context_of, list_runs
 from fti.pipelines.scheduler import add_schedule
-from service_checks import require_service
 
 PROCESSES = 4
 TICKS = 6
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
 
 FLOW = textwrap.dedent(
@@ -66,25 +62,6 @@ for _ in range(3):
 fs.close()
 print(started, flush=True)
 """
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A registry URL with nothing in it, per test."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'registry.db'}"
-        return
-    require_service("PostgreSQL", "127.0.0.1", 5432)
-    import psycopg
-
-    db = f"fti_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{db}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 @pytest.mark.integration
