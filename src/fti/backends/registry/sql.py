@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from fti.backends.registry import Record
 from fti.backends.registry.migrations import upgrade
@@ -65,9 +65,10 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
-            # Take the write lock up front so concurrent writers queue instead of failing
-            # with "database is locked" on a read-to-write upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front so they queue instead of failing with
+            # "database is locked" on a read-to-write upgrade; readers (WAL) need no lock.
+            read_only = conn.get_execution_options().get("fti_read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     if scheme == "postgresql":
@@ -164,8 +165,12 @@ class SqlRegistry:
                 time.sleep(min(0.001 * (attempt + 1), 0.05))
         raise ConflictError(f"Could not assign a version to {kind} {name!r} after 200 tries.")
 
+    def _read(self) -> Connection:
+        """A connection for reads (no write lock on SQLite)."""
+        return self.engine.connect().execution_options(fti_read_only=True)
+
     def get(self, kind: str, name: str, version: int) -> Record | None:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(
                 sa.select(objects).where(
                     objects.c.kind == kind, objects.c.name == name, objects.c.version == version
@@ -177,7 +182,7 @@ class SqlRegistry:
         q = sa.select(objects).where(objects.c.kind == kind)
         if name is not None:
             q = q.where(objects.c.name == name)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(q.order_by(objects.c.name, objects.c.version)).all()
         return [_record(r) for r in rows]
 
@@ -225,7 +230,7 @@ class SqlRegistry:
             )
 
     def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(
                 sa.select(events.c.at, events.c.body)
                 .where(events.c.kind == kind, events.c.name == name, events.c.version == version)
