@@ -17,7 +17,7 @@ def _data() -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
-@pytest.mark.parametrize("kind", ["lightgbm", "sklearn", "regressor"])
+@pytest.mark.parametrize("kind", ["lightgbm", "sklearn", "regressor", "tree"])
 def test_predictor_matches_the_model(kind: str) -> None:
     X, y = _data()
     if kind == "lightgbm":
@@ -28,6 +28,10 @@ def test_predictor_matches_the_model(kind: str) -> None:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         model = HistGradientBoostingClassifier(max_iter=10).fit(X, y)
+    elif kind == "tree":
+        from sklearn.tree import DecisionTreeClassifier
+
+        model = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X, y)
     else:
         from sklearn.tree import DecisionTreeRegressor
 
@@ -64,3 +68,22 @@ def test_a_model_fitted_on_other_features_is_refused_at_load() -> None:
     model = LogisticRegression().fit(X.fillna(0.0), y)
     with pytest.raises(fti.ValidationError, match="fitted on the features"):
         predictor(model, ["a", "b", "c", "e"])
+
+
+def test_a_tree_answers_non_finite_inputs_as_the_model_does() -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = _data()
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X.fillna(0.0), y)
+    predict = predictor(model, list(X.columns))
+    for bad in (np.nan, np.inf, 1e300):  # 1e300 overflows the tree's float32
+        row = [0.0, bad, 0.0, 0.0]
+        try:
+            expected: object = model.predict(np.array([row])).tolist()
+        except ValueError as e:
+            expected = type(e)
+        try:
+            got: object = predict([row])[0]
+        except ValueError as e:
+            got = type(e)
+        assert got == expected, bad
