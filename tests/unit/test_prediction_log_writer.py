@@ -85,3 +85,25 @@ def test_failed_writes_are_retried_then_counted() -> None:
     w.submit("view", 1, _rows("b", 2))
     w.close()
     assert (w.written, w.dropped, w.failed_batches) == (0, 2, 1)
+
+
+def test_a_round_writes_what_was_queued_not_what_arrives_during_the_commit() -> None:
+    # Requests keep arriving while a commit runs; a round that drained until the queue was empty
+    # would never end under load and commit a few rows at a time, back to back.
+    calls: list[list[str]] = []
+    w: PredictionLogWriter
+
+    def write(fv: str, version: int, rows: Sequence[LogRow]) -> int:
+        calls.append([r.request_id for r in rows])
+        w.submit("view", 1, _rows(f"during{len(calls)}"))  # arrives mid-commit
+        return len(rows)
+
+    w = PredictionLogWriter(write, flush_seconds=60)
+    for i in range(3):
+        w.submit("view", 1, _rows(f"r{i}"))
+    w._drain(w.depth())  # one round of the writer thread
+    assert calls == [["r0", "r1", "r2"]]
+    assert w.depth() == 1  # the late request waits for the next round
+    w.close()  # close writes everything, including what arrives while it writes
+    assert [rid for batch in calls for rid in batch][:4] == ["r0", "r1", "r2", "during1"]
+    assert w.written == len(calls) + 2
