@@ -18,9 +18,17 @@ from hypothesis import strategies as st
 from fti.definitions.aggregations import Aggregation, WindowSpec
 from fti.errors import ValidationError
 from fti.pipelines.streaming.state import Event, WindowState
+from fti.pipelines.streaming.vector import VectorState
 from fti.services.stream_backfill import aggregate
 
 FNS = ("count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct")
+# What the columnar state handles (else the pipeline uses WindowState): no count_distinct, and
+# sum/mean/stddev of integer columns only.
+VECTOR_FNS = {
+    "int64": ("count", "sum", "mean", "min", "max", "stddev", "last"),
+    "float64": ("count", "min", "max", "last"),
+}
+STATES = {"window": WindowState, "vector": VectorState}
 US = timedelta(microseconds=1)
 
 
@@ -30,10 +38,11 @@ def make_spec(
     tile: int,
     lateness: int = 10**9,
     hops: tuple[tuple[int, int], ...] = (),
+    fns: tuple[str, ...] = FNS,
 ) -> WindowSpec:
-    aggs = tuple(Aggregation("v", fn, window=w * US) for fn in FNS for w in windows)
+    aggs = tuple(Aggregation("v", fn, window=w * US) for fn in fns for w in windows)
     # Hopping (hop < window) and tumbling (hop == window) windows: (window, hop) pairs.
-    aggs += tuple(Aggregation("v", fn, window=w * US, hop=h * US) for fn in FNS for w, h in hops)
+    aggs += tuple(Aggregation("v", fn, window=w * US, hop=h * US) for fn in fns for w, h in hops)
     return WindowSpec(
         keys=("k",),
         event_time="ts",
@@ -98,8 +107,10 @@ def _one(fn: str, xs: list[Any], inside: list[tuple[str, int, int, Any]]) -> Any
 
 
 # ---------------------------------------------------------------- the two engine paths
-def run_stream(spec: WindowSpec, events: list, batch_sizes: list[int]) -> dict[tuple, dict]:
-    state = WindowState(spec)
+def run_stream(
+    spec: WindowSpec, events: list, batch_sizes: list[int], state_cls: Any = WindowState
+) -> dict[tuple, dict]:
+    state = state_cls(spec)
     latest: dict[tuple, dict] = {}
     i = 0
     sizes = iter(batch_sizes)
@@ -173,40 +184,75 @@ def shuffle_with_dupes(raw: list, seed: int) -> list[tuple[str, int, int, Any]]:
     return out
 
 
+@pytest.mark.parametrize("state", sorted(STATES))
 @pytest.mark.parametrize("dtype", ["float64", "int64"])
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2**32))
-def test_stream_backfill_and_oracle_agree(dtype: str, data: st.DataObject, seed: int) -> None:
+def test_stream_backfill_and_oracle_agree(
+    state: str, dtype: str, data: st.DataObject, seed: int
+) -> None:
     raw = data.draw(events_strategy(FLOATS if dtype == "float64" else INTS))
     windows = data.draw(st.sampled_from([(1, 7), (5, 20), (3, 64), (16,)]))
     tile = data.draw(st.sampled_from([1, 2, 3, 8]))
     hops = data.draw(st.sampled_from([(), ((10, 5),), ((6, 6), (12, 3))]))
-    spec = make_spec(dtype, windows, tile, hops=hops)
+    fns = FNS if state == "window" else VECTOR_FNS[dtype]
+    spec = make_spec(dtype, windows, tile, hops=hops, fns=fns)
     events = shuffle_with_dupes(raw, seed)
     sizes = data.draw(st.lists(st.integers(1, 20), max_size=30))
     expected = oracle(spec, events)
-    stream = to_us(run_stream(spec, events, sizes))
+    stream = to_us(run_stream(spec, events, sizes, STATES[state]))
     batch = to_us(run_backfill(spec, events, dtype))
     assert mismatches(stream, expected) == []
     assert mismatches(batch, expected) == []
 
 
-def test_identical_on_a_large_random_sequence() -> None:
+@pytest.mark.parametrize("state", sorted(STATES))
+def test_identical_on_a_large_random_sequence(state: str) -> None:
     rng = random.Random(7)
     raw = [
         (rng.choice("abcdefgh"), rng.randint(0, 2_500), rng.choice([None, rng.uniform(-1e6, 1e6)]))
         for _ in range(2_000)
     ]
-    spec = make_spec("float64", (50, 400), 25, hops=((100, 100), (300, 60)))
+    fns = FNS if state == "window" else VECTOR_FNS["float64"]
+    spec = make_spec("float64", (50, 400), 25, hops=((100, 100), (300, 60)), fns=fns)
     events = shuffle_with_dupes(raw, 11)
     expected = oracle(spec, events)
-    assert mismatches(to_us(run_stream(spec, events, [250] * 50)), expected) == []
+    assert mismatches(to_us(run_stream(spec, events, [250] * 50, STATES[state])), expected) == []
     assert mismatches(to_us(run_backfill(spec, events, "float64")), expected) == []
 
 
-def test_late_events_are_counted_not_applied() -> None:
-    spec = make_spec("int64", (10,), 2, lateness=5)
-    state = WindowState(spec)
+def test_vector_state_matches_on_many_keys_with_ties_and_nulls() -> None:
+    """Integer sums and stddev over many keys, colliding times and ids, large batches."""
+    rng = random.Random(3)
+    raw = [
+        (rng.choice("abcdefghijklmnop"), rng.randint(0, 400), rng.choice([None, rng.randint(-9, 9)]))
+        for _ in range(3_000)
+    ]
+    spec = make_spec("int64", (1, 30, 200), 4, hops=((40, 20),), fns=VECTOR_FNS["int64"])
+    events = shuffle_with_dupes(raw, 5)
+    expected = oracle(spec, events)
+    for sizes in ([1] * 3_000, [37] * 200, [1_000] * 4):
+        got = to_us(run_stream(spec, events, sizes, VectorState))
+        assert mismatches(got, expected) == []
+
+
+def test_vector_state_falls_back_exactly_beyond_int64() -> None:
+    """Sums of squares past 2**62 move the state into exact big integers, mid-stream."""
+    spec = make_spec("int64", (10, 50), 4, fns=VECTOR_FNS["int64"])
+    rng = random.Random(9)
+    raw = [(rng.choice("ab"), t, rng.choice([1, 3, 2**40, -(2**41)])) for t in range(200)]
+    events = shuffle_with_dupes(raw, 1)
+    expected = oracle(spec, events)
+    state = VectorState(spec)
+    got = to_us(run_stream(spec, events, [25] * 40, lambda s: state))
+    assert state._fallback is not None  # the guard tripped
+    assert mismatches(got, expected) == []
+
+
+@pytest.mark.parametrize("state_cls", [WindowState, VectorState])
+def test_late_events_are_counted_not_applied(state_cls: Any) -> None:
+    spec = make_spec("int64", (10,), 2, lateness=5, fns=VECTOR_FNS["int64"])
+    state = state_cls(spec)
     ev = [Event(("a",), t, i, (1,)) for i, t in enumerate([100, 96, 95, 90, 101, 97, 96])]
     accepted, dups, late = state.admit(ev)
     # watermark 100: 96 ok, 95 and 90 late (<= 95); watermark 101: 97 ok, 96 late (<= 96).
@@ -217,9 +263,10 @@ def test_late_events_are_counted_not_applied() -> None:
     assert (accepted, dups, late) == ([], 1, 0)
 
 
-def test_eviction_keeps_windows_exact() -> None:
-    spec = make_spec("int64", (10,), 4, lateness=0)
-    state = WindowState(spec)
+@pytest.mark.parametrize("state_cls", [WindowState, VectorState])
+def test_eviction_keeps_windows_exact(state_cls: Any) -> None:
+    spec = make_spec("int64", (10,), 4, lateness=0, fns=VECTOR_FNS["int64"])
+    state = state_cls(spec)
     events = [Event(("a",), t, t, (t,)) for t in range(0, 1_000, 3)]
     rows = []
     for i in range(0, len(events), 10):

@@ -195,6 +195,11 @@ class WindowState:
         return n
 
     # ------------------------------------------------------------------ emission
+    def mark(self, points: Iterable[tuple[tuple[Any, ...], int]]) -> None:
+        """Owe rows for these (key, time) points at the next ``emit``."""
+        for key, t in points:
+            self._rows[(key, t)] = self.values_at(key, t)
+
     def affected(self, accepted: Iterable[Event]) -> dict[tuple[Any, ...], list[int]]:
         """Per key, the sorted distinct event times whose aggregates changed."""
         new: dict[tuple[Any, ...], set[int]] = {}

@@ -1,0 +1,596 @@
+"""The columnar (numpy) stream state: the same exact windows as ``WindowState``, per batch.
+
+``WindowState`` does its work event by event in Python. This state keeps every retained event
+in flat numpy arrays sorted by ``(key id, event time, event id)`` and handles a micro-batch
+with a fixed number of vectorised passes, so its cost per event does not grow with the number
+of aggregations. The emitted rows are the same (``tests/unit/test_aggregations.py`` runs both
+states against the plain-Python oracle).
+
+Representation (``n`` retained events):
+
+* ``kid, et, ex`` (int64): key id (keys are numbered on first sight), event time (µs), and the
+  index of the event id in a Python list; a key's events are one contiguous *segment*;
+* per value column ``val`` (int64 for int/bool/timestamp columns, float64 for floats) and
+  ``ok`` (not null);
+* rebuilt after each batch's inserts, O(n) each: prefix sums of the non-null count, of the
+  value and of its square (a window's count/sum/sum of squares is a difference of two prefixes,
+  exact in int64 — guarded, see below); a forward fill of the last non-null position
+  (``last``); and for ``min``/``max`` a block decomposition: per block of 32 events its
+  running extremes from both ends and a sparse table over the block extremes, so any range is
+  three lookups (or one masked 32-wide reduction inside a single block).
+
+Per batch: ids are checked against the ids seen (duplicates), lateness against the running
+watermark (vectorised), the accepted events are sorted and inserted with ``np.insert`` at
+positions found by a binary search inside each key's segment (all keys at once), and the rows
+to emit are found exactly as ``WindowState`` does: every accepted event's own ``(key, time)``,
+plus, for an event inserted before newer events of its key, every distinct time of that key in
+``[t, t + max window)``. Each row's window bounds are two more segment searches.
+
+Limits (``VectorState.supports``): numeric value columns only, no ``count_distinct``, and
+``sum``/``mean``/``stddev`` only of integer or bool columns (float sums stay exact in
+``WindowState``'s big integers). Integer sums are exact while ``n * max|x|**2 < 2**62``; beyond
+that the state converts itself into a ``WindowState`` holding the same events, once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fti.definitions.aggregations import Partial, WindowSpec, finalize
+from fti.definitions.fields import arrow_type
+from fti.pipelines.streaming.state import Event, WindowState
+
+__all__ = ["EventBatch", "VectorState"]
+
+_INTS = {"int8", "int16", "int32", "int64", "bool", "timestamp"}
+_FLOATS = {"float32", "float64"}
+_BLOCK = 32
+_I64_MIN = np.iinfo(np.int64).min
+_I64_MAX = np.iinfo(np.int64).max
+_GUARD = 1 << 62
+
+
+@dataclass
+class EventBatch:
+    """Decoded events as columns: key tuples, times (µs), ids, values and not-null masks."""
+
+    keys: list[tuple[Any, ...]]
+    et: np.ndarray
+    eids: list[Any]
+    values: list[np.ndarray]
+    valid: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.eids)
+
+    def take(self, idx: np.ndarray) -> EventBatch:
+        ix = idx.tolist()
+        return EventBatch(
+            [self.keys[i] for i in ix],
+            self.et[idx],
+            [self.eids[i] for i in ix],
+            [v[idx] for v in self.values],
+            [m[idx] for m in self.valid],
+        )
+
+    @classmethod
+    def from_events(cls, spec: WindowSpec, events: Sequence[Event]) -> EventBatch:
+        values, valid = [], []
+        for ci, c in enumerate(spec.value_columns):
+            raw = [e.values[ci] for e in events]
+            ok = np.fromiter((v is not None for v in raw), bool, len(raw))
+            dtype = np.float64 if spec.columns[c] in _FLOATS else np.int64
+            arr = np.fromiter((0 if v is None else v for v in raw), dtype, len(raw))
+            values.append(arr)
+            valid.append(ok)
+        et = np.fromiter((e.et for e in events), np.int64, len(events))
+        return cls([e.key for e in events], et, [e.eid for e in events], values, valid)
+
+    @classmethod
+    def from_table(cls, spec: WindowSpec, table: pa.Table) -> EventBatch:
+        """From an events table (key, event time, id and value columns; any extra ignored)."""
+        key_cols = [table.column(k).to_pylist() for k in spec.keys]
+        keys = list(zip(*key_cols, strict=True)) if key_cols else []
+        et_col = table.column(spec.event_time)
+        if not pa.types.is_integer(et_col.type):
+            et_col = pc.cast(pc.cast(et_col, arrow_type("timestamp")), pa.int64())
+        et = et_col.to_numpy().astype(np.int64, copy=False)
+        values, valid = [], []
+        for c in spec.value_columns:
+            col = table.column(c)
+            if pa.types.is_timestamp(col.type) or pa.types.is_boolean(col.type):
+                col = pc.cast(col, pa.int64())
+            ok = pc.is_valid(col).to_numpy(zero_copy_only=False)
+            dtype = np.float64 if spec.columns[c] in _FLOATS else np.int64
+            arr = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+            values.append(arr)
+            valid.append(np.asarray(ok, dtype=bool))
+        return cls(keys, et, table.column(spec.event_id).to_pylist(), values, valid)
+
+    def to_events(self) -> list[Event]:
+        vals = [
+            [x if ok else None for x, ok in zip(v.tolist(), m.tolist(), strict=True)]
+            for v, m in zip(self.values, self.valid, strict=True)
+        ]
+        ets = self.et.tolist()
+        return [
+            Event(self.keys[i], ets[i], self.eids[i], tuple(col[i] for col in vals))
+            for i in range(len(ets))
+        ]
+
+
+class _Extremes:
+    """Range min or max over a fixed array: block running extremes plus a sparse table."""
+
+    def __init__(self, values: np.ndarray, op: np.ufunc, fill: Any) -> None:
+        n = len(values)
+        nb = max(1, -(-n // _BLOCK))
+        padded = np.full(nb * _BLOCK, fill, dtype=values.dtype)
+        padded[:n] = values
+        blocks = padded.reshape(nb, _BLOCK)
+        self.op, self.fill = op, fill
+        self.padded = padded
+        self.pre = op.accumulate(blocks, axis=1).ravel()
+        self.suf = op.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+        table = [self.pre[_BLOCK - 1 :: _BLOCK].copy()]
+        width = 1
+        while 2 * width <= nb:
+            prev = table[-1]
+            table.append(op(prev[: len(prev) - width], prev[width:]))
+            width *= 2
+        self.table = table
+
+    def query(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The extreme over ``[lo, hi)`` per pair (``hi > lo``)."""
+        out = np.empty(len(lo), dtype=self.padded.dtype)
+        if not len(lo):
+            return out
+        bl, bh = lo // _BLOCK, (hi - 1) // _BLOCK
+        same = bl == bh
+        if same.any():
+            s_lo, s_hi = lo[same], hi[same]
+            idx = (bl[same] * _BLOCK)[:, None] + np.arange(_BLOCK)
+            inside = (idx >= s_lo[:, None]) & (idx < s_hi[:, None])
+            vals = np.where(inside, self.padded[idx], self.fill)
+            out[same] = self.op.reduce(vals, axis=1)
+        diff = ~same
+        if diff.any():
+            d_lo, d_hi = lo[diff], hi[diff]
+            res = self.op(self.suf[d_lo], self.pre[d_hi - 1])
+            a, b = bl[diff] + 1, bh[diff]  # whole blocks [a, b)
+            inner = b > a
+            if inner.any():
+                ia, ib = a[inner], b[inner]
+                k = np.floor(np.log2(ib - ia)).astype(np.int64)
+                part = np.empty(len(ia), dtype=res.dtype)
+                for level in np.unique(k).tolist():
+                    sel = k == level
+                    row = self.table[level]
+                    part[sel] = self.op(row[ia[sel]], row[ib[sel] - (1 << level)])
+                res[inner] = self.op(res[inner], part)
+            out[diff] = res
+        return out
+
+
+class VectorState:
+    """Exact sliding-window state of one streaming feature group, in numpy columns."""
+
+    def __init__(self, spec: WindowSpec, *, watermark: int | None = None) -> None:
+        self.spec = spec
+        self.watermark = watermark
+        self._fallback: WindowState | None = None
+        cols = spec.value_columns
+        self._columns = cols
+        self._float = [spec.columns[c] in _FLOATS for c in cols]
+        fns = {c: {a.fn for a in spec.aggregations if a.column == c} for c in cols}
+        self._summed = [bool(fns[c] & {"sum", "mean", "stddev"}) for c in cols]
+        self._squared = ["stddev" in fns[c] for c in cols]
+        self._need_max = ["max" in fns[c] for c in cols]
+        self._need_min = ["min" in fns[c] for c in cols]
+        self._need_last = ["last" in fns[c] for c in cols]
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for i, a in enumerate(spec.aggregations):
+            groups.setdefault((cols.index(a.column), a.window_us, a.hop_us), []).append(i)
+        self._groups = groups
+        self._dtypes = spec.feature_dtypes()
+        self._kid_of: dict[tuple[Any, ...], int] = {}
+        self._key_list: list[tuple[Any, ...]] = []
+        self._seen: dict[Any, int] = {}  # event id -> index into self._eids
+        self._eids: list[Any] = []
+        self.kid = np.empty(0, np.int64)
+        self.et = np.empty(0, np.int64)
+        self.ex = np.empty(0, np.int64)
+        self.val = [np.empty(0, np.float64 if f else np.int64) for f in self._float]
+        self.ok = [np.empty(0, bool) for _ in cols]
+        self._max_abs = [0] * len(cols)
+        self._derived_ok = False
+        self._pending: np.ndarray = np.empty(0, np.int64)  # positions emitted next
+        self._ooo: list[tuple[np.ndarray, np.ndarray]] = []  # (kid, t) of out-of-order inserts
+
+    @staticmethod
+    def supports(spec: WindowSpec) -> bool:
+        for a in spec.aggregations:
+            dtype = spec.columns[a.column]
+            if dtype not in _INTS and dtype not in _FLOATS:
+                return False
+            if a.fn == "count_distinct":
+                return False
+            if a.fn in ("sum", "mean", "stddev") and dtype in _FLOATS:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ admission
+    @property
+    def horizon(self) -> int | None:
+        if self._fallback is not None:
+            return self._fallback.horizon
+        if self.watermark is None:
+            return None
+        return self.watermark - self.spec.lateness_us - self.spec.max_window_us
+
+    @property
+    def size(self) -> int:
+        return self._fallback.size if self._fallback is not None else len(self._seen)
+
+    def admit(self, events: Iterable[Event]) -> tuple[list[Event], int, int]:
+        """The ``WindowState`` interface (a list of ``Event``)."""
+        batch = EventBatch.from_events(self.spec, list(events))
+        accepted, dups, late = self.admit_batch(batch)
+        return accepted.to_events(), dups, late
+
+    def admit_batch(self, batch: EventBatch) -> tuple[EventBatch, int, int]:
+        """Apply a batch in delivery order; returns (accepted events, duplicates, late)."""
+        if self._fallback is not None:
+            acc, dups, late = self._fallback.admit(batch.to_events())
+            return EventBatch.from_events(self.spec, acc), dups, late
+        n = len(batch)
+        et = batch.et
+        # The watermark an event is checked against: the greatest time delivered before it
+        # (duplicates and late events never raise it, so including them changes nothing).
+        late_mask = np.zeros(n, bool)
+        if n:
+            before = np.empty(n, np.int64)
+            before[0] = _I64_MIN if self.watermark is None else self.watermark
+            before[1:] = et[:-1]
+            np.maximum.accumulate(before, out=before)
+            has = before != _I64_MIN
+            late_mask = has & (et <= np.where(has, before, 0) - self.spec.lateness_us)
+        seen = self._seen
+        keep = np.zeros(n, bool)
+        dups = late = 0
+        late_list = late_mask.tolist()
+        for i, eid in enumerate(batch.eids):
+            if eid in seen:
+                dups += 1
+            elif late_list[i]:
+                late += 1
+            else:
+                seen[eid] = -1  # its index is assigned when inserted
+                keep[i] = True
+        acc_idx = np.flatnonzero(keep)
+        accepted = batch.take(acc_idx) if len(acc_idx) < n else batch
+        if len(accepted):
+            top = int(accepted.et.max())
+            if self.watermark is None or top > self.watermark:
+                self.watermark = top
+            self._insert(accepted, emit=True)
+        return accepted, dups, late
+
+    def restore(self, events: Iterable[Event]) -> int:
+        return self.restore_batch(EventBatch.from_events(self.spec, list(events)))
+
+    def restore_batch(self, batch: EventBatch) -> int:
+        """Reload checkpointed events (no late check; duplicates by id are dropped)."""
+        if self._fallback is not None:
+            return self._fallback.restore(batch.to_events())
+        keep = np.zeros(len(batch), bool)
+        for i, eid in enumerate(batch.eids):
+            if eid not in self._seen:
+                self._seen[eid] = -1
+                keep[i] = True
+        idx = np.flatnonzero(keep)
+        if len(idx):
+            self._insert(batch.take(idx), emit=False)
+        return len(idx)
+
+    def _insert(self, b: EventBatch, *, emit: bool) -> None:
+        m = len(b)
+        kid_of, key_list = self._kid_of, self._key_list
+        kids = np.empty(m, np.int64)
+        for i, key in enumerate(b.keys):
+            k = kid_of.get(key)
+            if k is None:
+                k = kid_of[key] = len(key_list)
+                key_list.append(key)
+            kids[i] = k
+        eid_arr = np.array(b.eids) if m else np.empty(0, np.int64)
+        order = np.lexsort((eid_arr, b.et, kids))
+        kids, et = kids[order], b.et[order]
+        eids = [b.eids[i] for i in order.tolist()]
+        first = len(self._eids)
+        self._eids.extend(eids)
+        for j, eid in enumerate(eids):
+            self._seen[eid] = first + j
+        ex = np.arange(first, first + m, dtype=np.int64)
+        vals = [v[order] for v in b.values]
+        oks = [o[order] for o in b.valid]
+        # Guard the int64 prefix sums: |sum| <= n * max|x| and sum of squares <= n * max|x|^2.
+        for ci in range(len(self._columns)):
+            if self._summed[ci] and m:
+                v = vals[ci][oks[ci]]
+                if len(v):
+                    self._max_abs[ci] = max(self._max_abs[ci], int(np.abs(v).max()))
+        total = len(self.et) + m
+        for ci in range(len(self._columns)):
+            if not self._summed[ci]:
+                continue
+            bound = total * self._max_abs[ci] ** (2 if self._squared[ci] else 1)
+            if bound >= _GUARD:
+                keys = [b.keys[i] for i in order.tolist()]
+                self._to_fallback(EventBatch(keys, et, eids, vals, oks), emit=emit)
+                return
+        # Insertion points: after every old event of the key with (time, id) <= the new one.
+        seg_lo = np.searchsorted(self.kid, kids, "left")
+        seg_hi = np.searchsorted(self.kid, kids, "right")
+        pos = _search(self.et, seg_lo, seg_hi, et, right=True)
+        if len(self.et):
+            prev = self.et[np.maximum(pos - 1, 0)]
+            for j in np.flatnonzero((pos > seg_lo) & (prev == et)).tolist():
+                p, lo = int(pos[j]), int(seg_lo[j])  # equal times: order by event id (rare)
+                while p > lo and self.et[p - 1] == et[j] and self._eids[self.ex[p - 1]] > eids[j]:
+                    p -= 1
+                pos[j] = p
+        in_order = pos == seg_hi
+        if len(self._pending):  # positions noted earlier shift by the inserts before them
+            self._pending = self._pending + np.searchsorted(pos, self._pending, "right")
+        self.kid = np.insert(self.kid, pos, kids)
+        self.et = np.insert(self.et, pos, et)
+        self.ex = np.insert(self.ex, pos, ex)
+        for ci in range(len(self._columns)):
+            self.val[ci] = np.insert(self.val[ci], pos, vals[ci])
+            self.ok[ci] = np.insert(self.ok[ci], pos, oks[ci])
+        self._derived_ok = False
+        if emit:
+            final = pos + np.arange(m, dtype=np.int64)
+            self._pending = np.concatenate([self._pending, final])
+            ooo = ~in_order
+            if ooo.any():
+                self._ooo.append((kids[ooo], et[ooo]))
+
+    def _to_fallback(self, extra: EventBatch, *, emit: bool) -> None:
+        """Hand every retained event (and ``extra``) to an exact big-integer ``WindowState``,
+        with the rows this batch still owes marked for its next ``emit``."""
+        ws = WindowState(self.spec, watermark=self.watermark)
+        points = self._points()
+        owed = list(
+            zip(
+                [self._key_list[k] for k in self.kid[points].tolist()],
+                self.et[points].tolist(),
+                strict=True,
+            )
+        )
+        ws.restore(self._retained().to_events())
+        events = extra.to_events()
+        ws.restore(events)
+        if emit:
+            owed += [(key, t) for key, ts in ws.affected(events).items() for t in ts]
+        ws.mark(owed)
+        self._fallback = ws
+        self._seen = {}
+        self._pending = np.empty(0, np.int64)
+        self._ooo = []
+        self.kid = self.et = self.ex = np.empty(0, np.int64)
+
+    def _retained(self) -> EventBatch:
+        return EventBatch(
+            [self._key_list[k] for k in self.kid.tolist()],
+            self.et,
+            [self._eids[i] for i in self.ex.tolist()],
+            list(self.val),
+            list(self.ok),
+        )
+
+    # ------------------------------------------------------------------ emission
+    def emit(self, accepted: Any = None) -> pa.Table:
+        """The feature rows to write for the events admitted since the last ``emit``."""
+        if self._fallback is not None:
+            if isinstance(accepted, EventBatch):
+                accepted = accepted.to_events()
+            return self._fallback.emit(accepted if isinstance(accepted, list) else [])
+        points = self._points()
+        table = self._rows(points)
+        self._pending = np.empty(0, np.int64)
+        self._ooo = []
+        self._evict()
+        return table
+
+    def _points(self) -> np.ndarray:
+        """Positions of the (key, time) rows to emit: the last event of each (key, time)."""
+        kid, et = self.kid, self.et
+        parts = [self._pending]
+        span = self.spec.max_window_us
+        for kids, ts in self._ooo:
+            # Merge each key's [t, t + span) ranges (sorted by key then time), then expand.
+            start = ts.copy()
+            same = np.zeros(len(ts), bool)
+            same[1:] = kids[1:] == kids[:-1]
+            prev_end = np.empty(len(ts), np.int64)
+            prev_end[1:] = ts[:-1] + span
+            start[same] = np.maximum(ts[same], prev_end[same])
+            seg_lo = np.searchsorted(kid, kids, "left")
+            seg_hi = np.searchsorted(kid, kids, "right")
+            lo = _search(et, seg_lo, seg_hi, start, right=False)
+            hi = _search(et, seg_lo, seg_hi, ts + span, right=False)
+            lengths = np.maximum(hi - lo, 0)
+            if lengths.sum():
+                offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths)
+                parts.append(offsets + np.arange(int(lengths.sum()), dtype=np.int64))
+        pos = np.unique(np.concatenate(parts))
+        if not len(pos):
+            return pos
+        # Move each position to the last event with the same key and time.
+        seg_hi = np.searchsorted(kid, kid[pos], "right")
+        return np.unique(_search(et, pos, seg_hi, et[pos], right=True) - 1)
+
+    def _derive(self) -> None:
+        if self._derived_ok:
+            return
+        n = len(self.et)
+        self._cnt, self._sum, self._sq, self._last = [], [], [], []
+        self._max: list[_Extremes | None] = []
+        self._min: list[_Extremes | None] = []
+        zero = np.zeros(1, np.int64)
+        for ci in range(len(self._columns)):
+            ok, v = self.ok[ci], self.val[ci]
+            self._cnt.append(np.concatenate([zero, np.cumsum(ok, dtype=np.int64)]))
+            if self._summed[ci]:
+                x = np.where(ok, v, 0)
+                self._sum.append(np.concatenate([zero, np.cumsum(x, dtype=np.int64)]))
+                sq = np.concatenate([zero, np.cumsum(x * x, dtype=np.int64)])
+                self._sq.append(sq if self._squared[ci] else zero)
+            else:
+                self._sum.append(zero)
+                self._sq.append(zero)
+            if self._need_last[ci]:
+                idx = np.where(ok, np.arange(n, dtype=np.int64), -1)
+                self._last.append(np.maximum.accumulate(idx) if n else idx)
+            else:
+                self._last.append(zero)
+            low, high = (-np.inf, np.inf) if self._float[ci] else (_I64_MIN, _I64_MAX)
+            self._max.append(
+                _Extremes(np.where(ok, v, low), np.maximum, low) if self._need_max[ci] else None
+            )
+            self._min.append(
+                _Extremes(np.where(ok, v, high), np.minimum, high) if self._need_min[ci] else None
+            )
+        self._derived_ok = True
+
+    def _rows(self, points: np.ndarray) -> pa.Table:
+        spec = self.spec
+        self._derive()
+        kid, et = self.kid[points], self.et[points]
+        seg_lo = np.searchsorted(self.kid, kid, "left")
+        outputs: list[pa.Array | None] = [None] * len(spec.aggregations)
+        for (ci, window, hop), idxs in self._groups.items():
+            if hop:
+                end = et - np.mod(et, hop)
+                hi = _search(self.et, seg_lo, points + 1, end, right=True)
+            else:
+                end, hi = et, points + 1
+            lo = _search(self.et, seg_lo, hi, end - window, right=True)
+            lo = np.minimum(lo, hi)
+            cnt = self._cnt[ci][hi] - self._cnt[ci][lo]
+            empty = cnt == 0
+            for i in idxs:
+                outputs[i] = self._finish(spec.aggregations[i].fn, ci, lo, hi, cnt, empty, i)
+        keys = [self._key_list[k] for k in kid.tolist()]
+        arrays = [
+            pa.array([k[j] for k in keys], arrow_type(spec.columns[name]))
+            for j, name in enumerate(spec.keys)
+        ]
+        arrays.append(pa.array(et, pa.int64()).cast(arrow_type("timestamp")))
+        arrays += [a for a in outputs if a is not None]
+        names = [*spec.keys, spec.event_time, *(a.output for a in spec.aggregations)]
+        return pa.Table.from_arrays(arrays, names=names)
+
+    def _finish(
+        self,
+        fn: str,
+        ci: int,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        cnt: np.ndarray,
+        empty: np.ndarray,
+        i: int,
+    ) -> pa.Array:
+        out_type = arrow_type(self._dtypes[self.spec.aggregations[i].output])
+        if fn == "count":
+            return pa.array(cnt, out_type)
+        if fn in ("sum", "mean", "stddev"):
+            s = self._sum[ci][hi] - self._sum[ci][lo]
+            if fn == "sum":
+                return pa.array(s, pa.int64(), mask=empty).cast(out_type)
+            if fn == "mean":
+                safe = np.where(empty, 1, cnt)
+                mean = s / safe
+                big = np.flatnonzero(np.abs(s) > (1 << 53))
+                for j in big.tolist():  # beyond 2**53 a float64 sum is not exact
+                    mean[j] = int(s[j]) / int(cnt[j])
+                return pa.array(mean, out_type, mask=empty)
+            q = self._sq[ci][hi] - self._sq[ci][lo]
+            values: list[float | None] = []
+            for n_, s_, q_ in zip(cnt.tolist(), s.tolist(), q.tolist(), strict=True):
+                p = Partial()
+                p.count, p.sum, p.sumsq = n_, s_, q_
+                values.append(finalize("stddev", p, 0))
+            return pa.array(values, out_type)
+        if fn in ("min", "max"):
+            ext = (self._max if fn == "max" else self._min)[ci]
+            assert ext is not None
+            res = np.zeros(len(lo), dtype=self.val[ci].dtype)
+            some = ~empty
+            res[some] = ext.query(lo[some], hi[some])
+            return _typed(res, empty, out_type)
+        if fn == "last":
+            j = self._last[ci][np.maximum(hi - 1, 0)]
+            hit = (hi > lo) & (j >= lo)
+            res = np.where(hit, self.val[ci][np.maximum(j, 0)], 0)
+            return _typed(res, ~hit, out_type)
+        raise AssertionError(fn)
+
+    # ------------------------------------------------------------------ eviction
+    def _evict(self) -> None:
+        horizon = self.horizon
+        if horizon is None or not len(self.et):
+            return
+        drop = self.et <= horizon
+        n_drop = int(np.count_nonzero(drop))
+        if not n_drop:
+            return
+        for i in self.ex[drop].tolist():
+            self._seen.pop(self._eids[i], None)
+        keep = ~drop
+        self.kid, self.et, self.ex = self.kid[keep], self.et[keep], self.ex[keep]
+        self.val = [v[keep] for v in self.val]
+        self.ok = [o[keep] for o in self.ok]
+        self._derived_ok = False
+        if len(self._eids) > 2 * len(self.ex) + 1024:  # compact the id list
+            self._eids = [self._eids[i] for i in self.ex.tolist()]
+            self.ex = np.arange(len(self._eids), dtype=np.int64)
+            self._seen = {eid: i for i, eid in enumerate(self._eids)}
+
+
+def _typed(values: np.ndarray, null: np.ndarray, out_type: pa.DataType) -> pa.Array:
+    base = pa.float64() if values.dtype.kind == "f" else pa.int64()
+    return pa.array(values, base, mask=null).cast(out_type)
+
+
+def _search(
+    et: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray, *, right: bool
+) -> np.ndarray:
+    """Per query, the first index in ``[lo, hi)`` whose time is ``> target`` (``right``) or
+    ``>= target``; ``hi`` if none. All queries at once: one vectorised bisection."""
+    lo = lo.copy()
+    if not len(lo) or not len(et):
+        return lo
+    hi = np.maximum(hi, lo)
+    steps = math.ceil(math.log2(int((hi - lo).max()) + 1)) + 1
+    for _ in range(steps):
+        active = lo < hi
+        if not active.any():
+            break
+        mid = (lo + hi) >> 1
+        at = et[np.minimum(mid, len(et) - 1)]
+        go = (at <= target) if right else (at < target)
+        go &= active
+        stay = active & ~go
+        lo = np.where(go, mid + 1, lo)
+        hi = np.where(stay, mid, hi)
+    return lo
