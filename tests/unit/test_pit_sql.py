@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 import fti
+from fti._internal.frames import to_arrow
 from fti.planner.duckdb_pit import compile_pit
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -57,3 +59,66 @@ def test_spine_times_floor_to_microseconds(fv: fti.FeatureView) -> None:
 def test_filter_excludes_rows_before_the_join(fv: fti.FeatureView) -> None:
     df = fv.training_data()
     assert df["k"].tolist() == [1]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = timedelta(microseconds=1)
+WIDE = [-(2**63), -5, 0, 2**32 - 6, 2**32 - 5, 2**63 - 1]  # int64 keys at both extremes
+
+
+@pytest.fixture
+def edge(fs: fti.FeatureStore) -> fti.FeatureView:
+    """Keys across the int64 range, times around 1970 (negative epochs), a correction."""
+    g = fs.feature_group("e", primary_key=["k"], event_time="t", ttl=timedelta(microseconds=2))
+    first = pd.DataFrame(
+        {
+            "k": WIDE,
+            "t": [EPOCH - US] * len(WIDE),
+            "v": [float(i) for i in range(len(WIDE))],
+        }
+    )
+    g.insert(first)
+    g.insert(pd.DataFrame({"k": [-5], "t": [EPOCH - US], "v": [-50.0]}))  # a later correction
+    g.insert(pd.DataFrame({"k": [-5, 0], "t": [EPOCH - 2 * US] * 2, "v": [-99.0, -99.0]}))
+    return fs.feature_view("ev", query=g.select(["v"]))
+
+
+def _spine(keys: list[int], at: datetime) -> pd.DataFrame:
+    return pd.DataFrame({"k": keys, "t": pd.Series([at] * len(keys)).astype("datetime64[us, UTC]")})
+
+
+@pytest.mark.parametrize(
+    ("keys", "narrowed"),
+    [
+        ([-5, 2**32 - 6, 0], True),  # a span of exactly 2**32 values: UINTEGER offsets
+        ([-5, 2**32 - 5, 0], False),  # one more: the plain BIGINT key
+        ([0], True),
+        (WIDE, False),
+    ],
+)
+def test_integer_keys_join_alike_narrowed_or_not(
+    edge: fti.FeatureView, keys: list[int], narrowed: bool
+) -> None:
+    spine = _spine(keys, EPOCH - US)
+    table = to_arrow(spine).append_column("_fti_row", pa.array(range(len(keys)), pa.int64()))
+    ranges = {"k": (min(keys), max(keys))}
+    sql = compile_pit(edge.spec.query, spine_columns=table.column_names, key_ranges=ranges).sql
+    assert ("UINTEGER" in sql) == narrowed
+    got = edge.training_data(spine=spine)
+    expected = {-(2**63): 0.0, -5: -50.0, 0: 2.0, 2**32 - 6: 3.0, 2**32 - 5: 4.0, 2**63 - 1: 5.0}
+    assert got["k"].tolist() == keys
+    assert got["v"].tolist() == [expected[k] for k in keys]
+
+
+def test_times_before_1970_order_and_expire(edge: fti.FeatureView) -> None:
+    # 2 us before the epoch only the older rows exist; the ttl (2 us) is inclusive.
+    assert edge.training_data(spine=_spine([-5, 0], EPOCH - 2 * US))["v"].tolist() == [-99.0] * 2
+    assert edge.training_data(spine=_spine([-5], EPOCH - 3 * US))["v"].isna().all()
+    assert edge.training_data(spine=_spine([-5], EPOCH + US))["v"].tolist() == [-50.0]
+    assert edge.training_data(spine=_spine([-5], EPOCH + 2 * US))["v"].isna().all()
+
+
+def test_unknown_and_out_of_range_spine_keys_get_nulls(edge: fti.FeatureView) -> None:
+    got = edge.training_data(spine=_spine([7, -5, 7, 2**40], EPOCH))
+    assert got["k"].tolist() == [7, -5, 7, 2**40]
+    assert got["v"].isna().tolist() == [True, False, True, True]

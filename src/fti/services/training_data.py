@@ -128,6 +128,19 @@ def normalize_spine(
     return pa.Table.from_arrays([*columns, rows], names=names), table.column_names
 
 
+def _key_ranges(query: Query, spine: pa.Table) -> dict[str, tuple[int, int]]:
+    """(min, max) of the spine's integer join-key columns (see ``compile_pit``)."""
+    keys = [*query.left.group.primary_key, *(c for j in query.joins for c in j.left_on)]
+    out: dict[str, tuple[int, int]] = {}
+    for name in dict.fromkeys(keys):
+        if name not in spine.column_names or not pa.types.is_integer(spine.schema.field(name).type):
+            continue
+        bounds = pc.min_max(spine.column(name)).as_py()
+        if bounds["min"] is not None:
+            out[name] = (int(bounds["min"]), int(bounds["max"]))
+    return out
+
+
 def pin_versions(ctx: StoreContext, query: Query) -> dict[str, int | None]:
     """The latest offline table version of every feature group in the query (None: no table)."""
     out: dict[str, int | None] = {}
@@ -250,14 +263,21 @@ def point_in_time(
                 f"Label {c!r} is neither a column of the left-most feature group "
                 f"{query.left.group.name!r} ({sorted(left_cols)}) nor of the spine."
             )
-    compile_ = compile_pit if spark is None else compile_pit_spark
-    statement = compile_(
-        query,
-        spine_columns=None if spine_table is None else spine_table.column_names,
-        extra_left=[c for c in extra_left if c in left_cols],
-        start=start,
-        end=end,
-    )
+    spine_columns = None if spine_table is None else spine_table.column_names
+    left_extra = [c for c in extra_left if c in left_cols]
+    if spark is None:
+        statement = compile_pit(
+            query,
+            spine_columns=spine_columns,
+            extra_left=left_extra,
+            start=start,
+            end=end,
+            key_ranges=None if spine_table is None else _key_ranges(query, spine_table),
+        )
+    else:
+        statement = compile_pit_spark(
+            query, spine_columns=spine_columns, extra_left=left_extra, start=start, end=end
+        )
     if spark is None:
         table = run_pit(statement, spine=spine_table, groups=relations)
     else:
