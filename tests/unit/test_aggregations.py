@@ -224,8 +224,9 @@ def test_identical_on_a_large_random_sequence(state: str) -> None:
 def test_vector_state_matches_on_many_keys_with_ties_and_nulls() -> None:
     """Integer sums and stddev over many keys, colliding times and ids, large batches."""
     rng = random.Random(3)
+    keys = "abcdefghijklmnop"
     raw = [
-        (rng.choice("abcdefghijklmnop"), rng.randint(0, 400), rng.choice([None, rng.randint(-9, 9)]))
+        (rng.choice(keys), rng.randint(0, 400), rng.choice([None, rng.randint(-9, 9)]))
         for _ in range(3_000)
     ]
     spec = make_spec("int64", (1, 30, 200), 4, hops=((40, 20),), fns=VECTOR_FNS["int64"])

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import pyarrow as pa
+
 from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normalize_features
 from fti.definitions.query import Query, select
 from fti.errors import ValidationError
@@ -110,6 +112,17 @@ class FeatureGroup:
         report, spec = ingestion.insert(self._ctx, self._spec, data)
         self._set_spec(spec)
         return report
+
+    def stage_online(self, data: pa.Table) -> pa.Table:
+        """For stream writers: validate ``data`` and write it to the online store now; the
+        returned rows go offline with ``commit_staged`` (one Delta commit for many batches)."""
+        staged, _changed, spec = ingestion.stage_online(self._ctx, self._spec, data)
+        self._set_spec(spec)
+        return staged
+
+    def commit_staged(self, staged: list[pa.Table]) -> InsertReport:
+        """Write rows returned by ``stage_online`` offline, in one commit."""
+        return ingestion.commit_staged(self._ctx, self._spec, staged)
 
     def add_features(self, features: FeaturesArg) -> FeatureGroup:
         """Add nullable feature columns in place; recorded in the schema history.

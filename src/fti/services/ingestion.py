@@ -20,7 +20,7 @@ from fti.services import feature_groups, materialization
 from fti.services.context import StoreContext
 from fti.services.frame_validation import check_column_names, infer_columns, normalize_frame
 
-__all__ = ["InsertReport", "insert", "next_sequence"]
+__all__ = ["InsertReport", "commit_staged", "insert", "next_sequence", "stage_online"]
 
 _seq_lock = threading.Lock()
 _last_seq = 0
@@ -76,6 +76,27 @@ def _ensure_schema(ctx: StoreContext, spec: FeatureGroupSpec, table: pa.Table) -
     raise ConflictError(f"Schema of feature group {spec.name!r} keeps changing; retry the insert.")
 
 
+def _normalized(
+    ctx: StoreContext, spec: FeatureGroupSpec, table: pa.Table
+) -> tuple[pa.Table, FeatureGroupSpec]:
+    """Validate a non-empty frame (inferring and storing a missing schema) and stamp each row
+    with its ingestion order."""
+    if not spec.has_schema or any(
+        c not in spec.column_names for c in (*spec.primary_key, spec.event_time) if c
+    ):
+        # Validate the frame against the inferred schema before storing that schema.
+        trial = spec.with_columns(infer_columns(spec, table))
+        normalize_frame(trial, table)
+        spec = _ensure_schema(ctx, spec, table)
+    normalized = normalize_frame(spec, table)
+    n = normalized.num_rows
+    base = next_sequence(n)
+    normalized = normalized.append_column(
+        pa.field(SEQ, pa.int64()), pa.array(np.arange(base, base + n, dtype=np.int64))
+    )
+    return normalized, spec
+
+
 def insert(
     ctx: StoreContext, spec: FeatureGroupSpec, data: Any
 ) -> tuple[InsertReport, FeatureGroupSpec]:
@@ -91,19 +112,8 @@ def insert(
         )
         elapsed = time.perf_counter() - started
         return InsertReport(spec.name, spec.version, 0, None, 0, elapsed, message=message), spec
-    if not spec.has_schema or any(
-        c not in spec.column_names for c in (*spec.primary_key, spec.event_time) if c
-    ):
-        # Validate the frame against the inferred schema before storing that schema.
-        trial = spec.with_columns(infer_columns(spec, table))
-        normalize_frame(trial, table)
-        spec = _ensure_schema(ctx, spec, table)
-    normalized = normalize_frame(spec, table)
+    normalized, spec = _normalized(ctx, spec, table)
     n = normalized.num_rows
-    base = next_sequence(n)
-    normalized = normalized.append_column(
-        pa.field(SEQ, pa.int64()), pa.array(np.arange(base, base + n, dtype=np.int64))
-    )
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
@@ -126,3 +136,45 @@ def insert(
         spec.name, spec.version, n, version, changed, time.perf_counter() - started
     )
     return report, spec
+
+
+def stage_online(
+    ctx: StoreContext, spec: FeatureGroupSpec, data: pa.Table
+) -> tuple[pa.Table, int, FeatureGroupSpec]:
+    """The online half of an insert, for streams: validate, stamp the ingestion order and
+    upsert into the online store now; returns the stamped rows for ``commit_staged``.
+
+    Until they are committed offline the online store is ahead of the offline table; a crash
+    in between loses only rows a stream replays from its checkpoint (the same rows again).
+    """
+    check_column_names(data, spec.name)
+    if data.num_rows == 0:
+        return data, 0, spec
+    normalized, spec = _normalized(ctx, spec, data)
+    changed = 0
+    if spec.online:
+        table_def = feature_groups.online_table(spec)
+        ctx.online.ensure_table(table_def)
+        changed = ctx.online.upsert(
+            table_def, materialization.canonical_batch(spec, normalized), version=None
+        )
+    return normalized, changed, spec
+
+
+def commit_staged(
+    ctx: StoreContext, spec: FeatureGroupSpec, staged: list[pa.Table]
+) -> InsertReport:
+    """Append staged rows offline in one commit. The online store already holds them (with the
+    same ingestion order), so that version is only marked as applied there."""
+    started = time.perf_counter()
+    tables = [t for t in staged if t.num_rows]
+    if not tables:
+        return InsertReport(spec.name, spec.version, 0, None, 0, 0.0, message="Nothing staged.")
+    rows = pa.concat_tables(tables)
+    ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
+    version = ctx.offline.append(spec.key, rows)
+    record_output("feature_group", spec.name, spec.version, table_version=version)
+    if spec.online:
+        ctx.online.mark_applied(feature_groups.online_table(spec), [version])
+    elapsed = time.perf_counter() - started
+    return InsertReport(spec.name, spec.version, rows.num_rows, version, 0, elapsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +11,10 @@ from fti.backends.streams import SourceRecord
 from fti.errors import BackendUnavailableError, MissingDependencyError
 
 __all__ = ["RedisStreamSource"]
+
+
+def _raw(response: Any, **_options: Any) -> Any:
+    return response
 
 
 def _id(text: str) -> tuple[int, int]:
@@ -47,13 +52,18 @@ class RedisStreamSource:
         self._after: tuple[int, int] | None = None
         self.client_name = f"fti-stream-{group}-{consumer}"
         self._cursor = "0"  # pending-list read position during recovery
+        self._delivered: list[str] = []  # ids delivered and not yet acknowledged, in order
 
     def _connect(self) -> Any:
         try:
             import redis
         except ImportError:  # pragma: no cover - depends on the environment
             raise MissingDependencyError("redis", "redis", "RedisStreamSource") from None
-        return redis.Redis.from_url(self.url, decode_responses=True, client_name=self.client_name)
+        client = redis.Redis.from_url(self.url, decode_responses=True, client_name=self.client_name)
+        # The raw reply (parsed by hiredis when installed): entries are turned into records
+        # here, without redis-py's per-entry helpers.
+        client.set_response_callback("XREADGROUP", _raw)
+        return client
 
     def _call(self, fn: str, *args: Any, **kwargs: Any) -> Any:
         """Run a client call, reconnecting with backoff for up to ``retry_seconds``."""
@@ -85,16 +95,31 @@ class RedisStreamSource:
         last = positions.get(self.stream)
         self._after = None if last is None else _id(last)
         self._pending = True
+        self._delivered = []
         self._cursor = "0"
 
-    def _read(self, start: str, count: int, block: int | None) -> list[tuple[str, dict[str, Any]]]:
-        reply = self._call(
-            "xreadgroup", self.group, self.consumer, {self.stream: start}, count=count, block=block
-        )
+    def _read(self, start: str, count: int, block: int | None) -> list[tuple[str, Any]]:
+        args: list[Any] = ["XREADGROUP", "GROUP", self.group, self.consumer, "COUNT", count]
+        if block is not None:
+            args += ["BLOCK", block]
+        reply = self._call("execute_command", *args, "STREAMS", self.stream, start)
         if not reply:
             return []
-        entries: list[tuple[str, dict[str, Any]]] = reply[0][1]
+        if isinstance(reply, dict):  # RESP3: {stream: entries}
+            entries: list[tuple[str, Any]] = next(iter(reply.values()))
+        else:  # RESP2: [[stream, entries]]
+            entries = reply[0][1]
         return entries
+
+    def _records(self, entries: list[tuple[str, Any]]) -> list[SourceRecord]:
+        stream = self.stream
+        out = []
+        for i, flat in entries:
+            if flat:  # deleted entries come back empty
+                it = iter(flat)
+                out.append(SourceRecord(stream, i, dict(zip(it, it, strict=True))))
+        self._delivered.extend(r.position for r in out)
+        return out
 
     def poll(self, max_records: int, timeout: float) -> list[SourceRecord]:
         while self._pending:
@@ -104,33 +129,26 @@ class RedisStreamSource:
                 self._pending = False
                 break
             self._cursor = entries[-1][0]
-            entries = [(i, f) for i, f in entries if f]  # deleted entries come back empty
             covered = [i for i, _ in entries if self._after and _id(i) <= self._after]
             if covered:
                 self._call("xack", self.stream, self.group, *covered)
             fresh = [(i, f) for i, f in entries if not (self._after and _id(i) <= self._after)]
-            if fresh:
-                return [SourceRecord(self.stream, i, f) for i, f in fresh]
+            records = self._records(fresh)
+            if records:
+                return records
         block = max(1, int(timeout * 1000)) if timeout > 0 else None
-        return [
-            SourceRecord(self.stream, i, f) for i, f in self._read(">", max_records, block) if f
-        ]
+        return self._records(self._read(">", max_records, block))
 
     def commit(self, positions: Mapping[str, str]) -> None:
         last = positions.get(self.stream)
         if last is None:
             return
-        self._after = _id(last)
-        # Acknowledge every pending entry up to the checkpointed id.
-        while True:
-            pending = self._call(
-                "xpending_range", self.stream, self.group, "-", last, 10_000, self.consumer
-            )
-            if not pending:
-                return
-            self._call("xack", self.stream, self.group, *[p["message_id"] for p in pending])
-            if len(pending) < 10_000:
-                return
+        self._after = upto = _id(last)
+        # Acknowledge what this source delivered up to the checkpointed id (in id order).
+        n = bisect.bisect_right(self._delivered, upto, key=_id)
+        done, self._delivered = self._delivered[:n], self._delivered[n:]
+        for k in range(0, len(done), 10_000):
+            self._call("xack", self.stream, self.group, *done[k : k + 10_000])
 
     def lag(self) -> int | None:
         for g in self._call("xinfo_groups", self.stream):

@@ -35,6 +35,7 @@ that the state converts itself into a ``WindowState`` holding the same events, o
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,7 @@ from fti.definitions.aggregations import Partial, WindowSpec, finalize
 from fti.definitions.fields import arrow_type
 from fti.pipelines.streaming.state import Event, WindowState
 
-__all__ = ["EventBatch", "VectorState"]
+__all__ = ["EventBatch", "VectorState", "batch_table", "new_state"]
 
 _INTS = {"int8", "int16", "int32", "int64", "bool", "timestamp"}
 _FLOATS = {"float32", "float64"}
@@ -126,6 +127,37 @@ class EventBatch:
         ]
 
 
+def batch_table(spec: WindowSpec, batches: Sequence[EventBatch]) -> pa.Table:
+    """The events table rows (id, keys, event time, value columns) of some batches."""
+    cols = spec.columns
+    keys = [k for b in batches for k in b.keys]
+    arrays = [pa.array([e for b in batches for e in b.eids], arrow_type(cols[spec.event_id]))]
+    names = [spec.event_id]
+    for i, k in enumerate(spec.keys):
+        arrays.append(pa.array([key[i] for key in keys], arrow_type(cols[k])))
+        names.append(k)
+    et = np.concatenate([b.et for b in batches]) if batches else np.empty(0, np.int64)
+    arrays.append(pa.array(et, pa.int64()).cast(arrow_type("timestamp")))
+    names.append(spec.event_time)
+    for ci, c in enumerate(spec.value_columns):
+        if batches:
+            v = np.concatenate([b.values[ci] for b in batches])
+            ok = np.concatenate([b.valid[ci] for b in batches])
+        else:
+            v, ok = np.empty(0, np.float64 if cols[c] in _FLOATS else np.int64), np.empty(0, bool)
+        arrays.append(_typed(v, ~ok, arrow_type(cols[c])))
+        names.append(c)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def new_state(spec: WindowSpec, *, watermark: int | None = None) -> VectorState | WindowState:
+    """The columnar state when it supports the aggregations, else the Python one.
+    ``FTI_STREAM_STATE=python`` forces the Python state (for comparisons)."""
+    if VectorState.supports(spec) and os.environ.get("FTI_STREAM_STATE", "") != "python":
+        return VectorState(spec, watermark=watermark)
+    return WindowState(spec, watermark=watermark)
+
+
 class _Extremes:
     """Range min or max over a fixed array: block running extremes plus a sparse table."""
 
@@ -202,8 +234,11 @@ class VectorState:
         self._dtypes = spec.feature_dtypes()
         self._kid_of: dict[tuple[Any, ...], int] = {}
         self._key_list: list[tuple[Any, ...]] = []
-        self._seen: dict[Any, int] = {}  # event id -> index into self._eids
-        self._eids: list[Any] = []
+        # Event id -> its number, and back. Dicts of str/int only are not tracked by the
+        # garbage collector (a list of a million ids would be scanned at every full collection).
+        self._seen: dict[Any, int] = {}
+        self._eids: dict[int, Any] = {}
+        self._next_ex = 0
         self.kid = np.empty(0, np.int64)
         self.et = np.empty(0, np.int64)
         self.ex = np.empty(0, np.int64)
@@ -314,10 +349,11 @@ class VectorState:
         order = np.lexsort((eid_arr, b.et, kids))
         kids, et = kids[order], b.et[order]
         eids = [b.eids[i] for i in order.tolist()]
-        first = len(self._eids)
-        self._eids.extend(eids)
-        for j, eid in enumerate(eids):
-            self._seen[eid] = first + j
+        first = self._next_ex
+        self._next_ex += m
+        for j, eid in enumerate(eids, start=first):
+            self._seen[eid] = j
+            self._eids[j] = eid
         ex = np.arange(first, first + m, dtype=np.int64)
         vals = [v[order] for v in b.values]
         oks = [o[order] for o in b.valid]
@@ -554,17 +590,14 @@ class VectorState:
         n_drop = int(np.count_nonzero(drop))
         if not n_drop:
             return
+        seen, eids = self._seen, self._eids
         for i in self.ex[drop].tolist():
-            self._seen.pop(self._eids[i], None)
+            seen.pop(eids.pop(i), None)
         keep = ~drop
         self.kid, self.et, self.ex = self.kid[keep], self.et[keep], self.ex[keep]
         self.val = [v[keep] for v in self.val]
         self.ok = [o[keep] for o in self.ok]
         self._derived_ok = False
-        if len(self._eids) > 2 * len(self.ex) + 1024:  # compact the id list
-            self._eids = [self._eids[i] for i in self.ex.tolist()]
-            self.ex = np.arange(len(self._eids), dtype=np.int64)
-            self._seen = {eid: i for i, eid in enumerate(self._eids)}
 
 
 def _typed(values: np.ndarray, null: np.ndarray, out_type: pa.DataType) -> pa.Array:
