@@ -117,7 +117,7 @@ class RedisStreamSource:
         for i, flat in entries:
             if flat:  # deleted entries come back empty
                 it = iter(flat)
-                out.append(SourceRecord(stream, i, dict(zip(it, it, strict=True))))
+                out.append(SourceRecord(stream, i, dict(zip(it, it))))  # noqa: B905 (pairs)
         self._delivered.extend(r.position for r in out)
         return out
 

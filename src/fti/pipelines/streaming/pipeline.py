@@ -81,7 +81,7 @@ def _decode(dtype: str, value: Any, column: str) -> Any:
 def _column(values: list[Any], dtype: str) -> tuple[np.ndarray, np.ndarray] | None:
     """Decode one column of many records at once, as ``_decode`` would: (values, not-null),
     or None when some value needs the per-record path (it decides validity there)."""
-    vals = [None if v == "" else v for v in values]
+    vals = [None if v == "" else v for v in values] if "" in values else values
     try:
         arr = pa.array(vals)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

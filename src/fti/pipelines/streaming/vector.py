@@ -297,25 +297,28 @@ class VectorState:
             np.maximum.accumulate(before, out=before)
             has = before != _I64_MIN
             late_mask = has & (et <= np.where(has, before, 0) - self.spec.lateness_us)
-        seen = self._seen
+        seen, ids = self._seen, self._eids
         keep = np.zeros(n, bool)
         dups = late = 0
         late_list = late_mask.tolist()
+        first = nxt = self._next_ex
         for i, eid in enumerate(batch.eids):
             if eid in seen:
                 dups += 1
             elif late_list[i]:
                 late += 1
             else:
-                seen[eid] = -1  # its index is assigned when inserted
+                seen[eid] = nxt  # event numbers, in delivery order
+                ids[nxt] = eid
+                nxt += 1
                 keep[i] = True
-        acc_idx = np.flatnonzero(keep)
-        accepted = batch.take(acc_idx) if len(acc_idx) < n else batch
+        self._next_ex = nxt
+        accepted = batch.take(np.flatnonzero(keep)) if nxt - first < n else batch
         if len(accepted):
             top = int(accepted.et.max())
             if self.watermark is None or top > self.watermark:
                 self.watermark = top
-            self._insert(accepted, emit=True)
+            self._insert(accepted, np.arange(first, nxt, dtype=np.int64), emit=True)
         return accepted, dups, late
 
     def restore(self, events: Iterable[Event]) -> int:
@@ -326,35 +329,40 @@ class VectorState:
         if self._fallback is not None:
             return self._fallback.restore(batch.to_events())
         keep = np.zeros(len(batch), bool)
+        seen, ids = self._seen, self._eids
+        first = nxt = self._next_ex
         for i, eid in enumerate(batch.eids):
-            if eid not in self._seen:
-                self._seen[eid] = -1
+            if eid not in seen:
+                seen[eid] = nxt
+                ids[nxt] = eid
+                nxt += 1
                 keep[i] = True
-        idx = np.flatnonzero(keep)
-        if len(idx):
-            self._insert(batch.take(idx), emit=False)
-        return len(idx)
+        self._next_ex = nxt
+        if nxt > first:
+            self._insert(batch.take(np.flatnonzero(keep)), np.arange(first, nxt), emit=False)
+        return nxt - first
 
-    def _insert(self, b: EventBatch, *, emit: bool) -> None:
+    def _insert(self, b: EventBatch, ex: np.ndarray, *, emit: bool) -> None:
+        """Insert events (already registered under the event numbers ``ex``)."""
         m = len(b)
         kid_of, key_list = self._kid_of, self._key_list
-        kids = np.empty(m, np.int64)
-        for i, key in enumerate(b.keys):
-            k = kid_of.get(key)
-            if k is None:
-                k = kid_of[key] = len(key_list)
-                key_list.append(key)
-            kids[i] = k
-        eid_arr = np.array(b.eids) if m else np.empty(0, np.int64)
-        order = np.lexsort((eid_arr, b.et, kids))
-        kids, et = kids[order], b.et[order]
-        eids = [b.eids[i] for i in order.tolist()]
-        first = self._next_ex
-        self._next_ex += m
-        for j, eid in enumerate(eids, start=first):
-            self._seen[eid] = j
-            self._eids[j] = eid
-        ex = np.arange(first, first + m, dtype=np.int64)
+        found = list(map(kid_of.get, b.keys))
+        if None in found:
+            for i, k in enumerate(found):
+                if k is None:
+                    key = b.keys[i]
+                    k = kid_of.get(key)
+                    if k is None:
+                        k = kid_of[key] = len(key_list)
+                        key_list.append(key)
+                    found[i] = k
+        delivered = np.array(found, dtype=np.int64)
+        order = np.lexsort((b.et, delivered))
+        kids, et = delivered[order], b.et[order]
+        if m > 1 and ((kids[1:] == kids[:-1]) & (et[1:] == et[:-1])).any():
+            order = np.lexsort((np.array(b.eids), b.et, delivered))  # equal times: by event id
+            kids, et = delivered[order], b.et[order]
+        ex = ex[order]
         vals = [v[order] for v in b.values]
         oks = [o[order] for o in b.valid]
         # Guard the int64 prefix sums: |sum| <= n * max|x| and sum of squares <= n * max|x|^2.
@@ -369,8 +377,7 @@ class VectorState:
                 continue
             bound = total * self._max_abs[ci] ** (2 if self._squared[ci] else 1)
             if bound >= _GUARD:
-                keys = [b.keys[i] for i in order.tolist()]
-                self._to_fallback(EventBatch(keys, et, eids, vals, oks), emit=emit)
+                self._to_fallback(b, emit=emit)
                 return
         # Insertion points: after every old event of the key with (time, id) <= the new one.
         seg_lo = np.searchsorted(self.kid, kids, "left")
@@ -380,7 +387,8 @@ class VectorState:
             prev = self.et[np.maximum(pos - 1, 0)]
             for j in np.flatnonzero((pos > seg_lo) & (prev == et)).tolist():
                 p, lo = int(pos[j]), int(seg_lo[j])  # equal times: order by event id (rare)
-                while p > lo and self.et[p - 1] == et[j] and self._eids[self.ex[p - 1]] > eids[j]:
+                eid = self._eids[int(ex[j])]
+                while p > lo and self.et[p - 1] == et[j] and self._eids[self.ex[p - 1]] > eid:
                     p -= 1
                 pos[j] = p
         in_order = pos == seg_hi
@@ -485,12 +493,18 @@ class VectorState:
         zero = np.zeros(1, np.int64)
         for ci in range(len(self._columns)):
             ok, v = self.ok[ci], self.val[ci]
-            self._cnt.append(np.concatenate([zero, np.cumsum(ok, dtype=np.int64)]))
+            nulls = n - int(np.count_nonzero(ok))
+            if nulls:
+                self._cnt.append(np.concatenate([zero, np.cumsum(ok, dtype=np.int64)]))
+            else:
+                self._cnt.append(np.arange(n + 1, dtype=np.int64))
             if self._summed[ci]:
-                x = np.where(ok, v, 0)
+                x = v if nulls == 0 else np.where(ok, v, 0)
                 self._sum.append(np.concatenate([zero, np.cumsum(x, dtype=np.int64)]))
-                sq = np.concatenate([zero, np.cumsum(x * x, dtype=np.int64)])
-                self._sq.append(sq if self._squared[ci] else zero)
+                if self._squared[ci]:
+                    self._sq.append(np.concatenate([zero, np.cumsum(x * x, dtype=np.int64)]))
+                else:
+                    self._sq.append(zero)
             else:
                 self._sum.append(zero)
                 self._sq.append(zero)
@@ -501,10 +515,14 @@ class VectorState:
                 self._last.append(zero)
             low, high = (-np.inf, np.inf) if self._float[ci] else (_I64_MIN, _I64_MAX)
             self._max.append(
-                _Extremes(np.where(ok, v, low), np.maximum, low) if self._need_max[ci] else None
+                _Extremes(v if nulls == 0 else np.where(ok, v, low), np.maximum, low)
+                if self._need_max[ci]
+                else None
             )
             self._min.append(
-                _Extremes(np.where(ok, v, high), np.minimum, high) if self._need_min[ci] else None
+                _Extremes(v if nulls == 0 else np.where(ok, v, high), np.minimum, high)
+                if self._need_min[ci]
+                else None
             )
         self._derived_ok = True
 
