@@ -116,6 +116,9 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
         raw = [raw_xreadgroup(client, key, f"raw{i}", 5_000) for i in range(3)]
         raw_rate = statistics.median(raw)
         pipeline, _ = load_pipeline(folder)
+        from fti.pipelines.streaming.vector import new_state
+
+        print(f"stream state: {type(new_state(pipeline.spec)).__name__}")
         fs = fti.connect(folder / "store", online=args.online)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         report = pipeline.run(
@@ -229,9 +232,17 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1_000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--online", default=None, help="online store URL (default: SQLite)")
+    parser.add_argument(
+        "--state",
+        choices=["auto", "python"],
+        default="auto",
+        help="python: force the per-event Python state (for comparison)",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-freshness", action="store_true")
     args = parser.parse_args()
+    if args.state == "python":
+        os.environ["FTI_STREAM_STATE"] = "python"  # read by new_state (also in the subprocess)
     folder = Path(tempfile.mkdtemp(prefix="fti-bench-stream-"))
     try:
         if not args.skip_throughput:
