@@ -122,3 +122,12 @@ def test_unknown_and_out_of_range_spine_keys_get_nulls(edge: fti.FeatureView) ->
     got = edge.training_data(spine=_spine([7, -5, 7, 2**40], EPOCH))
     assert got["k"].tolist() == [7, -5, 7, 2**40]
     assert got["v"].isna().tolist() == [True, False, True, True]
+
+
+@pytest.mark.parametrize(("rows", "narrowed"), [(1, True), (2**32, True), (2**32 + 1, False)])
+def test_spine_order_sorts_on_a_narrow_row_number(
+    fv: fti.FeatureView, rows: int, narrowed: bool
+) -> None:
+    ranges = {"_fti_row": (0, rows - 1)}
+    sql = compile_pit(fv.spec.query, spine_columns=["k", "t", "_fti_row"], key_ranges=ranges).sql
+    assert sql.endswith("ORDER BY _fti_row::UINTEGER" if narrowed else "ORDER BY _fti_row")

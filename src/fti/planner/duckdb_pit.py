@@ -171,7 +171,9 @@ def compile_pit(
         ctes.append(
             f"s0 AS (SELECT {', '.join(['s.*', *exprs])} FROM {spine_rel} s{where_clause(bounds)})"
         )
-        order = ROW
+        rows = (key_ranges or {}).get(ROW)
+        # A 4-byte sort key halves the final sort's cost (its fixed-width fast path).
+        order = f"{ROW}::UINTEGER" if rows and rows[0] >= 0 and rows[1] <= _NARROW else ROW
         first_joined = 0
     # Groups whose join columns the spine already has are joined to it together (one CTE);
     # a group keyed on an earlier group's output waits until that output exists.

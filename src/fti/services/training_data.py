@@ -129,9 +129,9 @@ def normalize_spine(
 
 
 def _key_ranges(query: Query, spine: pa.Table) -> dict[str, tuple[int, int]]:
-    """(min, max) of the spine's integer join-key columns (see ``compile_pit``)."""
+    """(min, max) of the spine's row number and integer join-key columns (see ``compile_pit``)."""
     keys = [*query.left.group.primary_key, *(c for j in query.joins for c in j.left_on)]
-    out: dict[str, tuple[int, int]] = {}
+    out: dict[str, tuple[int, int]] = {ROW: (0, spine.num_rows - 1)} if spine.num_rows else {}
     for name in dict.fromkeys(keys):
         if name not in spine.column_names or not pa.types.is_integer(spine.schema.field(name).type):
             continue
