@@ -131,3 +131,29 @@ def test_spine_order_sorts_on_a_narrow_row_number(
     ranges = {"_fti_row": (0, rows - 1)}
     sql = compile_pit(fv.spec.query, spine_columns=["k", "t", "_fti_row"], key_ranges=ranges).sql
     assert sql.endswith("ORDER BY _fti_row::UINTEGER" if narrowed else "ORDER BY _fti_row")
+
+
+def test_rows_no_spine_row_can_choose_are_pruned_alike(fs: fti.FeatureStore) -> None:
+    g = fs.feature_group("w", primary_key=["k"], event_time="t", ttl=timedelta(hours=1))
+    hours = [-3.0, -0.5, 0.0, 1.0]
+    g.insert(
+        pd.DataFrame(
+            {
+                "k": [1, 1, 1, 1, 2],
+                "t": [T0 + timedelta(hours=h) for h in [*hours, -3.0]],
+                "v": [*hours, 9.0],
+            }
+        )
+    )
+    fv = fs.feature_view("w", query=g.select(["v"]))
+    first, last = T0 - timedelta(minutes=10), T0 + timedelta(minutes=10)
+    st = compile_pit(fv.spec.query, spine_columns=["k", "t", "_fti_row"], spine_times=(first, last))
+    assert '"t" <= ?' in st.sql
+    assert '"t" >= ?' in st.sql
+    assert st.params[-2:] == [last, first - timedelta(hours=1)]
+    spine = pd.DataFrame({"k": [1, 1, 2, 1], "t": [first, last, last, first]})
+    got = fv.training_data(spine=spine)
+    # -0.5 h is fresh at first; the row at 0 h at last; key 2's only row is too old (3 h).
+    assert got["v"].tolist()[:2] == [-0.5, 0.0]
+    assert pd.isna(got["v"].iloc[2])
+    assert got["v"].iloc[3] == -0.5

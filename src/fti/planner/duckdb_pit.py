@@ -19,6 +19,9 @@ greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event
 * the ttl is applied to the match: features are nulled when the matched event time (the order
   key's high 64 bits, ``o >> 64``) is before ``t - ttl`` (the greatest qualifying row is too old
   iff every qualifying row is), so no time column rides along through the sort;
+* feature rows no spine row can choose are filtered out before the join (and, by Parquet
+  statistics, often never read): rows after the spine's last time and, with a ttl, rows before
+  its first time minus the ttl (such a row could only be a too-old match: nulls either way);
 * snapshot groups (no event time) keep their latest row per key and join by key;
 * keys are compared column by column, so (1, "23") and (12, "3") never collide;
 * spine order comes from a row-number column, duplicates and unknown keys are kept.
@@ -96,6 +99,7 @@ def compile_pit(
     start: datetime | None = None,
     end: datetime | None = None,
     key_ranges: Mapping[str, tuple[int, int]] | None = None,
+    spine_times: tuple[datetime, datetime] | None = None,
 ) -> PitStatement:
     """Compile the point-in-time join.
 
@@ -105,6 +109,8 @@ def compile_pit(
     labels) unless the spine has them. ``start``/``end`` bound the spine's time,
     ``start <= t < end``. ``key_ranges``: (min, max) of integer spine columns, which lets a
     single-column integer key spanning at most 2**32 values join as a narrow offset.
+    ``spine_times``: (min, max) of the spine's times; feature rows that no spine row can
+    choose (after the max, or older than min - ttl) are then left out before the join.
     """
     left = query.left.group
     et = left.event_time
@@ -211,6 +217,7 @@ def compile_pit(
             params=params,
             timed=et is not None,
             narrow=narrow.get(left_on[0]) if len(left_on) == 1 else None,
+            spine_times=spine_times if spine_columns is not None else None,
         )
         ctes += step.ctes
         pending.append(step)
@@ -243,11 +250,14 @@ def _join_ctes(
     params: list[Any],
     timed: bool,
     narrow: tuple[str, int, int] | None = None,
+    spine_times: tuple[datetime, datetime] | None = None,
 ) -> _Joined:
     """A CTE ``g<i>`` over group ``i``'s rows and the join that attaches its columns.
 
     ``narrow`` = (spine alias, lo, hi): the single integer key joins as ``key - lo`` (UINTEGER)
     and rows with a key outside ``[lo, hi]`` (which no spine row has) are left out.
+    ``spine_times`` = (first, last) spine time: rows after ``last`` can never be chosen, rows
+    before ``first - ttl`` only ever as a too-old match (nulls, the same as no match).
     """
     if narrow is not None:
         alias, lo, hi = narrow
@@ -262,9 +272,16 @@ def _join_ctes(
         # After the filters in the WHERE, so the cast above only sees keys within the range.
         terms.append(f"g.{quote(right_on[0])} BETWEEN ? AND ?")
         params += [lo, hi]
+    et = group.event_time
+    if spine_times is not None and et is not None and timed:
+        first, last = spine_times
+        terms.append(f"g.{quote(et)} <= ?")
+        params.append(last)
+        if group.ttl is not None and first - datetime.min.replace(tzinfo=first.tzinfo) > group.ttl:
+            terms.append(f"g.{quote(et)} >= ?")
+            params.append(first - group.ttl)
     where = where_clause(terms)
     names = [out for _src, out in cols]
-    et = group.event_time
     if et is None or not timed:
         # Latest row per key: by ingestion order, or by (event time, order) without a time.
         rank = f"g.{SEQ}" if et is None else _ord(f"g.{quote(et)}", f"g.{SEQ}")

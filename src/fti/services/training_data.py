@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -35,6 +35,7 @@ from fti.services.context import StoreContext
 __all__ = ["PointInTimeResult", "normalize_spine", "pin_versions", "point_in_time"]
 
 _UTC_US = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,20 @@ def _key_ranges(query: Query, spine: pa.Table) -> dict[str, tuple[int, int]]:
         if bounds["min"] is not None:
             out[name] = (int(bounds["min"]), int(bounds["max"]))
     return out
+
+
+def _time_range(query: Query, spine: pa.Table) -> tuple[datetime, datetime] | None:
+    """(first, last) time of a normalized spine, None without rows or an event time."""
+    et = query.left.group.event_time
+    if et is None or not spine.num_rows:
+        return None
+    bounds = pc.min_max(spine.column(et).cast(pa.int64())).as_py()
+    try:
+        first = _EPOCH + timedelta(microseconds=bounds["min"])
+        last = _EPOCH + timedelta(microseconds=bounds["max"])
+    except OverflowError:  # beyond Python's datetimes (years 1-9999): no pruning
+        return None
+    return first, last
 
 
 def pin_versions(ctx: StoreContext, query: Query) -> dict[str, int | None]:
@@ -273,6 +288,7 @@ def point_in_time(
             start=start,
             end=end,
             key_ranges=None if spine_table is None else _key_ranges(query, spine_table),
+            spine_times=None if spine_table is None else _time_range(query, spine_table),
         )
     else:
         statement = compile_pit_spark(
