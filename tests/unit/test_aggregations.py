@@ -10,6 +10,7 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
@@ -307,3 +308,63 @@ def test_aggregation_validation() -> None:
             aggregations=(Aggregation("s", "mean", window=timedelta(hours=1)),),
             columns={"k": "string", "ts": "timestamp", "id": "string", "s": "string"},
         )
+
+
+def test_vector_state_types_match_the_python_state() -> None:
+    """Timestamp, bool and float32 columns: same values and the same Arrow types as WindowState."""
+    spec = WindowSpec(
+        keys=("k", "n"),
+        event_time="ts",
+        event_id="id",
+        aggregations=(
+            Aggregation("seen", "last", window=50 * US),
+            Aggregation("seen", "max", window=50 * US),
+            Aggregation("flag", "sum", window=20 * US),
+            Aggregation("flag", "mean", window=20 * US),
+            Aggregation("flag", "min", window=20 * US),
+            Aggregation("x", "max", window=30 * US, hop=10 * US),
+            Aggregation("x", "last", window=30 * US),
+        ),
+        columns={
+            "k": "string",
+            "n": "int64",
+            "ts": "timestamp",
+            "id": "string",
+            "seen": "timestamp",
+            "flag": "bool",
+            "x": "float32",
+        },
+        allowed_lateness=10**6 * US,
+    )
+    rng = random.Random(4)
+    events = [
+        Event(
+            (rng.choice("ab"), rng.choice([1, 12])),
+            rng.randint(0, 200),
+            f"e{i:04d}",
+            (
+                rng.choice([None, rng.randint(0, 10**15)]),
+                rng.choice([None, True, False]),
+                rng.choice([None, float(np.float32(rng.uniform(-5, 5)))]),
+            ),
+        )
+        for i in range(600)
+    ]
+    events += events[::7]  # duplicates
+    assert VectorState.supports(spec)
+    outputs = []
+    for cls in (WindowState, VectorState):
+        state = cls(spec)
+        rows: dict[tuple, dict] = {}
+        schema = None
+        for i in range(0, len(events), 50):
+            accepted, _, _ = state.admit(events[i : i + 50])
+            table = state.emit(accepted)
+            schema = table.schema
+            for r in table.to_pylist():
+                rows[(r.pop("k"), r.pop("n"), r.pop("ts"))] = r
+        outputs.append((schema, rows))
+    (schema_w, rows_w), (schema_v, rows_v) = outputs
+    assert schema_v == schema_w
+    assert rows_v == rows_w
+    assert len(rows_w) > 300
