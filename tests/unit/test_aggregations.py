@@ -248,6 +248,7 @@ def test_vector_state_falls_back_exactly_beyond_int64() -> None:
     state = VectorState(spec)
     got = to_us(run_stream(spec, events, [25] * 40, lambda s: state))
     assert state._fallback is not None  # the guard tripped
+    assert state.watermark == max(e[1] for e in events)  # what the runtime checkpoints
     assert mismatches(got, expected) == []
 
 

@@ -216,8 +216,8 @@ class VectorState:
 
     def __init__(self, spec: WindowSpec, *, watermark: int | None = None) -> None:
         self.spec = spec
-        self.watermark = watermark
         self._fallback: WindowState | None = None
+        self._watermark = watermark
         cols = spec.value_columns
         self._columns = cols
         self._float = [spec.columns[c] in _FLOATS for c in cols]
@@ -262,6 +262,19 @@ class VectorState:
         return True
 
     # ------------------------------------------------------------------ admission
+    @property
+    def watermark(self) -> int | None:
+        """The greatest event time accepted (checkpointed by the runtime)."""
+        if self._fallback is not None:
+            return self._fallback.watermark
+        return self._watermark
+
+    @watermark.setter
+    def watermark(self, value: int | None) -> None:
+        if self._fallback is not None:
+            self._fallback.watermark = value
+        self._watermark = value
+
     @property
     def horizon(self) -> int | None:
         if self._fallback is not None:
