@@ -443,7 +443,10 @@ class VectorState:
         self._seen = {}
         self._pending = np.empty(0, np.int64)
         self._ooo = []
-        self.kid = self.et = self.ex = np.empty(0, np.int64)
+        self.kid = self.et = self.ex = np.empty(0, np.int64)  # the arrays are no longer used
+        self.val = [v[:0] for v in self.val]
+        self.ok = [o[:0] for o in self.ok]
+        self._eids = {}
 
     def _retained(self) -> EventBatch:
         return EventBatch(
