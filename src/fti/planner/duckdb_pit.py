@@ -9,9 +9,10 @@ greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event
   ``(event_time, seq)``, times before 1970 included) and each spine row the same with seq
   ``2**63 - 1``. One ``ASOF LEFT JOIN ... ON keys AND spine.o >= row.o`` then picks exactly the
   greatest ``(event_time, seq)`` with ``event_time <= t`` — a correction (same key and time,
-  inserted later) wins, with no de-duplication pass. (Measured on 1M/10M rows: a struct
-  ``{t, s}`` key was 1.3-1.6x slower; a narrow ASOF plus a hash join back, a dedup pass before
-  a timestamp ASOF, or a UNION + window were slower still);
+  inserted later) wins, with no de-duplication pass. (Measured on 1M/10M rows: the former
+  struct ``{t, s}`` key took ~1.5x as long end to end as this with the narrow keys below; a
+  narrow ASOF plus a hash join back, a dedup pass before a timestamp ASOF, or a UNION + window
+  were slower still);
 * DuckDB sorts both sides by (equality keys, order key): a BIGINT key plus the HUGEINT falls off
   its fixed-width sort-key fast path, so a single integer key whose spine values span at most
   2**32 joins as ``key - min`` cast to UINTEGER (about as fast as a plain timestamp ASOF), and
@@ -24,7 +25,8 @@ greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event
   its first time minus the ttl (such a row could only be a too-old match: nulls either way);
 * snapshot groups (no event time) keep their latest row per key and join by key;
 * keys are compared column by column, so (1, "23") and (12, "3") never collide;
-* spine order comes from a row-number column, duplicates and unknown keys are kept.
+* spine order comes from a row-number column (sorted as UINTEGER below 2**32 rows, again for
+  the fixed-width sort path), duplicates and unknown keys are kept.
 
 Groups whose join columns the spine has are joined in one flat FROM clause; a group keyed on an
 earlier group's output is joined after it. Times are compared as UTC timestamps at microsecond
