@@ -157,3 +157,21 @@ def test_rows_no_spine_row_can_choose_are_pruned_alike(fs: fti.FeatureStore) -> 
     assert got["v"].tolist()[:2] == [-0.5, 0.0]
     assert pd.isna(got["v"].iloc[2])
     assert got["v"].iloc[3] == -0.5
+
+
+def test_spine_columns_follow_their_rows_through_start_and_end(fv: fti.FeatureView) -> None:
+    spine = pd.DataFrame(
+        {
+            "k": [1, 2, 1, 2, 2],
+            "t": [T0, T0 + timedelta(hours=2), T0 + timedelta(minutes=30), T0, T0],
+            "req": ["a", "b", "c", "d", "e"],
+        }
+    )
+    got = fv.training_data(spine=spine, start=T0, end=T0 + timedelta(hours=1))
+    assert got.columns.tolist() == ["k", "t", "req", "x"]
+    assert got["req"].tolist() == ["a", "c", "d", "e"]
+    assert got["k"].tolist() == [1, 1, 2, 2]
+    assert got["t"].tolist() == [T0, T0 + timedelta(minutes=30), T0, T0]
+    assert got["x"].tolist()[:2] == [1.0, 1.0]
+    assert got["x"].isna().tolist()[2:] == [True, True]  # k=2 fails the filter s == "p"
+    assert len(fv.training_data(spine=spine, start=T0 + timedelta(hours=3))) == 0
