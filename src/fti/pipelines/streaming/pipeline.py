@@ -125,8 +125,8 @@ def decode_batch(spec: WindowSpec, rows: Sequence[Mapping[str, Any]]) -> EventBa
     for k in (*spec.keys, spec.event_id):
         vals = [r.get(k) for r in rows]
         if cols[k] == "string":
-            if not all(type(v) is str and v for v in vals):
-                return None
+            if set(map(type, vals)) != {str} or "" in vals:
+                return None  # a non-string or empty key: decided record by record
         elif cols[k].startswith("int"):
             decoded = _column(vals, "int64")
             if decoded is None or not decoded[1].all():

@@ -130,24 +130,29 @@ class EventBatch:
 def batch_table(spec: WindowSpec, batches: Sequence[EventBatch]) -> pa.Table:
     """The events table rows (id, keys, event time, value columns) of some batches."""
     cols = spec.columns
-    keys = [k for b in batches for k in b.keys]
-    arrays = [pa.array([e for b in batches for e in b.eids], arrow_type(cols[spec.event_id]))]
-    names = [spec.event_id]
-    for i, k in enumerate(spec.keys):
-        arrays.append(pa.array([key[i] for key in keys], arrow_type(cols[k])))
-        names.append(k)
-    et = np.concatenate([b.et for b in batches]) if batches else np.empty(0, np.int64)
-    arrays.append(pa.array(et, pa.int64()).cast(arrow_type("timestamp")))
-    names.append(spec.event_time)
-    for ci, c in enumerate(spec.value_columns):
-        if batches:
-            v = np.concatenate([b.values[ci] for b in batches])
-            ok = np.concatenate([b.valid[ci] for b in batches])
+    names = [spec.event_id, *spec.keys, spec.event_time, *spec.value_columns]
+    types = [arrow_type(cols[c]) for c in (spec.event_id, *spec.keys)]
+    tables = []
+    for b in batches:
+        arrays = [pa.array(b.eids, types[0])]
+        if len(spec.keys) == 1:
+            arrays.append(pa.array([k for (k,) in b.keys], types[1]))
         else:
-            v, ok = np.empty(0, np.float64 if cols[c] in _FLOATS else np.int64), np.empty(0, bool)
-        arrays.append(_typed(v, ~ok, arrow_type(cols[c])))
-        names.append(c)
-    return pa.Table.from_arrays(arrays, names=names)
+            for i in range(len(spec.keys)):
+                arrays.append(pa.array([key[i] for key in b.keys], types[1 + i]))
+        arrays.append(pa.array(b.et, pa.int64()).cast(arrow_type("timestamp")))
+        for ci, c in enumerate(spec.value_columns):
+            arrays.append(_typed(b.values[ci], ~b.valid[ci], arrow_type(cols[c])))
+        tables.append(pa.Table.from_arrays(arrays, names=names))
+    if not tables:
+        schema = pa.schema(
+            [
+                (c, arrow_type(cols[c]) if c != spec.event_time else arrow_type("timestamp"))
+                for c in names
+            ]
+        )
+        return schema.empty_table()
+    return pa.concat_tables(tables)
 
 
 def new_state(spec: WindowSpec, *, watermark: int | None = None) -> VectorState | WindowState:
