@@ -15,9 +15,9 @@ Representation (``n`` retained events):
 * rebuilt after each batch's inserts, O(n) each: prefix sums of the non-null count, of the
   value and of its square (a window's count/sum/sum of squares is a difference of two prefixes,
   exact in int64 — guarded, see below); a forward fill of the last non-null position
-  (``last``); and for ``min``/``max`` a block decomposition: per block of 32 events its
-  running extremes from both ends and a sparse table over the block extremes, so any range is
-  three lookups (or one masked 32-wide reduction inside a single block).
+  (``last``); and for ``min``/``max`` a block decomposition: the extreme of each block of 32
+  events and a sparse table over those, so a range is two lookups for its whole blocks plus a
+  masked 32-wide reduction for each of its two edge blocks.
 
 Per batch: ids are checked against the ids seen (duplicates), lateness against the running
 watermark (vectorised), the accepted events are sorted and inserted with ``np.insert`` at
@@ -164,19 +164,17 @@ def new_state(spec: WindowSpec, *, watermark: int | None = None) -> VectorState 
 
 
 class _Extremes:
-    """Range min or max over a fixed array: block running extremes plus a sparse table."""
+    """Range min or max over a fixed array: per-block extremes and a sparse table over them
+    for the whole blocks of a range, masked 32-wide reductions for its two edge blocks."""
 
     def __init__(self, values: np.ndarray, op: np.ufunc, fill: Any) -> None:
         n = len(values)
         nb = max(1, -(-n // _BLOCK))
         padded = np.full(nb * _BLOCK, fill, dtype=values.dtype)
         padded[:n] = values
-        blocks = padded.reshape(nb, _BLOCK)
         self.op, self.fill = op, fill
         self.padded = padded
-        self.pre = op.accumulate(blocks, axis=1).ravel()
-        self.suf = op.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
-        table = [self.pre[_BLOCK - 1 :: _BLOCK].copy()]
+        table = [op.reduce(padded.reshape(nb, _BLOCK), axis=1)]
         width = 1
         while 2 * width <= nb:
             prev = table[-1]
@@ -184,24 +182,24 @@ class _Extremes:
             width *= 2
         self.table = table
 
+    def _within(self, block: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """The extreme over ``[lo, hi)`` clipped to one block per query."""
+        idx = (block * _BLOCK)[:, None] + np.arange(_BLOCK)
+        inside = (idx >= lo[:, None]) & (idx < hi[:, None])
+        out: np.ndarray = self.op.reduce(np.where(inside, self.padded[idx], self.fill), axis=1)
+        return out
+
     def query(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """The extreme over ``[lo, hi)`` per pair (``hi > lo``)."""
-        out = np.empty(len(lo), dtype=self.padded.dtype)
         if not len(lo):
-            return out
+            return np.empty(0, dtype=self.padded.dtype)
         bl, bh = lo // _BLOCK, (hi - 1) // _BLOCK
-        same = bl == bh
-        if same.any():
-            s_lo, s_hi = lo[same], hi[same]
-            idx = (bl[same] * _BLOCK)[:, None] + np.arange(_BLOCK)
-            inside = (idx >= s_lo[:, None]) & (idx < s_hi[:, None])
-            vals = np.where(inside, self.padded[idx], self.fill)
-            out[same] = self.op.reduce(vals, axis=1)
-        diff = ~same
-        if diff.any():
-            d_lo, d_hi = lo[diff], hi[diff]
-            res = self.op(self.suf[d_lo], self.pre[d_hi - 1])
-            a, b = bl[diff] + 1, bh[diff]  # whole blocks [a, b)
+        out = self._within(bl, lo, hi)  # the first block's part (all of it if bl == bh)
+        diff = np.flatnonzero(bl != bh)
+        if len(diff):
+            d_hi, b = hi[diff], bh[diff]
+            res = self.op(out[diff], self._within(b, b * _BLOCK, d_hi))  # the last block's
+            a = bl[diff] + 1  # whole blocks [a, b)
             inner = b > a
             if inner.any():
                 ia, ib = a[inner], b[inner]
