@@ -18,7 +18,20 @@ rounds plus the median of the per-round ratios, each result converted to pandas:
 - **fti**: ``fv.training_data(spine=...)`` on the Delta tables (exact semantics, spine order);
 - **baseline on fti's files** (information only): the baseline query reading the Delta tables'
   Parquet files (zstd) instead of its own (snappy), to separate storage format from join cost;
-- **feast** (only if ``feast`` is importable): not wired up yet; prints "skipped".
+- **feast** (optional, issue 3): ``FeatureStore.get_historical_features(entity_df=spine,
+  features=[...]).to_df()`` over the baseline's own Parquet files, run by
+  ``benchmarks/feast_pit.py`` in a child process: with this interpreter if ``feast`` is
+  importable, else with ``--feast-python PATH`` (or ``$FTI_FEAST_PYTHON``), e.g. a separate venv
+  made with ``python3.11 -m venv /tmp/feast-venv && /tmp/feast-venv/bin/pip install
+  'feast[duckdb]==0.67.0'``; otherwise prints "skipped". ``--feast-store`` picks Feast's DuckDB
+  offline store (default), its default ``file`` (dask) store, or both. The child is set up
+  before the rounds and then driven one call per round, so Feast is interleaved with the others;
+  its time is measured inside the child (spine already in pandas, excluding process start-up
+  and ``apply``). The row count Feast returns is printed next to the spine size, with the
+  non-null counts of ``f0`` and ``age`` next to fti's (a coarse check of the same semantics).
+
+    .venv/bin/python benchmarks/training_data.py --feast-python /tmp/feast-venv/bin/python \
+        --feast-store both
 
 Peak memory of ``fv.training_data`` is measured in a fresh child process (``ru_maxrss``), so
 data generation does not count. The machine may be shared: read ratios, not absolutes.
@@ -29,6 +42,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -192,7 +206,128 @@ def child_peak(root: Path, spine_path: Path) -> dict[str, float]:
     return result
 
 
-def run_scale(name: str, repeat: int, keep: Path | None) -> None:
+FEAST_DRIVER = Path(__file__).with_name("feast_pit.py")
+FEAST_HINT = (
+    "not installed; pip install 'feast[duckdb]==0.67.0' (in a separate venv, then pass "
+    "--feast-python PATH or set FTI_FEAST_PYTHON) to compare"
+)
+
+
+def feast_python(option: str | None) -> str | None:
+    """The interpreter that runs Feast: this one if it has ``feast``, else the option/env var."""
+    if importlib.util.find_spec("feast") is not None:
+        return sys.executable
+    path = option or os.environ.get("FTI_FEAST_PYTHON")
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise SystemExit(
+            f"--feast-python / FTI_FEAST_PYTHON: {path!r} is not a file; give the python "
+            "executable of a venv where feast is installed"
+        )
+    return path
+
+
+class FeastDriver:
+    """``feast_pit.py --sync`` in a child process: set up once, then one timed call per run()."""
+
+    def __init__(self, python: str, store: str, work: Path) -> None:
+        self.store = store
+        self.stderr_path = work / f"feast-{store}.stderr"
+        self.stderr = self.stderr_path.open("w")
+        parquet = work / "parquet"
+        self.proc = subprocess.Popen(
+            [
+                python,
+                str(FEAST_DRIVER),
+                "--activity",
+                str(parquet / "a.parquet"),
+                "--profile",
+                str(parquet / "p.parquet"),
+                "--spine",
+                str(work / "spine.parquet"),
+                "--store",
+                store,
+                "--sync",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
+        self.meta = self._read()
+        self.runs: list[dict[str, Any]] = []
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            self.stderr.flush()
+            tail = self.stderr_path.read_text().strip().splitlines()[-3:]
+            raise RuntimeError(f"feast_pit.py exited {self.proc.returncode}: " + " | ".join(tail))
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def run(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        result = self._read()
+        self.runs.append(result)
+        return result
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=120)
+        self.stderr.close()
+
+
+def start_feast(python: str | None, stores: list[str], work: Path) -> dict[str, FeastDriver]:
+    drivers: dict[str, FeastDriver] = {}
+    if python is None:
+        print(f"feast: skipped ({FEAST_HINT})")
+        return drivers
+    for store in stores:
+        try:
+            drivers[store] = FeastDriver(python, store, work)
+        except (RuntimeError, OSError, ValueError) as exc:
+            print(f"feast ({store}): failed to set up: {exc}")
+    return drivers
+
+
+def report_feast(
+    drivers: dict[str, FeastDriver], base_times: list[float], fti_df: Any, spine_rows: int
+) -> None:
+    base_s = statistics.median(base_times)
+    fti_nn = (int(fti_df["f0"].notna().sum()), int(fti_df["p_age"].notna().sum()))
+    for store, drv in drivers.items():
+        if not drv.runs:
+            continue
+        secs = [r["seconds"] for r in drv.runs]
+        med = statistics.median(secs)
+        paired = statistics.median([f / b for f, b in zip(secs, base_times, strict=True)])
+        last = drv.runs[-1]
+        rows = last["rows"]
+        note = "" if rows == spine_rows else f"  <- {spine_rows - rows:,} spine rows missing"
+        print(
+            f"feast {drv.meta['feast']} ({store} offline store): median {med:.3f}s  "
+            f"ratio vs baseline {med / base_s:.2f}x (paired {paired:.2f}x)  "
+            f"(rows returned {rows:,} of {spine_rows:,}){note}"
+        )
+        nn = last["non_null"]
+        print(
+            f"  non-null f0 / age: feast {nn['f0']:,} / {nn['age']:,}, "
+            f"fti {fti_nn[0]:,} / {fti_nn[1]:,}; feast peak RSS {last['peak_gb']:.2f} GB"
+        )
+
+
+def run_scale(
+    name: str, repeat: int, keep: Path | None, feast_py: str | None, feast_stores: list[str]
+) -> None:
     e, r, s = SCALES[name]
     print(f"\n== {name}: E={e:,} users, R={r:,} rows (+{r // 100:,} corrections), S={s:,} spine")
     work = Path(tempfile.mkdtemp(prefix=f"fti-bench-td-{name}-", dir=keep))
@@ -217,14 +352,19 @@ def run_scale(name: str, repeat: int, keep: Path | None) -> None:
         )
         fs = fti.connect(work / "store")
         fv = fs.get_feature_view("bench", version=1)
-        times, out = interleaved(
-            {
-                "baseline": lambda: con.sql(sql).df(),
-                "fti": lambda: fv.training_data(spine=spine),
-                "baseline_delta": lambda: con.sql(sql_delta).df(),
-            },
-            repeat,
-        )
+        drivers = start_feast(feast_py, feast_stores, work)
+        fns: dict[str, Callable[[], Any]] = {
+            "baseline": lambda: con.sql(sql).df(),
+            "fti": lambda: fv.training_data(spine=spine),
+            "baseline_delta": lambda: con.sql(sql_delta).df(),
+        }
+        for store, drv in drivers.items():
+            fns[f"feast_{store}"] = drv.run
+        try:
+            times, out = interleaved(fns, repeat)
+        finally:
+            for drv in drivers.values():
+                drv.close()
         fs.close()
         con.close()
         assert len(out["fti"]) == spine.num_rows, (len(out["fti"]), spine.num_rows)
@@ -252,10 +392,7 @@ def run_scale(name: str, repeat: int, keep: Path | None) -> None:
             f"fti in a fresh process: {peak['seconds']:.3f}s, peak RSS {peak['peak_gb']:.2f} GB "
             f"(target at large scale <= 3 GB)"
         )
-        if importlib.util.find_spec("feast") is None:
-            print("feast: skipped (not installed; pip install feast==0.67.0 to compare)")
-        else:
-            print("feast: installed, but the Feast comparison is not wired up in this script")
+        report_feast(drivers, times["baseline"], out["fti"], spine.num_rows)
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -266,10 +403,19 @@ def main() -> None:
     parser.add_argument("--scale", choices=["small", "large", "both"], default="small")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, default=None, help="keep the data under this folder")
+    parser.add_argument(
+        "--feast-python",
+        default=None,
+        help="python of a venv with feast installed, used if this one has no feast "
+        "(default: $FTI_FEAST_PYTHON)",
+    )
+    parser.add_argument("--feast-store", choices=["duckdb", "file", "both"], default="duckdb")
     args = parser.parse_args()
     scales = ["small", "large"] if args.scale == "both" else [args.scale]
+    feast_py = feast_python(args.feast_python)
+    stores = ["duckdb", "file"] if args.feast_store == "both" else [args.feast_store]
     for name in scales:
-        run_scale(name, args.repeat, args.keep)
+        run_scale(name, args.repeat, args.keep, feast_py, stores)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"\n(benchmark process peak RSS incl. data generation: {peak:.2f} GB)")
 
