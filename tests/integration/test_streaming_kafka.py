@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -66,6 +68,10 @@ class Broker:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # The `noida-db` script runs the broker binary as a child: a session of its own lets
+            # stop() signal both (terminating only the script left the broker running, still
+            # serving the port, so a "restart" did not restart anything).
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -78,13 +84,25 @@ class Broker:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
+            self._signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self._signal(signal.SIGKILL)  # whatever of the group is left
+            self.proc.wait()
             self.proc = None
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # the port is free once the broker is gone
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                except OSError:
+                    return
+                time.sleep(0.1)
+            pytest.fail(f"noida-db still listens on {self.bootstrap} after stop", pytrace=False)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
 
 
 @pytest.fixture
