@@ -100,6 +100,12 @@ def test_kill_9_and_restart_gives_the_oracle_state(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             kills += 1
+            if root.exists():  # a killed consumer is never reported as running
+                check = fti.connect(root)
+                try:
+                    assert all(s["status"] != "running" for s in statuses(check))
+                finally:
+                    check.close()
         while chunks:
             produce()
         final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

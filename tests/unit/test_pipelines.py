@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import textwrap
@@ -424,3 +425,43 @@ def test_record_input_file_hashes_the_file(fs: fti.FeatureStore, tmp_path: Path)
     assert fti.record_input_file(raw) == expected  # outside a run: only hashes
     with pytest.raises(fti.NotFoundError, match="does not exist"):
         fti.record_input_file(tmp_path / "missing.csv")
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_running_record_whose_process_is_gone_shows_died(fs: fti.FeatureStore) -> None:
+    import socket
+
+    from fti._internal.liveness import effective_status
+    from fti.pipelines.runs import start_run
+
+    here = socket.gethostname()
+    assert effective_status({"status": "running", "host": here, "pid": _dead_pid()}) == "died"
+    alive = {"status": "running", "host": here, "pid": os.getpid()}
+    assert effective_status(alive) == "running"
+    elsewhere = {"status": "running", "host": here + "-other", "pid": _dead_pid()}
+    assert effective_status(elsewhere) == "running"  # nothing can be told from another host
+    finished = {"status": "failed", "host": here, "pid": _dead_pid()}
+    assert effective_status(finished) == "failed"
+    assert effective_status({"status": "running"}) == "running"  # older records: no pid
+
+    # A run record as a SIGKILLed process leaves it: started, never finished.
+    ctx = context_of(fs)
+    record = start_run(
+        ctx, kind="feature", pipeline="p", function="m:f", parameters={}, source=None
+    )
+    assert get_run(ctx, record.name).status == "running"  # this process is alive
+    ctx.registry.update(
+        record.kind,
+        record.name,
+        1,
+        {**record.body, "pid": _dead_pid()},
+        revision=record.revision,
+    )
+    assert get_run(ctx, record.name).status == "died"
+    assert [r.id for r in list_runs(ctx, status="died")] == [record.name]

@@ -140,7 +140,7 @@ def runs_list(
     kind: Annotated[
         str | None, typer.Option(help="feature, training, inference or monolithic.")
     ] = None,
-    status: Annotated[str | None, typer.Option(help="running, succeeded or failed.")] = None,
+    status: Annotated[str | None, typer.Option(help="running, succeeded, failed or died.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Newest N runs.")] = 20,
     root: store_option = None,
 ) -> None:

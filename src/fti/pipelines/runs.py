@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fti._internal.liveness import effective_status, writer
 from fti.backends.registry import Record
 from fti.errors import NotFoundError, ValidationError
 from fti.services.lineage_graph import RUN_KIND
@@ -140,7 +141,7 @@ class PipelineRun:
         ended = body.get("ended_at")
         known = {
             "id", "kind", "pipeline", "function", "parameters", "code_version", "started_at",
-            "ended_at", "status", "error", "inputs", "outputs", "steps",
+            "ended_at", "status", "error", "inputs", "outputs", "steps", "host", "pid",
         }  # fmt: skip
         return cls(
             id=body["id"],
@@ -151,7 +152,7 @@ class PipelineRun:
             code_version=dict(body.get("code_version", {})),
             started_at=datetime.fromisoformat(body["started_at"]),
             ended_at=datetime.fromisoformat(ended) if ended else None,
-            status=body["status"],
+            status=effective_status(body),
             error=body.get("error"),
             inputs=list(body.get("inputs", [])),
             outputs=list(body.get("outputs", [])),
@@ -192,6 +193,7 @@ def start_run(
         "error": None,
         "inputs": [],
         "outputs": [],
+        **writer(),  # host and pid: a reader on this host can tell a run that died
         **(extra or {}),
     }
     return ctx.registry.create(RUN_KIND, body["id"], 1, body)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import os
 import signal
 import threading
 import time
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti._internal.liveness import effective_status, writer
 from fti.backends.registry import Registry
 from fti.definitions.fields import arrow_type
 from fti.errors import ConflictError, FtiError
@@ -234,7 +234,7 @@ def run(
     interval = pipeline.checkpoint_interval.total_seconds()
     ck.save(
         status="running",
-        pid=os.getpid(),
+        **writer(),  # host and pid: `fti stream status` shows "died" once they are gone
         source=src.url,
         started_at=datetime.now(UTC).isoformat(),
         restored_events=restored,
@@ -391,7 +391,10 @@ def _process(
 
 def statuses(fs: FeatureStore) -> list[dict[str, Any]]:
     """The checkpoint record of every stream pipeline of this store (for `fti stream status`)."""
-    return [{"pipeline": r.name, **r.body} for r in _registry(fs).records(KIND)]
+    return [
+        {"pipeline": r.name, **r.body, "status": effective_status(r.body)}
+        for r in _registry(fs).records(KIND)
+    ]
 
 
 def reset(fs: FeatureStore, name: str) -> None:
