@@ -26,10 +26,16 @@ to emit are found exactly as ``WindowState`` does: every accepted event's own ``
 plus, for an event inserted before newer events of its key, every distinct time of that key in
 ``[t, t + max window)``. Each row's window bounds are two more segment searches.
 
-Limits (``VectorState.supports``): numeric value columns only, no ``count_distinct``, and
-``sum``/``mean``/``stddev`` only of integer or bool columns (float sums stay exact in
-``WindowState``'s big integers). Integer sums are exact while ``n * max|x|**2 < 2**62``; beyond
-that the state converts itself into a ``WindowState`` holding the same events, once.
+Float sums are exact too: each value ``M * 2**e`` (53-bit ``M``) is kept as the integer
+``M * 2**(e - base)`` (``base``: the smallest exponent seen) split into signed 31-bit limbs, one
+int64 column per limb with its own prefix sums; a window's limb differences are recombined into
+one Python integer per emitted row and divided once (correctly rounded, like ``finalize``).
+
+Limits (``VectorState.supports``): numeric value columns only, no ``count_distinct``, no
+``stddev`` of float columns (those stay in ``WindowState``'s big integers). Integer sums are
+exact while ``n * max|x|**2 < 2**62``, float sums while the values span at most 12 limbs (about
+300 binary orders of magnitude); beyond either, the state converts itself into a
+``WindowState`` holding the same events, once.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ _BLOCK = 32
 _I64_MIN = np.iinfo(np.int64).min
 _I64_MAX = np.iinfo(np.int64).max
 _GUARD = 1 << 62
+_LIMB = 31  # bits per limb of an exact float sum
+_MAX_LIMBS = 12  # values spanning more binary orders of magnitude use the big-integer state
 
 
 @dataclass
@@ -248,6 +256,13 @@ class VectorState:
         self.val = [np.empty(0, np.float64 if f else np.int64) for f in self._float]
         self.ok = [np.empty(0, bool) for _ in cols]
         self._max_abs = [0] * len(cols)
+        # Float columns that are summed: the binary exponent range seen (values = M * 2**e).
+        self._emin: list[int | None] = [None] * len(cols)
+        self._emax: list[int | None] = [None] * len(cols)
+        # Their values as signed 31-bit limbs of M * 2**(e - base), per event (kept in step with
+        # the other columns; recomputed only when the base or the number of limbs changes).
+        self._limb_base: list[tuple[int, int] | None] = [None] * len(cols)
+        self._limb_vals: list[list[np.ndarray]] = [[] for _ in cols]
         self._derived_ok = False
         self._pending: np.ndarray = np.empty(0, np.int64)  # positions emitted next
         self._ooo: list[tuple[np.ndarray, np.ndarray]] = []  # (kid, t) of out-of-order inserts
@@ -260,8 +275,8 @@ class VectorState:
                 return False
             if a.fn == "count_distinct":
                 return False
-            if a.fn in ("sum", "mean", "stddev") and dtype in _FLOATS:
-                return False
+            if a.fn == "stddev" and dtype in _FLOATS:
+                return False  # exact sums of squares of floats: the big-integer state
         return True
 
     # ------------------------------------------------------------------ admission
@@ -382,16 +397,30 @@ class VectorState:
         vals = [v[order] for v in b.values]
         oks = [o[order] for o in b.valid]
         # Guard the int64 prefix sums: |sum| <= n * max|x| and sum of squares <= n * max|x|^2.
+        # Floats: the limbs must span the exponents seen (at most _MAX_LIMBS of 31 bits).
         for ci in range(len(self._columns)):
             if self._summed[ci] and m:
                 v = vals[ci][oks[ci]]
-                if len(v):
+                if self._float[ci]:
+                    v = v[v != 0]
+                    if len(v):
+                        e = np.frexp(v)[1].astype(np.int64) - 53
+                        lo_e, hi_e = int(e.min()), int(e.max())
+                        old_lo, old_hi = self._emin[ci], self._emax[ci]
+                        self._emin[ci] = lo_e if old_lo is None else min(old_lo, lo_e)
+                        self._emax[ci] = hi_e if old_hi is None else max(old_hi, hi_e)
+                elif len(v):
                     self._max_abs[ci] = max(self._max_abs[ci], int(np.abs(v).max()))
         total = len(self.et) + m
         for ci in range(len(self._columns)):
             if not self._summed[ci]:
                 continue
-            bound = total * self._max_abs[ci] ** (2 if self._squared[ci] else 1)
+            if self._float[ci]:
+                e_lo, e_hi = self._emin[ci], self._emax[ci]
+                wide = e_lo is not None and e_hi is not None and _limbs(e_lo, e_hi) > _MAX_LIMBS
+                bound = 0 if total < (1 << 32) and not wide else _GUARD
+            else:
+                bound = total * self._max_abs[ci] ** (2 if self._squared[ci] else 1)
             if bound >= _GUARD:
                 self._to_fallback(b, emit=emit)
                 return
@@ -414,6 +443,8 @@ class VectorState:
         self.et = np.insert(self.et, pos, et)
         self.ex = np.insert(self.ex, pos, ex)
         for ci in range(len(self._columns)):
+            if self._summed[ci] and self._float[ci]:
+                self._insert_limbs(ci, pos, np.where(oks[ci], vals[ci], 0.0))
             self.val[ci] = np.insert(self.val[ci], pos, vals[ci])
             self.ok[ci] = np.insert(self.ok[ci], pos, oks[ci])
         self._derived_ok = False
@@ -423,6 +454,18 @@ class VectorState:
             ooo = ~in_order
             if ooo.any():
                 self._ooo.append((kids[ooo], et[ooo]))
+
+    def _insert_limbs(self, ci: int, pos: np.ndarray, x: np.ndarray) -> None:
+        emin, emax = self._emin[ci], self._emax[ci]
+        layout = (0, 1) if emin is None or emax is None else (emin, _limbs(emin, emax))
+        if layout != self._limb_base[ci]:  # a new base or more limbs: redo the old events
+            old = np.where(self.ok[ci], self.val[ci], 0.0)
+            self._limb_vals[ci] = _split_limbs(old, *layout)
+            self._limb_base[ci] = layout
+        new = _split_limbs(x, *layout)
+        self._limb_vals[ci] = [
+            np.insert(a, pos, b) for a, b in zip(self._limb_vals[ci], new, strict=True)
+        ]
 
     def _to_fallback(self, extra: EventBatch, *, emit: bool) -> None:
         """Hand every retained event (and ``extra``) to an exact big-integer ``WindowState``,
@@ -449,6 +492,7 @@ class VectorState:
         self.kid = self.et = self.ex = np.empty(0, np.int64)  # the arrays are no longer used
         self.val = [v[:0] for v in self.val]
         self.ok = [o[:0] for o in self.ok]
+        self._limb_vals = [[] for _ in self._limb_vals]
         self._eids = {}
 
     def _retained(self) -> EventBatch:
@@ -507,6 +551,7 @@ class VectorState:
             return
         n = len(self.et)
         self._cnt, self._sum, self._sq, self._last = [], [], [], []
+        self._limb_sums: dict[int, tuple[int, list[np.ndarray]]] = {}
         self._max: list[_Extremes | None] = []
         self._min: list[_Extremes | None] = []
         zero = np.zeros(1, np.int64)
@@ -517,7 +562,21 @@ class VectorState:
                 self._cnt.append(np.concatenate([zero, np.cumsum(ok, dtype=np.int64)]))
             else:
                 self._cnt.append(np.arange(n + 1, dtype=np.int64))
-            if self._summed[ci]:
+            if self._summed[ci] and self._float[ci]:
+                x = v if nulls == 0 else np.where(ok, v, 0.0)
+                self._sum.append(zero)
+                self._sq.append(zero)
+                layout = self._limb_base[ci] or (0, 1)
+                self._limb_sums[ci] = (
+                    layout[0],
+                    [
+                        np.concatenate([zero, np.cumsum(a, dtype=np.int64)])
+                        for a in self._limb_vals[ci]
+                    ]
+                    if self._limb_vals[ci]
+                    else [np.zeros(n + 1, np.int64)],
+                )
+            elif self._summed[ci]:
                 x = v if nulls == 0 else np.where(ok, v, 0)
                 self._sum.append(np.concatenate([zero, np.cumsum(x, dtype=np.int64)]))
                 if self._squared[ci]:
@@ -561,8 +620,16 @@ class VectorState:
             lo = np.minimum(lo, hi)
             cnt = self._cnt[ci][hi] - self._cnt[ci][lo]
             empty = cnt == 0
+            totals: list[int] | None = None  # exact float sums, shared by sum and mean
             for i in idxs:
-                outputs[i] = self._finish(spec.aggregations[i].fn, ci, lo, hi, cnt, empty, i)
+                fn = spec.aggregations[i].fn
+                if fn in ("sum", "mean") and self._float[ci]:
+                    if totals is None:
+                        totals = self._exact_totals(ci, lo, hi)
+                    out_type = arrow_type(self._dtypes[spec.aggregations[i].output])
+                    outputs[i] = self._float_result(fn, ci, totals, cnt, out_type)
+                else:
+                    outputs[i] = self._finish(fn, ci, lo, hi, cnt, empty, i)
         keys = [self._key_list[k] for k in kid.tolist()]
         arrays = [
             pa.array([k[j] for k in keys], arrow_type(spec.columns[name]))
@@ -618,6 +685,38 @@ class VectorState:
             return _typed(res, ~hit, out_type)
         raise AssertionError(fn)
 
+    def _exact_totals(self, ci: int, lo: np.ndarray, hi: np.ndarray) -> list[int]:
+        """Per window, the exact sum of a float column divided by ``2**base``: the limb
+        differences recombined into one Python integer."""
+        _base, prefixes = self._limb_sums[ci]
+        diffs: list[list[int]] = [(p[hi] - p[lo]).tolist() for p in reversed(prefixes)]
+        totals = diffs[0]
+        for d in diffs[1:]:
+            totals = [(t << _LIMB) + x for t, x in zip(totals, d, strict=True)]
+        return totals
+
+    def _float_result(
+        self, fn: str, ci: int, totals: list[int], cnt: np.ndarray, out_type: pa.DataType
+    ) -> pa.Array:
+        """Float sum or mean from exact totals, rounded once (int / int is correctly rounded
+        in CPython, as in the big-integer state's ``finalize``)."""
+        base = self._limb_sums[ci][0]
+        counts = cnt.tolist()
+        values: list[float | None]
+        if fn == "sum":
+            if base >= 0:
+                values = [
+                    float(t << base) if n else None for t, n in zip(totals, counts, strict=True)
+                ]
+            else:
+                den = 1 << -base
+                values = [t / den if n else None for t, n in zip(totals, counts, strict=True)]
+        elif base >= 0:
+            values = [(t << base) / n if n else None for t, n in zip(totals, counts, strict=True)]
+        else:
+            values = [t / (n << -base) if n else None for t, n in zip(totals, counts, strict=True)]
+        return pa.array(values, out_type)
+
     # ------------------------------------------------------------------ eviction
     def _evict(self) -> None:
         horizon = self.horizon
@@ -634,6 +733,7 @@ class VectorState:
         self.kid, self.et, self.ex = self.kid[keep], self.et[keep], self.ex[keep]
         self.val = [v[keep] for v in self.val]
         self.ok = [o[keep] for o in self.ok]
+        self._limb_vals = [[a[keep] for a in limbs] for limbs in self._limb_vals]
         self._derived_ok = False
 
 
@@ -664,3 +764,28 @@ def _search(
         lo = np.where(go, mid + 1, lo)
         hi = np.where(stay, mid, hi)
     return lo
+
+
+def _limbs(emin: int, emax: int) -> int:
+    """How many limbs hold ``M * 2**(e - emin)`` for 53-bit mantissas and exponents in range."""
+    return -(-(emax - emin + 53) // _LIMB)
+
+
+def _split_limbs(x: np.ndarray, base: int, count: int) -> list[np.ndarray]:
+    """Each finite float ``x = M * 2**e`` (|M| < 2**53) as the exact integer ``M * 2**(e -
+    base)``, split into ``count`` signed 31-bit limbs (int64; their prefix sums stay exact for
+    up to 2**32 events)."""
+    frac, exp = np.frexp(x)
+    mant = np.ldexp(frac, 53).astype(np.int64)  # exact: 53 significant bits at most
+    shift = np.where(mant != 0, exp.astype(np.int64) - 53 - base, 0)
+    sign = np.sign(mant)
+    mag = np.abs(mant).astype(np.uint64)
+    mask = np.uint64((1 << _LIMB) - 1)
+    limbs = []
+    for k in range(count):
+        d = shift - _LIMB * k  # where the mantissa's lowest bit falls relative to limb k
+        up = np.left_shift(mag, np.clip(d, 0, _LIMB).astype(np.uint64)) & mask
+        down = np.right_shift(mag, np.clip(-d, 0, 63).astype(np.uint64)) & mask
+        limb = np.where(d >= _LIMB, 0, np.where(d >= 0, up, np.where(d > -64, down, 0)))
+        limbs.append(limb.astype(np.int64) * sign)
+    return limbs
