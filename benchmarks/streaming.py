@@ -52,7 +52,8 @@ PIPELINE = textwrap.dedent(
         key=["card"],
         event_time="ts",
         event_id="tx",
-        schema={"card": "string", "tx": "string", "ts": "timestamp", "amount": "int64"},
+        schema={"card": "string", "tx": "string", "ts": "timestamp",
+                "amount": os.environ.get("BENCH_AMOUNT", "int64")},
         aggregations=[
             fti.Aggregation("amount", fn, window=w)
             for fn in ("count", "sum", "max")
@@ -78,13 +79,20 @@ def load_pipeline(folder: Path) -> Any:
     return load(f"{path}:bench_cards"), path
 
 
+def amount(i: int) -> str:
+    """int64 amounts by default; with --amount float64, cents as decimal strings."""
+    if os.environ.get("BENCH_AMOUNT") == "float64":
+        return f"{i % 99_991 / 100:.2f}"
+    return str(i % 997)
+
+
 def xadd_events(client: redis.Redis, key: str, n: int, cards: int) -> None:
     pipe = client.pipeline(transaction=False)
     for i in range(n):
         ts = BASE + timedelta(milliseconds=i)
         pipe.xadd(
             key,
-            {"card": f"c{i % cards}", "tx": f"t{i}", "ts": ts.isoformat(), "amount": i % 997},
+            {"card": f"c{i % cards}", "tx": f"t{i}", "ts": ts.isoformat(), "amount": amount(i)},
         )
         if i % 10_000 == 9_999:
             pipe.execute()
@@ -238,9 +246,16 @@ def main() -> None:
         default="auto",
         help="python: force the per-event Python state (for comparison)",
     )
+    parser.add_argument(
+        "--amount",
+        choices=["int64", "float64"],
+        default="int64",
+        help="dtype of the aggregated column (float64: exact float sums)",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-freshness", action="store_true")
     args = parser.parse_args()
+    os.environ["BENCH_AMOUNT"] = args.amount  # read by the pipeline file and the producer
     if args.state == "python":
         os.environ["FTI_STREAM_STATE"] = "python"  # read by new_state (also in the subprocess)
     folder = Path(tempfile.mkdtemp(prefix="fti-bench-stream-"))
