@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import random
 import shutil
@@ -73,11 +74,17 @@ class DeltaOfflineStore:
         if table in self._tables:
             return int(self._tables[table].version())
         if not self.exists(table):
-            try:
-                DeltaTable.create(self.path(table), schema, mode="ignore")
-            except Exception:
-                if not self.exists(table):  # a concurrent creator may have won the race
-                    raise
+            # Processes creating the same table at once take turns (a file lock next to it):
+            # unlocked, the loser of the race to write version 0 committed its creation again
+            # as version 1, one version more than the inserts made.
+            lock_path = self.base / f".{table}.create.lock"
+            with lock_path.open("a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    if not self.exists(table):
+                        DeltaTable.create(self.path(table), schema, mode="ignore")
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
         return self.version(table)
 
     def append(self, table: str, data: pa.Table) -> int:

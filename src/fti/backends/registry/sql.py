@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -52,6 +54,24 @@ events = sa.Table(
 )
 
 
+def _use_wal(dbapi_conn: Any) -> None:
+    """Switch the database file to WAL (a persistent property of the file, so only the first
+    connection ever does it). Switching needs an exclusive lock and SQLite reports "database is
+    locked" at once instead of waiting for it, so concurrent first opens retry for a while."""
+    deadline = time.monotonic() + 60
+    while True:
+        mode = dbapi_conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() == "wal":
+            return
+        try:
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))  # noqa: S311
+
+
 def _engine(url: str) -> Engine:
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
@@ -61,7 +81,7 @@ def _engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # let us issue BEGIN IMMEDIATE ourselves
-            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(dbapi_conn)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
