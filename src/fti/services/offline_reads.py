@@ -15,6 +15,7 @@ from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
 from fti.errors import ValidationError
+from fti.planner.predicates import time_bounds, where_clause
 from fti.services.context import StoreContext
 
 __all__ = ["read"]
@@ -60,18 +61,10 @@ def read(
         quote(n) if n in available else f"NULL::{_duck_type(spec.column(n).dtype)} AS {quote(n)}"
         for n in names
     )
-    where, params = [], []
-    if start is not None:
-        where.append(f"{quote(spec.event_time or '')} >= ?")
-        params.append(start)
-    if end is not None:
-        where.append(f"{quote(spec.event_time or '')} < ?")
-        params.append(end)
+    params: list[Any] = []
+    where = time_bounds(quote(spec.event_time or ""), start, end, params)
     order = ([quote(spec.event_time)] if spec.event_time else []) + [quote(SEQ)]
-    sql = f"SELECT {select} FROM fg"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY " + ", ".join(order)
+    sql = f"SELECT {select} FROM fg{where_clause(where)} ORDER BY {', '.join(order)}"
     con = duckdb.connect()
     try:
         con.register("fg", dataset)
