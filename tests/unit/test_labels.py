@@ -340,3 +340,18 @@ def test_feature_vector_with_an_offline_label_group_as_the_left_most(
     assert fv.feature_vector({"uid": 99}) == {"amount": None}
     with pytest.raises(fti.ValidationError, match="uid"):
         fv.feature_vector({"user": 1})
+
+
+def test_a_label_name_must_not_shadow_a_column(fs: fti.FeatureStore, world: World) -> None:
+    """Names are compared case-insensitively (as SQL does): a raw label name that differs from
+    a selected column only by case is rejected, naming both."""
+    left = fs.feature_group(
+        "shadow",
+        primary_key=["uid"],
+        event_time="ts",
+        features={"uid": "int64", "ts": "timestamp", "CHURNED": "int64"},
+    )
+    query = left.select(["CHURNED"]).join(world.outcomes.select([]), on=["uid"], prefix="o_")
+    with pytest.raises(fti.ValidationError, match=r"'churned'.*'CHURNED'.*output name"):
+        fs.feature_view("shadow", query=query, labels=["churned"])
+    assert fs.feature_view("fine", query=query, labels=["o_churned"]).features == ["CHURNED"]

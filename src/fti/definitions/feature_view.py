@@ -102,6 +102,13 @@ class FeatureViewSpec:
                     f"takes under another name. Name the label {renamed[0]!r} in labels=[...]."
                 )
         outputs = [c for c in self.query.output_columns() if c not in consumed]
+        try:  # SQL compares names case-insensitively: a label must not shadow a column
+            check_unique([*outputs, *(c for c in self.labels if c not in outputs)])
+        except ValidationError as e:
+            raise ValidationError(
+                f"{e} Labels keep the name given in labels=[...]: name the label by its output "
+                "name (with the join's prefix)."
+            ) from None
         od_clash = [f.name for f in ods if f.name in outputs or f.name in self.labels]
         if od_clash:
             raise ValidationError(
