@@ -8,7 +8,7 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fti
+from fti.definitions.feature_view import LabelSource
 from fti.definitions.query import Query
 from fti.errors import FtiError
 from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
@@ -138,7 +139,7 @@ def spark_point_in_time(
     fs: fti.FeatureStore,
     query: Query,
     spine: Any,
-    extra_left: list[str],
+    labels: Sequence[LabelSource] = (),
 ) -> pa.Table:
     """What ``point_in_time`` does, with Spark as the engine."""
     eng = engine(spark)
@@ -147,14 +148,15 @@ def spark_point_in_time(
     if spine is not None:
         reserved = [c for c in query.output_columns() if c not in query.entity_columns()]
         spine_table, names = normalize_spine(query, spine, reserved=reserved)
+    columns = query.feature_columns() + training_data._label_columns(query, labels, names)
     statement = compile_pit_spark(
         query,
         spine_columns=None if spine_table is None else spine_table.column_names,
-        extra_left=extra_left,
+        columns=columns,
     )
     table = run_pit_spark(spark, statement, spine=spine_table, groups=frames)
     spine_schema = None if spine_table is None else spine_table.select(names or []).schema
-    return training_data._restore_types(query, table, spine_schema)
+    return training_data._restore_types(query, table, spine_schema, columns)
 
 
 def assert_same(a: pa.Table, b: pa.Table) -> None:
@@ -307,10 +309,16 @@ def test_spark_point_in_time_join_equals_duckdb(
 ) -> None:
     query, spine = build(store, s)
     duck = point_in_time(store._ctx, query, spine=spine).table
-    assert_same(spark_point_in_time(spark, store, query, spine, []), duck)
-    # Without a spine: the left group's own rows, with its label.
-    duck_own = point_in_time(store._ctx, query, extra_left=["lbl"]).table
-    assert_same(spark_point_in_time(spark, store, query, None, ["lbl"]), duck_own)
+    assert_same(spark_point_in_time(spark, store, query, spine), duck)
+    # Labels: the left group's, and a joined group's column under another name.
+    labels = [LabelSource("lbl", 0, "lbl")]
+    if s["b"] is not None:
+        labels.append(LabelSource("y_label", 1, "y"))
+    duck_labels = point_in_time(store._ctx, query, spine=spine, labels=labels).table
+    assert_same(spark_point_in_time(spark, store, query, spine, labels), duck_labels)
+    # Without a spine: the left group's own rows, with the labels.
+    duck_own = point_in_time(store._ctx, query, labels=labels).table
+    assert_same(spark_point_in_time(spark, store, query, None, labels), duck_own)
 
 
 def test_spark_point_in_time_join_fixed_case(spark: Any, store: fti.FeatureStore) -> None:
@@ -330,7 +338,7 @@ def test_spark_point_in_time_join_fixed_case(spark: Any, store: fti.FeatureStore
     }
     s["spine"].append(s["spine"][0])
     query, spine = build(store, s)
-    got = spark_point_in_time(spark, store, query, spine, [])
+    got = spark_point_in_time(spark, store, query, spine)
     expected = [
         (5.0, 7, T0, "q"),
         (5.0, None, None, "q"),  # b's latest row (3.5h) is older than 9h - 2h
@@ -344,7 +352,7 @@ def test_spark_point_in_time_join_fixed_case(spark: Any, store: fti.FeatureStore
     assert_same(got, point_in_time(store._ctx, query, spine=spine).table)
     # A filter applies to the group's rows before the join, on both engines.
     filtered = query.filter(fti.col("z") != "q")
-    got = spark_point_in_time(spark, store, filtered, spine, [])
+    got = spark_point_in_time(spark, store, filtered, spine)
     assert got.column("c_z").to_pylist() == ["p", "p", None, None, "p"]
     assert_same(got, point_in_time(store._ctx, filtered, spine=spine).table)
 

@@ -105,14 +105,16 @@ def test_feature_view_get_or_create(
         fs.feature_view("delays", query=q, labels=["distance_label"])
     with pytest.raises(fti.NotFoundError, match="does not exist"):
         fs.get_feature_view("nope")
-    with pytest.raises(fti.ValidationError, match="label"):
-        fs.feature_view("bad", query=flights.select(["delayed"]), labels=["delayed"])
+    # A selected label is a label, not a model input (tests/unit/test_labels.py has more).
+    sel = fs.feature_view("sel", query=flights.select(["delayed", "distance"]), labels=["delayed"])
+    assert (sel.features, sel.labels) == (["distance"], ["delayed"])
     with pytest.raises(fti.ValidationError, match="no feature"):
         fs.feature_view(
             "bad2", query=q, labels=["delayed"], transformations={"delayed": fti.standard_scaler()}
         )
     fs.feature_view("delays", version=2, query=flights.select(["distance"]))
-    assert [(v.name, v.version) for v in fs.feature_views()] == [("delays", 1), ("delays", 2)]
+    listed = [(v.name, v.version) for v in fs.feature_views()]
+    assert listed == [("delays", 1), ("delays", 2), ("sel", 1)]
 
 
 def test_training_data_point_in_time(

@@ -210,7 +210,9 @@ def test_point_in_time_join_matches_oracle(store: fti.FeatureStore, s: dict[str,
                 )
         c_rows = _oracle_rows(s["c"], lambda r, o: Row(r[0], None, o, {"z": r[1]}))
         query = query.join(c.select(["z"]), on=["k1"], prefix="c_")
-    fv = store.feature_view(f"v{n}", query=query, labels=["lbl"])
+    # b's y, when joined, is a label too: labels of joined groups are joined like features.
+    labels = ["lbl", *(["b_y"] if s["b"] is not None else [])]
+    fv = store.feature_view(f"v{n}", query=query, labels=labels)
 
     def expected(key: tuple[Any, ...], t: int, own: Row | None) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -3,6 +3,13 @@
 A feature view is the interface between feature groups and models: the columns a model reads
 (:attr:`FeatureViewSpec.features`, in order), the labels it learns, and the model-dependent
 transformations fitted per training dataset.
+
+Labels (as Hopsworks users write them): a label is a column of any feature group of the query,
+selected or not, named by its output name (``prefix + column``) or its raw column name (an
+output-name match wins; two matches of one kind are an error naming both groups), or else a
+column the spine carries. The label keeps the name given in ``labels=``; a selected label is a
+label, never a model input (it leaves :attr:`FeatureViewSpec.features`). A spine column with the
+label's name wins over the feature group's. See :class:`LabelSource`.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from fti._internal.names import check_identifier, check_unique
@@ -23,7 +31,21 @@ from fti.definitions.transformations import (
 )
 from fti.errors import ValidationError
 
-__all__ = ["FeatureViewSpec"]
+__all__ = ["FeatureViewSpec", "LabelSource"]
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where a label's values come from.
+
+    ``selection``/``column``: a column of ``query.selections[selection]``'s feature group,
+    joined point-in-time like a feature; ``selection`` None: a column of the spine named
+    ``name`` (the spine must carry it). A spine column named ``name`` wins either way.
+    """
+
+    name: str
+    selection: int | None = None
+    column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,14 +84,31 @@ class FeatureViewSpec:
                     f"on_demand takes features made with @fti.on_demand(...), got {f!r}."
                 )
         object.__setattr__(self, "on_demand", ods)
-        selected = self.query.selected_features()
-        clash = [c for c in self.labels if c in selected]
-        if clash:
+        sources = self.label_sources  # resolves (and validates) every label
+        entity = self.query.entity_columns()
+        for src in sources:
+            if src.name in entity and (src.selection, src.column) != (0, src.name):
+                raise ValidationError(
+                    f"Label {src.name!r} clashes with the entity column {src.name!r} of the "
+                    f"query (keys and event time: {entity}). Name the label by its output name "
+                    "(with the join's prefix), or give the join a prefix."
+                )
+        consumed = self._consumed_outputs
+        for j in self.query.joins:
+            renamed = [c for c in j.left_on if c in consumed and c not in self.labels]
+            if renamed:
+                raise ValidationError(
+                    f"The join with {j.selection.group.name!r} reads {renamed}, which a label "
+                    f"takes under another name. Name the label {renamed[0]!r} in labels=[...]."
+                )
+        outputs = [c for c in self.query.output_columns() if c not in consumed]
+        try:  # SQL compares names case-insensitively: a label must not shadow a column
+            check_unique([*outputs, *(c for c in self.labels if c not in outputs)])
+        except ValidationError as e:
             raise ValidationError(
-                f"Label(s) {clash} are also selected as features; a label must not be a model "
-                "input. Remove them from the select([...]) list."
-            )
-        outputs = set(self.query.output_columns())
+                f"{e} Labels keep the name given in labels=[...]: name the label by its output "
+                "name (with the join's prefix)."
+            ) from None
         od_clash = [f.name for f in ods if f.name in outputs or f.name in self.labels]
         if od_clash:
             raise ValidationError(
@@ -77,8 +116,14 @@ class FeatureViewSpec:
                 "Rename them with @fti.on_demand(..., name='...')."
             )
         check_unique([f.name for f in ods], what="on-demand feature")
-        known = set(outputs) | set(self.labels)
+        known = set(outputs)
         for f in ods:
+            leaks = [c for c in f.inputs if c in self.labels or c in consumed]
+            if leaks:
+                raise ValidationError(
+                    f"On-demand feature {f.name!r} reads label(s) {leaks}; a label is never a "
+                    "model input. Compute it from features or request parameters."
+                )
             missing = [c for c in f.inputs if c not in known]
             if missing:
                 raise ValidationError(
@@ -101,10 +146,41 @@ class FeatureViewSpec:
     def key(self) -> str:
         return f"{self.name}_v{self.version}"
 
+    @cached_property
+    def label_sources(self) -> tuple[LabelSource, ...]:
+        """Where each label comes from, in ``labels`` order (see :class:`LabelSource`)."""
+        out = []
+        for name in self.labels:
+            hit = self.query.resolve_label(name)
+            out.append(LabelSource(name) if hit is None else LabelSource(name, *hit))
+        return tuple(out)
+
+    @cached_property
+    def _consumed(self) -> frozenset[tuple[int, str]]:
+        """``(selection, column)`` of selected columns that are labels (so not features)."""
+        selections = self.query.selections
+        return frozenset(
+            (s.selection, s.column)
+            for s in self.label_sources
+            if s.selection is not None and s.column in selections[s.selection].features
+        )
+
+    @cached_property
+    def _consumed_outputs(self) -> frozenset[str]:
+        return frozenset(self.query.output_name(i, c) for i, c in self._consumed)
+
+    def feature_columns(self) -> list[tuple[int, str, str]]:
+        """``(selection, column, output name)`` of the selected columns that are model inputs
+        (the query's selected columns but the labels), as the point-in-time join returns them."""
+        return [t for t in self.query.feature_columns() if t[:2] not in self._consumed]
+
     @property
     def features(self) -> list[str]:
-        """The model inputs before transformation: selected features, then on-demand ones."""
-        return [*self.query.selected_features(), *(f.name for f in self.on_demand)]
+        """The model inputs before transformation: selected features (labels aside), then
+        on-demand ones."""
+        consumed = self._consumed_outputs
+        selected = [c for c in self.query.selected_features() if c not in consumed]
+        return [*selected, *(f.name for f in self.on_demand)]
 
     @property
     def event_time(self) -> str | None:

@@ -344,6 +344,47 @@ class Query:
             )
         return hits[0]
 
+    def output_name(self, selection: int, column: str) -> str:
+        """The name a column of selection ``selection`` has in the output (its join's prefix
+        before it; the left-most group's columns keep their names)."""
+        return self.joins[selection - 1].output_name(column) if selection else column
+
+    def resolve_label(self, name: str) -> tuple[int, str] | None:
+        """``(selection index, column)`` a label names, or None (no feature group has it).
+
+        A label names a column of any feature group of the query, selected or not, by its output
+        name (``prefix + column``) or by its raw column name; a match by output name wins over a
+        match by raw name only. Primary key and event time columns are never labels. Two
+        matches of the same kind are ambiguous: the error names both groups and the fix.
+        """
+        exact: list[tuple[int, str]] = []
+        raw: list[tuple[int, str]] = []
+        for i, s in enumerate(self.selections):
+            for f in s.group.feature_columns:
+                if self.output_name(i, f.name) == name:
+                    exact.append((i, f.name))
+                elif f.name == name:
+                    raw.append((i, f.name))
+        hits = exact or raw
+        if len(hits) > 1:
+            where = " and ".join(
+                f"of feature group {self.selections[i].group.name!r} version "
+                f"{self.selections[i].group.version} (output name {self.output_name(i, c)!r})"
+                for i, c in hits
+            )
+            if exact:
+                fix = (
+                    "Give the joined feature group a prefix, .join(other, prefix='w_'), and "
+                    "name the label with it"
+                )
+            else:
+                fix = (
+                    "Name the label with its join's prefix, e.g. "
+                    f"labels=[{self.output_name(*hits[0])!r}]"
+                )
+            raise ValidationError(f"Label {name!r} is ambiguous: it is a column {where}. {fix}.")
+        return hits[0] if hits else None
+
     # ----------------------------------------------------------------- building
     def join(
         self,

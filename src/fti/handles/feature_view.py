@@ -86,7 +86,8 @@ class FeatureView:
             spine=spine,
             start=start,
             end=end,
-            extra_left=self._spec.labels,
+            columns=self._spec.feature_columns(),
+            labels=self._spec.label_sources,
             on_demand=self._spec.on_demand,
             engine=engine,
         )

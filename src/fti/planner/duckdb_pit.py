@@ -105,7 +105,7 @@ def compile_pit(
     query: Query,
     *,
     spine_columns: Sequence[str] | None,
-    extra_left: Sequence[str] = (),
+    columns: Sequence[tuple[int, str, str]] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     key_ranges: Mapping[str, tuple[int, int]] | None = None,
@@ -115,8 +115,11 @@ def compile_pit(
 
     ``spine_columns``: the columns of the spine relation (which must hold ``_fti_row``, the left
     group's keys and, if it has one, its event time as timestamp[us, UTC]); None means the left
-    group's own rows are the spine. ``extra_left``: further left-group columns to return (e.g.
-    labels) unless the spine has them. ``start``/``end`` bound the spine's time,
+    group's own rows are the spine. ``columns``: ``(selection index, source column, output
+    name)`` of every column to return beside the entity columns (default: the query's selected
+    features, ``query.feature_columns()``); a caller adds labels of any group this way, each
+    joined point-in-time like a feature. Columns of selection 0 keep their names; ones the spine
+    has come from the spine. ``start``/``end`` bound the spine's time,
     ``start <= t < end``. ``key_ranges``: (min, max) of integer spine columns, which lets a
     single-column integer key spanning at most 2**32 values join as a narrow offset.
     ``spine_times``: (min, max) of the spine's times; feature rows that no spine row can
@@ -127,9 +130,8 @@ def compile_pit(
     params: list[Any] = []
     group_rel = [f"_fti_g{i}" for i in range(len(query.selections))]
     spine_rel = "_fti_spine"
-    features = query.feature_columns()
     by_group: dict[int, list[tuple[str, str]]] = {}
-    for i, src, out in features:
+    for i, src, out in query.feature_columns() if columns is None else columns:
         by_group.setdefault(i, []).append((src, out))
     ctes: list[str] = []
     own: list[str] = []
@@ -141,7 +143,7 @@ def compile_pit(
     if spine_columns is None:
         # The left group's rows are the spine; its features come from the row itself.
         own += query.entity_columns()
-        own += [c for c in (*query.left.features, *extra_left) if c not in own]
+        own += [c for c, _ in by_group.get(0, []) if c not in own]
         where = [condition_sql(c, "g", params, quote) for c in group_conditions(query, 0)]
         cols = ", ".join(f"g.{quote(c)}" for c in own)
         if et is not None:
@@ -171,8 +173,7 @@ def compile_pit(
         out_cols = [c for c in spine_columns if c != ROW]
         # Left group columns the spine does not carry come from its point-in-time row.
         wanted = [c for c in query.entity_columns() if c not in present]
-        wanted += [c for c, _ in by_group.get(0, []) if c not in wanted]
-        wanted += [c for c in extra_left if c not in present and c not in wanted]
+        wanted += [c for c, _ in by_group.get(0, []) if c not in present and c not in wanted]
         by_group[0] = [(c, c) for c in wanted]
         out_cols += [c for c in wanted if c not in out_cols]
         exprs: list[str] = []

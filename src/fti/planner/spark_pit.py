@@ -68,7 +68,7 @@ def compile_pit_spark(
     query: Query,
     *,
     spine_columns: Sequence[str] | None,
-    extra_left: Sequence[str] = (),
+    columns: Sequence[tuple[int, str, str]] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> PitStatement:
@@ -80,12 +80,12 @@ def compile_pit_spark(
     group_rel = [f"_fti_g{i}_{tag}" for i in range(len(query.selections))]
     spine_rel = f"_fti_spine_{tag}"
     by_group: dict[int, list[tuple[str, str]]] = {}
-    for i, src, out in query.feature_columns():
+    for i, src, out in query.feature_columns() if columns is None else columns:
         by_group.setdefault(i, []).append((src, out))
     ctes: list[str] = []
     if spine_columns is None:
         own = [*query.entity_columns()]
-        own += [c for c in (*query.left.features, *extra_left) if c not in own]
+        own += [c for c, _ in by_group.get(0, []) if c not in own]
         where = [condition_sql(c, "g", params, _q) for c in group_conditions(query, 0)]
         cols = ", ".join(f"g.{_q(c)}" for c in own)
         if et is not None:
@@ -121,8 +121,7 @@ def compile_pit_spark(
             ctes.append(f"s0 AS (SELECT s.*, CAST(NULL AS BIGINT) AS _fti_t FROM {spine_rel} s)")
         out_cols = [c for c in spine_columns if c != ROW]
         wanted = [c for c in query.entity_columns() if c not in present]
-        wanted += [c for c, _ in by_group.get(0, []) if c not in wanted]
-        wanted += [c for c in extra_left if c not in present and c not in wanted]
+        wanted += [c for c, _ in by_group.get(0, []) if c not in present and c not in wanted]
         by_group[0] = [(c, c) for c in wanted]
         out_cols += [c for c in wanted if c not in out_cols]
         order = ROW

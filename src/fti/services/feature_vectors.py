@@ -13,6 +13,11 @@ the point-in-time join would build it for the spine row ``(entity, now)``:
 An entity whose left-most row is unknown or expired is an error naming the key unless
 ``allow_missing=True``, which gives nulls. A joined group without a row for the key gives
 nulls, exactly as the point-in-time join does.
+
+Only the groups a vector needs are read (and must be online): those that give a model input,
+and those whose columns key such a group's join or feed an on-demand feature. A group that gives
+only labels (or nothing) is skipped and may be offline-only; when that is the left-most group,
+the entity alone keys the joins and an unknown key gives nulls (as the join would).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ __all__ = [
     "VectorPlan",
     "for_view",
     "format_vectors",
+    "online_groups",
     "plan_for_view",
     "resolve_fitted",
 ]
@@ -68,6 +74,7 @@ class VectorPlan:
         query: Query,
         *,
         feature_names: Sequence[str],
+        columns: Sequence[tuple[int, str, str]] | None = None,
         on_demand: Sequence[OnDemandFeature] = (),
         transformations: Mapping[str, Transformation] | None = None,
         fitted: Mapping[str, Mapping[str, Any]] | None = None,
@@ -76,19 +83,27 @@ class VectorPlan:
     ) -> None:
         self.what = what
         self.query = query
-        for spec in query.groups:
+        cols = query.feature_columns() if columns is None else list(columns)
+        needed = online_groups(query, cols, on_demand)
+        self.groups = [query.selections[i].group for i in needed]
+        for spec in self.groups:
             if not spec.online:
                 raise ValidationError(
                     f"{what}: feature group {spec.name!r} version {spec.version} is not online, "
                     "so feature vectors cannot be read from the online store. Create the "
                     "feature group with online=True (a new version), or use batch data."
                 )
-        self._readers = [OnlineReader(ctx, spec) for spec in query.groups]
+        self._readers = {i: OnlineReader(ctx, query.selections[i].group) for i in needed}
         left = query.left.group
+        # The left-most group's reader also checks the entities' keys when it is not read.
+        self._left = self._readers.get(0) or OnlineReader(ctx, left)
+        self._read_left = 0 in self._readers
         self.entity_keys = list(left.primary_key)
         # Each join: (reader index, [(row column, group key column)], [(source, output)]).
         self._joins: list[tuple[int, list[tuple[str, str]], list[tuple[str, str]]]] = []
         for i, j in enumerate(query.joins, start=1):
+            if i not in self._readers:
+                continue
             pairs = list(zip(j.left_on, j.right_on, strict=True))
             outputs = [(c, j.output_name(c)) for c in j.selection.features]
             self._joins.append((i, pairs, outputs))
@@ -149,7 +164,12 @@ class VectorPlan:
         """Vectors for ``entities``; ``request`` is one mapping for all or one per entity."""
         n = len(entities)
         requests = _requests(request, n)
-        left_rows = self._readers[0].rows(entities)
+        if self._read_left:
+            left_rows = self._left.rows(entities)
+        else:
+            for e in entities:
+                self._left.encode_key(e)  # the entity must still be the left group's key
+            left_rows = [dict(e) for e in entities]
         missing = [i for i, r in enumerate(left_rows) if r is None]
         if missing and not allow_missing:
             shown = [dict(entities[i]) for i in missing[:5]]
@@ -160,10 +180,7 @@ class VectorPlan:
                 f"version {group.version} (unknown key, or older than the ttl). Pass "
                 "allow_missing=True to get nulls instead."
             )
-        left_names = [
-            *self._readers[0].key_names,
-            *self._readers[0].value_names,
-        ]
+        left_names = [*self._left.key_names, *self._left.value_names]
         rows: list[dict[str, Any]] = [
             r if r is not None else {**dict.fromkeys(left_names), **dict(entities[i])}
             for i, r in enumerate(left_rows)
@@ -213,6 +230,45 @@ class VectorPlan:
             else:
                 out.update(zip(names, values, strict=True))
         return out
+
+
+def online_groups(
+    query: Query,
+    columns: Sequence[tuple[int, str, str]],
+    on_demand: Sequence[OnDemandFeature] = (),
+) -> list[int]:
+    """Indexes of the selections a feature vector reads online, in query order.
+
+    A selection is read if it gives a model input (a ``columns`` entry), if a read join is keyed
+    on one of its columns, or if an on-demand feature reads one of its columns. The online row
+    of the left-most group holds all its columns, a joined group's its selected outputs; the
+    left-most group's primary key comes with the entity, so it needs no read.
+    """
+    left = query.left.group
+    entity = set(left.primary_key)
+
+    def producer(column: str, before: int) -> int | None:
+        for k in range(before - 1, 0, -1):
+            j = query.joins[k - 1]
+            if column in (j.output_name(c) for c in j.selection.features):
+                return k
+        if column in entity or column not in left.column_names:
+            return None
+        return 0
+
+    needed = {i for i, _src, _out in columns}
+    for f in on_demand:
+        for c in f.inputs:
+            k = producer(c, len(query.joins) + 1)
+            if k is not None:
+                needed.add(k)
+    for i in range(len(query.joins), 0, -1):
+        if i in needed:
+            for c in query.joins[i - 1].left_on:
+                k = producer(c, i)
+                if k is not None:
+                    needed.add(k)
+    return sorted(needed)
 
 
 def _requests(
@@ -274,6 +330,7 @@ def plan_for_view(
         ctx,
         spec.query,
         feature_names=spec.features,
+        columns=spec.feature_columns(),
         on_demand=spec.on_demand,
         transformations=spec.transformations if fitted is not None else None,
         fitted=fitted,

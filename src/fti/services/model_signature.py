@@ -215,12 +215,16 @@ def _split(
 
 
 def _label_dtype(feature_view: Any, label: str) -> str:
-    """A label's dtype in the left-most feature group of an fti feature view."""
+    """A label's dtype in the feature group it comes from ("unknown" for a spine column)."""
     spec = getattr(feature_view, "spec", feature_view)
     try:
-        return str(spec.query.left.group.column(label).dtype)
-    except (AttributeError, KeyError):
-        return "unknown"
+        for source in spec.label_sources:
+            if source.name == label and source.selection is not None:
+                group = spec.query.selections[source.selection].group
+                return str(group.column(source.column).dtype)
+    except (AttributeError, KeyError, IndexError):
+        pass
+    return "unknown"
 
 
 def _example_fields(example: Any) -> tuple[SignatureField, ...]:

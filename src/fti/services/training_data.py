@@ -24,6 +24,7 @@ from fti._internal.names import RESERVED_PREFIX
 from fti.backends.compute.spark import SparkEngine, spark_schema
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
+from fti.definitions.feature_view import LabelSource
 from fti.definitions.fields import arrow_type
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
@@ -213,14 +214,19 @@ def _with_null_columns(dataset: ds.Dataset, missing: Sequence[pa.Field]) -> pa.T
     return table
 
 
-def _restore_types(query: Query, table: pa.Table, spine_schema: pa.Schema | None) -> pa.Table:
+def _restore_types(
+    query: Query,
+    table: pa.Table,
+    spine_schema: pa.Schema | None,
+    columns: Sequence[tuple[int, str, str]] | None = None,
+) -> pa.Table:
     """DuckDB may return other Arrow flavours (large strings, other tz); cast to fti's types."""
     types: dict[str, pa.DataType] = {}
     groups = query.groups
     for g in groups:
         for c in g.columns:
             types.setdefault(c.name, arrow_type(c.dtype))
-    for i, src, out in query.feature_columns():
+    for i, src, out in query.feature_columns() if columns is None else columns:
         types[out] = arrow_type(groups[i].column(src).dtype)
     if spine_schema is not None:
         for f in spine_schema:
@@ -240,16 +246,21 @@ def point_in_time(
     spine: Any = None,
     start: datetime | None = None,
     end: datetime | None = None,
-    extra_left: Sequence[str] = (),
+    columns: Sequence[tuple[int, str, str]] | None = None,
+    labels: Sequence[LabelSource] = (),
     on_demand: Sequence[OnDemandFeature] = (),
     table_versions: Mapping[str, int | None] | None = None,
     engine: Any = "duckdb",
 ) -> PointInTimeResult:
     """One row per spine row (or per left-group row without a spine), point-in-time correct.
 
-    ``table_versions`` pins the offline table version read per feature group key (None = the
-    latest); the versions actually read are returned with the rows. ``engine`` is "duckdb"
-    (default), "spark" (the active SparkSession, else a local one) or a SparkSession.
+    ``columns``: ``(selection, column, output name)`` of the features to return (default: every
+    selected column, ``query.feature_columns()``). ``labels``: where each label comes from; a
+    spine column with the label's name wins, else the label is joined point-in-time from its
+    feature group exactly like a feature. ``table_versions`` pins the offline table version
+    read per feature group key (None = the latest); the versions actually read are returned
+    with the rows. ``engine`` is "duckdb" (default), "spark" (the active SparkSession, else a
+    local one) or a SparkSession.
     """
     spark = spark_session(engine)
     _aware("start", start)
@@ -265,26 +276,19 @@ def point_in_time(
     for g in query.groups:
         relation, versions[g.key] = _relation(ctx, g, pinned.get(g.key), latest=g.key not in pinned)
         relations.append(relation)
+    features = query.feature_columns() if columns is None else list(columns)
     spine_table: pa.Table | None = None
     spine_names: list[str] | None = None
     if spine is not None:
-        reserved = [c for c in query.output_columns() if c not in query.entity_columns()]
-        reserved += [f.name for f in on_demand]
+        reserved = [out for _i, _src, out in features] + [f.name for f in on_demand]
         spine_table, spine_names = normalize_spine(query, spine, reserved=reserved)
-    left_cols = set(query.left.group.column_names)
-    for c in extra_left:
-        if c not in left_cols and (spine_names is None or c not in spine_names):
-            raise ValidationError(
-                f"Label {c!r} is neither a column of the left-most feature group "
-                f"{query.left.group.name!r} ({sorted(left_cols)}) nor of the spine."
-            )
+    wanted = features + _label_columns(query, labels, spine_names)
     spine_columns = None if spine_table is None else spine_table.column_names
-    left_extra = [c for c in extra_left if c in left_cols]
     if spark is None:
         statement = compile_pit(
             query,
             spine_columns=spine_columns,
-            extra_left=left_extra,
+            columns=wanted,
             start=start,
             end=end,
             key_ranges=None if spine_table is None else _key_ranges(query, spine_table),
@@ -292,18 +296,41 @@ def point_in_time(
         )
     else:
         statement = compile_pit_spark(
-            query, spine_columns=spine_columns, extra_left=left_extra, start=start, end=end
+            query, spine_columns=spine_columns, columns=wanted, start=start, end=end
         )
     if spark is None:
         table = run_pit(statement, spine=spine_table, groups=relations)
     else:
         table = _run_on_spark(ctx, spark, query, statement, spine_table, versions)
     table = _restore_types(
-        query, table, None if spine_table is None else spine_table.select(spine_names or []).schema
+        query,
+        table,
+        None if spine_table is None else spine_table.select(spine_names or []).schema,
+        wanted,
     )
     if on_demand:
         table = compute_on_demand(list(on_demand), table)
     return PointInTimeResult(table, versions)
+
+
+def _label_columns(
+    query: Query, labels: Sequence[LabelSource], spine_names: Sequence[str] | None
+) -> list[tuple[int, str, str]]:
+    """The labels to join from feature groups (those the spine does not carry)."""
+    out = []
+    for label in labels:
+        if spine_names is not None and label.name in spine_names:
+            continue  # the spine's own column is the label
+        if label.selection is None or label.column is None:
+            groups = [g.key for g in query.groups]
+            raise ValidationError(
+                f"Label {label.name!r} is neither a column of a feature group in the query "
+                f"({groups}; key and event time columns are never labels) nor of the spine"
+                f"{'' if spine_names is not None else ' (none given)'}. Pass a spine with a "
+                f"{label.name!r} column, or name a column of one of the feature groups."
+            )
+        out.append((label.selection, label.column, label.name))
+    return out
 
 
 def spark_session(engine: Any) -> Any:

@@ -67,7 +67,8 @@ def create(
         spine=spine,
         start=start,
         end=end,
-        extra_left=fv.labels,
+        columns=fv.feature_columns(),
+        labels=fv.label_sources,
         on_demand=fv.on_demand,
         engine=engine,
     )
@@ -199,7 +200,14 @@ def batch_data(
             "fv.create_training_dataset(...) first."
         )
     result = point_in_time(
-        ctx, fv.query, spine=spine, start=start, end=end, on_demand=fv.on_demand, engine=engine
+        ctx,
+        fv.query,
+        spine=spine,
+        start=start,
+        end=end,
+        columns=fv.feature_columns(),  # no labels: a selected label is not a model input
+        on_demand=fv.on_demand,
+        engine=engine,
     )
     table = result.table
     features = _transform(fv, td.fitted if td else {}, table)
