@@ -365,6 +365,32 @@ def test_ensure_table_adds_columns(store: OnlineStore) -> None:
     assert store.count(wider) == 2
 
 
+def test_columns_added_by_another_process_are_read_by_a_store_that_read_before(
+    store: OnlineStore,
+) -> None:
+    """A long-lived store read the narrow table; another store on the same URL (another
+    process) adds a column and writes. Readers with the wider definition get the new column,
+    readers still holding the narrow one get exactly their columns, in either order."""
+    narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="shared_v1"))
+    store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
+    assert store.read(narrow, [(1,)]) == [(1, 1, 1)]
+    assert store.read(narrow, [(1,), (2,)]) == [(1, 1, 1), None]
+    other: OnlineStore = open_online(store.url)
+    try:
+        wider = make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="shared_v1")
+        other.ensure_table(wider)
+        other.upsert(
+            wider, batch(wider, [{"id": 1, "et": 2, "seq": 2, "v": 5, "w": "x"}]), version=None
+        )
+    finally:
+        other.close()
+    for _ in range(2):  # each definition after the other, both ways round
+        assert store.read(wider, [(1,)]) == [(2, 2, 5, "x")]
+        assert store.read(wider, [(1,), (2,)]) == [(2, 2, 5, "x"), None]
+        assert store.read(narrow, [(1,)]) == [(2, 2, 5)]
+        assert store.read(narrow, [(1,), (2,)]) == [(2, 2, 5), None]
+
+
 def test_stores_are_independent(store: OnlineStore, tmp_path: Path) -> None:
     """Two stores on different paths/prefixes never see each other's rows."""
     t = ready(store, make_table([("id", "int64")], [("v", "int64")], name="iso_v1"))
