@@ -391,6 +391,25 @@ def test_columns_added_by_another_process_are_read_by_a_store_that_read_before(
         assert store.read(narrow, [(1,), (2,)]) == [(2, 2, 5), None]
 
 
+def test_a_column_the_store_never_added_reads_as_null_or_fails_never_as_its_name(
+    store: OnlineStore,
+) -> None:
+    """A definition naming a column that ensure_table never added (the registry has it, the
+    writer stopped before the online store): Redis hashes have no schema (null), SQLite names
+    the column in a SchemaError. Never a made-up value."""
+    from fti.errors import SchemaError
+
+    narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="gap_v1"))
+    store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
+    wider = make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="gap_v1")
+    for keys in ([(1,)], [(1,), (2,)]):
+        if store.url.startswith("sqlite"):
+            with pytest.raises(SchemaError, match=r"\['w'\]"):
+                store.read(wider, keys)
+        else:
+            assert store.read(wider, keys)[0] == (1, 1, 1, None)
+
+
 def test_stores_are_independent(store: OnlineStore, tmp_path: Path) -> None:
     """Two stores on different paths/prefixes never see each other's rows."""
     t = ready(store, make_table([("id", "int64")], [("v", "int64")], name="iso_v1"))

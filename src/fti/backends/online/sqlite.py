@@ -155,7 +155,7 @@ class SqliteOnlineStore:
         if not missing:
             return None
         return SchemaError(
-            f"The online table {table.name!r} ({self.url}) has no column(s) {missing}, which "
+            f"The online table {table.name!r} has no column(s) {missing}, which "
             "the feature group's schema in the registry has: a schema change "
             "(fg.add_features) did not reach the online store (its writer stopped in between). "
             "Opening the feature group (fs.get_feature_group(NAME, version=V)) or "
@@ -265,18 +265,22 @@ class SqliteOnlineStore:
     def _select_sql(self, table: OnlineTable, n: int) -> str:
         sql = self._sql_cache.get((table, n))
         if sql is None:
-            cols = ", ".join([ET, SEQ, *(quote(f) for f in table.feature_names)])
-            keys = table.key_names
+            # Columns qualified by the table: SQLite reads an unqualified double-quoted name
+            # that is not a column as a string literal, so a column the table lacks would come
+            # back as its own name instead of failing.
+            t = quote(table.name)
+            cols = ", ".join([ET, SEQ, *(f"{t}.{quote(f)}" for f in table.feature_names)])
+            keys = [f"{t}.{quote(k)}" for k in table.key_names]
             if n == 1:
-                where = " AND ".join(f"{quote(k)} = ?" for k in keys)
+                where = " AND ".join(f"{k} = ?" for k in keys)
             elif len(keys) == 1:
-                where = f"{quote(keys[0])} IN ({', '.join('?' * n)})"
+                where = f"{keys[0]} IN ({', '.join('?' * n)})"
             else:
                 row = "(" + ", ".join("?" * len(keys)) + ")"
-                where = f"({', '.join(quote(k) for k in keys)}) IN (VALUES {', '.join([row] * n)})"
+                where = f"({', '.join(keys)}) IN (VALUES {', '.join([row] * n)})"
             if n > 1:
-                cols = ", ".join(quote(k) for k in keys) + ", " + cols
-            sql = f"SELECT {cols} FROM {quote(table.name)} WHERE {where}"
+                cols = ", ".join(keys) + ", " + cols
+            sql = f"SELECT {cols} FROM {t} WHERE {where}"
             self._sql_cache[(table, n)] = sql
         return sql
 
