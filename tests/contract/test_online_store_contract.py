@@ -396,15 +396,15 @@ def test_a_column_the_store_never_added_reads_as_null_or_fails_never_as_its_name
 ) -> None:
     """A definition naming a column that ensure_table never added (the registry has it, the
     writer stopped before the online store): Redis hashes have no schema (null), SQLite names
-    the column in a SchemaError. Never a made-up value."""
-    from fti.errors import SchemaError
+    the column in a IntegrityError. Never a made-up value."""
+    from fti.errors import IntegrityError
 
     narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="gap_v1"))
     store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
     wider = make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="gap_v1")
     for keys in ([(1,)], [(1,), (2,)]):
         if store.url.startswith("sqlite"):
-            with pytest.raises(SchemaError, match=r"\['w'\]"):
+            with pytest.raises(IntegrityError, match=r"\['w'\]"):
                 store.read(wider, keys)
         else:
             assert store.read(wider, keys)[0] == (1, 1, 1, None)

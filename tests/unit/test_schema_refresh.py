@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import fti
-from fti.errors import SchemaError
+from fti.errors import IntegrityError
 from fti.services import feature_groups, feature_vectors
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -123,7 +123,7 @@ def test_a_column_missing_online_is_a_clear_error_and_opening_the_group_adds_it(
     a = first.get_feature_group("a")  # held from before; opening it now would add z online
     _registry_only_column(root, "z")
     fv3 = first.feature_view("v3", query=a.select(["x", "z"]))
-    with pytest.raises(SchemaError, match=r"'a_v1'.*\['z'\].*fti online rebuild"):
+    with pytest.raises(IntegrityError, match=r"'a_v1'.*\['z'\].*fti online rebuild"):
         fv3.feature_vector({"id": 1})
     with fti.connect(root) as other:
         other.get_feature_group("a")  # opening the group adds the column online

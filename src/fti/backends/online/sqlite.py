@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from fti._internal.names import quote
 from fti.backends.online import ET, SEQ, OnlineTable
-from fti.errors import SchemaError
+from fti.errors import IntegrityError
 
 __all__ = ["SqliteOnlineStore", "arrow_column_to_list", "decoder_for"]
 
@@ -149,12 +149,12 @@ class SqliteOnlineStore:
         rows = self._conn().execute(f"PRAGMA table_info({quote(table.name)})")
         return {r[1] for r in rows}
 
-    def _missing_columns_error(self, table: OnlineTable) -> SchemaError | None:
+    def _missing_columns_error(self, table: OnlineTable) -> IntegrityError | None:
         """After 'no such column': a readable error naming the columns the table lacks."""
         missing = [f for f in table.feature_names if f not in self._columns(table)]
         if not missing:
             return None
-        return SchemaError(
+        return IntegrityError(
             f"The online table {table.name!r} has no column(s) {missing}, which "
             "the feature group's schema in the registry has: a schema change "
             "(fg.add_features) did not reach the online store (its writer stopped in between). "
