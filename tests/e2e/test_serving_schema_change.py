@@ -55,13 +55,21 @@ def build(root: Path) -> None:
         fs.models.set_alias("m", "production", _train(fs, fv, ["x"]))
 
 
-def other_adds_y_and_moves_the_alias(root: Path) -> int:
-    """The other process: add y to 'a', insert a row carrying it, view v2 on x and y, model
-    version on v2, alias moved to it. Returns the model version."""
+def other_adds_column_y(root: Path) -> int:
+    """The other process: add y to 'a' and insert a row carrying it."""
     with fti.connect(root) as fs:
         a = fs.get_feature_group("a")
         a.add_features({"y": "float64"})
         a.insert(pd.DataFrame({"id": [1], "ts": [T], "x": [10.0], "label": [1], "y": [3.0]}))
+        return 0
+
+
+def other_adds_y_and_moves_the_alias(root: Path) -> int:
+    """The other process: add y to 'a', insert a row carrying it, view v2 on x and y, model
+    version on v2, alias moved to it. Returns the model version."""
+    other_adds_column_y(root)
+    with fti.connect(root) as fs:
+        a = fs.get_feature_group("a")
         fv2 = fs.feature_view("v", version=2, query=a.select(["x", "y"]), labels=["label"])
         version = _train(fs, fv2, ["x", "y"])
         fs.models.set_alias("m", "production", version)
@@ -227,6 +235,20 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0)
         time.sleep(0.2)
     proc.kill()
     pytest.fail("fti serve did not become ready")
+
+
+def test_a_store_reads_a_column_a_separate_process_added(root: Path) -> None:
+    """The report's reproduction, with a real second process."""
+    with fti.connect(root) as fs:
+        a = fs.get_feature_group("a")
+        fv1 = fs.get_feature_view("v", version=1)
+        assert fv1.feature_vector({"id": 1}) == {"x": 1.0}
+        assert a.read_online({"id": 1})[0]["x"] == 1.0
+        _run_other(root, "other_adds_column_y")
+        fv2 = fs.feature_view("v", version=2, query=a.select(["x", "y"]), labels=["label"])
+        assert fv2.feature_vector({"id": 1}) == {"x": 10.0, "y": 3.0}
+        assert fv1.feature_vector({"id": 1}) == {"x": 10.0}
+        assert a.refresh().read_online({"id": 1})[0]["y"] == 3.0
 
 
 def test_fti_serve_reloads_onto_a_column_another_process_added(root: Path) -> None:
