@@ -391,6 +391,31 @@ def test_columns_added_by_another_process_are_read_by_a_store_that_read_before(
         assert store.read(narrow, [(1,), (2,)]) == [(2, 2, 5), None]
 
 
+def test_a_writer_with_an_older_definition_replaces_the_whole_row(store: OnlineStore) -> None:
+    """After another store added column w and wrote it, a newer row written with the narrow
+    definition (a writer that has not seen w yet) has w null, as its offline row has; an
+    older row still loses."""
+    narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="stale_v1"))
+    store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
+    other: OnlineStore = open_online(store.url)
+    try:
+        wider = ready(
+            other,
+            make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="stale_v1"),
+        )
+        rows = [{"id": i, "et": 2, "seq": 2, "v": 2, "w": "x"} for i in (1, 2, 3)]
+        other.upsert(wider, batch(wider, rows), version=None)
+    finally:
+        other.close()
+    newer = [{"id": 1, "et": 3, "seq": 3, "v": 3}, {"id": 2, "et": 1, "seq": 9, "v": 9}]
+    assert store.upsert(narrow, batch(narrow, newer), version=None) == 1
+    assert store.read(wider, [(1,), (2,), (3,)]) == [
+        (3, 3, 3, None),
+        (2, 2, 2, "x"),
+        (2, 2, 2, "x"),
+    ]
+
+
 def test_a_column_the_store_never_added_reads_as_null_or_fails_never_as_its_name(
     store: OnlineStore,
 ) -> None:

@@ -84,6 +84,8 @@ class SqliteOnlineStore:
         # change another process made, readers and writers holding the older definition and
         # those holding the newer one share the name but not the columns.
         self._sql_cache: dict[tuple[OnlineTable, int], str] = {}
+        self._upsert_cache: dict[tuple[OnlineTable, tuple[str, ...]], str] = {}
+        self._beyond: dict[OnlineTable, tuple[int, tuple[str, ...]]] = {}
         self._decoders: dict[OnlineTable, _Decoders] = {}
         # Definitions this store has created or checked; lets ensure_table skip its DDL round
         # trips on every insert.
@@ -145,9 +147,9 @@ class SqliteOnlineStore:
         # Prepared SQL stays valid (it is per definition); the DDL check must run again.
         self._ensured = {t for t in self._ensured if t.name != name}
 
-    def _columns(self, table: OnlineTable) -> set[str]:
+    def _columns(self, table: OnlineTable) -> list[str]:
         rows = self._conn().execute(f"PRAGMA table_info({quote(table.name)})")
-        return {r[1] for r in rows}
+        return [r[1] for r in rows]
 
     def _missing_columns_error(self, table: OnlineTable) -> IntegrityError | None:
         """After 'no such column': a readable error naming the columns the table lacks."""
@@ -163,13 +165,30 @@ class SqliteOnlineStore:
         )
 
     # ------------------------------------------------------------------ writes
-    def _upsert_sql(self, table: OnlineTable) -> str:
-        sql = self._sql_cache.get((table, -1))
+    def _columns_beyond(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, ...]:
+        """Columns of the stored table that ``table`` does not name: added by a writer with a
+        newer definition. Read under the write lock (no ALTER can run meanwhile) and kept
+        until SQLite's schema version changes."""
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        found = self._beyond.get(table)
+        if found is not None and found[0] == version:
+            return found[1]
+        known = {*table.key_names, ET, SEQ, *table.feature_names}
+        extra = tuple(c for c in self._columns(table) if c not in known)
+        self._beyond[table] = (version, extra)
+        return extra
+
+    def _upsert_sql(self, table: OnlineTable, beyond: tuple[str, ...]) -> str:
+        sql = self._upsert_cache.get((table, beyond))
         if sql is None:
             names = [*table.key_names, ET, SEQ, *table.feature_names]
             q = quote(table.name)
+            # A writer holding an older definition still replaces the whole row: the columns
+            # it does not know become null, as they are in the offline row it appends (Redis
+            # replaces the whole hash for the same reason).
             updates = ", ".join(
-                f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]
+                [f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]]
+                + [f"{quote(n)} = NULL" for n in beyond]
             )
             # Newer wins, decided inside SQLite: a stored row is replaced only by a row that is
             # greater by (event time, ingestion order).
@@ -180,7 +199,7 @@ class SqliteOnlineStore:
                 f"DO UPDATE SET {updates} "
                 f"WHERE (excluded.{ET}, excluded.{SEQ}) > ({q}.{ET}, {q}.{SEQ})"
             )
-            self._sql_cache[(table, -1)] = sql
+            self._upsert_cache[(table, beyond)] = sql
         return sql
 
     def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
@@ -211,12 +230,11 @@ class SqliteOnlineStore:
     def _upsert_rows(
         self, table: OnlineTable, rows: Iterable[tuple[Any, ...]], version: int | None
     ) -> int:
-        sql = self._upsert_sql(table)
         conn = self._conn()
         before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(sql, rows)
+            conn.executemany(self._upsert_sql(table, self._columns_beyond(conn, table)), rows)
             changed = conn.total_changes - before
             if version is not None:
                 conn.execute(
