@@ -145,3 +145,32 @@ def test_plan_problems_name_what_cannot_be_served(first: fti.FeatureStore, root:
     assert "['z']" in problems[0]
     first.get_feature_group("a")  # opening the group adds z online
     assert plan3.problems() == []
+
+
+def test_a_long_lived_writer_writes_columns_another_process_added(
+    first: fti.FeatureStore, root: Path
+) -> None:
+    """A stream writer holds its handle for hours: rows carrying the new column are accepted
+    (the definition is re-read on the mismatch), and rows without it leave it null online,
+    as it is in the offline row."""
+    import pyarrow as pa
+
+    a = first.get_feature_group("a")  # opened before the other process added y
+    _other_adds_y(root)
+    later = T.replace(hour=1)
+    staged = a.stage_online(pa.Table.from_pylist([{"id": 1, "ts": later, "x": 8.0}]))
+    a.commit_staged([staged])
+    assert "y" not in a.schema  # nothing told this writer about y yet
+    staged = a.stage_online(pa.Table.from_pylist([{"id": 2, "ts": later, "x": 6.0, "y": 7.0}]))
+    a.commit_staged([staged])
+    assert a.schema["y"] == "float64"
+    with fti.connect(root) as other:
+        fresh = other.get_feature_group("a")
+        assert fresh.read_online([{"id": 1}, {"id": 2}]) == [
+            {"id": 1, "ts": later, "x": 8.0, "y": None},
+            {"id": 2, "ts": later, "x": 6.0, "y": 7.0},
+        ]
+        offline = fresh.read()
+        newest = offline[offline["ts"] == pd.Timestamp(later)].sort_values("id")
+        assert newest["x"].tolist() == [8.0, 6.0]
+        assert newest["y"].isna().tolist() == [True, False]

@@ -81,6 +81,10 @@ def _normalized(
 ) -> tuple[pa.Table, FeatureGroupSpec]:
     """Validate a non-empty frame (inferring and storing a missing schema) and stamp each row
     with its ingestion order."""
+    if spec.has_schema and not set(table.column_names) <= set(spec.column_names):
+        # Columns this definition lacks may have been added by another process since it was
+        # read (long-lived stream writers): ask the registry once, on the mismatch only.
+        spec = feature_groups.get_spec(ctx, spec.name, spec.version)
     if not spec.has_schema or any(
         c not in spec.column_names for c in (*spec.primary_key, spec.event_time) if c
     ):
