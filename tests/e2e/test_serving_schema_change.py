@@ -163,11 +163,13 @@ def test_reload_refuses_a_model_whose_inputs_cannot_be_served(
 
 
 def test_readyz_fails_with_the_reason_while_the_served_model_cannot_be_served(
-    root: Path,
+    root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     version = other_half_adds_z_and_moves_the_alias(root)
     with fti.connect(root) as fs:
         app = create_app(fs, f"m:{version}", log_predictions=False)
+        assert "not ready" in caplog.text  # said at startup, which goes on
+        assert "['z']" in caplog.text
         with TestClient(app, raise_server_exceptions=False) as c:
             r = c.get("/readyz")
             assert r.status_code == 503

@@ -173,6 +173,9 @@ def create_app(
     state = ServerState(runtime, metrics, writer, tokens)
     if ref is not None or loader is not None:
         _add_model_checks(state.readiness, runtime)
+        for failure in state.readiness.failures():
+            # The server starts anyway (the cause may be fixed while it runs); /readyz says 503.
+            log.warning("not ready: %s", failure.reason)
     if writer is not None:
         metrics.gauge(
             "fti_prediction_log_queue_depth",
