@@ -174,3 +174,22 @@ def test_a_long_lived_writer_writes_columns_another_process_added(
         newest = offline[offline["ts"] == pd.Timestamp(later)].sort_values("id")
         assert newest["x"].tolist() == [8.0, 6.0]
         assert newest["y"].isna().tolist() == [True, False]
+
+
+def test_rows_staged_before_and_after_a_new_column_commit_together(
+    first: fti.FeatureStore, root: Path
+) -> None:
+    import pyarrow as pa
+
+    a = first.get_feature_group("a")
+    _other_adds_y(root)
+    later = T.replace(hour=2)
+    staged = [
+        a.stage_online(pa.Table.from_pylist([{"id": 1, "ts": later, "x": 8.0}])),
+        a.stage_online(pa.Table.from_pylist([{"id": 2, "ts": later, "x": 6.0, "y": 7.0}])),
+    ]
+    assert a.commit_staged(staged).rows == 2
+    offline = first.get_feature_group("a").read()
+    newest = offline[offline["ts"] == pd.Timestamp(later)].sort_values("id")
+    assert newest["x"].tolist() == [8.0, 6.0]
+    assert newest["y"].isna().tolist() == [True, False]

@@ -174,7 +174,9 @@ def commit_staged(
     tables = [t for t in staged if t.num_rows]
     if not tables:
         return InsertReport(spec.name, spec.version, 0, None, 0, 0.0, message="Nothing staged.")
-    rows = pa.concat_tables(tables)
+    # Batches staged before and after a column was added differ in columns: the older ones
+    # get it as null.
+    rows = pa.concat_tables(tables, promote_options="default")
     ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
     version = ctx.offline.append(spec.key, rows)
     record_output("feature_group", spec.name, spec.version, table_version=version)
