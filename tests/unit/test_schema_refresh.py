@@ -193,3 +193,19 @@ def test_rows_staged_before_and_after_a_new_column_commit_together(
     newest = offline[offline["ts"] == pd.Timestamp(later)].sort_values("id")
     assert newest["x"].tolist() == [8.0, 6.0]
     assert newest["y"].isna().tolist() == [True, False]
+
+
+def test_a_failing_online_store_is_a_problem_without_its_message(
+    first: fti.FeatureStore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = feature_vectors.plan_for_view(first._ctx, first.get_feature_view("v1").spec, fitted=None)
+
+    def broken(table: Any, keys: Any) -> Any:
+        raise RuntimeError("disk I/O error at /secret/path")
+
+    monkeypatch.setattr(first._ctx.online, "read", broken)
+    [problem] = plan.problems()
+    assert "Feature group 'a' version 1" in problem
+    assert "RuntimeError" in problem
+    assert "/secret/path" not in problem
+    assert "/secret/path" in caplog.text

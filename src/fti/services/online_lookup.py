@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,8 @@ from fti.services.context import StoreContext
 from fti.services.feature_groups import online_table
 
 __all__ = ["OnlineReader"]
+
+log = logging.getLogger("fti.online")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -167,6 +170,8 @@ class OnlineReader:
             current = feature_groups.get_spec(self.ctx, spec.name, spec.version)
         except NotFoundError:
             return [f"{what} no longer exists in the registry."]
+        except FtiError as e:  # e.g. the registry cannot be reached
+            return [f"{what}: {e}"]
         if not current.online:
             return [f"{what} is not online."]
         now = {c.name: c.dtype for c in current.columns}
@@ -186,9 +191,9 @@ class OnlineReader:
         except FtiError as e:
             return [f"{what}: {e}"]
         except Exception as e:  # the backend's own error: its text may carry paths
+            log.warning("probe lookup of %s failed", what, exc_info=True)
             return [
-                f"{what}: the online store failed a probe lookup ({type(e).__name__}); see the "
-                "server log."
+                f"{what}: the online store failed a probe lookup ({type(e).__name__}); see the log."
             ]
         if row is not None and len(row) != 2 + len(self._feature_names):
             return [
