@@ -365,6 +365,76 @@ def test_ensure_table_adds_columns(store: OnlineStore) -> None:
     assert store.count(wider) == 2
 
 
+def test_columns_added_by_another_process_are_read_by_a_store_that_read_before(
+    store: OnlineStore,
+) -> None:
+    """A long-lived store read the narrow table; another store on the same URL (another
+    process) adds a column and writes. Readers with the wider definition get the new column,
+    readers still holding the narrow one get exactly their columns, in either order."""
+    narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="shared_v1"))
+    store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
+    assert store.read(narrow, [(1,)]) == [(1, 1, 1)]
+    assert store.read(narrow, [(1,), (2,)]) == [(1, 1, 1), None]
+    other: OnlineStore = open_online(store.url)
+    try:
+        wider = make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="shared_v1")
+        other.ensure_table(wider)
+        other.upsert(
+            wider, batch(wider, [{"id": 1, "et": 2, "seq": 2, "v": 5, "w": "x"}]), version=None
+        )
+    finally:
+        other.close()
+    for _ in range(2):  # each definition after the other, both ways round
+        assert store.read(wider, [(1,)]) == [(2, 2, 5, "x")]
+        assert store.read(wider, [(1,), (2,)]) == [(2, 2, 5, "x"), None]
+        assert store.read(narrow, [(1,)]) == [(2, 2, 5)]
+        assert store.read(narrow, [(1,), (2,)]) == [(2, 2, 5), None]
+
+
+def test_a_writer_with_an_older_definition_replaces_the_whole_row(store: OnlineStore) -> None:
+    """After another store added column w and wrote it, a newer row written with the narrow
+    definition (a writer that has not seen w yet) has w null, as its offline row has; an
+    older row still loses."""
+    narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="stale_v1"))
+    store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
+    other: OnlineStore = open_online(store.url)
+    try:
+        wider = ready(
+            other,
+            make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="stale_v1"),
+        )
+        rows = [{"id": i, "et": 2, "seq": 2, "v": 2, "w": "x"} for i in (1, 2, 3)]
+        other.upsert(wider, batch(wider, rows), version=None)
+    finally:
+        other.close()
+    newer = [{"id": 1, "et": 3, "seq": 3, "v": 3}, {"id": 2, "et": 1, "seq": 9, "v": 9}]
+    assert store.upsert(narrow, batch(narrow, newer), version=None) == 1
+    assert store.read(wider, [(1,), (2,), (3,)]) == [
+        (3, 3, 3, None),
+        (2, 2, 2, "x"),
+        (2, 2, 2, "x"),
+    ]
+
+
+def test_a_column_the_store_never_added_reads_as_null_or_fails_never_as_its_name(
+    store: OnlineStore,
+) -> None:
+    """A definition naming a column that ensure_table never added (the registry has it, the
+    writer stopped before the online store): Redis hashes have no schema (null), SQLite names
+    the column in a IntegrityError. Never a made-up value."""
+    from fti.errors import IntegrityError
+
+    narrow = ready(store, make_table([("id", "int64")], [("v", "int64")], name="gap_v1"))
+    store.upsert(narrow, batch(narrow, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=None)
+    wider = make_table([("id", "int64")], [("v", "int64"), ("w", "string")], name="gap_v1")
+    for keys in ([(1,)], [(1,), (2,)]):
+        if store.url.startswith("sqlite"):
+            with pytest.raises(IntegrityError, match=r"\['w'\]"):
+                store.read(wider, keys)
+        else:
+            assert store.read(wider, keys)[0] == (1, 1, 1, None)
+
+
 def test_stores_are_independent(store: OnlineStore, tmp_path: Path) -> None:
     """Two stores on different paths/prefixes never see each other's rows."""
     t = ready(store, make_table([("id", "int64")], [("v", "int64")], name="iso_v1"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -32,6 +33,7 @@ class FeatureGroup:
         self._ctx = ctx
         self._spec = spec
         self._reader: OnlineReader | None = None
+        self._checked_at = time.monotonic()  # when the definition was last read
 
     # ------------------------------------------------------------------ properties
     @property
@@ -74,6 +76,7 @@ class FeatureGroup:
     def refresh(self) -> FeatureGroup:
         """Re-read the definition from the registry (e.g. after another process changed it)."""
         self._set_spec(feature_groups.get_spec(self._ctx, self.name, self.version))
+        self._checked_at = time.monotonic()
         return self
 
     # ------------------------------------------------------------------ queries
@@ -184,6 +187,8 @@ class FeatureGroup:
 
         >>> fg.read_online([{"origin": "JFK"}, {"origin": "LGA"}])             # doctest: +SKIP
         """
+        if time.monotonic() - self._checked_at >= feature_groups.SCHEMA_RECHECK_SECONDS:
+            self.refresh()  # another process may have added columns meanwhile
         if self._reader is None:
             if not self._spec.online:
                 raise ValidationError(

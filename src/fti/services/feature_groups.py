@@ -18,6 +18,7 @@ from fti.services.context import StoreContext
 
 __all__ = [
     "KIND",
+    "SCHEMA_RECHECK_SECONDS",
     "add_features",
     "get_or_create",
     "get_spec",
@@ -29,6 +30,15 @@ __all__ = [
 
 KIND = "feature_group"
 _UNSET: Any = object()
+
+# How long a long-lived online reader (``fg.read_online``) trusts the definition it holds before
+# asking the registry again. Another process may add columns (``fg.add_features``) at any time;
+# re-reading the registry on every lookup would add a registry round trip to each online read,
+# while a definition that is at most this old costs one registry read per second per handle.
+# A stale definition is never wrong, only short of the new columns: a group's schema only grows
+# (columns are added, never removed or retyped within a version), and online stores key their
+# prepared statements by the whole definition.
+SCHEMA_RECHECK_SECONDS = 1.0
 
 
 def offline_schema(spec: FeatureGroupSpec) -> pa.Schema:

@@ -154,6 +154,11 @@ class VectorPlan:
             return list(self._order)
         return names
 
+    def problems(self) -> list[str]:
+        """Why this plan cannot build vectors now (empty when it can): each feature group it
+        reads is checked against the registry and probed through the online store."""
+        return [p for reader in self._readers for p in reader.problems()]
+
     def compute(
         self,
         entities: Sequence[Mapping[str, Any]],

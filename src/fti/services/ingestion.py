@@ -81,6 +81,10 @@ def _normalized(
 ) -> tuple[pa.Table, FeatureGroupSpec]:
     """Validate a non-empty frame (inferring and storing a missing schema) and stamp each row
     with its ingestion order."""
+    if spec.has_schema and not set(table.column_names) <= set(spec.column_names):
+        # Columns this definition lacks may have been added by another process since it was
+        # read (long-lived stream writers): ask the registry once, on the mismatch only.
+        spec = feature_groups.get_spec(ctx, spec.name, spec.version)
     if not spec.has_schema or any(
         c not in spec.column_names for c in (*spec.primary_key, spec.event_time) if c
     ):
@@ -170,7 +174,9 @@ def commit_staged(
     tables = [t for t in staged if t.num_rows]
     if not tables:
         return InsertReport(spec.name, spec.version, 0, None, 0, 0.0, message="Nothing staged.")
-    rows = pa.concat_tables(tables)
+    # Batches staged before and after a column was added differ in columns: the older ones
+    # get it as null.
+    rows = pa.concat_tables(tables, promote_options="default")
     ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
     version = ctx.offline.append(spec.key, rows)
     record_output("feature_group", spec.name, spec.version, table_version=version)

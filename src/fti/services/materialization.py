@@ -112,12 +112,14 @@ def catch_up(ctx: StoreContext, spec: FeatureGroupSpec, *, upto: int | None = No
     if not spec.online or not spec.has_schema or not ctx.offline.exists(spec.key):
         return []
     table = online_table(spec)
+    # Also when nothing is missing: a column added to the registry by a writer that stopped
+    # before altering the online table is added here (stores skip a definition they checked).
+    ctx.online.ensure_table(table)
     upto = ctx.offline.version(spec.key) if upto is None else upto
     applied = ctx.online.applied_versions(table)
     missing = [v for v in range(upto + 1) if v not in applied]
     if not missing:
         return []
-    ctx.online.ensure_table(table)
     for v in missing:
         added = ctx.offline.added_rows(spec.key, v)
         if added is None:  # the commit removed rows, or its log is gone: rebuild everything

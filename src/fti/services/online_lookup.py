@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import operator
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -13,11 +14,14 @@ import pyarrow as pa
 from fti._internal.frames import from_arrow
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
-from fti.errors import ValidationError
+from fti.errors import FtiError, NotFoundError, ValidationError
+from fti.services import feature_groups
 from fti.services.context import StoreContext
 from fti.services.feature_groups import online_table
 
 __all__ = ["OnlineReader"]
+
+log = logging.getLogger("fti.online")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -67,6 +71,19 @@ _KEY_ENCODERS: dict[str, Callable[[Any], Any]] = {
 
 def _wrong_shape() -> tuple[Any, ...]:
     raise KeyError
+
+
+# An encoded key value of each key dtype, for probe lookups (whether or not such a key exists).
+_PROBE_VALUES: dict[str, Any] = {
+    "int8": 0,
+    "int16": 0,
+    "int32": 0,
+    "int64": 0,
+    "string": "",
+    "timestamp": 0,
+    "date": 0,
+    "bool": False,
+}
 
 
 class OnlineReader:
@@ -138,6 +155,52 @@ class OnlineReader:
             row.update(zip(names, r[2:], strict=True))
             append(row)
         return out
+
+    def problems(self) -> list[str]:
+        """Why lookups of this reader would fail now (empty when they work).
+
+        Checks the definition against the registry's current one (the group still exists, is
+        online, and still has every column this reader reads, with the same type; a group
+        that only gained columns is fine) and makes one probe lookup through the online store
+        with exactly the prepared statement requests use (a table lacking a column, an
+        unreachable store)."""
+        spec = self.spec
+        what = f"Feature group {spec.name!r} version {spec.version}"
+        try:
+            current = feature_groups.get_spec(self.ctx, spec.name, spec.version)
+        except NotFoundError:
+            return [f"{what} no longer exists in the registry."]
+        except FtiError as e:  # e.g. the registry cannot be reached
+            return [f"{what}: {e}"]
+        if not current.online:
+            return [f"{what} is not online."]
+        now = {c.name: c.dtype for c in current.columns}
+        changed = [
+            f"{n!r} ({t} -> {now.get(n, 'absent')})"
+            for n, t in (*self.table.keys, *self.table.features)
+            if now.get(n) != t
+        ]
+        if changed:
+            return [
+                f"{what} changed columns this reader uses: {', '.join(changed)}. Build the "
+                "reader again from the current definition."
+            ]
+        probe = tuple(_PROBE_VALUES[t] for _, t in self.table.keys)
+        try:
+            row = self.ctx.online.read(self.table, [probe])[0]
+        except FtiError as e:
+            return [f"{what}: {e}"]
+        except Exception as e:  # the backend's own error: its text may carry paths
+            log.warning("probe lookup of %s failed", what, exc_info=True)
+            return [
+                f"{what}: the online store failed a probe lookup ({type(e).__name__}); see the log."
+            ]
+        if row is not None and len(row) != 2 + len(self._feature_names):
+            return [
+                f"{what}: the online store returned {len(row) - 2} feature values for the "
+                f"{len(self._feature_names)} columns {list(self._feature_names)}."
+            ]
+        return []
 
     def frame(self, entities: Sequence[Mapping[str, Any]], fmt: str) -> Any:
         rows = self.rows(entities)

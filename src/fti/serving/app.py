@@ -31,6 +31,7 @@ from fastapi import Depends, FastAPI, Path, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from fti.errors import NotFoundError
 from fti.serving.auth import ANY_SCOPE, TokenStore
@@ -38,6 +39,7 @@ from fti.serving.limits import BodyLimitMiddleware, Message, Receive, Scope, Sen
 from fti.serving.limits import install_error_handlers as _install_error_handlers
 from fti.serving.metrics import Metrics
 from fti.serving.prediction_log import PredictionLogWriter
+from fti.serving.readiness import Readiness
 from fti.serving.runtime import LogTarget, ModelRef, Runtime, Served, VectorSource
 from fti.serving.schemas import (
     PredictRequest,
@@ -70,6 +72,7 @@ class ServerState:
         self.writer = writer
         self.tokens = tokens
         self.closed = False
+        self.readiness = Readiness()  # checks behind /readyz; more can be added
 
     def close(self) -> None:
         """Flush the prediction log (called on lifespan shutdown, e.g. after SIGTERM)."""
@@ -168,6 +171,11 @@ def create_app(
         raise
     tokens = TokenStore(ctx.registry) if auth else None
     state = ServerState(runtime, metrics, writer, tokens)
+    if ref is not None or loader is not None:
+        _add_model_checks(state.readiness, runtime)
+        for failure in state.readiness.failures():
+            # The server starts anyway (the cause may be fixed while it runs); /readyz says 503.
+            log.warning("not ready: %s", failure.reason)
     if writer is not None:
         metrics.gauge(
             "fti_prediction_log_queue_depth",
@@ -214,13 +222,20 @@ def create_app(
 
     @app.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
     async def readyz() -> JSONResponse:
-        """Readiness: the model is loaded and the log writer accepts rows."""
+        """Readiness: the server is not shutting down, the model is loaded and its inputs can
+        be served (feature groups as the registry defines them, one probe lookup each through
+        the online store). 503 lists each failed check with its reason."""
         served = runtime.served
-        if state.closed or (served is None and ref is not None):
-            return JSONResponse({"status": "not ready"}, 503)
-        body: dict[str, Any] = {"status": "ready"}
+        if state.closed:
+            reasons = [{"check": "shutdown", "reason": "The server is shutting down."}]
+        else:
+            reasons = [f.to_dict() for f in await run_in_threadpool(state.readiness.failures)]
+        body: dict[str, Any] = {"status": "not ready" if reasons else "ready"}
         if served is not None:
             body.update(model=served.model_name, model_version=served.model_version)
+        if reasons:
+            body["reasons"] = reasons
+            return JSONResponse(body, 503)
         return JSONResponse(body)
 
     @app.get("/metrics", tags=["health"], dependencies=need["read"])
@@ -281,11 +296,14 @@ def create_app(
         dependencies=need["admin"],
     )
     async def reload(name: str) -> JSONResponse:
-        """Load the model again, e.g. after its alias moved to another version."""
+        """Load the model again, e.g. after its alias moved to another version. A model whose
+        inputs cannot be served is refused (409 with the reason); the current one keeps
+        serving."""
         served = runtime.current()
         if name != served.model_name:
             raise NotFoundError(f"This server serves model {served.model_name!r}, not {name!r}.")
         old, new = runtime.reload()
+        state.readiness.invalidate()
         log.info(
             "reloaded model %s: version %s -> %s",
             new.model_name,
@@ -312,6 +330,26 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(_Observe, metrics=metrics)
     return app
+
+
+def _add_model_checks(readiness: Readiness, runtime: Runtime) -> None:
+    """Readiness checks of the served model: loaded, and its inputs servable."""
+
+    def loaded() -> str | None:
+        return None if runtime.served is not None else "The model is not loaded yet."
+
+    def inputs() -> str | None:
+        problems = runtime.problems()
+        if not problems:
+            return None
+        served = runtime.current()
+        return (
+            f"Model {served.model_name!r} version {served.model_version} cannot be served: "
+            + " ".join(problems)
+        )
+
+    readiness.add("model_loaded", loaded)
+    readiness.add("model_inputs", inputs)
 
 
 def _no_model() -> Served:  # pragma: no cover - never called: create_app skips the load

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fti.errors import ValidationError
+from fti.errors import ConflictError, ValidationError
 from fti.services import prediction_logs
 from fti.services.feature_vectors import VectorBatch
 from fti.services.prediction_logs import LogRow
@@ -37,6 +37,10 @@ class VectorSource(Protocol):
         *,
         allow_missing: bool = False,
     ) -> VectorBatch: ...
+
+    def problems(self) -> list[str]:
+        """Why vectors cannot be built now (empty when they can)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -214,12 +218,33 @@ class Runtime:
         return served
 
     def reload(self) -> tuple[Served | None, Served]:
-        """Load the model again (an alias may point elsewhere now) and swap it in."""
+        """Load the model again (an alias may point elsewhere now) and swap it in.
+
+        A model whose inputs cannot be served (see :meth:`problems`) is refused with a
+        ``ConflictError`` naming the reasons, and the current model keeps serving."""
         with self._lock:
             old = self.served
             new = self._loader()
+            if new is not old:
+                problems = new.plan.problems()
+                if problems:
+                    keeps = (
+                        f"Version {old.model_version} keeps serving"
+                        if old is not None
+                        else "Nothing is served"
+                    )
+                    raise ConflictError(
+                        f"Model {new.model_name!r} version {new.model_version} cannot be served: "
+                        f"{' '.join(problems)} {keeps}; fix the cause and reload again."
+                    )
             self.served = new
             return old, new
+
+    def problems(self) -> list[str]:
+        """Why the served model cannot answer now (empty when it can): its feature view's
+        groups are checked against the registry and probed through the online store."""
+        served = self.served
+        return [] if served is None else served.plan.problems()
 
     def current(self) -> Served:
         served = self.served

@@ -10,7 +10,7 @@ enforced inside the backend, atomically, so an older or out-of-order write never
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -23,11 +23,25 @@ SEQ = "_fti_seq"
 
 @dataclass(frozen=True)
 class OnlineTable:
-    """What an online store needs to know about one feature group version."""
+    """What an online store needs to know about one feature group version.
+
+    Its identity is the whole definition, not the name: a feature group that gained columns
+    (``fg.add_features``) has a new ``OnlineTable`` under the same name, and a store caches
+    prepared statements and decoders per definition, so a reader holding the older one and a
+    reader holding the newer one each get the columns they asked for.
+    """
 
     name: str  # e.g. "weather_v1"; a validated identifier
     keys: tuple[tuple[str, str], ...]  # (column, dtype)
     features: tuple[tuple[str, str], ...]  # (column, dtype)
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # Stores look tables up per read: hash the definition once, not on every lookup.
+        object.__setattr__(self, "_hash", hash((self.name, self.keys, self.features)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def key_names(self) -> list[str]:

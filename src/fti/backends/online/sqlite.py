@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from fti._internal.names import quote
 from fti.backends.online import ET, SEQ, OnlineTable
+from fti.errors import IntegrityError
 
 __all__ = ["SqliteOnlineStore", "arrow_column_to_list", "decoder_for"]
 
@@ -79,11 +80,16 @@ class SqliteOnlineStore:
         self.path = Path(parsed.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._sql_cache: dict[tuple[str, int], str] = {}
-        self._decoders: dict[str, _Decoders] = {}
-        # Tables this store has created or checked, with the definition checked; lets
-        # ensure_table skip its DDL round trips on every insert.
-        self._ensured: dict[str, OnlineTable] = {}
+        # Prepared SQL and decoders per table *definition* (not per name): after a schema
+        # change another process made, readers and writers holding the older definition and
+        # those holding the newer one share the name but not the columns.
+        self._sql_cache: dict[tuple[OnlineTable, int], str] = {}
+        self._upsert_cache: dict[tuple[OnlineTable, tuple[str, ...]], str] = {}
+        self._beyond: dict[OnlineTable, tuple[int, tuple[str, ...]]] = {}
+        self._decoders: dict[OnlineTable, _Decoders] = {}
+        # Definitions this store has created or checked; lets ensure_table skip its DDL round
+        # trips on every insert.
+        self._ensured: set[OnlineTable] = set()
         with self._conn() as conn:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_APPLIED} (tbl TEXT NOT NULL, "
@@ -114,7 +120,7 @@ class SqliteOnlineStore:
 
     # ------------------------------------------------------------------ schema
     def ensure_table(self, table: OnlineTable) -> None:
-        if self._ensured.get(table.name) == table:
+        if table in self._ensured:
             return
         conn = self._conn()
         cols = [f"{quote(k)} {_SQL_TYPE[t]} NOT NULL" for k, t in table.keys]
@@ -128,25 +134,61 @@ class SqliteOnlineStore:
         existing = {r[1] for r in conn.execute(f"PRAGMA table_info({quote(table.name)})")}
         for f, t in table.features:
             if f not in existing:
-                conn.execute(
-                    f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(f)} {_SQL_TYPE[t]}"
-                )
-        self._forget(table.name)
-        self._ensured[table.name] = table
+                try:
+                    conn.execute(
+                        f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(f)} {_SQL_TYPE[t]}"
+                    )
+                except sqlite3.OperationalError as e:
+                    if "duplicate column" not in str(e):
+                        raise  # else another process added it first
+        self._ensured.add(table)
 
     def _forget(self, name: str) -> None:
-        self._ensured.pop(name, None)
-        self._decoders.pop(name, None)
-        self._sql_cache = {k: v for k, v in self._sql_cache.items() if k[0] != name}
+        # Prepared SQL stays valid (it is per definition); the DDL check must run again.
+        self._ensured = {t for t in self._ensured if t.name != name}
+
+    def _columns(self, table: OnlineTable) -> list[str]:
+        rows = self._conn().execute(f"PRAGMA table_info({quote(table.name)})")
+        return [r[1] for r in rows]
+
+    def _missing_columns_error(self, table: OnlineTable) -> IntegrityError | None:
+        """After 'no such column': a readable error naming the columns the table lacks."""
+        missing = [f for f in table.feature_names if f not in self._columns(table)]
+        if not missing:
+            return None
+        return IntegrityError(
+            f"The online table {table.name!r} has no column(s) {missing}, which "
+            "the feature group's schema in the registry has: a schema change "
+            "(fg.add_features) did not reach the online store (its writer stopped in between). "
+            "Opening the feature group (fs.get_feature_group(NAME, version=V)) or "
+            "`fti online rebuild NAME:V` adds them."
+        )
 
     # ------------------------------------------------------------------ writes
-    def _upsert_sql(self, table: OnlineTable) -> str:
-        sql = self._sql_cache.get((table.name, -1))
+    def _columns_beyond(self, conn: sqlite3.Connection, table: OnlineTable) -> tuple[str, ...]:
+        """Columns of the stored table that ``table`` does not name: added by a writer with a
+        newer definition. Read under the write lock (no ALTER can run meanwhile) and kept
+        until SQLite's schema version changes."""
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        found = self._beyond.get(table)
+        if found is not None and found[0] == version:
+            return found[1]
+        known = {*table.key_names, ET, SEQ, *table.feature_names}
+        extra = tuple(c for c in self._columns(table) if c not in known)
+        self._beyond[table] = (version, extra)
+        return extra
+
+    def _upsert_sql(self, table: OnlineTable, beyond: tuple[str, ...]) -> str:
+        sql = self._upsert_cache.get((table, beyond))
         if sql is None:
             names = [*table.key_names, ET, SEQ, *table.feature_names]
             q = quote(table.name)
+            # A writer holding an older definition still replaces the whole row: the columns
+            # it does not know become null, as they are in the offline row it appends (Redis
+            # replaces the whole hash for the same reason).
             updates = ", ".join(
-                f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]
+                [f"{quote(n)} = excluded.{quote(n)}" for n in [ET, SEQ, *table.feature_names]]
+                + [f"{quote(n)} = NULL" for n in beyond]
             )
             # Newer wins, decided inside SQLite: a stored row is replaced only by a row that is
             # greater by (event time, ingestion order).
@@ -157,7 +199,7 @@ class SqliteOnlineStore:
                 f"DO UPDATE SET {updates} "
                 f"WHERE (excluded.{ET}, excluded.{SEQ}) > ({q}.{ET}, {q}.{SEQ})"
             )
-            self._sql_cache[(table.name, -1)] = sql
+            self._upsert_cache[(table, beyond)] = sql
         return sql
 
     def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
@@ -188,12 +230,11 @@ class SqliteOnlineStore:
     def _upsert_rows(
         self, table: OnlineTable, rows: Iterable[tuple[Any, ...]], version: int | None
     ) -> int:
-        sql = self._upsert_sql(table)
         conn = self._conn()
         before = conn.total_changes
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(sql, rows)
+            conn.executemany(self._upsert_sql(table, self._columns_beyond(conn, table)), rows)
             changed = conn.total_changes - before
             if version is not None:
                 conn.execute(
@@ -240,25 +281,29 @@ class SqliteOnlineStore:
         return int(row[0])
 
     def _select_sql(self, table: OnlineTable, n: int) -> str:
-        sql = self._sql_cache.get((table.name, n))
+        sql = self._sql_cache.get((table, n))
         if sql is None:
-            cols = ", ".join([ET, SEQ, *(quote(f) for f in table.feature_names)])
-            keys = table.key_names
+            # Columns qualified by the table: SQLite reads an unqualified double-quoted name
+            # that is not a column as a string literal, so a column the table lacks would come
+            # back as its own name instead of failing.
+            t = quote(table.name)
+            cols = ", ".join([ET, SEQ, *(f"{t}.{quote(f)}" for f in table.feature_names)])
+            keys = [f"{t}.{quote(k)}" for k in table.key_names]
             if n == 1:
-                where = " AND ".join(f"{quote(k)} = ?" for k in keys)
+                where = " AND ".join(f"{k} = ?" for k in keys)
             elif len(keys) == 1:
-                where = f"{quote(keys[0])} IN ({', '.join('?' * n)})"
+                where = f"{keys[0]} IN ({', '.join('?' * n)})"
             else:
                 row = "(" + ", ".join("?" * len(keys)) + ")"
-                where = f"({', '.join(quote(k) for k in keys)}) IN (VALUES {', '.join([row] * n)})"
+                where = f"({', '.join(keys)}) IN (VALUES {', '.join([row] * n)})"
             if n > 1:
-                cols = ", ".join(quote(k) for k in keys) + ", " + cols
-            sql = f"SELECT {cols} FROM {quote(table.name)} WHERE {where}"
-            self._sql_cache[(table.name, n)] = sql
+                cols = ", ".join(keys) + ", " + cols
+            sql = f"SELECT {cols} FROM {t} WHERE {where}"
+            self._sql_cache[(table, n)] = sql
         return sql
 
     def _row_decoders(self, table: OnlineTable) -> _Decoders:
-        dec = self._decoders.get(table.name)
+        dec = self._decoders.get(table)
         if dec is None:
             always: list[tuple[int, Callable[[Any], Any]]] = []
             floats: list[int] = []
@@ -269,7 +314,7 @@ class SqliteOnlineStore:
                 fn = decoder_for(t)
                 if fn is not None:
                     always.append((i + 2, fn))
-            dec = self._decoders[table.name] = _Decoders(tuple(always), tuple(floats))
+            dec = self._decoders[table] = _Decoders(tuple(always), tuple(floats))
         return dec
 
     def read(
@@ -278,6 +323,10 @@ class SqliteOnlineStore:
         try:
             return self._read(table, keys)
         except sqlite3.OperationalError as e:
+            if "no such column" in str(e):
+                error = self._missing_columns_error(table)
+                if error is not None:
+                    raise error from None
             if "no such table" not in str(e):
                 raise
             return [None] * len(keys)  # nothing was ever written online for this group
