@@ -157,7 +157,7 @@ class VectorPlan:
     def problems(self) -> list[str]:
         """Why this plan cannot build vectors now (empty when it can): each feature group it
         reads is checked against the registry and probed through the online store."""
-        return [p for reader in self._readers for p in reader.problems()]
+        return [p for reader in self._readers.values() for p in reader.problems()]
 
     def compute(
         self,
