@@ -9,8 +9,8 @@ One root, :class:`FtiError`; each error also inherits the matching builtin so th
     │   └── SchemaError                           422  a frame or definition does not fit the schema
     ├── NotFoundError          (LookupError)      404  no such feature group / version / key
     ├── ConflictError                             409  a definition clashes with an existing one
-    │   ├── NameConflictError                     409  a name differs from an existing one only in case
-    │   └── DependantsError                       409  a delete would break what depends on the object
+    │   ├── NameConflictError                     409  a name equals another but for case
+    │   └── DependantsError                       409  other objects depend on a delete's target
     ├── IntegrityError                            500  stored data failed a check (e.g. sha256)
     ├── MissingDependencyError (ImportError)      500  an optional extra is not installed
     └── BackendUnavailableError(ConnectionError)  503  a configured service cannot be reached

@@ -121,7 +121,7 @@ def test_events_and_delete(registry: Registry, kind: str) -> None:
 
 def test_names_are_unique_ignoring_case_within_a_kind(registry: Registry, kind: str) -> None:
     registry.create(kind, "Prices", 1, {})
-    with pytest.raises(NameConflictError, match="'prices'.*'Prices'.*ignoring case"):
+    with pytest.raises(NameConflictError, match=r"'prices'.*'Prices'.*ignoring case"):
         registry.create(kind, "prices", 1, {})
     with pytest.raises(NameConflictError):  # another version does not make it another name
         registry.create(kind, "PRICES", 2, {})

@@ -13,7 +13,13 @@ from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field, arrow_type
-from fti.errors import ConflictError, NotFoundError, SchemaError, ValidationError
+from fti.errors import (
+    ConflictError,
+    NameConflictError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -29,6 +35,30 @@ __all__ = [
 
 KIND = "feature_group"
 _UNSET: Any = object()
+# Names fti generates for its own groups (``<view>_log`` prediction logs, ``<pipeline>_events``
+# stream replay logs); a user's group of that name would be written to by fti.
+GENERATED_SUFFIXES = ("_log", "_events")
+# SQLite refuses tables named so (the online table is ``<name>_v<version>``).
+RESERVED_PREFIXES = ("sqlite_",)
+
+
+def check_new_name(name: str, *, generated: bool = False) -> None:
+    """Reject, before anything is written, a name no backend can hold or fti generates."""
+    folded = name.lower()
+    for prefix in RESERVED_PREFIXES:
+        if folded.startswith(prefix):
+            raise ValidationError(
+                f"Invalid feature group name {name!r}: the prefix {prefix!r} is reserved (SQLite "
+                f"keeps its own tables under it). Rename it, e.g. {name[len(prefix):] or 'fg'!r}."
+            )
+    if not generated:
+        for suffix in GENERATED_SUFFIXES:
+            if folded.endswith(suffix):
+                raise ValidationError(
+                    f"Invalid feature group name {name!r}: names ending in {suffix!r} are "
+                    "reserved for the groups fti creates itself (prediction logs '<view>_log', "
+                    f"stream events '<pipeline>_events'). Rename it, e.g. {name + '_fg'!r}."
+                )
 
 
 def offline_schema(spec: FeatureGroupSpec) -> pa.Schema:
@@ -113,8 +143,12 @@ def get_or_create(
     ttl: timedelta | Any | None,
     description: str | Any,
     features: tuple[Field, ...] | Any,
+    generated: bool = False,
 ) -> FeatureGroupSpec:
-    """Return the stored feature group, or create it. Explicit arguments must match."""
+    """Return the stored feature group, or create it. Explicit arguments must match.
+
+    ``generated``: fti creates this group itself (a prediction log, a stream's events), so its
+    reserved name suffix is allowed."""
     wanted: dict[str, Any] = {
         "primary_key": _UNSET if primary_key is None else tuple(primary_key),
         "event_time": event_time,
@@ -148,8 +182,11 @@ def get_or_create(
             columns=() if features is _UNSET else tuple(features),
         )
         _check_declared(spec)
+        check_new_name(name, generated=generated)
         try:
             ctx.registry.create(KIND, name, version, spec.to_dict())
+        except NameConflictError:
+            raise
         except ConflictError:
             continue  # created concurrently: compare against the winner
         ctx.registry.add_event(

@@ -10,7 +10,7 @@ from fti.definitions.feature_view import FeatureViewSpec, normalize_labels
 from fti.definitions.on_demand import OnDemandFeature
 from fti.definitions.query import Query
 from fti.definitions.transformations import Transformation
-from fti.errors import ConflictError, NotFoundError
+from fti.errors import ConflictError, NameConflictError, NotFoundError
 from fti.services import feature_groups
 from fti.services.context import StoreContext
 
@@ -108,6 +108,8 @@ def get_or_create(
         )
         try:
             ctx.registry.create(KIND, name, version, spec.to_dict())
+        except NameConflictError:
+            raise
         except ConflictError:
             continue  # created concurrently: compare with the winner
         return spec

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from fti._internal.names import quote
 from fti.backends.online import ET, SEQ, OnlineTable
+from fti.errors import SchemaError
 
 __all__ = ["SqliteOnlineStore", "arrow_column_to_list", "decoder_for"]
 
@@ -125,7 +126,17 @@ class SqliteOnlineStore:
             f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join(cols)}, "
             f"PRIMARY KEY ({pk})) WITHOUT ROWID"
         )
-        existing = {r[1] for r in conn.execute(f"PRAGMA table_info({quote(table.name)})")}
+        info = list(conn.execute(f"PRAGMA table_info({quote(table.name)})"))
+        keys = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+        if keys != table.key_names:
+            # SQLite table names ignore case: this table belongs to another group.
+            raise SchemaError(
+                f"The online table {table.name!r} in {str(self.path)!r} already exists with "
+                f"key columns {keys}, expected {table.key_names}: it holds another group whose "
+                "name differs only in case (made by an older fti). Rename one of the groups, or "
+                "drop that table and run `fti online rebuild` for the group it belongs to."
+            )
+        existing = {r[1] for r in info}
         for f, t in table.features:
             if f not in existing:
                 conn.execute(
