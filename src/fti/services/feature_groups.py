@@ -49,7 +49,7 @@ def check_new_name(name: str, *, generated: bool = False) -> None:
         if folded.startswith(prefix):
             raise ValidationError(
                 f"Invalid feature group name {name!r}: the prefix {prefix!r} is reserved (SQLite "
-                f"keeps its own tables under it). Rename it, e.g. {name[len(prefix):] or 'fg'!r}."
+                f"keeps its own tables under it). Rename it, e.g. {name[len(prefix) :] or 'fg'!r}."
             )
     if not generated:
         for suffix in GENERATED_SUFFIXES:
