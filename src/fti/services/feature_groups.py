@@ -20,6 +20,7 @@ from fti.errors import (
     SchemaError,
     ValidationError,
 )
+from fti.services import record_state
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -77,21 +78,30 @@ def online_table(spec: FeatureGroupSpec) -> OnlineTable:
     )
 
 
-def _load(ctx: StoreContext, name: str, version: int) -> tuple[FeatureGroupSpec, int] | None:
+def _load(
+    ctx: StoreContext, name: str, version: int, *, warn: bool = True
+) -> tuple[FeatureGroupSpec, int] | None:
     rec = ctx.registry.get(KIND, name, version)
     if rec is None:
         return None
+    record_state.check_usable(rec, warn=warn)
     return FeatureGroupSpec.from_dict(rec.body), rec.revision
 
 
-def get_spec(ctx: StoreContext, name: str, version: int | None = None) -> FeatureGroupSpec:
-    """The stored definition; latest version if ``version`` is None."""
+def get_spec(
+    ctx: StoreContext, name: str, version: int | None = None, *, warn: bool = True
+) -> FeatureGroupSpec:
+    """The stored definition; latest version if ``version`` is None. ``warn``: warn if it is
+    deprecated (DeprecatedWarning)."""
     if version is None:
-        versions = [r.version for r in ctx.registry.records(KIND, name)]
+        records = ctx.registry.records(KIND, name)
+        versions = [
+            r.version for r in records if record_state.listed(r.body, include_deprecated=True)
+        ]
         if not versions:
             raise NotFoundError(_missing_message(ctx, name))
         version = max(versions)
-    found = _load(ctx, name, version)
+    found = _load(ctx, name, version, warn=warn)
     if found is None:
         versions = [r.version for r in ctx.registry.records(KIND, name)]
         if versions:
@@ -111,8 +121,13 @@ def _missing_message(ctx: StoreContext, name: str) -> str:
     )
 
 
-def list_specs(ctx: StoreContext) -> list[FeatureGroupSpec]:
-    return [FeatureGroupSpec.from_dict(r.body) for r in ctx.registry.records(KIND)]
+def list_specs(ctx: StoreContext, *, include_deprecated: bool = False) -> list[FeatureGroupSpec]:
+    """Every feature group version, by name then version (deprecated ones on request)."""
+    return [
+        FeatureGroupSpec.from_dict(r.body)
+        for r in ctx.registry.records(KIND)
+        if record_state.listed(r.body, include_deprecated=include_deprecated)
+    ]
 
 
 def _differences(existing: FeatureGroupSpec, wanted: dict[str, Any]) -> list[str]:
@@ -223,7 +238,7 @@ def set_columns(
     ctx: StoreContext, spec: FeatureGroupSpec, columns: tuple[Field, ...], *, reason: str
 ) -> FeatureGroupSpec:
     """Store a new column list (first inference or additions) with compare-and-set."""
-    found = _load(ctx, spec.name, spec.version)
+    found = _load(ctx, spec.name, spec.version, warn=False)
     if found is None:
         raise NotFoundError(f"Feature group {spec.name!r} version {spec.version} was deleted.")
     stored, revision = found
@@ -232,7 +247,9 @@ def set_columns(
         raise ConflictError("schema changed concurrently")
     new = stored.with_columns(columns)
     _check_declared(new)
-    ctx.registry.update(KIND, spec.name, spec.version, new.to_dict(), revision=revision)
+    rec = ctx.registry.get(KIND, spec.name, spec.version)
+    body = new.to_dict() if rec is None else record_state.carry(rec.body, new.to_dict())
+    ctx.registry.update(KIND, spec.name, spec.version, body, revision=revision)
     added = [c for c in columns if c not in spec.columns]
     ctx.registry.add_event(KIND, spec.name, spec.version, {"type": reason, "columns": _cols(added)})
     return new
