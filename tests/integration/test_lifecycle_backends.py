@@ -89,7 +89,12 @@ def test_delete_on_redis_touches_nothing_else(store: fti.FeatureStore, prefix: s
     assert redis_dump(prefix, "other_v1") == other_redis
     assert online_rows(store, w.other, keys) == other_online
     assert offline_files(store, "other_v1") == other_files
-    assert registry_snapshot(store) == {k: v for k, v in records.items() if k[1] == "other"}
+    after = registry_snapshot(store)
+    other = {k: v for k, v in records.items() if k[1] == "other"}
+    assert {k: v for k, v in after.items() if k[1] == "other"} == other
+    retired = {k for k, v in after.items() if "retired" in v[0]}  # numbered versions' stubs
+    assert {k[:2] for k in retired} == {("training_dataset", "delays_v1"), ("model", "delays")}
+    assert set(after) - set(other) - retired == {("model_alias", "delays", 1)}
 
 
 def test_names_differing_in_case_on_redis_and_the_registry(store: fti.FeatureStore) -> None:

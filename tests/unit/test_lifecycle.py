@@ -104,21 +104,27 @@ def test_force_deletes_dependants_and_touches_nothing_else(fs: fti.FeatureStore)
     with sqlite3.connect(fs.config.root / "online.db") as conn:
         marks = conn.execute("SELECT count(*) FROM _fti_applied WHERE tbl = 'flights_v1'")
         assert marks.fetchone()[0] == 0
-    for kind, name in [
-        ("feature_group", "flights"),
-        ("feature_view", "delays"),
-        ("training_dataset", "delays_v1"),
-        ("model", "delays"),
-        ("model_alias", "delays"),
-    ]:
+    for kind, name in [("feature_group", "flights"), ("feature_view", "delays")]:
         assert ctx.registry.records(kind, name) == []
         assert ctx.registry.events(kind, name, 1) == []
+    # numbered versions leave a stub that keeps the number taken, and nothing else
+    for kind, name in [("training_dataset", "delays_v1"), ("model", "delays")]:
+        [stub] = ctx.registry.records(kind, name)
+        assert set(stub.body) <= {"retired", "name", "version", "feature_view",
+                                  "feature_view_version"}  # fmt: skip
+    assert ctx.registry.get("model_alias", "delays", 1).body == {"aliases": {}}
     assert not any((fs.config.root / "artifacts").rglob("*.*"))
     # nothing else: the other group's files, online rows and records are identical
     assert offline_files(fs, "other_v1") == files_before
     assert online_rows(fs, w.other, other_keys) == online_before
+    after = registry_snapshot(fs)
     expected = {k: v for k, v in records_before.items() if k[1] == "other"}
-    assert registry_snapshot(fs) == expected
+    assert {k: v for k, v in after.items() if k[1] == "other"} == expected
+    assert {k[:2] for k in after if k[1] != "other"} == {
+        ("training_dataset", "delays_v1"),
+        ("model", "delays"),
+        ("model_alias", "delays"),
+    }
     pd.testing.assert_frame_equal(w.other.read(), other_before)
     # the names are free again, and a re-created group starts empty
     again = fs.feature_group("flights", primary_key=["id"], event_time="at", online=True)
@@ -129,6 +135,27 @@ def test_force_deletes_dependants_and_touches_nothing_else(fs: fti.FeatureStore)
         {"id": 1, "at": T0, "distance": 7.0, "delayed": 0},
         None,
     ]
+
+
+def test_a_deleted_version_number_is_not_given_out_again(fs: fti.FeatureStore) -> None:
+    w = build(fs)
+    w.mv.delete(force=True)
+    with pytest.raises(NotFoundError, match="'delays' version 1 was deleted"):
+        fs.models.get("delays", version=1)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        fs.models.delete("delays", version=1)
+    x, y = w.td.read("train")
+    from sklearn.linear_model import LogisticRegression
+
+    again = fs.models.register("delays", LogisticRegression().fit(x, y), training_dataset=w.td)
+    assert again.version == 2
+    assert [m.version for m in fs.models.list(include_deprecated=True)] == [2]
+    assert fs.models.get("delays").version == 2
+    w.td.delete(force=True)
+    assert w.fv.create_training_dataset(split={"train": 0.5, "test": 0.5}, seed=1).version == 2
+    assert [t.version for t in w.fv.training_datasets()] == [2]
+    with pytest.raises(NotFoundError, match="was deleted"):
+        w.fv.get_training_dataset(1)
 
 
 def test_deleting_a_view_keeps_its_groups_and_takes_its_prediction_log(

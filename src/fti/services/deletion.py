@@ -10,7 +10,9 @@ every read refuses it, naming the call that finishes the job), then its data are
 (offline table, online rows, artifacts), then the record and its event log. So a crash midway
 never leaves a usable record pointing at missing files, nor files without a record that a
 re-created object of the same name and version would pick up; running the delete again
-finishes it. Nothing else is touched.
+finishes it. Nothing else is touched. Model and training dataset versions, whose numbers the
+registry hands out, leave a stub record instead (hidden everywhere), so a number is never given
+to another model: runs' lineage that names ``delays:3`` keeps meaning the deleted one.
 
 A stream pipeline's group owns its replay log ``<name>_events`` (same version) and its
 checkpoint: they go with it.
@@ -96,8 +98,12 @@ def _uses_group(view_body: dict[str, Any], name: str, version: int) -> bool:
     return any(s.get("feature_group") == name and s.get("version") == version for s in selections)
 
 
+def _live(records: list[Record]) -> list[Record]:
+    return [r for r in records if not record_state.is_retired(r)]
+
+
 def _models(ctx: StoreContext, match: Any) -> list[Node]:
-    return [_node(r) for r in ctx.registry.records(_MODEL) if match(r.body)]
+    return [_node(r) for r in _live(ctx.registry.records(_MODEL)) if match(r.body)]
 
 
 def _direct(ctx: StoreContext, node: Node) -> list[Node]:
@@ -109,7 +115,7 @@ def _direct(ctx: StoreContext, node: Node) -> list[Node]:
             if _uses_group(r.body, node.name, node.version)
         ]
     if node.kind == _FV:
-        out = [_node(r) for r in ctx.registry.records(_TD, f"{node.name}_v{node.version}")]
+        out = [_node(r) for r in _live(ctx.registry.records(_TD, f"{node.name}_v{node.version}"))]
         view = {"name": node.name, "version": node.version}
 
         def trained_on_view(body: dict[str, Any]) -> bool:
@@ -186,7 +192,8 @@ def delete(ctx: StoreContext, node: Node, *, force: bool = False) -> list[str]:
 
     DependantsError (listing them) if something depends on it and ``force`` is False;
     NotFoundError if it does not exist."""
-    if ctx.registry.get(node.kind, node.name, node.version) is None:
+    target = ctx.registry.get(node.kind, node.name, node.version)
+    if target is None or record_state.is_retired(target):
         raise NotFoundError(f"Cannot delete the {node.label}: it does not exist.")
     deps = dependants(ctx, node)
     if deps and not force:
@@ -226,6 +233,7 @@ def _delete_one(ctx: StoreContext, node: Node) -> None:
         artifact = rec.body.get("artifact") or {}
         if artifact.get("key"):
             ctx.artifacts.delete(str(artifact["key"]))
-    ctx.registry.delete(node.kind, node.name, node.version)
-    if node.kind == _MODEL and not ctx.registry.records(_MODEL, node.name):
-        ctx.registry.delete(_ALIAS, node.name, 1)  # the last version: its alias history too
+    if node.kind in (_TD, _MODEL):
+        record_state.retire(ctx, rec)
+    else:
+        ctx.registry.delete(node.kind, node.name, node.version)

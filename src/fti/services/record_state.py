@@ -6,6 +6,9 @@
   *before* any file is removed and removed itself *after* the last one, so a record never
   points at missing files while it is usable: an interrupted deletion leaves a record that
   every read refuses, naming the call that finishes it.
+- ``retired``: what is left of a deleted model or training dataset version, whose numbers are
+  handed out by ``create_next``: the stub keeps the number taken, so lineage that names
+  ``delays:3`` never comes to mean another model.
 
 Services read these keys through :func:`check_usable` and :func:`listed`; whoever rewrites a
 record body keeps them with :func:`carry`.
@@ -25,18 +28,22 @@ from fti.services.context import StoreContext
 __all__ = [
     "DELETING",
     "DEPRECATED",
+    "RETIRED",
     "carry",
     "check_usable",
     "describe",
     "is_deprecated",
+    "is_retired",
     "listed",
     "mark_deleting",
+    "retire",
     "set_deprecated",
 ]
 
 DEPRECATED = "deprecated"
 DELETING = "deleting"
-_KEYS = (DEPRECATED, DELETING)
+RETIRED = "retired"
+_KEYS = (DEPRECATED, DELETING, RETIRED)
 
 
 def describe(kind: str, name: str, version: int, body: Mapping[str, Any] | None = None) -> str:
@@ -65,8 +72,9 @@ def _finish_call(kind: str, name: str, version: int, body: Mapping[str, Any]) ->
 
 
 def listed(body: Mapping[str, Any], *, include_deprecated: bool = False) -> bool:
-    """Whether a record shows in lists: never while deleting, deprecated ones on request."""
-    if body.get(DELETING):
+    """Whether a record shows in lists: never while deleting or once deleted, deprecated ones
+    on request."""
+    if body.get(DELETING) or body.get(RETIRED):
         return False
     return include_deprecated or not body.get(DEPRECATED)
 
@@ -82,6 +90,11 @@ def check_usable(record: Record, *, warn: bool = True) -> None:
     deprecated."""
     body = record.body
     what = describe(record.kind, record.name, record.version, body)
+    if body.get(RETIRED):
+        raise NotFoundError(
+            f"The {what} was deleted (on {body[RETIRED].get('at', '?')[:19]}); its version "
+            "number is not given out again."
+        )
     if body.get(DELETING):
         finish = _finish_call(record.kind, record.name, record.version, body)
         raise ConflictError(
@@ -136,11 +149,31 @@ def set_deprecated(
     raise ConflictError(f"The {describe(kind, name, version)} keeps changing; retry.")
 
 
+def is_retired(record: Record | None) -> bool:
+    return record is not None and bool(record.body.get(RETIRED))
+
+
+def retire(ctx: StoreContext, record: Record) -> None:
+    """Replace a deleted record's body by a stub that keeps its version number taken."""
+    stub: dict[str, Any] = {
+        RETIRED: {"at": datetime.now(UTC).isoformat()},
+        "name": record.name,
+        "version": record.version,
+    }
+    if record.kind == "training_dataset":  # what describe() names it by
+        for key in ("feature_view", "feature_view_version"):
+            if key in record.body:
+                stub[key] = record.body[key]
+    ctx.registry.update(record.kind, record.name, record.version, stub, revision=record.revision)
+
+
 def mark_deleting(ctx: StoreContext, kind: str, name: str, version: int) -> Record | None:
-    """Flag a record as being deleted (idempotent); None if it does not exist."""
+    """Flag a record as being deleted (idempotent); None if it does not exist (or is retired)."""
     for _ in range(50):
         rec = ctx.registry.get(kind, name, version)
-        if rec is None or rec.body.get(DELETING):
+        if rec is None or is_retired(rec):
+            return None
+        if rec.body.get(DELETING):
             return rec
         body = {**rec.body, DELETING: {"at": datetime.now(UTC).isoformat()}}
         try:
