@@ -62,8 +62,9 @@ def test_names_fti_generates_are_reserved(fs: fti.FeatureStore, name: str) -> No
     assert fs.feature_groups() == []
 
 
+@pytest.mark.parametrize("key", ["code", "sku"])
 def test_an_online_table_that_cannot_be_made_fails_the_insert_with_nothing_written(
-    tmp_path: Path,
+    tmp_path: Path, key: str
 ) -> None:
     """An older fti let ``Prices`` and ``prices`` share the SQLite table ``prices_v1``: the
     second group's insert committed offline, failed online, and the group never opened again.
@@ -75,11 +76,11 @@ def test_an_online_table_that_cannot_be_made_fails_the_insert_with_nothing_writt
         online_db = root / "online.db"
         with sqlite3.connect(online_db) as conn:  # what the older group left behind
             conn.execute(
-                'CREATE TABLE "PRICES_v1" (code TEXT NOT NULL, _fti_et INTEGER NOT NULL, '
-                "_fti_seq INTEGER NOT NULL, price REAL, PRIMARY KEY (code)) WITHOUT ROWID"
+                f'CREATE TABLE "PRICES_v1" ({key} TEXT NOT NULL, _fti_et INTEGER NOT NULL, '
+                f"_fti_seq INTEGER NOT NULL, price REAL, PRIMARY KEY ({key})) WITHOUT ROWID"
             )
         fg = fs.feature_group("prices", primary_key=["sku"], event_time="at", online=True)
-        with pytest.raises(SchemaError, match=r"'prices_v1'.*\['code'\].*\['sku'\]"):
+        with pytest.raises(SchemaError, match=rf"'prices_v1'.*'PRICES_v1'.*\['{key}'\]"):
             fg.insert(prices(["a", "b"], [1.0, 2.0]))
         assert not (root / "offline" / "prices_v1").exists()  # no offline commit
         again = fs.get_feature_group("prices", version=1)  # the group still opens

@@ -126,15 +126,20 @@ class SqliteOnlineStore:
             f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join(cols)}, "
             f"PRIMARY KEY ({pk})) WITHOUT ROWID"
         )
+        # SQLite table names ignore case: a table spelled otherwise, or keyed otherwise, holds
+        # another group (names differing only in case were possible before fti refused them).
+        stored = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+            (table.name,),
+        ).fetchone()[0]
         info = list(conn.execute(f"PRAGMA table_info({quote(table.name)})"))
         keys = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-        if keys != table.key_names:
-            # SQLite table names ignore case: this table belongs to another group.
+        if stored != table.name or keys != table.key_names:
             raise SchemaError(
-                f"The online table {table.name!r} in {str(self.path)!r} already exists with "
-                f"key columns {keys}, expected {table.key_names}: it holds another group whose "
-                "name differs only in case (made by an older fti). Rename one of the groups, or "
-                "drop that table and run `fti online rebuild` for the group it belongs to."
+                f"The online table {table.name!r} in {str(self.path)!r} is taken by the table "
+                f"{stored!r} (key columns {keys}, expected {table.key_names}) of another group "
+                "whose name differs only in case. Rename one of the groups, or drop that table "
+                "and run `fti online rebuild` for the group it belongs to."
             )
         existing = {r[1] for r in info}
         for f, t in table.features:
