@@ -331,3 +331,13 @@ def test_cli_delete_and_deprecate(fs: fti.FeatureStore) -> None:
             out = CliRunner().invoke(app, [noun, verb, "--help"])
             assert out.exit_code == 0
             assert "Example" in out.output
+
+
+def test_online_rebuild_all_includes_deprecated_groups(fs: fti.FeatureStore) -> None:
+    fg = fs.feature_group("prices", primary_key=["sku"], event_time="at", online=True)
+    fg.insert(pd.DataFrame({"sku": ["a"], "at": [T0], "price": [2.0]}))
+    fg.deprecate()
+    context_of(fs).online.drop(feature_groups.online_table(fg.spec))  # a lost online store
+    out = cli(fs.config.root, "online", "rebuild", "--all")
+    assert out.exit_code == 0, out.output
+    assert fg.read_online([{"sku": "a"}])[0]["price"] == 2.0
