@@ -186,6 +186,19 @@ def test_schema_is_at_head(registry: Registry) -> None:
     with registry.engine.connect() as conn:
         rev = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     assert rev == [head_revision()]
+    # Migration 0002's expression index serves the case-insensitive name check.
+    with registry.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT name FROM fti_objects WHERE kind = 'k' "
+                "AND lower(name) = lower('X') AND name != 'X'"
+            ).all()
+            assert "ix_fti_objects_kind_lower_name" in str(plan)
+        else:
+            indexes = conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'fti_objects'"
+            ).scalars()
+            assert "ix_fti_objects_kind_lower_name" in set(indexes)
 
 
 def _worker(url: str, n: int, barrier: Any, out: Any) -> None:

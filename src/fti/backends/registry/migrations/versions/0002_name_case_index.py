@@ -1,6 +1,7 @@
 """Index records by (kind, lower(name)): every create looks for a name that differs from the
 new one only in case (names are unique case-insensitively), and this keeps that check one index
-lookup instead of a scan of the kind's records (pipeline runs can be many).
+lookup instead of a scan of the kind's records (pipeline runs can be many). ``name`` is in the
+index too, so it covers the check (SQLite otherwise prefers scanning the covering unique index).
 
 Revision ID: 0002
 Revises: 0001
@@ -19,7 +20,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_fti_objects_kind_lower_name", "fti_objects", ["kind", sa.text("lower(name)")]
+        "ix_fti_objects_kind_lower_name",
+        "fti_objects",
+        ["kind", sa.text("lower(name)"), "name"],
     )
 
 
