@@ -286,6 +286,8 @@ def test_deprecate_views_training_datasets_and_models(fs: fti.FeatureStore) -> N
     assert len(fs.models.list(include_deprecated=True)) == 1
     with pytest.warns(DeprecatedWarning, match="model 'delays' version 1"):
         fs.models.get("delays", alias="production").load()
+    with pytest.warns(DeprecatedWarning, match="model 'delays' version 1"):
+        fs.models.get("delays")  # the latest
 
 
 def cli(root: Path, *args: str) -> Result:

@@ -296,14 +296,19 @@ class ModelRegistry:
 
         >>> fs.models.get("delays", alias="production")                       # doctest: +SKIP
         """
-        return self._handle(model_registry.get_spec(self._ctx, name, version, alias))
+        spec = model_registry.get_spec(self._ctx, name, version, alias)
+        if version is None and alias is None:  # the latest: warn if it is deprecated
+            record_state.warn_if_deprecated(self._ctx, model_registry.KIND, name, spec.version)
+        return self._handle(spec)
 
     def best(self, name: str, metric: str, *, direction: str = "max") -> ModelVersion:
         """The version with the best ``metric`` (``direction="max"`` or ``"min"``).
 
         >>> fs.models.best("delays", "log_loss", direction="min")             # doctest: +SKIP
         """
-        return self._handle(model_registry.best(self._ctx, name, metric, direction))
+        spec = model_registry.best(self._ctx, name, metric, direction)
+        record_state.warn_if_deprecated(self._ctx, model_registry.KIND, name, spec.version)
+        return self._handle(spec)
 
     def list(
         self, name: str | None = None, *, include_deprecated: bool = False

@@ -38,6 +38,7 @@ __all__ = [
     "mark_deleting",
     "retire",
     "set_deprecated",
+    "warn_if_deprecated",
 ]
 
 DEPRECATED = "deprecated"
@@ -109,6 +110,13 @@ def check_usable(record: Record, *, warn: bool = True) -> None:
             DeprecatedWarning,
             stacklevel=4,
         )
+
+
+def warn_if_deprecated(ctx: StoreContext, kind: str, name: str, version: int) -> None:
+    """``check_usable`` for an object chosen without opening its record (a latest, a best)."""
+    rec = ctx.registry.get(kind, name, version)
+    if rec is not None:
+        check_usable(rec)
 
 
 def carry(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
