@@ -61,6 +61,24 @@ def _bool(v: Any) -> Any:
     return None if v is None else bool(v)
 
 
+def _check_owner(conn: sqlite3.Connection, table: OnlineTable, path: Path) -> None:
+    """SQLite table names ignore case: a table spelled otherwise, or keyed otherwise, holds
+    another group (names differing only in case were possible before fti refused them)."""
+    stored = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+        (table.name,),
+    ).fetchone()[0]
+    info = list(conn.execute(f"PRAGMA table_info({quote(table.name)})"))
+    keys = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    if stored != table.name or keys != table.key_names:
+        raise SchemaError(
+            f"The online table {table.name!r} in {str(path)!r} is taken by the table "
+            f"{stored!r} (key columns {keys}, expected {table.key_names}) of another group "
+            "whose name differs only in case. Rename one of the groups, or drop that table "
+            "and run `fti online rebuild` for the group it belongs to."
+        )
+
+
 # SQLite stores a NaN REAL as NULL; NaN is stored as this text (a REAL column keeps text that
 # is not a number literal as is) so that null and NaN stay distinct.
 _NAN_TEXT = "NaN"
@@ -126,22 +144,8 @@ class SqliteOnlineStore:
             f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join(cols)}, "
             f"PRIMARY KEY ({pk})) WITHOUT ROWID"
         )
-        # SQLite table names ignore case: a table spelled otherwise, or keyed otherwise, holds
-        # another group (names differing only in case were possible before fti refused them).
-        stored = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
-            (table.name,),
-        ).fetchone()[0]
-        info = list(conn.execute(f"PRAGMA table_info({quote(table.name)})"))
-        keys = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
-        if stored != table.name or keys != table.key_names:
-            raise SchemaError(
-                f"The online table {table.name!r} in {str(self.path)!r} is taken by the table "
-                f"{stored!r} (key columns {keys}, expected {table.key_names}) of another group "
-                "whose name differs only in case. Rename one of the groups, or drop that table "
-                "and run `fti online rebuild` for the group it belongs to."
-            )
-        existing = {r[1] for r in info}
+        _check_owner(conn, table, self.path)
+        existing = {r[1] for r in conn.execute(f"PRAGMA table_info({quote(table.name)})")}
         for f, t in table.features:
             if f not in existing:
                 conn.execute(
