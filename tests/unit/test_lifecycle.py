@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import warnings
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -187,28 +189,35 @@ def test_deleting_a_view_keeps_its_groups_and_takes_its_prediction_log(
 
 
 def test_a_stream_groups_events_and_checkpoint_go_with_it(fs: fti.FeatureStore) -> None:
-    ctx = context_of(fs)
-    fs.feature_group("clicks", primary_key=["user"], features={"user": "string"})
-    feature_groups.get_or_create(
-        ctx,
-        "clicks_events",
-        version=1,
-        primary_key=["id"],
-        event_time=feature_groups._UNSET,
-        online=False,
-        ttl=feature_groups._UNSET,
-        description="",
-        features=feature_groups._UNSET,
-        generated=True,
+    from fti.backends.streams.memory import ListSource
+
+    @fti.stream_pipeline(
+        feature_group="taps",
+        key=["user"],
+        event_time="ts",
+        event_id="id",
+        schema={"user": "string", "id": "int64", "ts": "timestamp", "ms": "int64"},
+        aggregations=[fti.Aggregation("ms", "sum", window=timedelta(minutes=1), name="total")],
     )
-    ctx.registry.create("stream_checkpoint", "clicks_v1", 1, {"positions": {"s": "1-0"}})
-    assert fs.delete_feature_group("clicks", version=1) == [
-        "stream checkpoint 'clicks_v1'",
-        "feature group 'clicks_events' version 1",
-        "feature group 'clicks' version 1",
+    def taps(event: dict[str, Any]) -> dict[str, Any]:
+        return event
+
+    events = [{"user": "a", "id": i, "ts": (T0 + i * timedelta(seconds=1)).isoformat(), "ms": "1"}
+              for i in range(5)]  # fmt: skip
+    taps.run(fs, source=ListSource(events), idle_timeout=0.05)
+    ctx = context_of(fs)
+    assert ctx.registry.get("stream_checkpoint", "taps_v1", 1) is not None
+    assert sorted(g.name for g in fs.feature_groups()) == ["taps", "taps_events"]
+    assert fs.delete_feature_group("taps", version=1) == [
+        "stream checkpoint 'taps_v1'",
+        "feature group 'taps_events' version 1",
+        "feature group 'taps' version 1",
     ]
     assert fs.feature_groups() == []
-    assert ctx.registry.get("stream_checkpoint", "clicks_v1", 1) is None
+    assert ctx.registry.get("stream_checkpoint", "taps_v1", 1) is None
+    assert list((fs.config.root / "offline").iterdir()) == []
+    taps.run(fs, source=ListSource(events), idle_timeout=0.05)  # starts over, from scratch
+    assert fs.get_feature_group("taps", version=1).read_online([{"user": "a"}])[0]["total"] == 5
 
 
 def test_an_interrupted_delete_is_refused_on_use_and_finished_by_running_it_again(
