@@ -9,9 +9,13 @@ One root, :class:`FtiError`; each error also inherits the matching builtin so th
     │   └── SchemaError                           422  a frame or definition does not fit the schema
     ├── NotFoundError          (LookupError)      404  no such feature group / version / key
     ├── ConflictError                             409  a definition clashes with an existing one
+    │   ├── NameConflictError                     409  a name equals another but for case
+    │   └── DependantsError                       409  other objects depend on a delete's target
     ├── IntegrityError                            500  stored data failed a check (e.g. sha256)
     ├── MissingDependencyError (ImportError)      500  an optional extra is not installed
     └── BackendUnavailableError(ConnectionError)  503  a configured service cannot be reached
+
+and one warning, :class:`DeprecatedWarning` (``FutureWarning``): a deprecated object was used.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ __all__ = [
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
+    "DependantsError",
+    "DeprecatedWarning",
     "FtiError",
     "IntegrityError",
     "MissingDependencyError",
+    "NameConflictError",
     "NotFoundError",
     "SchemaError",
     "ValidationError",
@@ -63,6 +70,20 @@ class ConflictError(FtiError):
     http_status = 409
 
 
+class NameConflictError(ConflictError):
+    """A new name equals an existing one of the same kind except for case (names are unique
+    case-insensitively: ``Prices`` and ``prices`` cannot both exist)."""
+
+
+class DependantsError(ConflictError):
+    """A delete was refused because other objects still depend on the target; the message lists
+    them. ``force=True`` deletes them too."""
+
+    def __init__(self, message: str, dependants: list[str]) -> None:
+        super().__init__(message)
+        self.dependants = dependants
+
+
 class IntegrityError(FtiError):
     """Stored data failed an integrity check."""
 
@@ -85,3 +106,11 @@ class BackendUnavailableError(FtiError, ConnectionError):
     """A configured backend service cannot be reached."""
 
     http_status = 503
+
+
+class DeprecatedWarning(FutureWarning):
+    """A deprecated feature group, feature view, training dataset or model version was used.
+
+    A ``FutureWarning`` (shown by default, as Python recommends for warnings meant for the
+    users of an application) rather than a ``DeprecationWarning`` (hidden outside ``__main__``).
+    """

@@ -12,7 +12,7 @@ from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.feature_view import FeatureView
 from fti.handles.model import ModelRegistry
-from fti.services import feature_groups, feature_views, lineage_graph, materialization
+from fti.services import deletion, feature_groups, feature_views, lineage_graph, materialization
 from fti.services.context import StoreContext
 from fti.services.lineage_graph import LineageGraph
 
@@ -102,9 +102,20 @@ class FeatureStore:
         materialization.catch_up(self._ctx, spec)
         return FeatureGroup(self._ctx, spec)
 
-    def feature_groups(self) -> list[FeatureGroup]:
-        """Every feature group version, by name then version."""
-        return [FeatureGroup(self._ctx, s) for s in feature_groups.list_specs(self._ctx)]
+    def feature_groups(self, *, include_deprecated: bool = False) -> list[FeatureGroup]:
+        """Every feature group version, by name then version (deprecated ones on request)."""
+        specs = feature_groups.list_specs(self._ctx, include_deprecated=include_deprecated)
+        return [FeatureGroup(self._ctx, s) for s in specs]
+
+    def delete_feature_group(self, name: str, *, version: int, force: bool = False) -> list[str]:
+        """Delete a feature group version: its offline table, online rows and registry records
+        (nothing else). Refused with a ``DependantsError`` listing the feature views, training
+        datasets, models and aliases that depend on it, unless ``force=True``, which deletes
+        those first. Returns what was deleted; also finishes an interrupted deletion.
+
+        >>> fs.delete_feature_group("weather", version=1)                     # doctest: +SKIP
+        """
+        return deletion.delete(self._ctx, deletion.feature_group(name, version), force=force)
 
     # ------------------------------------------------------------------ feature views
     def feature_view(
@@ -144,9 +155,37 @@ class FeatureStore:
         """
         return FeatureView(self._ctx, feature_views.get_spec(self._ctx, name, version))
 
-    def feature_views(self) -> list[FeatureView]:
-        """Every feature view version, by name then version."""
-        return [FeatureView(self._ctx, s) for s in feature_views.list_specs(self._ctx)]
+    def feature_views(self, *, include_deprecated: bool = False) -> list[FeatureView]:
+        """Every feature view version, by name then version (deprecated ones on request)."""
+        specs = feature_views.list_specs(self._ctx, include_deprecated=include_deprecated)
+        return [FeatureView(self._ctx, s) for s in specs]
+
+    def delete_feature_view(self, name: str, *, version: int, force: bool = False) -> list[str]:
+        """Delete a feature view version (its feature groups stay). Refused with a
+        ``DependantsError`` while training datasets, models, aliases or its prediction log
+        depend on it, unless ``force=True``. Returns what was deleted.
+
+        >>> fs.delete_feature_view("delays", version=1, force=True)           # doctest: +SKIP
+        """
+        return deletion.delete(self._ctx, deletion.feature_view(name, version), force=force)
+
+    def delete_training_dataset(
+        self,
+        feature_view: str,
+        *,
+        version: int,
+        training_dataset_version: int,
+        force: bool = False,
+    ) -> list[str]:
+        """Delete a training dataset version of feature view ``feature_view`` version
+        ``version``, with its split files. Refused with a ``DependantsError`` while models
+        were trained on it, unless ``force=True``. Returns what was deleted.
+
+        >>> fs.delete_training_dataset("delays", version=1, training_dataset_version=2)
+        ... # doctest: +SKIP
+        """
+        node = deletion.training_dataset(feature_view, version, training_dataset_version)
+        return deletion.delete(self._ctx, node, force=force)
 
     # ------------------------------------------------------------------ models
     @property

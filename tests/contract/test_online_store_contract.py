@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from fti.backends.online import ET, SEQ, OnlineStore, OnlineTable
 from fti.backends.resolver import open_online
+from fti.errors import SchemaError
 
 ARROW = {
     "bool": pa.bool_(),
@@ -333,6 +334,28 @@ def test_count_and_delete(store: OnlineStore) -> None:
     store.upsert(t, batch(t, [{"a": 1, "b": "1", "et": 0, "seq": 0, "v": 5}]), version=None)
     assert store.read(t, [(1, "1")]) == [(0, 0, 5)]
     assert store.count(t) == 9
+
+
+def test_tables_whose_names_differ_in_case_never_share_rows(store: OnlineStore) -> None:
+    """Either they are two tables (Redis keys are case-sensitive) or the second one is refused
+    (SQLite's table names are not): never one table read by both."""
+    upper = ready(store, make_table([("id", "int64")], [("v", "int64")], name="Prices_v1"))
+    store.upsert(upper, batch(upper, [{"id": 1, "et": 1, "seq": 1, "v": 7}]), version=1)
+    lower = make_table([("id", "int64")], [("v", "int64")], name="prices_v1")
+    refused = ""
+    try:
+        store.ensure_table(lower)
+    except SchemaError as e:
+        refused = str(e)
+    if refused:
+        assert "'Prices_v1'" in refused
+    else:
+        assert store.read(lower, [(1,)]) == [None]
+        assert store.applied_versions(lower) == set()
+        store.upsert(lower, batch(lower, [{"id": 1, "et": 2, "seq": 2, "v": 8}]), version=3)
+        store.drop(lower)
+    assert store.read(upper, [(1,)]) == [(1, 1, 7)]
+    assert store.applied_versions(upper) == {1}
 
 
 def test_drop_removes_rows_and_marks_of_one_table_only(store: OnlineStore) -> None:

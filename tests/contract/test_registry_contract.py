@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from fti.backends.registry import Registry, migrations, sql
 from fti.backends.registry.migrations import VERSION_TABLE, head_revision
 from fti.backends.registry.sql import SqlRegistry, metadata
-from fti.errors import ConflictError
+from fti.errors import ConflictError, NameConflictError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -119,11 +119,86 @@ def test_events_and_delete(registry: Registry, kind: str) -> None:
     assert [r.version for r in registry.records(kind)] == [2]
 
 
+def test_names_are_unique_ignoring_case_within_a_kind(registry: Registry, kind: str) -> None:
+    registry.create(kind, "Prices", 1, {})
+    with pytest.raises(NameConflictError, match=r"'prices'.*'Prices'.*ignoring case"):
+        registry.create(kind, "prices", 1, {})
+    with pytest.raises(NameConflictError):  # another version does not make it another name
+        registry.create(kind, "PRICES", 2, {})
+    with pytest.raises(NameConflictError):
+        registry.create_next(kind, "prices", lambda v: {})
+    assert registry.create(kind, "Prices", 2, {}).version == 2  # the same spelling: fine
+    assert registry.create_next(kind, "Prices", lambda v: {}).version == 3
+    assert registry.create(kind + "x", "prices", 1, {}).name == "prices"  # another kind: fine
+    assert [r.name for r in registry.records(kind)] == ["Prices"] * 3
+    for v in (1, 2, 3):
+        registry.delete(kind, "Prices", v)
+    assert registry.create(kind, "prices", 1, {}).name == "prices"  # free again once deleted
+
+
+def _create_named(url: str, kind: str, name: str, barrier: Any, out: Any) -> None:
+    reg = SqlRegistry(url)
+    try:
+        barrier.wait(timeout=120)
+        try:
+            reg.create(kind, name, 1, {"by": name})
+            out.put(("won", name))
+        except NameConflictError:
+            out.put(("lost", name))
+    finally:
+        reg.close()
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_processes_creating_names_that_differ_in_case_exactly_one_wins(
+    registry_url: str, kind: str, round_: int
+) -> None:
+    SqlRegistry(registry_url).close()  # migrated before the race
+    mp = multiprocessing.get_context("fork")
+    barrier = mp.Barrier(2)
+    out = mp.Queue()
+    procs = [
+        mp.Process(target=_create_named, args=(registry_url, kind, n, barrier, out))
+        for n in ("Prices", "prices")
+    ]
+    for p in procs:
+        p.start()
+    try:
+        results = sorted(out.get(timeout=120) for _ in procs)
+        for p in procs:
+            p.join(timeout=60)
+            assert p.exitcode == 0
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+    assert [r[0] for r in results] == ["lost", "won"]
+    winner = next(n for outcome, n in results if outcome == "won")
+    reg = SqlRegistry(registry_url)
+    try:
+        assert [(r.name, r.body) for r in reg.records(kind)] == [(winner, {"by": winner})]
+    finally:
+        reg.close()
+
+
 def test_schema_is_at_head(registry: Registry) -> None:
     assert isinstance(registry, SqlRegistry)
     with registry.engine.connect() as conn:
         rev = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
     assert rev == [head_revision()]
+    # Migration 0002's expression index serves the case-insensitive name check.
+    with registry.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT name FROM fti_objects WHERE kind = 'k' "
+                "AND lower(name) = lower('X') AND name != 'X'"
+            ).all()
+            assert "ix_fti_objects_kind_lower_name" in str(plan)
+        else:
+            indexes = conn.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'fti_objects'"
+            ).scalars()
+            assert "ix_fti_objects_kind_lower_name" in set(indexes)
 
 
 def _worker(url: str, n: int, barrier: Any, out: Any) -> None:

@@ -14,6 +14,7 @@ EXPECTED = {
     # errors
     "FtiError", "ValidationError", "SchemaError", "NotFoundError", "ConflictError",
     "IntegrityError", "MissingDependencyError", "BackendUnavailableError", "ConfigError",
+    "NameConflictError", "DependantsError", "DeprecatedWarning",
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fti.cli import fg as fg_cli
+from fti.cli import lifecycle as lifecycle_cli
 from fti.cli import models as models_cli
 from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
@@ -37,7 +38,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(fg_cli.app, name="fg")
+app.add_typer(lifecycle_cli.fv_app, name="fv")
+app.add_typer(lifecycle_cli.td_app, name="td")
 app.add_typer(models_cli.app, name="models")
+for _noun, _noun_app in [
+    ("fg", fg_cli.app),
+    ("fv", lifecycle_cli.fv_app),
+    ("td", lifecycle_cli.td_app),
+    ("models", models_cli.app),
+]:
+    lifecycle_cli.add_commands(_noun_app, _noun)
 app.add_typer(online_cli.app, name="online")
 pipelines_cli.register(app)
 serve_cli.register(app)

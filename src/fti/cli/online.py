@@ -49,7 +49,9 @@ def rebuild(
     fs = open_store(root)
     ctx = fs._ctx
     if all_:
-        specs = [s for s in feature_groups.list_specs(ctx) if s.online]
+        # deprecated groups still serve: they are rebuilt too
+        all_specs = feature_groups.list_specs(ctx, include_deprecated=True)
+        specs = [s for s in all_specs if s.online]
     else:
         specs = []
         for text in names or []:

@@ -12,7 +12,15 @@ import pyarrow as pa
 from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normalize_features
 from fti.definitions.query import Query, select
 from fti.errors import ValidationError
-from fti.services import feature_groups, ingestion, materialization, offline_reads, row_deletion
+from fti.services import (
+    deletion,
+    feature_groups,
+    ingestion,
+    materialization,
+    offline_reads,
+    record_state,
+    row_deletion,
+)
 from fti.services.context import StoreContext
 from fti.services.ingestion import InsertReport
 from fti.services.online_lookup import OnlineReader
@@ -231,3 +239,33 @@ class FeatureGroup:
     def schema_history(self) -> list[dict[str, Any]]:
         """Every schema change, oldest first."""
         return self._ctx.registry.events(feature_groups.KIND, self.name, self.version)
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def deprecated(self) -> bool:
+        """Whether this version is deprecated (read from the registry)."""
+        return record_state.is_deprecated(self._ctx, feature_groups.KIND, self.name, self.version)
+
+    def deprecate(self, deprecated: bool = True, *, reason: str = "") -> FeatureGroup:
+        """Mark this version deprecated: kept and working, hidden from ``fs.feature_groups()``
+        (``include_deprecated=True`` shows it), a ``DeprecatedWarning`` when opened.
+        ``deprecate(False)`` undoes it.
+
+        >>> fs.get_feature_group("weather", version=1).deprecate(reason="use v2")  # doctest: +SKIP
+        """
+        record_state.set_deprecated(
+            self._ctx, feature_groups.KIND, self.name, self.version, deprecated, reason
+        )
+        return self
+
+    def delete(self, *, force: bool = False) -> list[str]:
+        """Delete this version: offline table, online rows, registry records. Refused
+        (``DependantsError`` listing them) while feature views, training datasets, models or
+        aliases depend on it, unless ``force=True``, which deletes those too. Returns what was
+        deleted.
+
+        >>> fs.get_feature_group("weather", version=1).delete()              # doctest: +SKIP
+        """
+        return deletion.delete(
+            self._ctx, deletion.feature_group(self.name, self.version), force=force
+        )

@@ -9,7 +9,14 @@ from typing import Any
 from fti._internal.frames import from_arrow
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.handles.training_dataset import TrainingDataset
-from fti.services import feature_vectors, prediction_logs, training_datasets
+from fti.services import (
+    deletion,
+    feature_vectors,
+    feature_views,
+    prediction_logs,
+    record_state,
+    training_datasets,
+)
 from fti.services.context import StoreContext
 from fti.services.training_data import point_in_time
 
@@ -170,11 +177,13 @@ class FeatureView:
             self._ctx, self._spec, training_datasets.get(self._ctx, self._spec, version)
         )
 
-    def training_datasets(self) -> list[TrainingDataset]:
-        """Every training dataset version, oldest first."""
+    def training_datasets(self, *, include_deprecated: bool = False) -> list[TrainingDataset]:
+        """Every training dataset version, oldest first (deprecated ones on request)."""
         return [
             TrainingDataset(self._ctx, self._spec, s)
-            for s in training_datasets.list_specs(self._ctx, self._spec)
+            for s in training_datasets.list_specs(
+                self._ctx, self._spec, include_deprecated=include_deprecated
+            )
         ]
 
     # ------------------------------------------------------------------ online
@@ -264,4 +273,29 @@ class FeatureView:
         """
         return prediction_logs.read(
             self._ctx, self.name, self.version, start=start, end=end, model=model, format=format
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def deprecated(self) -> bool:
+        """Whether this version is deprecated (read from the registry)."""
+        return record_state.is_deprecated(self._ctx, feature_views.KIND, self.name, self.version)
+
+    def deprecate(self, deprecated: bool = True, *, reason: str = "") -> FeatureView:
+        """Mark this version deprecated: kept and working, hidden from ``fs.feature_views()``,
+        a ``DeprecatedWarning`` when opened. ``deprecate(False)`` undoes it."""
+        record_state.set_deprecated(
+            self._ctx, feature_views.KIND, self.name, self.version, deprecated, reason
+        )
+        return self
+
+    def delete(self, *, force: bool = False) -> list[str]:
+        """Delete this version. Refused (``DependantsError`` listing them) while training
+        datasets, models, aliases or its prediction log depend on it, unless ``force=True``,
+        which deletes those too. Its feature groups are kept. Returns what was deleted.
+
+        >>> fs.get_feature_view("delays", version=1).delete(force=True)      # doctest: +SKIP
+        """
+        return deletion.delete(
+            self._ctx, deletion.feature_view(self.name, self.version), force=force
         )

@@ -16,7 +16,7 @@ from fti.definitions.model_version import (
     Signature,
     TrainingDatasetRef,
 )
-from fti.services import model_registry
+from fti.services import deletion, model_registry, record_state
 from fti.services.context import StoreContext
 
 __all__ = ["BoundFeatureView", "ModelRegistry", "ModelVersion"]
@@ -211,6 +211,27 @@ class ModelVersion:
         model_registry.set_alias(self._ctx, self.name, alias, self.version)
         return self
 
+    @property
+    def deprecated(self) -> bool:
+        """Whether this version is deprecated (read from the registry)."""
+        return record_state.is_deprecated(self._ctx, model_registry.KIND, self.name, self.version)
+
+    def deprecate(self, deprecated: bool = True, *, reason: str = "") -> ModelVersion:
+        """Mark this version deprecated: kept and loadable, hidden from ``fs.models.list()``,
+        a ``DeprecatedWarning`` when fetched by number or alias. ``deprecate(False)`` undoes
+        it."""
+        record_state.set_deprecated(
+            self._ctx, model_registry.KIND, self.name, self.version, deprecated, reason
+        )
+        return self
+
+    def delete(self, *, force: bool = False) -> list[str]:
+        """Delete this version and its artifact. Refused (``DependantsError``) while an alias
+        points at it, unless ``force=True``, which removes the alias too."""
+        return deletion.delete(
+            self._ctx, deletion.model_version(self.name, self.version), force=force
+        )
+
 
 class ModelRegistry:
     """The model registry of a store: ``fs.models``.
@@ -275,18 +296,48 @@ class ModelRegistry:
 
         >>> fs.models.get("delays", alias="production")                       # doctest: +SKIP
         """
-        return self._handle(model_registry.get_spec(self._ctx, name, version, alias))
+        spec = model_registry.get_spec(self._ctx, name, version, alias)
+        if version is None and alias is None:  # the latest: warn if it is deprecated
+            record_state.warn_if_deprecated(self._ctx, model_registry.KIND, name, spec.version)
+        return self._handle(spec)
 
     def best(self, name: str, metric: str, *, direction: str = "max") -> ModelVersion:
         """The version with the best ``metric`` (``direction="max"`` or ``"min"``).
 
         >>> fs.models.best("delays", "log_loss", direction="min")             # doctest: +SKIP
         """
-        return self._handle(model_registry.best(self._ctx, name, metric, direction))
+        spec = model_registry.best(self._ctx, name, metric, direction)
+        record_state.warn_if_deprecated(self._ctx, model_registry.KIND, name, spec.version)
+        return self._handle(spec)
 
-    def list(self, name: str | None = None) -> builtins.list[ModelVersion]:
-        """Every version of one model, or of all models, by name then version."""
-        return [self._handle(s) for s in model_registry.list_specs(self._ctx, name)]
+    def list(
+        self, name: str | None = None, *, include_deprecated: bool = False
+    ) -> builtins.list[ModelVersion]:
+        """Every version of one model, or of all models, by name then version (deprecated
+        ones on request)."""
+        specs = model_registry.list_specs(self._ctx, name, include_deprecated=include_deprecated)
+        return [self._handle(s) for s in specs]
+
+    def delete(self, name: str, *, version: int, force: bool = False) -> builtins.list[str]:
+        """Delete one version and its artifact. Refused (``DependantsError``) while an alias
+        points at it, unless ``force=True``, which removes the alias too. Returns what was
+        deleted (also finishes a deletion that was interrupted).
+
+        >>> fs.models.delete("delays", version=2)                           # doctest: +SKIP
+        """
+        return deletion.delete(self._ctx, deletion.model_version(name, version), force=force)
+
+    def deprecate(
+        self, name: str, *, version: int, deprecated: bool = True, reason: str = ""
+    ) -> None:
+        """Mark a version deprecated (``deprecated=False`` undoes it): kept and loadable,
+        hidden from ``list()``, a ``DeprecatedWarning`` when fetched.
+
+        >>> fs.models.deprecate("delays", version=1, reason="retrained")     # doctest: +SKIP
+        """
+        record_state.set_deprecated(
+            self._ctx, model_registry.KIND, name, version, deprecated, reason
+        )
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
         """Point ``alias`` at ``version``; an alias names one version per model, so this moves

@@ -6,7 +6,7 @@ from typing import Any
 
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.training_dataset import TrainingDatasetSpec
-from fti.services import training_datasets
+from fti.services import deletion, record_state, training_datasets
 from fti.services.context import StoreContext
 
 __all__ = ["TrainingDataset"]
@@ -87,3 +87,30 @@ class TrainingDataset:
         from fti._internal.frames import from_arrow
 
         return from_arrow(training_datasets.read_rows(self._ctx, self._spec, split), format)
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def deprecated(self) -> bool:
+        """Whether this version is deprecated (read from the registry)."""
+        return record_state.is_deprecated(
+            self._ctx, training_datasets.KIND, self._fv.key, self.version
+        )
+
+    def deprecate(self, deprecated: bool = True, *, reason: str = "") -> TrainingDataset:
+        """Mark this version deprecated: kept and readable, hidden from
+        ``fv.training_datasets()``, a ``DeprecatedWarning`` when opened. ``deprecate(False)``
+        undoes it."""
+        record_state.set_deprecated(
+            self._ctx, training_datasets.KIND, self._fv.key, self.version, deprecated, reason
+        )
+        return self
+
+    def delete(self, *, force: bool = False) -> list[str]:
+        """Delete this version and its split files. Refused (``DependantsError``) while a
+        registered model was trained on it, unless ``force=True``, which deletes those models
+        (and their aliases) too. Returns what was deleted.
+
+        >>> fv.get_training_dataset(1).delete()                              # doctest: +SKIP
+        """
+        node = deletion.training_dataset(self._fv.name, self._fv.version, self.version)
+        return deletion.delete(self._ctx, node, force=force)

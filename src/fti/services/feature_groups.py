@@ -13,7 +13,14 @@ from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field, arrow_type
-from fti.errors import ConflictError, NotFoundError, SchemaError, ValidationError
+from fti.errors import (
+    ConflictError,
+    NameConflictError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
+from fti.services import record_state
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -30,6 +37,30 @@ __all__ = [
 
 KIND = "feature_group"
 _UNSET: Any = object()
+# Names fti generates for its own groups (``<view>_log`` prediction logs, ``<pipeline>_events``
+# stream replay logs); a user's group of that name would be written to by fti.
+GENERATED_SUFFIXES = ("_log", "_events")
+# SQLite refuses tables named so (the online table is ``<name>_v<version>``).
+RESERVED_PREFIXES = ("sqlite_",)
+
+
+def check_new_name(name: str, *, generated: bool = False) -> None:
+    """Reject, before anything is written, a name no backend can hold or fti generates."""
+    folded = name.lower()
+    for prefix in RESERVED_PREFIXES:
+        if folded.startswith(prefix):
+            raise ValidationError(
+                f"Invalid feature group name {name!r}: the prefix {prefix!r} is reserved (SQLite "
+                f"keeps its own tables under it). Rename it, e.g. {name[len(prefix) :] or 'fg'!r}."
+            )
+    if not generated:
+        for suffix in GENERATED_SUFFIXES:
+            if folded.endswith(suffix):
+                raise ValidationError(
+                    f"Invalid feature group name {name!r}: names ending in {suffix!r} are "
+                    "reserved for the groups fti creates itself (prediction logs '<view>_log', "
+                    f"stream events '<pipeline>_events'). Rename it, e.g. {name + '_fg'!r}."
+                )
 
 # How long a long-lived online reader (``fg.read_online``) trusts the definition it holds before
 # asking the registry again. Another process may add columns (``fg.add_features``) at any time;
@@ -57,21 +88,30 @@ def online_table(spec: FeatureGroupSpec) -> OnlineTable:
     )
 
 
-def _load(ctx: StoreContext, name: str, version: int) -> tuple[FeatureGroupSpec, int] | None:
+def _load(
+    ctx: StoreContext, name: str, version: int, *, warn: bool = True
+) -> tuple[FeatureGroupSpec, int] | None:
     rec = ctx.registry.get(KIND, name, version)
     if rec is None:
         return None
+    record_state.check_usable(rec, warn=warn)
     return FeatureGroupSpec.from_dict(rec.body), rec.revision
 
 
-def get_spec(ctx: StoreContext, name: str, version: int | None = None) -> FeatureGroupSpec:
-    """The stored definition; latest version if ``version`` is None."""
+def get_spec(
+    ctx: StoreContext, name: str, version: int | None = None, *, warn: bool = True
+) -> FeatureGroupSpec:
+    """The stored definition; latest version if ``version`` is None. ``warn``: warn if it is
+    deprecated (DeprecatedWarning)."""
     if version is None:
-        versions = [r.version for r in ctx.registry.records(KIND, name)]
+        records = ctx.registry.records(KIND, name)
+        versions = [
+            r.version for r in records if record_state.listed(r.body, include_deprecated=True)
+        ]
         if not versions:
             raise NotFoundError(_missing_message(ctx, name))
         version = max(versions)
-    found = _load(ctx, name, version)
+    found = _load(ctx, name, version, warn=warn)
     if found is None:
         versions = [r.version for r in ctx.registry.records(KIND, name)]
         if versions:
@@ -91,8 +131,13 @@ def _missing_message(ctx: StoreContext, name: str) -> str:
     )
 
 
-def list_specs(ctx: StoreContext) -> list[FeatureGroupSpec]:
-    return [FeatureGroupSpec.from_dict(r.body) for r in ctx.registry.records(KIND)]
+def list_specs(ctx: StoreContext, *, include_deprecated: bool = False) -> list[FeatureGroupSpec]:
+    """Every feature group version, by name then version (deprecated ones on request)."""
+    return [
+        FeatureGroupSpec.from_dict(r.body)
+        for r in ctx.registry.records(KIND)
+        if record_state.listed(r.body, include_deprecated=include_deprecated)
+    ]
 
 
 def _differences(existing: FeatureGroupSpec, wanted: dict[str, Any]) -> list[str]:
@@ -123,8 +168,12 @@ def get_or_create(
     ttl: timedelta | Any | None,
     description: str | Any,
     features: tuple[Field, ...] | Any,
+    generated: bool = False,
 ) -> FeatureGroupSpec:
-    """Return the stored feature group, or create it. Explicit arguments must match."""
+    """Return the stored feature group, or create it. Explicit arguments must match.
+
+    ``generated``: fti creates this group itself (a prediction log, a stream's events), so its
+    reserved name suffix is allowed."""
     wanted: dict[str, Any] = {
         "primary_key": _UNSET if primary_key is None else tuple(primary_key),
         "event_time": event_time,
@@ -158,8 +207,11 @@ def get_or_create(
             columns=() if features is _UNSET else tuple(features),
         )
         _check_declared(spec)
+        check_new_name(name, generated=generated)
         try:
             ctx.registry.create(KIND, name, version, spec.to_dict())
+        except NameConflictError:
+            raise
         except ConflictError:
             continue  # created concurrently: compare against the winner
         ctx.registry.add_event(
@@ -196,7 +248,7 @@ def set_columns(
     ctx: StoreContext, spec: FeatureGroupSpec, columns: tuple[Field, ...], *, reason: str
 ) -> FeatureGroupSpec:
     """Store a new column list (first inference or additions) with compare-and-set."""
-    found = _load(ctx, spec.name, spec.version)
+    found = _load(ctx, spec.name, spec.version, warn=False)
     if found is None:
         raise NotFoundError(f"Feature group {spec.name!r} version {spec.version} was deleted.")
     stored, revision = found
@@ -205,7 +257,9 @@ def set_columns(
         raise ConflictError("schema changed concurrently")
     new = stored.with_columns(columns)
     _check_declared(new)
-    ctx.registry.update(KIND, spec.name, spec.version, new.to_dict(), revision=revision)
+    rec = ctx.registry.get(KIND, spec.name, spec.version)
+    body = new.to_dict() if rec is None else record_state.carry(rec.body, new.to_dict())
+    ctx.registry.update(KIND, spec.name, spec.version, body, revision=revision)
     added = [c for c in columns if c not in spec.columns]
     ctx.registry.add_event(KIND, spec.name, spec.version, {"type": reason, "columns": _cols(added)})
     return new

@@ -10,8 +10,8 @@ from fti.definitions.feature_view import FeatureViewSpec, normalize_labels
 from fti.definitions.on_demand import OnDemandFeature
 from fti.definitions.query import Query
 from fti.definitions.transformations import Transformation
-from fti.errors import ConflictError, NotFoundError
-from fti.services import feature_groups
+from fti.errors import ConflictError, NameConflictError, NotFoundError
+from fti.services import feature_groups, record_state
 from fti.services.context import StoreContext
 
 __all__ = ["KIND", "get_or_create", "get_spec", "list_specs"]
@@ -19,12 +19,12 @@ __all__ = ["KIND", "get_or_create", "get_spec", "list_specs"]
 KIND = "feature_view"
 
 
-def _lookup(ctx: StoreContext) -> Any:
+def _lookup(ctx: StoreContext, *, warn: bool = True) -> Any:
     cache: dict[tuple[str, int], FeatureGroupSpec] = {}
 
     def lookup(name: str, version: int) -> FeatureGroupSpec:
         if (name, version) not in cache:
-            cache[(name, version)] = feature_groups.get_spec(ctx, name, version)
+            cache[(name, version)] = feature_groups.get_spec(ctx, name, version, warn=warn)
         return cache[(name, version)]
 
     return lookup
@@ -39,25 +39,31 @@ def _missing(ctx: StoreContext, name: str) -> str:
 
 
 def get_spec(ctx: StoreContext, name: str, version: int | None = None) -> FeatureViewSpec:
-    """The stored definition (latest version if ``version`` is None)."""
+    """The stored definition (latest version if ``version`` is None); warns if deprecated."""
     records = ctx.registry.records(KIND, name)
     if not records:
         raise NotFoundError(_missing(ctx, name))
     if version is None:
-        version = max(r.version for r in records)
+        live = [r.version for r in records if record_state.listed(r.body, include_deprecated=True)]
+        version = max(live or [r.version for r in records])
     rec = ctx.registry.get(KIND, name, version)
     if rec is None:
         raise NotFoundError(
             f"Feature view {name!r} version {version} does not exist. Existing versions: "
             f"{[r.version for r in records]}."
         )
+    record_state.check_usable(rec)
     return FeatureViewSpec.from_dict(rec.body, _lookup(ctx))
 
 
-def list_specs(ctx: StoreContext) -> list[FeatureViewSpec]:
-    """Every feature view version, by name then version."""
-    lookup = _lookup(ctx)
-    return [FeatureViewSpec.from_dict(r.body, lookup) for r in ctx.registry.records(KIND)]
+def list_specs(ctx: StoreContext, *, include_deprecated: bool = False) -> list[FeatureViewSpec]:
+    """Every feature view version, by name then version (deprecated ones on request)."""
+    lookup = _lookup(ctx, warn=False)
+    return [
+        FeatureViewSpec.from_dict(r.body, lookup)
+        for r in ctx.registry.records(KIND)
+        if record_state.listed(r.body, include_deprecated=include_deprecated)
+    ]
 
 
 def get_or_create(
@@ -75,6 +81,7 @@ def get_or_create(
     for _ in range(3):
         rec = ctx.registry.get(KIND, name, version)
         if rec is not None:
+            record_state.check_usable(rec)
             spec = FeatureViewSpec.from_dict(rec.body, _lookup(ctx))
             if query is not None:
                 wanted = FeatureViewSpec(
@@ -108,6 +115,8 @@ def get_or_create(
         )
         try:
             ctx.registry.create(KIND, name, version, spec.to_dict())
+        except NameConflictError:
+            raise
         except ConflictError:
             continue  # created concurrently: compare with the winner
         return spec

@@ -120,6 +120,11 @@ def insert(
     n = normalized.num_rows
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
+        if spec.online:
+            # Before the offline commit: an online table that cannot be made (a clash with a
+            # table of another name) fails the insert with nothing written, instead of leaving
+            # a commit the online store can never apply (and a group that no longer opens).
+            ctx.online.ensure_table(feature_groups.online_table(spec))
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
         version = ctx.offline.append(spec.key, normalized)
         record_output("feature_group", spec.name, spec.version, table_version=version)
@@ -127,7 +132,6 @@ def insert(
         changed = 0
         if spec.online:
             table_def = feature_groups.online_table(spec)
-            ctx.online.ensure_table(table_def)
             changed = materialization.upsert_chunks(
                 ctx,
                 table_def,

@@ -36,7 +36,7 @@ from fti.definitions.model_version import (
     normalize_tags,
 )
 from fti.errors import ConflictError, FtiError, IntegrityError, NotFoundError, ValidationError
-from fti.services import feature_views, model_formats, training_datasets
+from fti.services import feature_views, model_formats, record_state, training_datasets
 from fti.services.context import StoreContext
 from fti.services.model_signature import (
     check_model_matches,
@@ -167,7 +167,11 @@ def _stored_dataset(ctx: StoreContext, view: Any, td: TrainingDatasetRef) -> Any
 
 # ---------------------------------------------------------------------------- reads
 def _specs(ctx: StoreContext, name: str) -> list[ModelVersionSpec]:
-    return [ModelVersionSpec.from_dict(r.body) for r in ctx.registry.records(KIND, name)]
+    return [
+        ModelVersionSpec.from_dict(r.body)
+        for r in ctx.registry.records(KIND, name)
+        if record_state.listed(r.body, include_deprecated=True)
+    ]
 
 
 def _missing_model(ctx: StoreContext, name: str) -> NotFoundError:
@@ -209,6 +213,7 @@ def get_spec(
             raise NotFoundError(
                 f"Model {name!r} version {version} does not exist. Existing versions: {versions}."
             )
+        record_state.check_usable(rec)
         return ModelVersionSpec.from_dict(rec.body)
     specs = _specs(ctx, name)
     if not specs:
@@ -222,11 +227,18 @@ def get_spec(
     return ready[-1]
 
 
-def list_specs(ctx: StoreContext, name: str | None = None) -> list[ModelVersionSpec]:
-    """Every version of every model (or of one), by name then version."""
+def list_specs(
+    ctx: StoreContext, name: str | None = None, *, include_deprecated: bool = False
+) -> list[ModelVersionSpec]:
+    """Every version of every model (or of one), by name then version (deprecated ones on
+    request)."""
     if name is not None:
         check_identifier(name, what="model")
-    return [ModelVersionSpec.from_dict(r.body) for r in ctx.registry.records(KIND, name)]
+    return [
+        ModelVersionSpec.from_dict(r.body)
+        for r in ctx.registry.records(KIND, name)
+        if record_state.listed(r.body, include_deprecated=include_deprecated)
+    ]
 
 
 def best(ctx: StoreContext, name: str, metric: str, direction: str = "max") -> ModelVersionSpec:

@@ -82,6 +82,7 @@ def log_spec(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSp
         ttl=_UNSET,
         description=f"Prediction log of feature view {fv_name!r} version {fv_version}",
         features=LOG_FIELDS,
+        generated=True,
     )
 
 

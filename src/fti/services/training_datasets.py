@@ -28,6 +28,7 @@ from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.training_dataset import SplitSpec, TrainingDatasetSpec
 from fti.definitions.transformations import apply_transformations, fit_transformations
 from fti.errors import NotFoundError, ValidationError
+from fti.services import record_state
 from fti.services.context import StoreContext
 from fti.services.statistics import describe
 from fti.services.training_data import point_in_time
@@ -113,12 +114,19 @@ def create(
     return TrainingDatasetSpec.from_dict(record.body)
 
 
-def list_specs(ctx: StoreContext, fv: FeatureViewSpec) -> list[TrainingDatasetSpec]:
-    """Every training dataset version of ``fv``, oldest first."""
-    return [TrainingDatasetSpec.from_dict(r.body) for r in ctx.registry.records(KIND, fv.key)]
+def list_specs(
+    ctx: StoreContext, fv: FeatureViewSpec, *, include_deprecated: bool = False
+) -> list[TrainingDatasetSpec]:
+    """Every training dataset version of ``fv``, oldest first (deprecated ones on request)."""
+    return [
+        TrainingDatasetSpec.from_dict(r.body)
+        for r in ctx.registry.records(KIND, fv.key)
+        if record_state.listed(r.body, include_deprecated=include_deprecated)
+    ]
 
 
 def get(ctx: StoreContext, fv: FeatureViewSpec, version: int) -> TrainingDatasetSpec:
+    """One version; warns if it is deprecated."""
     rec = ctx.registry.get(KIND, fv.key, version)
     if rec is None:
         have = [r.version for r in ctx.registry.records(KIND, fv.key)]
@@ -126,11 +134,13 @@ def get(ctx: StoreContext, fv: FeatureViewSpec, version: int) -> TrainingDataset
             f"Feature view {fv.name!r} version {fv.version} has no training dataset version "
             f"{version}. Existing versions: {have}. Create one with fv.create_training_dataset()."
         )
+    record_state.check_usable(rec)
     return TrainingDatasetSpec.from_dict(rec.body)
 
 
 def latest(ctx: StoreContext, fv: FeatureViewSpec) -> TrainingDatasetSpec | None:
-    specs = list_specs(ctx, fv)
+    """The newest version (a deprecated one too: it still works), None if there is none."""
+    specs = list_specs(ctx, fv, include_deprecated=True)
     return specs[-1] if specs else None
 
 

@@ -62,4 +62,14 @@ class LocalArtifactStore:
         return dest
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Folders the key made (e.g. training_datasets/<view>/<id>/) go once empty; rmdir
+        # refuses a folder another writer has just put a file into.
+        for parent in path.parents:
+            if parent == self.base or self.base not in parent.parents:
+                break
+            try:
+                parent.rmdir()
+            except OSError:
+                break

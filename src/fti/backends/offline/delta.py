@@ -195,3 +195,4 @@ class DeltaOfflineStore:
         with self._lock:
             self._tables.pop(table, None)
         shutil.rmtree(self.path(table), ignore_errors=True)
+        (self.base / f".{table}.create.lock").unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from fti._internal.names import quote
 from fti.backends.online import ET, SEQ, OnlineTable
-from fti.errors import IntegrityError
+from fti.errors import IntegrityError, SchemaError
 
 __all__ = ["SqliteOnlineStore", "arrow_column_to_list", "decoder_for"]
 
@@ -59,6 +59,24 @@ def _date(v: Any) -> Any:
 
 def _bool(v: Any) -> Any:
     return None if v is None else bool(v)
+
+
+def _check_owner(conn: sqlite3.Connection, table: OnlineTable, path: Path) -> None:
+    """SQLite table names ignore case: a table spelled otherwise, or keyed otherwise, holds
+    another group (names differing only in case were possible before fti refused them)."""
+    stored = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+        (table.name,),
+    ).fetchone()[0]
+    info = list(conn.execute(f"PRAGMA table_info({quote(table.name)})"))
+    keys = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+    if stored != table.name or keys != table.key_names:
+        raise SchemaError(
+            f"The online table {table.name!r} in {str(path)!r} is taken by the table "
+            f"{stored!r} (key columns {keys}, expected {table.key_names}) of another group "
+            "whose name differs only in case. Rename one of the groups, or drop that table "
+            "and run `fti online rebuild` for the group it belongs to."
+        )
 
 
 # SQLite stores a NaN REAL as NULL; NaN is stored as this text (a REAL column keeps text that
@@ -131,6 +149,7 @@ class SqliteOnlineStore:
             f"CREATE TABLE IF NOT EXISTS {quote(table.name)} ({', '.join(cols)}, "
             f"PRIMARY KEY ({pk})) WITHOUT ROWID"
         )
+        _check_owner(conn, table, self.path)
         existing = {r[1] for r in conn.execute(f"PRAGMA table_info({quote(table.name)})")}
         for f, t in table.features:
             if f not in existing:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fti.backends.registry import Record
 from fti.backends.registry.migrations import upgrade
-from fti.errors import BackendUnavailableError, ConflictError
+from fti.errors import BackendUnavailableError, ConflictError, NameConflictError
 
 __all__ = ["SqlRegistry"]
 
@@ -127,6 +127,36 @@ def _insert(
     )
 
 
+def _claim_name(conn: Connection, kind: str, name: str) -> None:
+    """Refuse a name that differs from an existing one of the same kind only in case.
+
+    Inside the writer's transaction and under a lock per (kind, folded name) -- SQLite's write
+    lock (BEGIN IMMEDIATE), a transaction-scoped advisory lock on PostgreSQL -- so of two
+    processes creating ``Prices`` and ``prices`` at once exactly one wins. Served by the
+    ``(kind, lower(name))`` index of migration 0002."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
+            {"ns": _PG_VERSION_LOCK_NS, "key": f"{kind}/{name.lower()}"},
+        )
+    clash = conn.execute(
+        sa.select(objects.c.name)
+        .where(
+            objects.c.kind == kind,
+            sa.func.lower(objects.c.name) == sa.func.lower(name),
+            objects.c.name != name,
+        )
+        .limit(1)
+    ).scalar()
+    if clash is not None:
+        what = kind.replace("_", " ")
+        raise NameConflictError(
+            f"Cannot create {what} {name!r}: the {what} {clash!r} exists, and names are unique "
+            f"ignoring case (they would share tables and folders). Use {clash!r}, or a name that "
+            "differs in more than case."
+        )
+
+
 class SqlRegistry:
     """Registry in any SQLAlchemy database."""
 
@@ -151,6 +181,7 @@ class SqlRegistry:
         now = datetime.now(UTC)
         try:
             with self.engine.begin() as conn:
+                _claim_name(conn, kind, name)
                 _insert(conn, kind, name, version, body, now)
         except sa.exc.IntegrityError:
             raise ConflictError(f"{kind} {name!r} version {version} already exists.") from None
@@ -167,11 +198,7 @@ class SqlRegistry:
             now = datetime.now(UTC)
             try:
                 with self.engine.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        conn.execute(
-                            sa.text("SELECT pg_advisory_xact_lock(:ns, hashtext(:key))"),
-                            {"ns": _PG_VERSION_LOCK_NS, "key": f"{kind}/{name}"},
-                        )
+                    _claim_name(conn, kind, name)  # also the per-(kind, name) version lock
                     latest = conn.execute(
                         sa.select(sa.func.max(objects.c.version)).where(
                             objects.c.kind == kind, objects.c.name == name

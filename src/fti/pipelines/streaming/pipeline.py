@@ -215,22 +215,35 @@ class StreamPipeline:
         )
 
     def events_group(self, fs: FeatureStore) -> FeatureGroup:
-        """The offline feature group of accepted events, keyed by event id."""
+        """The offline feature group of accepted events, keyed by event id (a name fti
+        generates: users cannot create groups ending in ``_events``)."""
+        from fti.definitions.feature_group import normalize_features
+        from fti.handles import feature_group as handle
+        from fti.pipelines.runs import context_of
+        from fti.services import feature_groups
+
         s = self.spec
-        return fs.feature_group(
+        ctx = context_of(fs)
+        spec = feature_groups.get_or_create(
+            ctx,
             self.events_name,
             version=self.version,
             primary_key=[s.event_id],
             event_time=s.event_time,
             online=False,
+            ttl=feature_groups._UNSET,
             description=f"deduplicated events consumed by stream pipeline {self.name}",
-            features={
-                s.event_id: s.columns[s.event_id],
-                **{k: s.columns[k] for k in s.keys},
-                s.event_time: "timestamp",
-                **{c: s.columns[c] for c in s.value_columns},
-            },
+            features=normalize_features(
+                {
+                    s.event_id: s.columns[s.event_id],
+                    **{k: s.columns[k] for k in s.keys},
+                    s.event_time: "timestamp",
+                    **{c: s.columns[c] for c in s.value_columns},
+                }
+            ),
+            generated=True,
         )
+        return handle.FeatureGroup(ctx, spec)
 
     def prepare(self, fields: Mapping[str, Any]) -> Event | None:
         """Apply the row-level transformation, then decode; None if the transform drops it."""
