@@ -32,9 +32,16 @@ except ImportError:  # pragma: no cover - httptools is in the serve extra
         H11Protocol as _HttpProtocol,
     )
 
-__all__ = ["MAX_HEADER_BYTES", "PROTOCOL", "ReadTimeoutProtocol", "configured_read_timeout"]
+__all__ = [
+    "LINGER_SECONDS",
+    "MAX_HEADER_BYTES",
+    "PROTOCOL",
+    "ReadTimeoutProtocol",
+    "configured_read_timeout",
+]
 
 MAX_HEADER_BYTES = 64 * 1024
+LINGER_SECONDS = 1.0  # after a refusal, bytes still arriving are read and dropped this long
 PROTOCOL = "fti.serving.timeouts:ReadTimeoutProtocol"  # for uvicorn's ``http=``
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
@@ -56,6 +63,7 @@ class ReadTimeoutProtocol(_HttpProtocol):
         self._read_timeout = configured_read_timeout()
         self._deadline: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -66,6 +74,8 @@ class ReadTimeoutProtocol(_HttpProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after a 408/431: dropped
         cycle = self.cycle
         # No request in progress: these bytes belong to the headers of the next one (or to the
         # rest of a body the app answered without reading: timed too, never counted).
@@ -115,4 +125,11 @@ class ReadTimeoutProtocol(_HttpProtocol):
             b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))
         )
         transport.write(head + body)
-        transport.close()
+        self._refused = True
+        if transport.can_write_eof():
+            # Closing a socket with unread bytes resets the connection, and the client may lose
+            # the response: send it with a FIN, drop what still arrives, close a moment later.
+            transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
