@@ -43,7 +43,10 @@ def serve(
     ] = False,
     allow_missing: Annotated[
         bool,
-        typer.Option(help="Unknown entity keys give null features instead of 404."),
+        typer.Option(
+            help="Unknown entity keys give null features instead of 404 (a model that cannot "
+            "take missing values answers 422 for them)."
+        ),
     ] = False,
     log_predictions: Annotated[
         bool, typer.Option("--log/--no-log", help="Write prediction logs.")
