@@ -117,8 +117,8 @@ class ReadTimeoutProtocol(_HttpProtocol):
         """Answer ``status`` and close: no app is running for this connection."""
         self._disarm()
         transport = self.transport
-        if transport is None or transport.is_closing():
-            return
+        if transport is None or transport.is_closing() or transport.get_protocol() is not self:
+            return  # closed, or handed to another protocol (a WebSocket upgrade)
         body = json.dumps(error_body(kind, message, None)).encode()
         head = (
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
