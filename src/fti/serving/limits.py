@@ -95,6 +95,23 @@ class _BodyTimeout(Exception):
     """The body did not arrive in time (internal to the middleware)."""
 
 
+class _BodyTooLarge(Exception):
+    """The body is over the limit (internal to the middleware)."""
+
+
+class _Deadline:
+    """Cancels ``task`` after ``seconds`` and remembers that it did."""
+
+    def __init__(self, task: asyncio.Task[Any], seconds: float) -> None:
+        self.task = task
+        self.expired = False
+        self.handle = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self.expired = True
+        self.task.cancel()
+
+
 class BodyLimitMiddleware:
     """Buffers request bodies up to the limit before the app sees them (pure ASGI); the whole
     body must arrive within ``read_timeout`` seconds (None: no limit)."""
@@ -125,37 +142,27 @@ class BodyLimitMiddleware:
             if int(length) > self.max_bytes:
                 await self._too_large(send)
                 return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        loop = asyncio.get_running_loop()
-        deadline = None if self.read_timeout is None else loop.time() + self.read_timeout
-        while more:
-            try:
-                message = await _receive_by(receive, deadline, loop)
-            except _BodyTimeout:
-                await _send_json(
-                    send,
-                    408,
-                    error_body(
-                        "RequestTimeout",
-                        f"The request body did not arrive within {self.read_timeout:g} seconds "
-                        "of its headers; the connection is closed. Send the whole body at once.",
-                        None,
-                    ),
-                    close=True,
-                )
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._too_large(send)
-                return
-            chunks.append(chunk)
-            more = bool(message.get("more_body", False))
-        body = b"".join(chunks)
+        try:
+            read = await self._read_body(receive)
+        except _BodyTimeout:
+            await _send_json(
+                send,
+                408,
+                error_body(
+                    "RequestTimeout",
+                    f"The request body did not arrive within {self.read_timeout:g} seconds "
+                    "of its headers; the connection is closed. Send the whole body at once.",
+                    None,
+                ),
+                close=True,
+            )
+            return
+        except _BodyTooLarge:
+            await self._too_large(send)
+            return
+        if read is None:
+            return  # the client went away
+        body = read
         content_type = headers.get("content-type")
         if (content_type is not None or body) and not _is_json(content_type or ""):
             await _send_json(
@@ -180,6 +187,37 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body (None if the client disconnected), within the deadline."""
+        task = asyncio.current_task()
+        # One timer per request (asyncio.timeout or wait_for around each receive: 20-50 us).
+        deadline = None
+        if self.read_timeout is not None and task is not None:
+            deadline = _Deadline(task, self.read_timeout)
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        try:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise _BodyTooLarge
+                chunks.append(chunk)
+                more = bool(message.get("more_body", False))
+        except asyncio.CancelledError:
+            if deadline is None or not deadline.expired:
+                raise
+            deadline.task.uncancel()  # our own cancellation, not the server's
+            raise _BodyTimeout from None
+        finally:
+            if deadline is not None:
+                deadline.handle.cancel()
+        return b"".join(chunks)
+
     async def _too_large(self, send: Send) -> None:
         await _send_json(
             send,
@@ -191,20 +229,6 @@ class BodyLimitMiddleware:
                 None,
             ),
         )
-
-
-async def _receive_by(
-    receive: Receive, deadline: float | None, loop: asyncio.AbstractEventLoop
-) -> Message:
-    if deadline is None:
-        return await receive()
-    remaining = deadline - loop.time()
-    if remaining <= 0:
-        raise _BodyTimeout
-    try:
-        return await asyncio.wait_for(receive(), remaining)
-    except TimeoutError:
-        raise _BodyTimeout from None
 
 
 class PathRedactor:
