@@ -43,18 +43,37 @@ def serve(
     ] = False,
     allow_missing: Annotated[
         bool,
-        typer.Option(help="Unknown entity keys give null features instead of 404."),
+        typer.Option(
+            help="Unknown entity keys give null features instead of 404 (a model that cannot "
+            "take missing values answers 422 for them)."
+        ),
     ] = False,
     log_predictions: Annotated[
         bool, typer.Option("--log/--no-log", help="Write prediction logs.")
     ] = True,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a request's headers, and then its body, may take to arrive; slower "
+            "clients get 408 and are disconnected.",
+        ),
+    ] = 10.0,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Open connections per worker; a request on a connection beyond them gets 503.",
+        ),
+    ] = 512,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     root: store_option = None,
 ) -> None:
     """Serve a registered model over HTTP: predictions, feature vectors, metrics.
 
     Binds 127.0.0.1 unless --host says otherwise; any other address needs --auth.
-    SIGTERM (or Ctrl-C) finishes requests in flight and flushes the prediction log.
+    SIGTERM (or Ctrl-C) finishes requests in flight and flushes the prediction log; workers
+    also stop when this process is killed.
 
     Example: fti serve --model delays@production --port 8000
     """
@@ -91,6 +110,9 @@ def serve(
             "auth": auth,
             "allow_missing": allow_missing,
             "log_predictions": log_predictions,
+            "read_timeout": read_timeout,
+            # workers (other processes) exit when this one dies, even by SIGKILL
+            "supervisor_pid": os.getpid() if workers > 1 else None,
         }
     )
     console.print(
@@ -101,9 +123,14 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the previous handler: make
     # that handler exit 0, so supervisors see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    from fti.serving.timeouts import PROTOCOL
+
     uvicorn.run(
         "fti.serving.app:app_from_env",
         factory=True,
+        http=PROTOCOL,  # uvicorn's HTTP protocol with a deadline for request headers
+        # uvicorn answers 503 once open connections (the asking one included) reach the limit.
+        limit_concurrency=max_connections + 1,
         host=host,
         port=port,
         workers=workers,

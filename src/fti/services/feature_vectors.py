@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fti._internal.previews import preview
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand_row
 from fti.definitions.query import Query
@@ -181,9 +182,9 @@ class VectorPlan:
             group = self.query.left.group
             raise NotFoundError(
                 f"No online row for {'key' if len(missing) == 1 else f'{len(missing)} keys'} "
-                f"{shown[0] if len(missing) == 1 else shown} in feature group {group.name!r} "
-                f"version {group.version} (unknown key, or older than the ttl). Pass "
-                "allow_missing=True to get nulls instead."
+                f"{preview(shown[0]) if len(missing) == 1 else preview(shown)} in feature group "
+                f"{group.name!r} version {group.version} (unknown key, or older than the ttl). "
+                "Pass allow_missing=True to get nulls instead."
             )
         left_names = [*self._left.key_names, *self._left.value_names]
         rows: list[dict[str, Any]] = [

@@ -34,7 +34,13 @@ from typing import Any
 
 from fti.errors import MissingDependencyError, ValidationError
 
-__all__ = ["SavedModel", "load_model", "model_feature_info", "save_model"]
+__all__ = [
+    "SavedModel",
+    "handles_missing_values",
+    "load_model",
+    "model_feature_info",
+    "save_model",
+]
 
 _EXTENSIONS = {
     "skops": "skops",
@@ -374,3 +380,49 @@ def model_feature_info(model: Any) -> tuple[list[str] | None, int | None]:
     out_names = None if names is None else [str(n) for n in names]
     out_count = None if count is None else int(count)
     return out_names, out_count
+
+
+def handles_missing_values(model: Any) -> bool:
+    """True if ``model`` predicts on inputs with missing values (NaN) by rules of its own.
+
+    Decided from what the model is, never by trying it (a model may accept NaN and answer
+    nonsense): LightGBM and XGBoost models always (learned default directions); a
+    scikit-learn estimator when its ``allow_nan`` tag says so (trees, forests,
+    HistGradientBoosting; not linear models, SVMs, ...); a pipeline when an imputer of NaN comes
+    before any step that refuses NaN. Anything else (ONNX, pickled objects without
+    scikit-learn tags): False, so the server refuses vectors with missing values (HTTP 422)
+    instead of guessing.
+    """
+    if _from_package(model, "lightgbm") or _from_package(model, "xgboost"):
+        return True
+    steps = getattr(model, "steps", None)
+    if _from_package(model, "sklearn") and isinstance(steps, list):  # a Pipeline
+        for step in steps:
+            estimator = step[1] if isinstance(step, tuple) and len(step) >= 2 else step
+            if estimator is None or estimator == "passthrough":
+                continue
+            if _imputes_nan(estimator):
+                return True
+            if not handles_missing_values(estimator):
+                return False
+        return True
+    return _allow_nan_tag(model)
+
+
+def _imputes_nan(step: Any) -> bool:
+    """A scikit-learn imputer whose missing marker is NaN: nothing missing comes out of it."""
+    cls = type(step)
+    if not cls.__module__.startswith("sklearn.impute") or cls.__name__ == "MissingIndicator":
+        return False
+    marker = getattr(step, "missing_values", None)
+    return isinstance(marker, float) and marker != marker
+
+
+def _allow_nan_tag(model: Any) -> bool:
+    if not hasattr(model, "__sklearn_tags__"):
+        return False
+    try:
+        get_tags = importlib.import_module("sklearn.utils").get_tags
+        return bool(get_tags(model).input_tags.allow_nan)
+    except Exception:  # an estimator with broken tags: treat it as refusing NaN
+        return False

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from fti._internal.frames import from_arrow
+from fti._internal.previews import preview
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
 from fti.errors import FtiError, NotFoundError, ValidationError
@@ -108,10 +109,10 @@ class OnlineReader:
             missing = [k for k in self.key_names if k not in entity]
             extra = [k for k in entity if k not in self._key_set]
             raise ValidationError(
-                f"Entity {dict(entity)!r} does not match the primary key {self.key_names} of "
-                f"feature group {self.spec.name!r}"
+                f"Entity {preview(dict(entity))} does not match the primary key "
+                f"{self.key_names} of feature group {self.spec.name!r}"
                 + (f"; missing {missing}" if missing else "")
-                + (f"; unexpected {extra}" if extra else "")
+                + (f"; unexpected {preview(extra)}" if extra else "")
                 + "."
             )
         out = []
@@ -124,7 +125,7 @@ class OnlineReader:
             except TypeError:
                 raise ValidationError(
                     f"Key {name!r} of feature group {self.spec.name!r} is {dtype}; got "
-                    f"{value!r} ({type(value).__name__}). Pass a {dtype} value."
+                    f"{preview(value)} ({type(value).__name__}). Pass a {dtype} value."
                 ) from None
         return tuple(out)
 

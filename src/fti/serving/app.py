@@ -10,7 +10,8 @@ Routes (every one except ``/healthz`` and ``/readyz`` needs a token when auth is
 ``POST /v1/feature-views/{name}/{v}/vectors``  read   entities -> feature vectors
 ``POST /v1/models/{name}/reload``          admin      pick up a new alias target
 ``GET /metrics``                           read       Prometheus text format
-``GET /docs``, ``GET /openapi.json``       any        the API description
+``GET /docs``, ``GET /openapi.json``       any        the API description (Swagger UI
+                                                      served from a package, no CDN)
 ``GET /healthz``, ``GET /readyz``          none       liveness, readiness
 =========================================  =========  =====================================
 """
@@ -28,14 +29,22 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from fti.errors import NotFoundError
 from fti.serving.auth import ANY_SCOPE, TokenStore
-from fti.serving.limits import BodyLimitMiddleware, Message, Receive, Scope, Send
+from fti.serving.docs import install_docs
+from fti.serving.limits import (
+    DEFAULT_READ_TIMEOUT,
+    BodyLimitMiddleware,
+    Message,
+    PathRedactor,
+    Receive,
+    Scope,
+    Send,
+)
 from fti.serving.limits import install_error_handlers as _install_error_handlers
 from fti.serving.metrics import Metrics
 from fti.serving.prediction_log import PredictionLogWriter
@@ -139,10 +148,12 @@ def create_app(
     max_log_queue: int = 100_000,
     loader: Callable[[], Served] | None = None,
     plan_getter: Callable[[str, int, int | None], VectorSource] | None = None,
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT,
 ) -> FastAPI:
     """Build the app for ``fs`` serving ``model_ref`` (``NAME``, ``NAME@ALIAS``,
     ``NAME:VERSION``). The model and its feature view are loaded now, so a bad reference fails
     before the server binds a port. ``model_ref=None`` serves feature vectors only.
+    ``read_timeout``: seconds a request body may take to arrive (408 after that).
 
     >>> app = create_app(fti.connect(), "delays@production", auth=True)      # doctest: +SKIP
     """
@@ -208,7 +219,7 @@ def create_app(
         route = request.scope.get("route")
         metrics.error(getattr(route, "path", None) or "unrouted", kind)
 
-    _install_error_handlers(app, on_error)
+    _install_error_handlers(app, on_error, PathRedactor.for_store(getattr(fs, "config", None)))
     # Without auth the routes carry no dependency at all (nothing to solve per request).
     need: dict[str, list[Any]] = {
         s: [Depends(_auth_dependency(state, s))] if auth else []
@@ -323,11 +334,8 @@ def create_app(
     async def openapi() -> JSONResponse:
         return JSONResponse(app.openapi())
 
-    @app.get("/docs", include_in_schema=False, dependencies=need[ANY_SCOPE])
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="fti model server")
-
-    app.add_middleware(BodyLimitMiddleware)
+    install_docs(app, title="fti model server", dependencies=need[ANY_SCOPE])
+    app.add_middleware(BodyLimitMiddleware, read_timeout=read_timeout)
     app.add_middleware(_Observe, metrics=metrics)
     return app
 
@@ -388,9 +396,13 @@ def app_from_env() -> FastAPI:
     # event loop then waits up to the switch interval to get it back (5 ms by default: ~5 ms per
     # syscall while a batch is written, measured p99 60-150 ms). 0.5 ms bounds that wait.
     sys.setswitchinterval(0.0005)
+    from fti.serving.workers import exit_with_parent
     from fti.store import connect
 
     config = json.loads(os.environ[ENV_CONFIG])
+    supervisor = config.get("supervisor_pid")
+    if supervisor is not None and int(supervisor) != os.getpid():
+        exit_with_parent(int(supervisor))  # a worker of `fti serve --workers N`
     fs = connect(config.get("root"))
     return create_app(
         fs,
@@ -398,4 +410,5 @@ def app_from_env() -> FastAPI:
         auth=bool(config.get("auth", False)),
         allow_missing=bool(config.get("allow_missing", False)),
         log_predictions=bool(config.get("log_predictions", True)),
+        read_timeout=float(config.get("read_timeout", DEFAULT_READ_TIMEOUT)),
     )

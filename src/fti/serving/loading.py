@@ -9,6 +9,7 @@ from typing import Any
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.errors import NotFoundError, ValidationError
 from fti.services import feature_vectors, feature_views, training_datasets
+from fti.services.model_formats import handles_missing_values
 from fti.serving.runtime import ModelRef, Served, VectorSource, predictor
 
 __all__ = ["fitted_statistics", "model_loader", "plan_getter"]
@@ -75,6 +76,7 @@ def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
             training_dataset_version=td_version,
             plan=plan,
             predict=predictor(model, plan.names),
+            handles_missing=handles_missing_values(model),
         )
         last[:] = [(key, served)]
         return served

@@ -21,6 +21,7 @@ from fti.errors import ConflictError, ValidationError
 from fti.services import prediction_logs
 from fti.services.feature_vectors import VectorBatch
 from fti.services.prediction_logs import LogRow
+from fti.serving.missing_values import refuse_missing
 
 __all__ = ["LogTarget", "ModelRef", "Runtime", "Served", "VectorSource", "json_safe", "predictor"]
 
@@ -87,6 +88,8 @@ class Served:
     plan: VectorSource
     predict: Callable[[list[list[Any]]], Prediction]
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # False: vectors with missing values are refused (422) before the model sees them.
+    handles_missing: bool = False
 
 
 Loader = Callable[[], Served]
@@ -263,6 +266,8 @@ class Runtime:
         served = self.current()
         rid = request_id or uuid.uuid4().hex
         batch = served.plan.compute(entities, request, allow_missing=self.allow_missing)
+        if not served.handles_missing:
+            refuse_missing(served.model_name, served.model_version, entities, batch)
         predictions, probabilities = served.predict(batch.vectors)
         if self.submit_log is not None:
             now = datetime.now(UTC)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from fti.serving.limits import MAX_ENTITIES
+from fti.serving.limits import MAX_ENTITIES, MAX_ENTITY_KEYS, MAX_REQUEST_KEYS
 
 __all__ = [
     "PredictRequest",
@@ -20,8 +20,11 @@ __all__ = [
 # Integers must fit int64 (what every store keeps); anything larger is a 422, not a crash.
 Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
 Scalar = StrictBool | Int64 | StrictFloat | Annotated[StrictStr, Field(max_length=4096)] | None
-Entity = dict[Annotated[str, Field(max_length=63)], Scalar]
+Key = Annotated[str, Field(max_length=63)]
+# An entity is a primary key: a few columns. Bounded so that no error can echo a huge one.
+Entity = Annotated[dict[Key, Scalar], Field(max_length=MAX_ENTITY_KEYS)]
 Entities = Annotated[list[Entity], Field(min_length=1, max_length=MAX_ENTITIES)]
+Parameters = Annotated[dict[Key, Scalar], Field(max_length=MAX_REQUEST_KEYS)]
 
 
 class _Strict(BaseModel):
@@ -33,7 +36,7 @@ class PredictRequest(_Strict):
     parameters for on-demand features."""
 
     entities: Entities
-    request: dict[Annotated[str, Field(max_length=63)], Scalar] = Field(default_factory=dict)
+    request: Parameters = Field(default_factory=dict)
     return_features: bool = False
 
     model_config = ConfigDict(
@@ -64,7 +67,7 @@ class VectorsRequest(_Strict):
     transformations to apply (none: untransformed features unless the view needs them)."""
 
     entities: Entities
-    request: dict[Annotated[str, Field(max_length=63)], Scalar] = Field(default_factory=dict)
+    request: Parameters = Field(default_factory=dict)
     training_dataset_version: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
 
 
