@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -253,8 +253,23 @@ def best(ctx: StoreContext, name: str, metric: str, direction: str = "max") -> M
     return max(scored, key=lambda s: (sign * s.metrics[metric], s.version))
 
 
-def load(ctx: StoreContext, spec: ModelVersionSpec, *, allow_pickle: bool = False) -> Any:
-    """Fetch the artifact, verify its sha256 and size, and load it."""
+def load(
+    ctx: StoreContext,
+    spec: ModelVersionSpec,
+    *,
+    allow_pickle: bool = False,
+    trusted: Sequence[str] = (),
+) -> Any:
+    """Fetch the artifact, verify its sha256 and size, and load it.
+
+    ``trusted`` names extra types a skops file may use beyond fti's fixed allow-list; it comes
+    from the caller only, never from the registry.
+    """
+    if isinstance(trusted, str) or not all(isinstance(t, str) for t in trusted):
+        raise ValidationError(
+            f"The 'trusted' parameter must be a list of type names such as "
+            f"['mypackage.MyTransformer']. Got {trusted!r}."
+        )
     if spec.status != "ready":
         raise NotFoundError(
             f"Model {spec.name!r} version {spec.version} is {spec.status}: its artifact was "
@@ -276,7 +291,12 @@ def load(ctx: StoreContext, spec: ModelVersionSpec, *, allow_pickle: bool = Fals
                 f"{size} bytes, recorded {spec.artifact.size}. Register the model again."
             )
         model = model_formats.load_model(
-            local, spec.format, spec.format_options, allow_pickle=allow_pickle
+            local,
+            spec.format,
+            spec.format_options,
+            allow_pickle=allow_pickle,
+            trusted=trusted,
+            what=f"Model {spec.name!r} version {spec.version}",
         )
     record_input(KIND, spec.name, spec.version, sha256=spec.artifact.sha256)
     return model
