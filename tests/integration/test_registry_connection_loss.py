@@ -198,3 +198,18 @@ def test_a_database_that_is_gone_is_a_readable_backend_unavailable_error(
     assert isinstance(err.value.__cause__, sa.exc.SQLAlchemyError)
     with pytest.raises(fti.BackendUnavailableError):
         fs.models.register("m", model(1))
+
+
+def test_a_value_postgresql_rejects_is_a_validation_error_without_sql(pg_url: str) -> None:
+    from fti.backends.registry.sql import SqlRegistry
+
+    registry = SqlRegistry(pg_url)
+    try:
+        with pytest.raises(fti.ValidationError, match="value too long") as err:
+            registry.create("model", "x" * 200, 1, {})  # the name column holds 128 characters
+        for sql_word in ("SELECT", "INSERT", "[SQL", "x" * 100):  # nor the long input
+            assert sql_word not in str(err.value)
+        assert isinstance(err.value.__cause__, sa.exc.DataError)
+        assert registry.records("model") == []
+    finally:
+        registry.close()

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from fti.backends.registry import Record
 from fti.backends.registry.migrations import upgrade
-from fti.backends.registry.sql_errors import reason, retrying
+from fti.backends.registry.sql_errors import label, reason, retrying
 from fti.errors import BackendUnavailableError, ConflictError
 
 __all__ = ["SqlRegistry"]
@@ -184,7 +184,7 @@ class SqlRegistry:
 
         return self._run(
             op,
-            f"creating {kind} {name!r} version {version}",
+            f"creating {label(kind, name)} version {version}",
             landed=lambda: self._landed(kind, name, version, body, now),
         )
 
@@ -227,7 +227,7 @@ class SqlRegistry:
         def landed() -> Record | None:
             return self._landed(kind, name, *tried[-1]) if tried else None
 
-        return self._run(op, f"creating the next version of {kind} {name!r}", landed=landed)
+        return self._run(op, f"creating the next version of {label(kind, name)}", landed=landed)
 
     def _read(self) -> Connection:
         """A connection for reads (no write lock on SQLite)."""
@@ -245,7 +245,7 @@ class SqlRegistry:
                 ).first()
             return None if row is None else _record(row)
 
-        return self._run(op, f"reading {kind} {name!r} version {version}")
+        return self._run(op, f"reading {label(kind, name)} version {version}")
 
     def records(self, kind: str, name: str | None = None) -> list[Record]:
         q = sa.select(objects).where(objects.c.kind == kind)
@@ -257,7 +257,8 @@ class SqlRegistry:
                 rows = conn.execute(q.order_by(objects.c.name, objects.c.version)).all()
             return [_record(r) for r in rows]
 
-        return self._run(op, f"listing {kind} records" + ("" if name is None else f" of {name!r}"))
+        of = "" if name is None else f" of {label(kind, name)}"
+        return self._run(op, f"listing {kind} records{of}")
 
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
@@ -287,7 +288,7 @@ class SqlRegistry:
             rec = self._landed(kind, name, version, body, now)
             return True if rec is not None and rec.revision == revision + 1 else None
 
-        self._run(op, f"updating {kind} {name!r} version {version}", landed=landed)
+        self._run(op, f"updating {label(kind, name)} version {version}", landed=landed)
         rec = self.get(kind, name, version)
         assert rec is not None
         return rec
@@ -300,7 +301,7 @@ class SqlRegistry:
                         t.delete().where(t.c.kind == kind, t.c.name == name, t.c.version == version)
                     )
 
-        self._run(op, f"deleting {kind} {name!r} version {version}")
+        self._run(op, f"deleting {label(kind, name)} version {version}")
 
     def add_event(self, kind: str, name: str, version: int, event: dict[str, Any]) -> None:
         at = datetime.now(UTC)
@@ -324,9 +325,9 @@ class SqlRegistry:
                     ).scalar()
                 return True if found else None
 
-            return self._run(check, f"checking an event of {kind} {name!r}")
+            return self._run(check, f"checking an event of {label(kind, name)}")
 
-        self._run(op, f"adding an event to {kind} {name!r} version {version}", landed=landed)
+        self._run(op, f"adding an event to {label(kind, name)} version {version}", landed=landed)
 
     def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
         def op() -> list[Any]:
@@ -343,7 +344,7 @@ class SqlRegistry:
                     ).all()
                 )
 
-        rows = self._run(op, f"reading the events of {kind} {name!r} version {version}")
+        rows = self._run(op, f"reading the events of {label(kind, name)} version {version}")
         out = []
         for at, body in rows:
             at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -25,7 +25,15 @@ import sqlalchemy as sa
 
 from fti.errors import BackendUnavailableError, FtiError, ValidationError
 
-__all__ = ["ATTEMPTS", "backoff", "is_transient", "reason", "retrying", "to_fti_error"]
+__all__ = [
+    "ATTEMPTS",
+    "backoff",
+    "is_transient",
+    "label",
+    "reason",
+    "retrying",
+    "to_fti_error",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +54,12 @@ def is_transient(error: BaseException, dialect: str) -> bool:
     # SQLite reports "database is locked" and disk errors as OperationalError; its own busy
     # timeout already waited, so only PostgreSQL's (connection refused, shutdown, ...) retry.
     return isinstance(error, sa.exc.OperationalError) and dialect == "postgresql"
+
+
+def label(kind: str, name: str) -> str:
+    """``kind 'name'`` for messages, the name cut short: an error never echoes a long input."""
+    shown = name if len(name) <= 64 else name[:60] + "..."
+    return f"{kind} {shown!r}"
 
 
 def reason(error: BaseException) -> str:
