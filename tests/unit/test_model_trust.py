@@ -158,6 +158,7 @@ def test_records_that_still_carry_a_stored_list_load_when_its_types_are_allowed(
         ("sklearn.datasets.dump_svmlight_file", False),  # writes a file where it is told
         ("sklearn.utils._param_validation.Integral", False),  # numbers.Integral re-exported
         ("sklearn.no_such_module.Thing", False),
+        ("xgboost.tracker.RabitTracker", False),  # its constructor opens a socket
         ("sklearnx.Thing", False),
         ("sklearn", False),
     ],

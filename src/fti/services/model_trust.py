@@ -8,8 +8,8 @@ only what this module allows, which no stored value can extend:
 
 - a fixed set of exact names (``collections.OrderedDict``, ``functools.partial``, ``numpy.dtype``,
   and a few scikit-learn functions that fitted estimators reference);
-- **classes** defined in scikit-learn, LightGBM, XGBoost or ``scipy.sparse``, and NumPy scalar
-  and dtype classes. The name is resolved to the object it denotes and the object itself is
+- **classes** defined in scikit-learn, the model modules of LightGBM and XGBoost, or
+  ``scipy.sparse``, and NumPy scalar and dtype classes (not test or dataset modules). The name is resolved to the object it denotes and the object itself is
   checked (a class, defined under the prefix it is named by), because a module may re-export a
   function of another library under its own name, and a function named as a constructor would be
   called with arguments from the file.
@@ -27,8 +27,17 @@ from fti.errors import ValidationError
 
 __all__ = ["ALLOWED_PREFIXES", "check_skops_types", "is_allowed_type"]
 
-# Libraries whose *classes* may be built from a skops file.
-ALLOWED_PREFIXES = ("sklearn.", "lightgbm.", "xgboost.", "scipy.sparse.")
+# Modules whose *classes* may be built from a skops file: scikit-learn, the model modules of
+# LightGBM and XGBoost (not, e.g., XGBoost's tracker, whose constructor opens a socket), and
+# scipy's sparse matrices.
+ALLOWED_PREFIXES = (
+    "sklearn.",
+    "lightgbm.basic.",
+    "lightgbm.sklearn.",
+    "xgboost.core.",
+    "xgboost.sklearn.",
+    "scipy.sparse.",
+)
 # Exact names that are not classes of those libraries but are harmless to build or reference.
 _EXACT = frozenset(
     {
@@ -74,13 +83,17 @@ def is_allowed_type(name: str) -> bool:
     if module.split(".")[0] == "numpy":
         obj = _resolve(name)
         return _numpy_class(obj) and (obj.__module__ or "").split(".")[0] == "numpy"
-    prefix = next((p for p in ALLOWED_PREFIXES if name.startswith(p)), None)
-    if prefix is None or _EXCLUDED_PARTS.intersection(module.split(".")):
+    if not _allowed_module(module):
         return False
     obj = _resolve(name)
-    # The object must be a class defined in the library it is named by: a function, or a class
-    # of another library re-exported under this name, is refused.
-    return isinstance(obj, type) and f"{obj.__module__}.".startswith(prefix)
+    # The object must be a class defined in an allowed module: a function, or a class of another
+    # library (or of a test module) re-exported under this name, is refused.
+    return isinstance(obj, type) and _allowed_module(obj.__module__ or "")
+
+
+def _allowed_module(module: str) -> bool:
+    parts = module.split(".")
+    return f"{module}.".startswith(ALLOWED_PREFIXES) and not _EXCLUDED_PARTS.intersection(parts)
 
 
 def check_skops_types(found: Iterable[str], trusted: Iterable[str], *, what: str) -> list[str]:
