@@ -9,10 +9,11 @@ only what this module allows, which no stored value can extend:
 - a fixed set of exact names (``collections.OrderedDict``, ``functools.partial``, ``numpy.dtype``,
   and a few scikit-learn functions that fitted estimators reference);
 - **classes** defined in scikit-learn, the model modules of LightGBM and XGBoost, or
-  ``scipy.sparse``, and NumPy scalar and dtype classes (not test or dataset modules). The name is resolved to the object it denotes and the object itself is
-  checked (a class, defined under the prefix it is named by), because a module may re-export a
-  function of another library under its own name, and a function named as a constructor would be
-  called with arguments from the file.
+  ``scipy.sparse`` (not their test or dataset modules), and NumPy scalar and dtype classes.
+  The name is resolved to the object it denotes and the object itself is checked (a class,
+  defined in an allowed module), because a module may re-export a function or class of another
+  library under its own name, and a function named as a constructor would be called with
+  arguments from the file.
 
 Anything else is refused unless the *caller* lists it in ``trusted=`` at load time.
 """
