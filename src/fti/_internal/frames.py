@@ -36,7 +36,11 @@ def to_arrow(data: Any, *, what: str = "data") -> pa.Table:
             )
         # The index only carries data when it was named (e.g. after set_index).
         keep_index = any(n is not None for n in data.index.names)
-        return pa.Table.from_pandas(data, preserve_index=keep_index)
+        try:
+            return pa.Table.from_pandas(data, preserve_index=keep_index)
+        except (pa.ArrowException, OverflowError) as e:
+            columns: dict[str, Any] = {str(c): data[c] for c in data.columns}
+            raise _unconvertible(columns, e, what) from e
     if mod == "polars":
         return data.to_arrow()
     if mod == "pyspark" and hasattr(data, "toArrow"):
@@ -47,11 +51,31 @@ def to_arrow(data: Any, *, what: str = "data") -> pa.Table:
     if hasattr(data, "__arrow_c_stream__"):
         return pa.table(data)
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
-        return pa.Table.from_pylist(data)
+        try:
+            return pa.Table.from_pylist(data)
+        except (pa.ArrowException, OverflowError) as e:
+            names = list(dict.fromkeys(k for r in data for k in r))
+            rows: dict[str, Any] = {str(n): [r.get(n) for r in data] for n in names}
+            raise _unconvertible(rows, e, what) from e
     raise ValidationError(
         f"{what} must be a pandas or polars DataFrame, a pyarrow Table or a list of dicts; "
         f"got {type(data).__name__}."
     )
+
+
+def _unconvertible(columns: dict[str, Any], error: Exception, what: str) -> ValidationError:
+    """A ValidationError naming the first column Arrow cannot convert (found column by column,
+    only once the whole conversion failed)."""
+    for name, values in columns.items():
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowException, OverflowError) as e:
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            return ValidationError(
+                f"Column {name!r} of {what} cannot be converted: {why}. Integers must fit in "
+                "64 bits and a column must hold one type; cast or clean it first."
+            )
+    return ValidationError(f"{what} cannot be converted to Arrow: {error}.")
 
 
 def from_arrow(table: pa.Table, fmt: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -158,15 +158,20 @@ class ModelVersion:
     __hash__ = None  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ actions
-    def load(self, *, allow_pickle: bool = False) -> Any:
+    def load(self, *, allow_pickle: bool = False, trusted: Sequence[str] = ()) -> Any:
         """The model object, after verifying the artifact's sha256 (IntegrityError if not).
 
         A model stored with pickle loads only with ``allow_pickle=True``; never pass it for a
-        store you do not trust, and never on a network path.
+        store you do not trust, and never on a network path. A scikit-learn (skops) model loads
+        if every type it uses is a scikit-learn, LightGBM, XGBoost, scipy.sparse or NumPy class;
+        other types (a custom transformer class) must be named by you in ``trusted=[...]`` —
+        this is never read from the registry, so whoever can edit the registry cannot extend it.
 
         >>> model = fs.models.get("delays", alias="production").load()        # doctest: +SKIP
         """
-        return model_registry.load(self._ctx, self._spec, allow_pickle=allow_pickle)
+        return model_registry.load(
+            self._ctx, self._spec, allow_pickle=allow_pickle, trusted=trusted
+        )
 
     def feature_view(self) -> Any:
         """The feature view the model reads its inputs through, bound to the training dataset

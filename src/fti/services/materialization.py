@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
 from fti.backends.offline import SEQ
 from fti.backends.online import ET, OnlineTable
@@ -79,6 +80,7 @@ def upsert_chunks(
     return changed
 
 
+@engine_errors("computing the latest row per key")
 def latest_per_key(spec: FeatureGroupSpec, dataset: object) -> pa.Table:
     """The greatest row per key by (event time, ingestion order), computed out of core."""
     keys = ", ".join(quote(k) for k in spec.primary_key)

@@ -12,10 +12,11 @@ skops         model.skops  any scikit-learn estimator or pipeline, through ``sko
 pickle        model.pkl    anything else, only with ``allow_pickle=True`` (save and load)
 ============  ===========  ==========================================================
 
-skops refuses to load types that are not on its allow-list. The types it does not trust are
-computed with ``skops.io.get_untrusted_types`` on the file *we* just wrote, recorded with the
-model version, and passed as ``trusted=`` when loading that same file — after the artifact store
-has verified its sha256. A file from anywhere else is never trusted wholesale.
+skops refuses to load types that are not on its allow-list. Before loading, the types a file
+needs beyond skops' defaults (``skops.io.get_untrusted_types``) are checked against fti's own
+fixed allow-list (:mod:`fti.services.model_trust`) plus what the *caller* passes as
+``trusted=``; a list stored in the registry (older versions recorded one) is never consulted, so
+editing the registry and the file together cannot make ``load()`` trust ``posix.system``.
 
 Optional libraries are imported only when a model of their kind is saved or loaded.
 """
@@ -26,13 +27,14 @@ import importlib
 import importlib.metadata
 import json
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from fti.errors import MissingDependencyError, ValidationError
+from fti.services import model_trust
 
 __all__ = [
     "SavedModel",
@@ -147,12 +149,27 @@ def save_model(model: object, folder: Path, *, allow_pickle: bool = False) -> Sa
 
 
 def load_model(
-    path: Path, fmt: str, options: Mapping[str, Any], *, allow_pickle: bool = False
+    path: Path,
+    fmt: str,
+    options: Mapping[str, Any],
+    *,
+    allow_pickle: bool = False,
+    trusted: Sequence[str] = (),
+    what: str = "This model file",
 ) -> Any:
-    """Read a file written by :func:`save_model` (its sha256 already verified by the caller)."""
+    """Read a file written by :func:`save_model` (its sha256 already verified by the caller).
+
+    ``trusted`` names extra types a skops file may use, given by the caller (never read from
+    the registry); ``what`` names the model in error messages.
+    """
     if fmt == "skops":
         sio = _module("skops.io", "skops", "ml", "Loading a scikit-learn model")
-        return sio.load(path, trusted=list(options.get("trusted_types", [])))
+        try:
+            found = sio.get_untrusted_types(file=path)
+        except Exception as e:  # not a zip, no schema, a protocol this skops does not know
+            raise ValidationError(f"{what} is not a readable skops file: {e}.") from e
+        allowed = model_trust.check_skops_types(found, trusted, what=what)
+        return sio.load(path, trusted=allowed)
     if fmt == "lightgbm":
         return _load_lightgbm(path, options)
     if fmt == "xgboost":
@@ -187,14 +204,9 @@ def _save_skops(model: object, path: Path) -> SavedModel:
             f"skops could not save this {type(model).__name__}: {e}. Make every part of it "
             "importable (no lambdas or local functions), or pass allow_pickle=True."
         ) from e
-    trusted = sorted(sio.get_untrusted_types(file=path))
-    return SavedModel(
-        path,
-        "skops",
-        "scikit-learn",
-        _libraries("scikit-learn", "skops"),
-        {"trusted_types": trusted},
-    )
+    # No list of types to trust is stored with the model: load() decides from fti's fixed
+    # allow-list and the caller's trusted= (a custom class inside a pipeline needs the latter).
+    return SavedModel(path, "skops", "scikit-learn", _libraries("scikit-learn", "skops"))
 
 
 # ---------------------------------------------------------------------------- LightGBM

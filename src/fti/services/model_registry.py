@@ -2,10 +2,12 @@
 
 Records in the registry:
 
-- ``("model", name, version)``: a :class:`ModelVersionSpec`. The version is taken with
-  ``create_next`` (gap-free under concurrency) while the record is ``pending``; the artifact is
-  then written to ``models/<name>/<version>/model.<ext>`` and the record flips to ``ready``.
-  A writer that dies in between leaves a ``pending`` version that is listed but never loaded.
+- ``("model", name, version)``: a :class:`ModelVersionSpec`. The artifact is written first, to
+  ``models/<name>/<random id>/model.<ext>``; then the record is created ``ready`` by
+  ``create_next``, which takes the version (gap-free under concurrency) in the same transaction.
+  A writer that dies or loses its registry connection at any point leaves no version behind
+  (at worst an artifact file nothing refers to). Records written ``pending``/``failed`` by older
+  fti versions are listed but never loaded, aliased or returned as the latest.
 - ``("model_alias", name, 1)``: ``{"aliases": {alias: version}}``, changed by compare-and-set,
   with every change appended to its event log. An alias names exactly one version.
 
@@ -17,7 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,14 @@ from fti.definitions.model_version import (
     normalize_metrics,
     normalize_tags,
 )
-from fti.errors import ConflictError, FtiError, IntegrityError, NotFoundError, ValidationError
+from fti.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    FtiError,
+    IntegrityError,
+    NotFoundError,
+    ValidationError,
+)
 from fti.services import feature_views, model_formats, record_state, training_datasets
 from fti.services.context import StoreContext
 from fti.services.model_signature import (
@@ -63,8 +73,9 @@ KIND = "model"
 ALIAS_KIND = "model_alias"
 
 
-def _artifact_key(name: str, version: int, path: Path) -> str:
-    return f"models/{name}/{version}/{path.name}"
+def _artifact_key(name: str, path: Path) -> str:
+    """A key no other registration uses (written before the version number is known)."""
+    return f"models/{name}/{uuid.uuid4().hex}/{path.name}"
 
 
 def register(
@@ -103,47 +114,50 @@ def register(
 
     with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
         saved = model_formats.save_model(model, Path(tmp), allow_pickle=allow_pickle)
+        # The artifact goes first, under a key of its own (no version number is known yet);
+        # the record is then created in its final state in the one transaction that takes the
+        # version. A failure at any point — the artifact write, a lost registry connection —
+        # therefore leaves no version behind, only at worst an unreferenced file.
+        key = _artifact_key(name, saved.path)
+        stored = ctx.artifacts.put(key, saved.path)
         local = ArtifactInfo(key="", sha256=sha256_file(saved.path), size=saved.path.stat().st_size)
-
-        def make_body(version: int) -> dict[str, Any]:
-            spec = ModelVersionSpec(
-                name=name,
-                version=version,
-                format=saved.format,
-                artifact=replace(local, key=_artifact_key(name, version, saved.path)),
-                framework=saved.framework,
-                signature=signature,
-                metrics=metric_values,
-                feature_view=fv_ref,
-                training_dataset=td_ref,
-                description=description,
-                tags=tag_values,
-                libraries=saved.libraries,
-                format_options=saved.options,
-                status="pending",
+        if (stored.sha256, stored.size) != (local.sha256, local.size):
+            with contextlib.suppress(FtiError, OSError):
+                ctx.artifacts.delete(key)
+            raise IntegrityError(
+                f"Model {name!r}: the stored artifact hashes to {stored.sha256} ({stored.size} "
+                f"bytes) but the saved file hashed to {local.sha256} ({local.size} bytes). "
+                "Register it again."
             )
-            return spec.to_dict()
 
+    def make_body(version: int) -> dict[str, Any]:
+        spec = ModelVersionSpec(
+            name=name,
+            version=version,
+            format=saved.format,
+            artifact=replace(local, key=key),
+            framework=saved.framework,
+            signature=signature,
+            metrics=metric_values,
+            feature_view=fv_ref,
+            training_dataset=td_ref,
+            description=description,
+            tags=tag_values,
+            libraries=saved.libraries,
+            format_options=saved.options,
+            status="ready",
+        )
+        return spec.to_dict()
+
+    try:
         rec = ctx.registry.create_next(KIND, name, make_body)
-        spec = ModelVersionSpec.from_dict(rec.body)
-        try:
-            stored = ctx.artifacts.put(spec.artifact.key, saved.path)
-            if (stored.sha256, stored.size) != (spec.artifact.sha256, spec.artifact.size):
-                raise IntegrityError(
-                    f"Model {name!r} version {spec.version}: the stored artifact hashes to "
-                    f"{stored.sha256} ({stored.size} bytes) but the saved file hashed to "
-                    f"{spec.artifact.sha256} ({spec.artifact.size} bytes). Register it again."
-                )
-        except BaseException:
-            failed = spec.with_status("failed")
-            # The original error matters more; if this fails the version stays "pending".
-            with contextlib.suppress(FtiError):
-                ctx.registry.update(
-                    KIND, name, spec.version, failed.to_dict(), revision=rec.revision
-                )
-            raise
-    ready = spec.with_status("ready")
-    ctx.registry.update(KIND, name, ready.version, ready.to_dict(), revision=rec.revision)
+    except BackendUnavailableError:
+        raise  # the record may exist after all (it could not be checked): keep its artifact
+    except Exception:  # nothing was committed: the artifact is nobody's
+        with contextlib.suppress(FtiError, OSError):
+            ctx.artifacts.delete(key)
+        raise
+    ready = ModelVersionSpec.from_dict(rec.body)
     record_output(KIND, name, ready.version, sha256=ready.artifact.sha256, format=ready.format)
     return ready
 
@@ -265,8 +279,23 @@ def best(ctx: StoreContext, name: str, metric: str, direction: str = "max") -> M
     return max(scored, key=lambda s: (sign * s.metrics[metric], s.version))
 
 
-def load(ctx: StoreContext, spec: ModelVersionSpec, *, allow_pickle: bool = False) -> Any:
-    """Fetch the artifact, verify its sha256 and size, and load it."""
+def load(
+    ctx: StoreContext,
+    spec: ModelVersionSpec,
+    *,
+    allow_pickle: bool = False,
+    trusted: Sequence[str] = (),
+) -> Any:
+    """Fetch the artifact, verify its sha256 and size, and load it.
+
+    ``trusted`` names extra types a skops file may use beyond fti's fixed allow-list; it comes
+    from the caller only, never from the registry.
+    """
+    if isinstance(trusted, str) or not all(isinstance(t, str) for t in trusted):
+        raise ValidationError(
+            f"The 'trusted' parameter must be a list of type names such as "
+            f"['mypackage.MyTransformer']. Got {trusted!r}."
+        )
     if spec.status != "ready":
         raise NotFoundError(
             f"Model {spec.name!r} version {spec.version} is {spec.status}: its artifact was "
@@ -288,7 +317,12 @@ def load(ctx: StoreContext, spec: ModelVersionSpec, *, allow_pickle: bool = Fals
                 f"{size} bytes, recorded {spec.artifact.size}. Register the model again."
             )
         model = model_formats.load_model(
-            local, spec.format, spec.format_options, allow_pickle=allow_pickle
+            local,
+            spec.format,
+            spec.format_options,
+            allow_pickle=allow_pickle,
+            trusted=trusted,
+            what=f"Model {spec.name!r} version {spec.version}",
         )
     record_input(KIND, spec.name, spec.version, sha256=spec.artifact.sha256)
     return model

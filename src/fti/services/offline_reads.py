@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from fti._internal.error_translation import engine_errors
 from fti._internal.frames import from_arrow
 from fti._internal.lineage_events import record_input
 from fti._internal.names import quote
@@ -30,6 +31,7 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
     return value
 
 
+@engine_errors("reading a feature group")
 def read(
     ctx: StoreContext,
     spec: FeatureGroupSpec,

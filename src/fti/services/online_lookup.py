@@ -28,10 +28,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
-def _int_key(v: Any) -> int:
-    if isinstance(v, bool):
-        raise TypeError
-    return operator.index(v)
+def _int_key(bits: int) -> Callable[[Any], int]:
+    lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def encode(v: Any) -> int:
+        if isinstance(v, bool):
+            raise TypeError
+        i = operator.index(v)
+        if not lo <= i <= hi:  # the online store would overflow (or never find it)
+            raise ValueError(f"out of the int{bits} range [{lo}, {hi}]")
+        return i
+
+    return encode
 
 
 def _str_key(v: Any) -> str:
@@ -59,10 +67,10 @@ def _bool_key(v: Any) -> bool:
 
 
 _KEY_ENCODERS: dict[str, Callable[[Any], Any]] = {
-    "int8": _int_key,
-    "int16": _int_key,
-    "int32": _int_key,
-    "int64": _int_key,
+    "int8": _int_key(8),
+    "int16": _int_key(16),
+    "int32": _int_key(32),
+    "int64": _int_key(64),
     "string": _str_key,
     "timestamp": _ts_key,
     "date": _date_key,
@@ -127,6 +135,11 @@ class OnlineReader:
                     f"Key {name!r} of feature group {self.spec.name!r} is {dtype}; got "
                     f"{preview(value)} ({type(value).__name__}). Pass a {dtype} value."
                 ) from None
+            except ValueError as e:
+                raise ValidationError(
+                    f"Key {name!r} of feature group {self.spec.name!r} is {dtype}; got "
+                    f"{value!r}, {e}. Pass a key value the column can hold."
+                ) from None
         return tuple(out)
 
     def _encode_all(self, entities: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
@@ -134,7 +147,7 @@ class OnlineReader:
             name, enc = self._single
             try:
                 return [(enc(e[name]),) if len(e) == 1 else _wrong_shape() for e in entities]
-            except (KeyError, TypeError):
+            except (KeyError, TypeError, ValueError):
                 pass  # encode_key below names the entity and what is wrong with it
         return [self.encode_key(e) for e in entities]
 

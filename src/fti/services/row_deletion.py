@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
@@ -36,6 +37,7 @@ def _literal(value: Any, dtype: str, column: str) -> str:
     )
 
 
+@engine_errors("deleting rows")
 def delete_keys(
     ctx: StoreContext, spec: FeatureGroupSpec, entities: Sequence[Mapping[str, Any]]
 ) -> int:

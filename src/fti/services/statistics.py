@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti._internal.error_translation import engine_errors
 from fti.definitions.fields import dtype_of
 from fti.errors import SchemaError
 
@@ -54,6 +55,7 @@ def describe(table: pa.Table) -> dict[str, dict[str, Any]]:
     return out
 
 
+@engine_errors("counting distinct values")
 def _approx_distinct(table: pa.Table) -> dict[str, int]:
     """HyperLogLog distinct counts of every hashable column, in one parallel DuckDB scan."""
     import duckdb

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
 from fti.definitions.aggregations import FLOAT_SCALE, Partial, WindowSpec, finalize, value_scale
 from fti.definitions.fields import arrow_type
@@ -75,6 +76,7 @@ def _summed(spec: WindowSpec, column: str) -> bool:
     return any(a.column == column and a.fn in ("sum", "mean", "stddev") for a in spec.aggregations)
 
 
+@engine_errors("computing window aggregations")
 def distinct_points(spec: WindowSpec, events: pa.Table) -> pa.Table:
     """Every distinct (key, event time) of deduplicated events, ordered by key then time."""
     prepared = _prepare(spec, events)
@@ -89,6 +91,7 @@ def distinct_points(spec: WindowSpec, events: pa.Table) -> pa.Table:
         con.close()
 
 
+@engine_errors("computing window aggregations")
 def aggregate(spec: WindowSpec, events: pa.Table, points: pa.Table | None = None) -> pa.Table:
     """Aggregates per point: columns keys, event time, then one column per aggregation.
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from fti._internal.error_translation import engine_errors
 from fti._internal.frames import to_arrow
 from fti._internal.names import RESERVED_PREFIX
 from fti.backends.compute.spark import SparkEngine, spark_schema
@@ -239,6 +240,7 @@ def _restore_types(
     return table if table.schema == schema else table.cast(schema)
 
 
+@engine_errors("computing a point-in-time join")
 def point_in_time(
     ctx: StoreContext,
     query: Query,

@@ -19,6 +19,7 @@ import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from fti._internal.error_translation import engine_errors
 from fti.backends.offline import TableStats
 from fti.errors import NotFoundError, ValidationError
 
@@ -70,6 +71,7 @@ class DeltaOfflineStore:
     def exists(self, table: str) -> bool:
         return table in self._tables or DeltaTable.is_deltatable(self.path(table))
 
+    @engine_errors("creating offline table {}", name_arg=1)
     def create(self, table: str, schema: pa.Schema) -> int:
         if table in self._tables:
             return int(self._tables[table].version())
@@ -87,6 +89,7 @@ class DeltaOfflineStore:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         return self.version(table)
 
+    @engine_errors("appending to offline table {}", name_arg=1)
     def append(self, table: str, data: pa.Table) -> int:
         with self._lock:
             for attempt in range(_WRITE_ATTEMPTS):
@@ -110,6 +113,7 @@ class DeltaOfflineStore:
                 return int(dt.version())
         raise AssertionError("unreachable")
 
+    @engine_errors("adding columns to offline table {}", name_arg=1)
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         from deltalake.schema import Field as DeltaField
 
@@ -117,11 +121,13 @@ class DeltaOfflineStore:
         dt.alter.add_columns([DeltaField.from_arrow(f) for f in fields])
         return int(dt.version())
 
+    @engine_errors("deleting rows of offline table {}", name_arg=1)
     def delete(self, table: str, predicate: str) -> tuple[int, int]:
         dt = self._open(table)
         metrics = dt.delete(predicate)
         return int(dt.version()), int(metrics.get("num_deleted_rows", 0) or 0)
 
+    @engine_errors("reading a commit of offline table {}", name_arg=1)
     def added_rows(self, table: str, version: int) -> pa.Table | None:
         """Rows that commit ``version`` added, read from the files its log entry names.
 
@@ -149,18 +155,26 @@ class DeltaOfflineStore:
             return schema.empty_table()
         return ds.dataset(paths, format="parquet", schema=schema).to_table()
 
+    @engine_errors("reading the version of offline table {}", name_arg=1)
     def version(self, table: str) -> int:
         with self._lock:
             return int(self._latest(table).version())
 
+    @engine_errors("reading offline table {}", name_arg=1)
     def dataset(
         self, table: str, *, version: int | None = None, as_of: datetime | None = None
     ) -> tuple[ds.Dataset, int]:
-        dt = self._open(table, version=version)
-        if version is not None and version > dt.version():
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+            raise ValidationError(f"The 'version' parameter must be an int. Got {version!r}.")
+        # Check the bounds against the latest version before loading: deltalake replays the log
+        # up to the version asked for (a huge one hangs) and overflows on a negative one.
+        dt = self._open(table)
+        if version is not None and not 0 <= version <= dt.version():
             raise NotFoundError(
-                f"Table {table!r} has no version {version}; the latest is {dt.version()}."
+                f"Table {table!r} has no version {version}; versions are 0 to {dt.version()}."
             )
+        if version is not None and version != dt.version():
+            dt.load_as_version(version)
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise ValidationError(
@@ -176,6 +190,7 @@ class DeltaOfflineStore:
             dt.load_as_version(as_of)
         return dt.to_pyarrow_dataset(), int(dt.version())
 
+    @engine_errors("reading the statistics of offline table {}", name_arg=1)
     def stats(self, table: str) -> TableStats:
         dt = self._open(table)
         actions = pa.table(dt.get_add_actions(flatten=True))

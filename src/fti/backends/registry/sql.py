@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
@@ -18,9 +18,12 @@ from sqlalchemy.engine import Connection, Engine
 
 from fti.backends.registry import Record
 from fti.backends.registry.migrations import upgrade
+from fti.backends.registry.sql_errors import label, reason, retrying
 from fti.errors import BackendUnavailableError, ConflictError, NameConflictError
 
 __all__ = ["SqlRegistry"]
+
+T = TypeVar("T")
 
 # The tables as the queries below see them; the schema itself is created and changed only by
 # the migrations in ``migrations/versions`` (applied when a registry opens).
@@ -158,131 +161,217 @@ def _claim_name(conn: Connection, kind: str, name: str) -> None:
 
 
 class SqlRegistry:
-    """Registry in any SQLAlchemy database."""
+    """Registry in any SQLAlchemy database.
+
+    Every operation survives a lost connection by retrying (writes only after checking they
+    did not land) and raises only FtiErrors: see :mod:`fti.backends.registry.sql_errors`.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+        self._where = repr(self.engine.url.render_as_string(hide_password=True))
         try:
             upgrade(self.engine)
-        except sa.exc.OperationalError as e:
+        except sa.exc.SQLAlchemyError as e:
             self.engine.dispose()
-            shown = self.engine.url.render_as_string(hide_password=True)
-            why = str(e.orig).strip().rstrip(".")
             raise BackendUnavailableError(
-                f"Cannot open the registry at {shown!r}: {why}. Check that the database server "
-                "is running and the URL (FTI_REGISTRY) is right."
+                f"Cannot open the registry at {self._where}: {reason(e)}. Check that the "
+                "database server is running and the URL (FTI_REGISTRY) is right."
             ) from e
 
     def close(self) -> None:
         self.engine.dispose()
 
+    def _run(
+        self, op: Callable[[], T], what: str, landed: Callable[[], T | None] | None = None
+    ) -> T:
+        return retrying(
+            op, dialect=self.engine.dialect.name, where=self._where, what=what, landed=landed
+        )
+
+    def _landed(
+        self, kind: str, name: str, version: int, body: dict[str, Any], now: datetime
+    ) -> Record | None:
+        """The record a write that lost its connection stored, if it was committed: same body
+        and the timestamp that write set (microseconds), so another writer's row never counts."""
+        rec = self.get(kind, name, version)
+        same = (
+            rec is not None and rec.updated_at == now and rec.body == json.loads(json.dumps(body))
+        )
+        return rec if same else None
+
     def create(self, kind: str, name: str, version: int, body: dict[str, Any]) -> Record:
         now = datetime.now(UTC)
-        try:
-            with self.engine.begin() as conn:
-                _claim_name(conn, kind, name)
-                _insert(conn, kind, name, version, body, now)
-        except sa.exc.IntegrityError:
-            raise ConflictError(f"{kind} {name!r} version {version} already exists.") from None
-        return Record(kind, name, version, body, 1, now, now)
+
+        def op() -> Record:
+            try:
+                with self.engine.begin() as conn:
+                    _claim_name(conn, kind, name)
+                    _insert(conn, kind, name, version, body, now)
+            except sa.exc.IntegrityError:
+                raise ConflictError(f"{kind} {name!r} version {version} already exists.") from None
+            return Record(kind, name, version, body, 1, now, now)
+
+        return self._run(
+            op,
+            f"creating {label(kind, name)} version {version}",
+            landed=lambda: self._landed(kind, name, version, body, now),
+        )
 
     def create_next(
         self, kind: str, name: str, make_body: Callable[[int], dict[str, Any]]
     ) -> Record:
-        # Read the latest version and insert the next one in one transaction that holds a lock
-        # per (kind, name): SQLite's write lock (BEGIN IMMEDIATE), a transaction-scoped advisory
-        # lock on PostgreSQL. Writers queue instead of colliding; the unique constraint plus
-        # retry stays as the safety net (e.g. for a writer that bypasses the lock).
-        for attempt in range(200):
-            now = datetime.now(UTC)
-            try:
-                with self.engine.begin() as conn:
-                    _claim_name(conn, kind, name)  # also the per-(kind, name) version lock
-                    latest = conn.execute(
-                        sa.select(sa.func.max(objects.c.version)).where(
-                            objects.c.kind == kind, objects.c.name == name
-                        )
-                    ).scalar()
-                    version = int(latest or 0) + 1
-                    body = make_body(version)
-                    _insert(conn, kind, name, version, body, now)
-                return Record(kind, name, version, body, 1, now, now)
-            except sa.exc.IntegrityError:
-                time.sleep(min(0.001 * (attempt + 1), 0.05))
-        raise ConflictError(f"Could not assign a version to {kind} {name!r} after 200 tries.")
+        # What the last try inserted: after a lost connection, it is looked up (at its version,
+        # with its body and timestamp) before trying again, so a version is never taken twice.
+        tried: list[tuple[int, dict[str, Any], datetime]] = []
+
+        def op() -> Record:
+            # Read the latest version and insert the next one in one transaction that holds a
+            # lock per (kind, name): SQLite's write lock (BEGIN IMMEDIATE), a transaction-scoped
+            # advisory lock on PostgreSQL. Writers queue instead of colliding; the unique
+            # constraint plus retry stays as the safety net (e.g. for a writer that bypasses
+            # the lock).
+            for attempt in range(200):
+                now = datetime.now(UTC)
+                try:
+                    with self.engine.begin() as conn:
+                        _claim_name(conn, kind, name)  # also the per-(kind, name) version lock
+                        latest = conn.execute(
+                            sa.select(sa.func.max(objects.c.version)).where(
+                                objects.c.kind == kind, objects.c.name == name
+                            )
+                        ).scalar()
+                        version = int(latest or 0) + 1
+                        body = make_body(version)
+                        tried.append((version, body, now))
+                        _insert(conn, kind, name, version, body, now)
+                    return Record(kind, name, version, body, 1, now, now)
+                except sa.exc.IntegrityError:
+                    time.sleep(min(0.001 * (attempt + 1), 0.05))
+            raise ConflictError(f"Could not assign a version to {kind} {name!r} after 200 tries.")
+
+        def landed() -> Record | None:
+            return self._landed(kind, name, *tried[-1]) if tried else None
+
+        return self._run(op, f"creating the next version of {label(kind, name)}", landed=landed)
 
     def _read(self) -> Connection:
         """A connection for reads (no write lock on SQLite)."""
         return self.engine.connect().execution_options(fti_read_only=True)
 
     def get(self, kind: str, name: str, version: int) -> Record | None:
-        with self._read() as conn:
-            row = conn.execute(
-                sa.select(objects).where(
-                    objects.c.kind == kind, objects.c.name == name, objects.c.version == version
-                )
-            ).first()
-        return None if row is None else _record(row)
+        def op() -> Record | None:
+            with self._read() as conn:
+                row = conn.execute(
+                    sa.select(objects).where(
+                        objects.c.kind == kind,
+                        objects.c.name == name,
+                        objects.c.version == version,
+                    )
+                ).first()
+            return None if row is None else _record(row)
+
+        return self._run(op, f"reading {label(kind, name)} version {version}")
 
     def records(self, kind: str, name: str | None = None) -> list[Record]:
         q = sa.select(objects).where(objects.c.kind == kind)
         if name is not None:
             q = q.where(objects.c.name == name)
-        with self._read() as conn:
-            rows = conn.execute(q.order_by(objects.c.name, objects.c.version)).all()
-        return [_record(r) for r in rows]
+
+        def op() -> list[Record]:
+            with self._read() as conn:
+                rows = conn.execute(q.order_by(objects.c.name, objects.c.version)).all()
+            return [_record(r) for r in rows]
+
+        of = "" if name is None else f" of {label(kind, name)}"
+        return self._run(op, f"listing {kind} records{of}")
 
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
     ) -> Record:
         now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            res = conn.execute(
-                objects.update()
-                .where(
-                    objects.c.kind == kind,
-                    objects.c.name == name,
-                    objects.c.version == version,
-                    objects.c.revision == revision,
+
+        def op() -> bool:
+            with self.engine.begin() as conn:
+                res = conn.execute(
+                    objects.update()
+                    .where(
+                        objects.c.kind == kind,
+                        objects.c.name == name,
+                        objects.c.version == version,
+                        objects.c.revision == revision,
+                    )
+                    .values(body=json.dumps(body), revision=revision + 1, updated_at=now)
                 )
-                .values(body=json.dumps(body), revision=revision + 1, updated_at=now)
-            )
-            if res.rowcount != 1:
-                raise ConflictError(
-                    f"{kind} {name!r} version {version} was changed concurrently "
-                    f"(expected revision {revision}). Re-read it and try again."
-                )
+                if res.rowcount != 1:
+                    raise ConflictError(
+                        f"{kind} {name!r} version {version} was changed concurrently "
+                        f"(expected revision {revision}). Re-read it and try again."
+                    )
+            return True
+
+        def landed() -> bool | None:
+            rec = self._landed(kind, name, version, body, now)
+            return True if rec is not None and rec.revision == revision + 1 else None
+
+        self._run(op, f"updating {label(kind, name)} version {version}", landed=landed)
         rec = self.get(kind, name, version)
         assert rec is not None
         return rec
 
     def delete(self, kind: str, name: str, version: int) -> None:
-        with self.engine.begin() as conn:
-            for t in (objects, events):
-                conn.execute(
-                    t.delete().where(t.c.kind == kind, t.c.name == name, t.c.version == version)
-                )
+        def op() -> None:  # idempotent: simply run again after a lost connection
+            with self.engine.begin() as conn:
+                for t in (objects, events):
+                    conn.execute(
+                        t.delete().where(t.c.kind == kind, t.c.name == name, t.c.version == version)
+                    )
+
+        self._run(op, f"deleting {label(kind, name)} version {version}")
 
     def add_event(self, kind: str, name: str, version: int, event: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                events.insert().values(
-                    kind=kind,
-                    name=name,
-                    version=version,
-                    at=datetime.now(UTC),
-                    body=json.dumps(event),
+        at = datetime.now(UTC)
+        text = json.dumps(event)
+        where = (events.c.kind == kind, events.c.name == name, events.c.version == version)
+
+        def op() -> bool:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    events.insert().values(kind=kind, name=name, version=version, at=at, body=text)
                 )
-            )
+            return True
+
+        def landed() -> bool | None:
+            def check() -> bool | None:
+                with self._read() as conn:
+                    found = conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(events)
+                        .where(*where, events.c.at == at, events.c.body == text)
+                    ).scalar()
+                return True if found else None
+
+            return self._run(check, f"checking an event of {label(kind, name)}")
+
+        self._run(op, f"adding an event to {label(kind, name)} version {version}", landed=landed)
 
     def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
-        with self._read() as conn:
-            rows = conn.execute(
-                sa.select(events.c.at, events.c.body)
-                .where(events.c.kind == kind, events.c.name == name, events.c.version == version)
-                .order_by(events.c.id)
-            ).all()
+        def op() -> list[Any]:
+            with self._read() as conn:
+                return list(
+                    conn.execute(
+                        sa.select(events.c.at, events.c.body)
+                        .where(
+                            events.c.kind == kind,
+                            events.c.name == name,
+                            events.c.version == version,
+                        )
+                        .order_by(events.c.id)
+                    ).all()
+                )
+
+        rows = self._run(op, f"reading the events of {label(kind, name)} version {version}")
         out = []
         for at, body in rows:
             at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
