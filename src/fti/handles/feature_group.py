@@ -18,6 +18,8 @@ from fti.services.online_lookup import OnlineReader
 
 __all__ = ["FeatureGroup"]
 
+_HEAL_WAIT_SECONDS = 300.0
+
 
 class FeatureGroup:
     """A versioned feature group. Get one with ``fs.feature_group(...)``.
@@ -191,7 +193,8 @@ class FeatureGroup:
                     "it with online=True, or read offline with fg.read()."
                 )
             self.refresh()
-            self._reader = OnlineReader(self._ctx, self._spec)
+            # A library call may block while a lost online table is restored.
+            self._reader = OnlineReader(self._ctx, self._spec, heal_wait=_HEAL_WAIT_SECONDS)
         entities = [keys] if isinstance(keys, Mapping) else keys
         if format == "rows":
             return self._reader.rows(entities)

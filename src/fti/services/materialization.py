@@ -1,8 +1,10 @@
 """Keep the online store derived from the offline table (the system of record).
 
-Each online store records which offline table versions it holds. Versions it lacks — after a
-crash between the offline commit and the online write, or after a Redis restart — are replayed
-from the commit's own files; a gap that removed rows triggers a full rebuild.
+Each online store records which offline table versions it holds, and a marker saying it holds
+every applied version's rows (``mark_synced``). Versions it lacks — after a crash between the
+offline commit and the online write — are replayed from the commit's own files; a gap that
+removed rows, or many missing versions on a store that lost its marker (a FLUSHDB), is restored
+from one snapshot of the offline table instead.
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ from fti.definitions.feature_group import FeatureGroupSpec
 from fti.services.context import StoreContext
 from fti.services.feature_groups import online_table
 
-__all__ = ["canonical_batch", "catch_up", "latest_per_key", "rebuild"]
+__all__ = ["HEAL_LOCK_SECONDS", "canonical_batch", "catch_up", "latest_per_key", "rebuild"]
+
+HEAL_LOCK_SECONDS = 600.0  # longest a restore may hold the lock (a Redis lock then expires)
 
 _CHUNK = 100_000
+# A store without its marker that lacks more versions than this is restored from a snapshot
+# (one scan) rather than commit by commit.
+_REPLAY_MAX = 8
 
 _duck_lock = threading.Lock()
 _duck: tuple[int, duckdb.DuckDBPyConnection] | None = None
@@ -95,7 +102,9 @@ def latest_per_key(spec: FeatureGroupSpec, dataset: object) -> pa.Table:
 
 
 def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> int:
-    """Rebuild the online table from the offline table; returns the number of keys written."""
+    """Rebuild the online table from the offline table; returns the number of keys written.
+
+    ``drop=False`` restores lost keys in place (newer wins, so rows written meanwhile stay)."""
     table = online_table(spec)
     if drop:
         ctx.online.drop(table)
@@ -104,6 +113,7 @@ def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> 
     latest = latest_per_key(spec, dataset)
     upsert_chunks(ctx, table, canonical_batch(spec, latest), version=None)
     ctx.online.mark_applied(table, range(version + 1))
+    ctx.online.mark_synced(table)
     return int(latest.num_rows)
 
 
@@ -115,13 +125,33 @@ def catch_up(ctx: StoreContext, spec: FeatureGroupSpec, *, upto: int | None = No
     upto = ctx.offline.version(spec.key) if upto is None else upto
     applied = ctx.online.applied_versions(table)
     missing = [v for v in range(upto + 1) if v not in applied]
-    if not missing:
-        return []
-    ctx.online.ensure_table(table)
-    for v in missing:
-        added = ctx.offline.added_rows(spec.key, v)
-        if added is None:  # the commit removed rows, or its log is gone: rebuild everything
-            rebuild(ctx, spec)
-            return missing
-        upsert_chunks(ctx, table, canonical_batch(spec, added), version=v)
+    if ctx.online.holds(table):
+        if missing:
+            ctx.online.ensure_table(table)
+            _replay(ctx, spec, table, missing)
+        return missing
+    # No marker: a new table, or a store that lost its data. One process restores it, under
+    # a lock; the others leave it to that one (readers answer "not ready" until it is done).
+    with ctx.online.exclusive(table, seconds=HEAL_LOCK_SECONDS) as mine:
+        if not mine or ctx.online.holds(table):
+            return []
+        ctx.online.ensure_table(table)
+        if len(missing) > _REPLAY_MAX:
+            rebuild(ctx, spec, drop=False)
+        elif _replay(ctx, spec, table, missing):
+            ctx.online.mark_synced(table)
     return missing
+
+
+def _replay(
+    ctx: StoreContext, spec: FeatureGroupSpec, table: OnlineTable, versions: list[int]
+) -> bool:
+    """Apply the rows of each version; False if one could not be replayed and a full
+    rebuild (which sets the marker) ran instead."""
+    for v in versions:
+        added = ctx.offline.added_rows(spec.key, v)
+        if added is None:  # the commit removed rows, or its files are gone: rebuild everything
+            rebuild(ctx, spec)
+            return False
+        upsert_chunks(ctx, table, canonical_batch(spec, added), version=v)
+    return True
