@@ -29,7 +29,7 @@ from fti.definitions.on_demand import OnDemandFeature, compute_on_demand_row
 from fti.definitions.query import Query
 from fti.definitions.transformations import Transformation, apply_transformations_row
 from fti.errors import NotFoundError, ValidationError
-from fti.services import training_datasets
+from fti.services import online_health, training_datasets
 from fti.services.context import StoreContext
 from fti.services.online_lookup import OnlineReader
 
@@ -138,6 +138,10 @@ class VectorPlan:
                 )
             return list(self._order)
         return names
+
+    def online_problems(self) -> list[str]:
+        """Why the online store cannot answer for this plan's groups now (empty: it can)."""
+        return online_health.problems(self._readers[0].ctx, [r.spec for r in self._readers])
 
     def compute(
         self,

@@ -3,8 +3,8 @@
 Each online store records which offline table versions it holds, and a marker saying it holds
 every applied version's rows (``mark_synced``). Versions it lacks — after a crash between the
 offline commit and the online write — are replayed from the commit's own files; a gap that
-removed rows, or many missing versions on a store that lost its marker (a FLUSHDB), is restored
-from one snapshot of the offline table instead.
+removed rows, or a store that lost its marker (a FLUSHDB), is restored from one snapshot of the
+offline table instead.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ __all__ = ["HEAL_LOCK_SECONDS", "canonical_batch", "catch_up", "latest_per_key",
 HEAL_LOCK_SECONDS = 600.0  # longest a restore may hold the lock (a Redis lock then expires)
 
 _CHUNK = 100_000
-# A store without its marker that lacks more versions than this is restored from a snapshot
-# (one scan) rather than commit by commit.
-_REPLAY_MAX = 8
 
 _duck_lock = threading.Lock()
 _duck: tuple[int, duckdb.DuckDBPyConnection] | None = None
@@ -136,10 +133,16 @@ def catch_up(ctx: StoreContext, spec: FeatureGroupSpec, *, upto: int | None = No
         if not mine or ctx.online.holds(table):
             return []
         ctx.online.ensure_table(table)
-        if len(missing) > _REPLAY_MAX:
+        if upto <= 1 or not missing:
+            # A new table (its creation and first insert), or every version applied: the
+            # applied marks, which live with the data, say the rows are all there.
+            if _replay(ctx, spec, table, missing):
+                ctx.online.mark_synced(table)
+        else:
+            # Lost: restore the latest row per key in one pass, so a reader that hits a key
+            # meanwhile reads its final value (replaying commit by commit would show older
+            # rows on the way).
             rebuild(ctx, spec, drop=False)
-        elif _replay(ctx, spec, table, missing):
-            ctx.online.mark_synced(table)
     return missing
 
 

@@ -218,6 +218,9 @@ def create_app(
         served = runtime.served
         if state.closed or (served is None and ref is not None):
             return JSONResponse({"status": "not ready"}, 503)
+        lost = _online_problems(runtime)
+        if lost:
+            return JSONResponse({"status": "not ready", "reasons": lost}, 503)
         body: dict[str, Any] = {"status": "ready"}
         if served is not None:
             body.update(model=served.model_name, model_version=served.model_version)
@@ -312,6 +315,13 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(_Observe, metrics=metrics)
     return app
+
+
+def _online_problems(runtime: Runtime) -> list[str]:
+    """Readiness check: the online store still holds the served view's feature groups (a lost
+    one is being restored in the background; see services/online_health.py)."""
+    served = runtime.served
+    return [] if served is None else served.plan.online_problems()
 
 
 def _no_model() -> Served:  # pragma: no cover - never called: create_app skips the load

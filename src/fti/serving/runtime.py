@@ -38,6 +38,8 @@ class VectorSource(Protocol):
         allow_missing: bool = False,
     ) -> VectorBatch: ...
 
+    def online_problems(self) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class ModelRef:
