@@ -11,7 +11,14 @@ import pyarrow as pa
 from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normalize_features
 from fti.definitions.query import Query, select
 from fti.errors import ValidationError
-from fti.services import feature_groups, ingestion, materialization, offline_reads, row_deletion
+from fti.services import (
+    compaction,
+    feature_groups,
+    ingestion,
+    materialization,
+    offline_reads,
+    row_deletion,
+)
 from fti.services.context import StoreContext
 from fti.services.ingestion import InsertReport
 from fti.services.online_lookup import OnlineReader
@@ -141,6 +148,19 @@ class FeatureGroup:
         """Delete every row of the given keys offline and online; returns rows deleted."""
         self.refresh()
         return row_deletion.delete_keys(self._ctx, self._spec, list(keys))
+
+    def compact(
+        self, *, vacuum: bool = False, retain_versions: int = compaction.DEFAULT_RETAIN_VERSIONS
+    ) -> compaction.CompactionReport:
+        """Rewrite the offline table's small files into big ones (no rows change; every version
+        stays readable). ``vacuum=True`` then deletes files that only versions older than the
+        latest ``retain_versions`` need, keeping every version a training dataset recorded.
+
+        >>> fg.compact(vacuum=True, retain_versions=10)                       # doctest: +SKIP
+        """
+        return compaction.compact(
+            self._ctx, self._spec, vacuum=vacuum, retain_versions=retain_versions
+        )
 
     def sync_online(self) -> list[int]:
         """Apply offline versions the online store lacks (done automatically on open)."""
