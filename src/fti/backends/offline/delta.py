@@ -185,10 +185,13 @@ class DeltaOfflineStore:
             dt = self._latest(table)
             latest = int(dt.version())
             keep = sorted({v for v in keep_versions if 0 <= v <= latest} | {latest})
+            # Not a "full" vacuum: files no log entry names (an insert's new files, before its
+            # commit lands) are left alone; only files the log removed are deleted.
             removed = dt.vacuum(
                 retention_hours=0,
                 dry_run=False,
                 enforce_retention_duration=False,
+                full=False,
                 commit_properties=_COMMIT,
                 keep_versions=keep,
             )
