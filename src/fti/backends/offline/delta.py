@@ -175,6 +175,10 @@ class DeltaOfflineStore:
                     time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
                     continue
                 dt.update_incremental()
+                # A checkpoint at the compaction: opening the table then reads one small
+                # Parquet file instead of replaying the log of every small commit (with its
+                # thousands of add and remove actions).
+                dt.create_checkpoint()
                 return before, len(dt.file_uris()), int(dt.version())
         raise AssertionError("unreachable")
 
@@ -233,6 +237,10 @@ class DeltaOfflineStore:
     def dataset(
         self, table: str, *, version: int | None = None, as_of: datetime | None = None
     ) -> tuple[ds.Dataset, int]:
+        if version is None and as_of is None:
+            with self._lock:  # the cached table, brought up to date from the new log entries
+                dt = self._latest(table)
+                return dt.to_pyarrow_dataset(), int(dt.version())
         dt = self._open(table, version=version)
         if version is not None and version > dt.version():
             raise NotFoundError(
