@@ -326,3 +326,14 @@ def test_server_answers_503_with_the_reason_while_healing_never_wrong_data(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_stream_commits_set_the_marker_so_unknown_keys_stay_plain_misses(tmp_path: Path) -> None:
+    fs = fti.connect(tmp_path / "s")
+    fg = fs.feature_group("weather", primary_key=["station"], event_time="t", online=True)
+    staged = [fg.stage_online(pa.Table.from_pylist(b)) for b in _rows(20, 3)]
+    fg.commit_staged(staged)
+    assert fs._ctx.online.holds(online_table(fg.spec))
+    reader = OnlineReader(fs._ctx, fg.spec)  # heal_wait 0: a lost table would raise here
+    assert reader.rows([{"station": "unknown"}]) == [None]
+    fs.close()

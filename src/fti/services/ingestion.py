@@ -186,6 +186,7 @@ def commit_staged(
     record_output("feature_group", spec.name, spec.version, table_version=version)
     if spec.online:
         ctx.online.mark_applied(feature_groups.online_table(spec), [version])
+        materialization.catch_up(ctx, spec, upto=version)
     compacted = compaction.auto_compact(ctx, spec)
     elapsed = time.perf_counter() - started
     return InsertReport(

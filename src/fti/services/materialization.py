@@ -133,9 +133,10 @@ def catch_up(ctx: StoreContext, spec: FeatureGroupSpec, *, upto: int | None = No
         if not mine or ctx.online.holds(table):
             return []
         ctx.online.ensure_table(table)
-        if upto <= 1 or not missing:
-            # A new table (its creation and first insert), or every version applied: the
-            # applied marks, which live with the data, say the rows are all there.
+        if upto <= 1 or set(missing) <= {0}:
+            # A new table (its creation and first insert), or every version applied but the
+            # creation (which adds no rows): the applied marks, which live with the data, say
+            # the rows are all there.
             if _replay(ctx, spec, table, missing):
                 ctx.online.mark_synced(table)
         else:
