@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -329,6 +330,12 @@ def test_exclusive_is_held_by_one_caller_at_a_time(store: OnlineStore) -> None:
             assert third
     with store.exclusive(t, seconds=30) as again:
         assert again
+    # A holder keeps its lock past ``seconds`` while it works (a long restore).
+    with store.exclusive(t, seconds=0.3) as long_holder:
+        assert long_holder
+        time.sleep(1.0)
+        with store.exclusive(t, seconds=0.3) as late:
+            assert not late
 
 
 def test_large_upsert_marks_version_and_counts(store: OnlineStore) -> None:

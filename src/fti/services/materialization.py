@@ -25,7 +25,7 @@ from fti.services.feature_groups import online_table
 
 __all__ = ["HEAL_LOCK_SECONDS", "canonical_batch", "catch_up", "latest_per_key", "rebuild"]
 
-HEAL_LOCK_SECONDS = 600.0  # longest a restore may hold the lock (a Redis lock then expires)
+HEAL_LOCK_SECONDS = 30.0  # a restore's lock frees this long after its holder died
 
 _CHUNK = 100_000
 

@@ -132,6 +132,11 @@ _UNLOCK_LUA = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS[1] lock key; ARGV[1] token, ARGV[2] milliseconds: the holder extends its lock.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 
 
 def _split_url(url: str) -> tuple[str, str]:
@@ -266,6 +271,7 @@ class RedisOnlineStore:
         self._upsert = self._client.register_script(_UPSERT_LUA)
         self._delete = self._client.register_script(_DELETE_LUA)
         self._unlock = self._client.register_script(_UNLOCK_LUA)
+        self._renew = self._client.register_script(_RENEW_LUA)
         self._prepared: dict[OnlineTable, _Prepared] = {}
         self._last: tuple[OnlineTable, _Prepared] | None = None
         self._lock = threading.Lock()
@@ -352,14 +358,29 @@ class RedisOnlineStore:
 
     @contextmanager
     def exclusive(self, table: OnlineTable, *, seconds: float) -> Iterator[bool]:
+        # The lock expires ``seconds`` after its holder stops renewing it (renewed every
+        # seconds/3 while held), so a holder that died frees it soon, and a long restore keeps it.
         key = self._prep(table).lock_key
         token = uuid.uuid4().hex
-        got = bool(self._client.set(key, token, nx=True, px=max(1, int(seconds * 1000))))
+        ms = max(1, int(seconds * 1000))
+        got = bool(self._client.set(key, token, nx=True, px=ms))
+        if not got:
+            yield False
+            return
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(seconds / 3):
+                self._renew(keys=[key], args=[token, ms])
+
+        renewer = threading.Thread(target=renew, name=f"fti-lock-{table.name}", daemon=True)
+        renewer.start()
         try:
-            yield got
+            yield True
         finally:
-            if got:
-                self._unlock(keys=[key], args=[token])
+            done.set()
+            renewer.join()
+            self._unlock(keys=[key], args=[token])
 
     def drop(self, table: OnlineTable) -> None:
         p = self._prep(table)
