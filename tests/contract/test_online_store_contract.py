@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -303,6 +304,39 @@ def test_applied_versions(store: OnlineStore) -> None:
     assert store.applied_versions(t) == {0, 1, 3, 4}
     other = ready(store, make_table([("id", "int64")], [("v", "int64")]))
     assert store.applied_versions(other) == set()
+
+
+def test_marker_is_set_by_mark_synced_and_goes_with_a_drop(store: OnlineStore) -> None:
+    t = ready(store, make_table([("id", "int64")], [("v", "int64")]))
+    other = ready(store, make_table([("id", "int64")], [("v", "int64")]))
+    assert not store.holds(t)
+    store.upsert(t, batch(t, [{"id": 1, "et": 1, "seq": 1, "v": 1}]), version=1)
+    assert not store.holds(t)  # writes alone never claim the table is complete
+    store.mark_synced(t)
+    assert store.holds(t)
+    assert not store.holds(other)
+    assert store.applied_versions(t) == {1}  # the marker is not a version
+    store.drop(t)
+    assert not store.holds(t)
+
+
+def test_exclusive_is_held_by_one_caller_at_a_time(store: OnlineStore) -> None:
+    t = ready(store, make_table([("id", "int64")], [("v", "int64")]))
+    other = ready(store, make_table([("id", "int64")], [("v", "int64")]))
+    with store.exclusive(t, seconds=30) as first:
+        assert first
+        with store.exclusive(t, seconds=30) as second:
+            assert not second
+        with store.exclusive(other, seconds=30) as third:
+            assert third
+    with store.exclusive(t, seconds=30) as again:
+        assert again
+    # A holder keeps its lock past ``seconds`` while it works (a long restore).
+    with store.exclusive(t, seconds=0.3) as long_holder:
+        assert long_holder
+        time.sleep(1.0)
+        with store.exclusive(t, seconds=0.3) as late:
+            assert not late
 
 
 def test_large_upsert_marks_version_and_counts(store: OnlineStore) -> None:

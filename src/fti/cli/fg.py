@@ -116,3 +116,36 @@ def preview(
     for row in frame.itertuples(index=False):
         table.add_row(*("" if x is None else str(x) for x in row))
     console.print(table)
+
+
+@app.command()
+def compact(
+    name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: latest).")],
+    vacuum: Annotated[
+        bool,
+        typer.Option(
+            "--vacuum",
+            help="Then delete files only old versions need (see --retain-versions).",
+        ),
+    ] = False,
+    retain_versions: Annotated[
+        int,
+        typer.Option(
+            help="With --vacuum: how many latest table versions stay readable (versions "
+            "recorded by training datasets are always kept).",
+        ),
+    ] = 10,
+    root: store_option = None,
+) -> None:
+    """Rewrite a feature group's small offline files into big ones (no rows change).
+
+    Inserts compact by themselves past FTI_COMPACT_FILES files (default 256; 0: never).
+
+    Example: fti fg compact weather:1 --vacuum --retain-versions 20
+    """
+    fs = open_store(root)
+    n, v = parse_name_version(name)
+    fg = fs.get_feature_group(n, version=v)
+    with console.status(f"Compacting {fg.name} v{fg.version} ..."):
+        report = fg.compact(vacuum=vacuum, retain_versions=retain_versions)
+    console.print(str(report))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated
 
@@ -9,8 +10,10 @@ import typer
 from rich.table import Table
 
 from fti.cli.options import console, open_store, parse_name_version, store_option
-from fti.errors import ValidationError
-from fti.services import feature_groups, materialization
+from fti.definitions.feature_group import FeatureGroupSpec
+from fti.errors import BackendUnavailableError, ValidationError
+from fti.services import feature_groups, materialization, online_health
+from fti.services.context import StoreContext
 
 __all__ = ["app"]
 
@@ -72,37 +75,110 @@ def rebuild(
             continue
         start = time.perf_counter()
         with console.status(f"Rebuilding {spec.name} v{spec.version} ..."):
-            keys = materialization.rebuild(ctx, spec)
+            keys = _rebuild_locked(ctx, spec)
         table.add_row(
             spec.name, str(spec.version), f"{keys:,}", f"{time.perf_counter() - start:.2f}"
         )
     console.print(table)
 
 
+_LOCK_WAIT_SECONDS = 600.0
+
+
+def _rebuild_locked(ctx: StoreContext, spec: FeatureGroupSpec) -> int:
+    """Rebuild under the heal lock, so a server restoring the same table is not raced."""
+    table = feature_groups.online_table(spec)
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        with ctx.online.exclusive(table, seconds=materialization.HEAL_LOCK_SECONDS) as mine:
+            if mine:
+                return materialization.rebuild(ctx, spec)
+        if time.monotonic() > deadline:
+            raise BackendUnavailableError(
+                f"Another process has been restoring {spec.name} v{spec.version} online for "
+                f"{_LOCK_WAIT_SECONDS:.0f}s; run the rebuild again once it is done."
+            )
+        time.sleep(0.2)
+
+
 @app.command()
 def status(
     name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: latest).")],
+    sample: Annotated[
+        int,
+        typer.Option(help="Look up this many random offline keys online (0: skip the check)."),
+    ] = 1000,
+    exact: Annotated[bool, typer.Option("--exact", help="Look up every offline key.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     root: store_option = None,
 ) -> None:
-    """Keys held online and whether the online table is behind the offline table.
+    """Keys held online, keys missing online, and offline versions not applied online.
 
-    Example: fti online status weather:1
+    Missing keys are found by looking offline keys up online: a random sample of --sample
+    keys (the size is printed), or every key with --exact.
+
+    Example: fti online status weather:1 --exact
     """
+    if sample < 0:
+        raise ValidationError(f"--sample must be >= 0; got {sample}. Pass e.g. --sample 1000.")
     fs = open_store(root)
     ctx = fs._ctx
     n, v = parse_name_version(name)
     spec = feature_groups.get_spec(ctx, n, v)
     if not spec.online or not spec.has_schema:
-        console.print(f"{spec.name} v{spec.version}: not online (or no data yet)")
+        if as_json:
+            typer.echo(
+                json.dumps({"feature_group": spec.name, "version": spec.version, "online": False})
+            )
+        else:
+            console.print(f"{spec.name} v{spec.version}: not online (or no data yet)")
         return
     table = feature_groups.online_table(spec)
     applied = ctx.online.applied_versions(table)
     latest = ctx.offline.version(spec.key) if ctx.offline.exists(spec.key) else -1
     missing = [x for x in range(latest + 1) if x not in applied]
+    check = None
+    if exact or sample > 0:
+        with console.status(f"Checking {spec.name} v{spec.version} keys online ..."):
+            check = online_health.verify(ctx, spec, sample=None if exact else sample)
+    rebuild_hint = f"fti online rebuild {spec.name}:{spec.version}"
+    if as_json:
+        body = {
+            "feature_group": spec.name,
+            "version": spec.version,
+            "online": True,
+            "online_url": fs.config.online,
+            "online_keys": ctx.online.count(table),
+            "offline_version": latest,
+            "missing_versions": missing,
+            "check": None if check is None else check.as_dict(),
+        }
+        typer.echo(json.dumps(body, default=str))
+        return
     console.print(f"[bold]{spec.name}[/] version {spec.version}  ({fs.config.online})")
     console.print(f"  online keys          {ctx.online.count(table):,}")
     console.print(f"  offline version      {latest}")
     console.print(
-        "  missing versions     "
-        + (f"{missing} (fti online rebuild {spec.name}:{spec.version})" if missing else "none")
+        "  missing versions     " + (f"{missing} ({rebuild_hint})" if missing else "none")
     )
+    if check is None:
+        return
+    if not check.marker and check.offline_keys:
+        console.print(
+            f"  [red]marker missing[/]       the store lost this table's data ({rebuild_hint})"
+        )
+    how = (
+        f"exact, all {check.checked:,} offline keys"
+        if check.exact
+        else f"sampled {check.checked:,} of {check.offline_keys:,} offline keys"
+    )
+    if check.missing:
+        estimate = "" if check.exact else f", about {check.estimated_missing:,} in all"
+        console.print(
+            f"  [red]missing keys[/]         {check.missing:,} ({how}{estimate}); e.g. "
+            f"{check.missing_examples} ({rebuild_hint})"
+        )
+    else:
+        console.print(f"  missing keys         0 ({how})")
+    if check.stale:
+        console.print(f"  [red]stale keys[/]           {check.stale:,} older than offline ({how})")

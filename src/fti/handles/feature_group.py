@@ -13,6 +13,7 @@ from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normali
 from fti.definitions.query import Query, select
 from fti.errors import ValidationError
 from fti.services import (
+    compaction,
     deletion,
     feature_groups,
     ingestion,
@@ -26,6 +27,8 @@ from fti.services.ingestion import InsertReport
 from fti.services.online_lookup import OnlineReader
 
 __all__ = ["FeatureGroup"]
+
+_HEAL_WAIT_SECONDS = 300.0
 
 
 class FeatureGroup:
@@ -151,6 +154,19 @@ class FeatureGroup:
         self.refresh()
         return row_deletion.delete_keys(self._ctx, self._spec, list(keys))
 
+    def compact(
+        self, *, vacuum: bool = False, retain_versions: int = compaction.DEFAULT_RETAIN_VERSIONS
+    ) -> compaction.CompactionReport:
+        """Rewrite the offline table's small files into big ones (no rows change; every version
+        stays readable). ``vacuum=True`` then deletes files that only versions older than the
+        latest ``retain_versions`` need, keeping every version a training dataset recorded.
+
+        >>> fg.compact(vacuum=True, retain_versions=10)                       # doctest: +SKIP
+        """
+        return compaction.compact(
+            self._ctx, self._spec, vacuum=vacuum, retain_versions=retain_versions
+        )
+
     def sync_online(self) -> list[int]:
         """Apply offline versions the online store lacks (done automatically on open)."""
         return materialization.catch_up(self._ctx, self._spec)
@@ -204,7 +220,8 @@ class FeatureGroup:
                     "it with online=True, or read offline with fg.read()."
                 )
             self.refresh()
-            self._reader = OnlineReader(self._ctx, self._spec)
+            # A library call may block while a lost online table is restored.
+            self._reader = OnlineReader(self._ctx, self._spec, heal_wait=_HEAL_WAIT_SECONDS)
         entities = [keys] if isinstance(keys, Mapping) else keys
         if format == "rows":
             return self._reader.rows(entities)

@@ -35,7 +35,7 @@ from fti.definitions.on_demand import OnDemandFeature, compute_on_demand_row
 from fti.definitions.query import Query
 from fti.definitions.transformations import Transformation, apply_transformations_row
 from fti.errors import NotFoundError, ValidationError
-from fti.services import training_datasets
+from fti.services import online_health, training_datasets
 from fti.services.context import StoreContext
 from fti.services.online_lookup import OnlineReader
 
@@ -159,6 +159,12 @@ class VectorPlan:
         """Why this plan cannot build vectors now (empty when it can): each feature group it
         reads is checked against the registry and probed through the online store."""
         return [p for reader in self._readers.values() for p in reader.problems()]
+
+    def online_problems(self) -> list[str]:
+        """Why the online store cannot answer for this plan's groups now (empty: it can)."""
+        return online_health.problems(
+            self._left.ctx, [r.spec for r in self._readers.values()]
+        )
 
     def compute(
         self,

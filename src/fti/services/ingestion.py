@@ -16,7 +16,7 @@ from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
-from fti.services import feature_groups, materialization
+from fti.services import compaction, feature_groups, materialization
 from fti.services.context import StoreContext
 from fti.services.frame_validation import check_column_names, infer_columns, normalize_frame
 
@@ -50,6 +50,7 @@ class InsertReport:
     online_rows_changed: int
     seconds: float
     message: str = ""
+    compaction: compaction.CompactionReport | None = None  # the insert passed the file threshold
 
     def __str__(self) -> str:
         if self.message:
@@ -57,9 +58,11 @@ class InsertReport:
         online = (
             f", {self.online_rows_changed} online rows changed" if self.online_rows_changed else ""
         )
+        compacted = "" if self.compaction is None else f"; {self.compaction}"
         return (
             f"Inserted {self.rows} rows into {self.feature_group} v{self.version} "
             f"(offline table version {self.offline_version}{online}) in {self.seconds:.3f}s"
+            f"{compacted}"
         )
 
 
@@ -140,8 +143,15 @@ def insert(
                 on_chunk=progress.advance,
             )
             materialization.catch_up(ctx, spec, upto=version)
+    compacted = compaction.auto_compact(ctx, spec)
     report = InsertReport(
-        spec.name, spec.version, n, version, changed, time.perf_counter() - started
+        spec.name,
+        spec.version,
+        n,
+        version,
+        changed,
+        time.perf_counter() - started,
+        compaction=compacted,
     )
     return report, spec
 
@@ -186,5 +196,9 @@ def commit_staged(
     record_output("feature_group", spec.name, spec.version, table_version=version)
     if spec.online:
         ctx.online.mark_applied(feature_groups.online_table(spec), [version])
+        materialization.catch_up(ctx, spec, upto=version)
+    compacted = compaction.auto_compact(ctx, spec)
     elapsed = time.perf_counter() - started
-    return InsertReport(spec.name, spec.version, rows.num_rows, version, 0, elapsed)
+    return InsertReport(
+        spec.name, spec.version, rows.num_rows, version, 0, elapsed, compaction=compacted
+    )

@@ -1,8 +1,10 @@
 """Keep the online store derived from the offline table (the system of record).
 
-Each online store records which offline table versions it holds. Versions it lacks — after a
-crash between the offline commit and the online write, or after a Redis restart — are replayed
-from the commit's own files; a gap that removed rows triggers a full rebuild.
+Each online store records which offline table versions it holds, and a marker saying it holds
+every applied version's rows (``mark_synced``). Versions it lacks — after a crash between the
+offline commit and the online write — are replayed from the commit's own files; a gap that
+removed rows, or a store that lost its marker (a FLUSHDB), is restored from one snapshot of the
+offline table instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from fti.definitions.feature_group import FeatureGroupSpec
 from fti.services.context import StoreContext
 from fti.services.feature_groups import online_table
 
-__all__ = ["canonical_batch", "catch_up", "latest_per_key", "rebuild"]
+__all__ = ["HEAL_LOCK_SECONDS", "canonical_batch", "catch_up", "latest_per_key", "rebuild"]
+
+HEAL_LOCK_SECONDS = 30.0  # a restore's lock frees this long after its holder died
 
 _CHUNK = 100_000
 
@@ -97,7 +101,9 @@ def latest_per_key(spec: FeatureGroupSpec, dataset: object) -> pa.Table:
 
 
 def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> int:
-    """Rebuild the online table from the offline table; returns the number of keys written."""
+    """Rebuild the online table from the offline table; returns the number of keys written.
+
+    ``drop=False`` restores lost keys in place (newer wins, so rows written meanwhile stay)."""
     table = online_table(spec)
     if drop:
         ctx.online.drop(table)
@@ -106,6 +112,7 @@ def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> 
     latest = latest_per_key(spec, dataset)
     upsert_chunks(ctx, table, canonical_batch(spec, latest), version=None)
     ctx.online.mark_applied(table, range(version + 1))
+    ctx.online.mark_synced(table)
     return int(latest.num_rows)
 
 
@@ -114,18 +121,46 @@ def catch_up(ctx: StoreContext, spec: FeatureGroupSpec, *, upto: int | None = No
     if not spec.online or not spec.has_schema or not ctx.offline.exists(spec.key):
         return []
     table = online_table(spec)
-    # Also when nothing is missing: a column added to the registry by a writer that stopped
-    # before altering the online table is added here (stores skip a definition they checked).
-    ctx.online.ensure_table(table)
     upto = ctx.offline.version(spec.key) if upto is None else upto
     applied = ctx.online.applied_versions(table)
     missing = [v for v in range(upto + 1) if v not in applied]
-    if not missing:
-        return []
-    for v in missing:
-        added = ctx.offline.added_rows(spec.key, v)
-        if added is None:  # the commit removed rows, or its log is gone: rebuild everything
-            rebuild(ctx, spec)
-            return missing
-        upsert_chunks(ctx, table, canonical_batch(spec, added), version=v)
+    if ctx.online.holds(table):
+        # Also when nothing is missing: a column added to the registry by a writer that stopped
+        # before altering the online table is added here (stores skip a definition they
+        # checked). Only after the marker check: on SQLite it would recreate a dropped table.
+        ctx.online.ensure_table(table)
+        if missing:
+            _replay(ctx, spec, table, missing)
+        return missing
+    # No marker: a new table, or a store that lost its data. One process restores it, under
+    # a lock; the others leave it to that one (readers answer "not ready" until it is done).
+    with ctx.online.exclusive(table, seconds=HEAL_LOCK_SECONDS) as mine:
+        if not mine or ctx.online.holds(table):
+            return []
+        ctx.online.ensure_table(table)
+        if upto <= 1 or set(missing) <= {0}:
+            # A new table (its creation and first insert), or every version applied but the
+            # creation (which adds no rows): the applied marks, which live with the data, say
+            # the rows are all there.
+            if _replay(ctx, spec, table, missing):
+                ctx.online.mark_synced(table)
+        else:
+            # Lost: restore the latest row per key in one pass, so a reader that hits a key
+            # meanwhile reads its final value (replaying commit by commit would show older
+            # rows on the way).
+            rebuild(ctx, spec, drop=False)
     return missing
+
+
+def _replay(
+    ctx: StoreContext, spec: FeatureGroupSpec, table: OnlineTable, versions: list[int]
+) -> bool:
+    """Apply the rows of each version; False if one could not be replayed and a full
+    rebuild (which sets the marker) ran instead."""
+    for v in versions:
+        added = ctx.offline.added_rows(spec.key, v)
+        if added is None:  # the commit removed rows, or its files are gone: rebuild everything
+            rebuild(ctx, spec)
+            return False
+        upsert_chunks(ctx, table, canonical_batch(spec, added), version=v)
+    return True

@@ -16,7 +16,7 @@ from fti._internal.previews import preview
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
 from fti.errors import FtiError, NotFoundError, ValidationError
-from fti.services import feature_groups
+from fti.services import feature_groups, online_health
 from fti.services.context import StoreContext
 from fti.services.feature_groups import online_table
 
@@ -98,8 +98,13 @@ _PROBE_VALUES: dict[str, Any] = {
 class OnlineReader:
     """Prepared lookups for one feature group version; built once per handle."""
 
-    def __init__(self, ctx: StoreContext, spec: FeatureGroupSpec) -> None:
+    def __init__(
+        self, ctx: StoreContext, spec: FeatureGroupSpec, *, heal_wait: float = 0.0
+    ) -> None:
         self.ctx = ctx
+        # On a miss, how long to wait for the restore of a lost table before answering 503
+        # (0 in servers: never block a request; a library caller may prefer to wait).
+        self.heal_wait = heal_wait
         self.spec = spec
         self.table = online_table(spec)
         self.key_names = list(spec.primary_key)
@@ -153,7 +158,14 @@ class OnlineReader:
 
     def rows(self, entities: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """One dict per entity (None where the key is unknown or expired)."""
-        raw = self.ctx.online.read(self.table, self._encode_all(entities))
+        keys = self._encode_all(entities)
+        raw = self.ctx.online.read(self.table, keys)
+        # A miss is either an unknown key or a store that lost its data: the marker tells
+        # which (one more round trip, on misses only).
+        if None in raw and not online_health.ensure_held(
+            self.ctx, self.spec, self.table, wait=self.heal_wait
+        ):
+            raw = self.ctx.online.read(self.table, keys)
         cutoff = None if self.ttl_us is None else time.time_ns() // 1000 - self.ttl_us
         et_name = self.spec.event_time
         names = self._feature_names

@@ -356,8 +356,16 @@ def _add_model_checks(readiness: Readiness, runtime: Runtime) -> None:
             + " ".join(problems)
         )
 
+    def online_store() -> str | None:
+        # the online store still holds the served view's feature groups (a lost one is being
+        # restored in the background; see services/online_health.py)
+        served = runtime.served
+        problems = [] if served is None else served.plan.online_problems()
+        return " ".join(problems) or None
+
     readiness.add("model_loaded", loaded)
     readiness.add("model_inputs", inputs)
+    readiness.add("online_store", online_store)
 
 
 def _no_model() -> Served:  # pragma: no cover - never called: create_app skips the load

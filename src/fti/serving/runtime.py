@@ -42,6 +42,7 @@ class VectorSource(Protocol):
     def problems(self) -> list[str]:
         """Why vectors cannot be built now (empty when they can)."""
         ...
+    def online_problems(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)

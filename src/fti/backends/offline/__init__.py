@@ -54,6 +54,17 @@ class OfflineStore(Protocol):
     def added_rows(self, table: str, version: int) -> pa.Table | None:
         """The rows commit ``version`` added; None if it also removed rows."""
 
+    def file_count(self, table: str) -> int:
+        """Data files of the latest version."""
+
+    def compact(self, table: str) -> tuple[int, int, int]:
+        """Rewrite small files into big ones in a commit that changes no rows; returns
+        (files before, files after, new version)."""
+
+    def vacuum(self, table: str, keep_versions: Sequence[int]) -> int:
+        """Delete files only versions outside ``keep_versions`` need (the latest version is
+        always kept); reading such a version afterwards raises NotFoundError."""
+
     def version(self, table: str) -> int:
         """The latest committed version."""
 

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
@@ -34,6 +35,9 @@ _WRITER = WriterProperties(compression="SNAPPY")
 # next version: delta-rs retries internally, and we retry the whole write on top of that.
 _COMMIT = CommitProperties(max_commit_retries=50)
 _WRITE_ATTEMPTS = 5
+# Written next to the table by vacuum: which versions still have their files. Delta's vacuum
+# never deletes files whose name starts with an underscore.
+_RETENTION = "_fti_retention.json"
 
 
 class DeltaOfflineStore:
@@ -149,11 +153,88 @@ class DeltaOfflineStore:
             add = action.get("add")
             if add is not None and add.get("dataChange", True):
                 paths.append(str(Path(self.path(table)) / unquote(add["path"])))
+        if not all(Path(p).exists() for p in paths):
+            return None  # removed by a vacuum: the caller rebuilds from the latest snapshot
         schema = self._open(table, version=version).schema().to_arrow()
         schema = pa.schema(schema)
         if not paths:
             return schema.empty_table()
         return ds.dataset(paths, format="parquet", schema=schema).to_table()
+
+    def file_count(self, table: str) -> int:
+        """Data files of the latest version (what a full read opens)."""
+        with self._lock:
+            return len(self._latest(table).file_uris())
+
+    def compact(self, table: str) -> tuple[int, int, int]:
+        """Rewrite small files into big ones, one commit that changes no rows (its actions
+        say ``dataChange: false``); returns (files before, files after, new version)."""
+        with self._lock:
+            for attempt in range(_WRITE_ATTEMPTS):
+                dt = self._latest(table)
+                before = len(dt.file_uris())
+                try:
+                    dt.optimize.compact(writer_properties=_WRITER, commit_properties=_COMMIT)
+                except CommitFailedError:  # a conflicting commit (e.g. a delete): retry
+                    if attempt == _WRITE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
+                    continue
+                dt.update_incremental()
+                # A checkpoint at the compaction: opening the table then reads one small
+                # Parquet file instead of replaying the log of every small commit (with its
+                # thousands of add and remove actions).
+                dt.create_checkpoint()
+                return before, len(dt.file_uris()), int(dt.version())
+        raise AssertionError("unreachable")
+
+    def vacuum(self, table: str, keep_versions: Sequence[int]) -> int:
+        """Delete files no version in ``keep_versions`` (nor any later one) needs; returns
+        how many. Reading any other version afterwards raises NotFoundError."""
+        with self._lock:
+            dt = self._latest(table)
+            latest = int(dt.version())
+            keep = sorted({v for v in keep_versions if 0 <= v <= latest} | {latest})
+            # Not a "full" vacuum: files no log entry names (an insert's new files, before its
+            # commit lands) are left alone; only files the log removed are deleted.
+            removed = dt.vacuum(
+                retention_hours=0,
+                dry_run=False,
+                enforce_retention_duration=False,
+                full=False,
+                commit_properties=_COMMIT,
+                keep_versions=keep,
+            )
+            old = self._retention(table)
+            readable = sorted(set(keep) & (set(old["kept"]) | set(range(old["since"], latest + 1))))
+            record = {
+                "since": latest,
+                "kept": readable,
+                "vacuumed_at": datetime.now(UTC).isoformat(),
+            }
+            path = Path(self.path(table)) / _RETENTION
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record))
+            tmp.replace(path)
+            return len(removed)
+
+    def _retention(self, table: str) -> dict[str, Any]:
+        try:
+            record: dict[str, Any] = json.loads((Path(self.path(table)) / _RETENTION).read_text())
+        except FileNotFoundError:
+            return {"since": 0, "kept": [], "vacuumed_at": None}
+        return record
+
+    def _check_readable(self, table: str, version: int) -> None:
+        r = self._retention(table)
+        if version >= r["since"] or version in r["kept"]:
+            return
+        raise NotFoundError(
+            f"Version {version} of table {table!r} was removed by a vacuum on "
+            f"{r['vacuumed_at']}; readable versions: {r['kept']} and {r['since']} or later. "
+            "Read one of those, or keep more versions next time (fg.compact(vacuum=True, "
+            "retain_versions=N))."
+        )
 
     @engine_errors("reading the version of offline table {}", name_arg=1)
     def version(self, table: str) -> int:
@@ -166,6 +247,10 @@ class DeltaOfflineStore:
     ) -> tuple[ds.Dataset, int]:
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
             raise ValidationError(f"The 'version' parameter must be an int. Got {version!r}.")
+        if version is None and as_of is None:
+            with self._lock:  # the cached table, brought up to date from the new log entries
+                dt = self._latest(table)
+                return dt.to_pyarrow_dataset(), int(dt.version())
         # Check the bounds against the latest version before loading: deltalake replays the log
         # up to the version asked for (a huge one hangs) and overflows on a negative one.
         dt = self._open(table)
@@ -173,8 +258,10 @@ class DeltaOfflineStore:
             raise NotFoundError(
                 f"Table {table!r} has no version {version}; versions are 0 to {dt.version()}."
             )
-        if version is not None and version != dt.version():
-            dt.load_as_version(version)
+        if version is not None:
+            self._check_readable(table, version)
+            if version != dt.version():
+                dt.load_as_version(version)
         if as_of is not None:
             if as_of.tzinfo is None:
                 raise ValidationError(
@@ -188,6 +275,7 @@ class DeltaOfflineStore:
                     f"{datetime.fromtimestamp(first['timestamp'] / 1000, UTC).isoformat()}."
                 )
             dt.load_as_version(as_of)
+            self._check_readable(table, int(dt.version()))
         return dt.to_pyarrow_dataset(), int(dt.version())
 
     @engine_errors("reading the statistics of offline table {}", name_arg=1)

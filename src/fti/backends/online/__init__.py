@@ -10,6 +10,7 @@ enforced inside the backend, atomically, so an older or out-of-order write never
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,8 +82,20 @@ class OnlineStore(Protocol):
     def count(self, table: OnlineTable) -> int:
         """Number of keys stored."""
 
+    def mark_synced(self, table: OnlineTable) -> None:
+        """Set the table's marker: the store holds every applied version's rows."""
+
+    def holds(self, table: OnlineTable) -> bool:
+        """True if the marker set by ``mark_synced`` is there. It lives with the data (same
+        Redis database; the SQLite table must exist too), so a store that lost the data (a
+        FLUSHDB, a restart without persistence, a dropped table) lost the marker too."""
+
+    def exclusive(self, table: OnlineTable, *, seconds: float) -> AbstractContextManager[bool]:
+        """A lock on ``table`` across processes (at most ``seconds`` long), not waited for:
+        yields True if this caller holds it, False if someone else does."""
+
     def drop(self, table: OnlineTable) -> None:
-        """Remove the table and its applied-version marks."""
+        """Remove the table, its applied-version marks and its marker."""
 
     def close(self) -> None:
         """Release connections."""

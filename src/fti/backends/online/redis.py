@@ -5,6 +5,9 @@ Layout (``P`` = the store's key prefix, ``T`` = the table name, e.g. ``weather_v
     P:T:k:<key>      hash  _fti_et, _fti_seq, one field per non-null feature
     P:T:m:count      int   number of entity hashes (kept by the same scripts that write them)
     P:T:m:applied    set   offline table versions this store holds
+    P:T:m:synced     str   the marker: set once the store holds every applied version's rows;
+                           in the same database as the data, so a FLUSHDB removes both
+    P:_lock:T        str   held while one process heals the table (SET NX PX, token-checked)
 
 A null feature is an absent field, so None and NaN stay distinct (NaN is stored as ``nan``).
 ``<key>`` is the key value for a one-column key and ``<len>:<value>`` per column for composite
@@ -28,7 +31,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -122,6 +127,17 @@ if n > 0 then redis.call('DECRBY', KEYS[1], n) end
 return n
 """
 
+# KEYS[1] lock key; ARGV[1] the holder's token: only the holder releases the lock.
+_UNLOCK_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# KEYS[1] lock key; ARGV[1] token, ARGV[2] milliseconds: the holder extends its lock.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 
 def _split_url(url: str) -> tuple[str, str]:
     """Remove fti's own ``prefix`` query parameter; return (redis URL, prefix)."""
@@ -187,7 +203,9 @@ class _Prepared:
         self.hash_prefix = f"{prefix}:{table.name}:k:"
         self.count_key = f"{prefix}:{table.name}:m:count"
         self.applied_key = f"{prefix}:{table.name}:m:applied"
+        self.synced_key = f"{prefix}:{table.name}:m:synced"
         self.pattern = f"{prefix}:{table.name}:*"
+        self.lock_key = f"{prefix}:_lock:{table.name}"  # outside the pattern: drop keeps it
         self.fields = [_ET_B, _SEQ_B, *(f.encode() for f in table.feature_names)]
         self.decoders = [_raw_decoder(t) for _, t in table.features]
         self.composite = len(table.keys) > 1
@@ -252,6 +270,8 @@ class RedisOnlineStore:
             ) from e
         self._upsert = self._client.register_script(_UPSERT_LUA)
         self._delete = self._client.register_script(_DELETE_LUA)
+        self._unlock = self._client.register_script(_UNLOCK_LUA)
+        self._renew = self._client.register_script(_RENEW_LUA)
         self._prepared: dict[OnlineTable, _Prepared] = {}
         self._last: tuple[OnlineTable, _Prepared] | None = None
         self._lock = threading.Lock()
@@ -329,6 +349,38 @@ class RedisOnlineStore:
 
     def applied_versions(self, table: OnlineTable) -> set[int]:
         return {int(v) for v in self._client.smembers(self._prep(table).applied_key)}
+
+    def mark_synced(self, table: OnlineTable) -> None:
+        self._client.set(self._prep(table).synced_key, b"1")
+
+    def holds(self, table: OnlineTable) -> bool:
+        return bool(self._client.exists(self._prep(table).synced_key))
+
+    @contextmanager
+    def exclusive(self, table: OnlineTable, *, seconds: float) -> Iterator[bool]:
+        # The lock expires ``seconds`` after its holder stops renewing it (renewed every
+        # seconds/3 while held), so a holder that died frees it soon, and a long restore keeps it.
+        key = self._prep(table).lock_key
+        token = uuid.uuid4().hex
+        ms = max(1, int(seconds * 1000))
+        got = bool(self._client.set(key, token, nx=True, px=ms))
+        if not got:
+            yield False
+            return
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(seconds / 3):
+                self._renew(keys=[key], args=[token, ms])
+
+        renewer = threading.Thread(target=renew, name=f"fti-lock-{table.name}", daemon=True)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            done.set()
+            renewer.join()
+            self._unlock(keys=[key], args=[token])
 
     def drop(self, table: OnlineTable) -> None:
         p = self._prep(table)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,7 @@ _SQL_TYPE = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _APPLIED = "_fti_applied"
+_SYNCED = -1  # the marker: an applied "version" no table has
 _CHUNK_KEYS = 500
 
 
@@ -241,8 +244,15 @@ class SqliteOnlineStore:
         except sqlite3.OperationalError as e:
             if "no such table" not in str(e):
                 raise
-            # Dropped by another process (a rebuild) since this one created it.
+            # Dropped since this process created it (by a rebuild, or lost): the applied marks
+            # no longer describe what the table holds, so they go too; catch-up replays them.
             self._forget(table.name)
+            with self._conn() as conn:
+                conn.execute(
+                    f"DELETE FROM {_APPLIED} WHERE tbl = ? AND NOT EXISTS (SELECT 1 FROM "
+                    "sqlite_master WHERE type = 'table' AND name = ?)",
+                    (table.name, table.name),
+                )
             self.ensure_table(table)
             return self._upsert_rows(table, zip(*columns, strict=True), version)
 
@@ -282,8 +292,49 @@ class SqliteOnlineStore:
             )
 
     def applied_versions(self, table: OnlineTable) -> set[int]:
-        rows = self._conn().execute(f"SELECT version FROM {_APPLIED} WHERE tbl = ?", (table.name,))
+        # Nothing is applied to a table that does not exist (dropped behind fti's back).
+        rows = self._conn().execute(
+            f"SELECT version FROM {_APPLIED} WHERE tbl = ? AND version >= 0 AND EXISTS "
+            "(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?)",
+            (table.name, table.name),
+        )
         return {r[0] for r in rows}
+
+    def mark_synced(self, table: OnlineTable) -> None:
+        self.mark_applied(table, [_SYNCED])
+
+    def holds(self, table: OnlineTable) -> bool:
+        # The marker row, and the table itself: a table dropped behind fti's back (or a wiped
+        # applied list) means the store no longer holds what it once did.
+        try:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?) "
+                    f"AND EXISTS (SELECT 1 FROM {_APPLIED} WHERE tbl = ? AND version = ?)",
+                    (table.name, table.name, _SYNCED),
+                )
+                .fetchone()
+            )
+        except sqlite3.OperationalError:  # the applied table itself is gone
+            return False
+        return bool(row[0])
+
+    @contextmanager
+    def exclusive(self, table: OnlineTable, *, seconds: float) -> Iterator[bool]:
+        # A file lock next to the database (processes sharing a SQLite file share a machine);
+        # the OS releases it if the holder dies, so ``seconds`` needs no enforcing here.
+        lock_path = self.path.with_name(f".{self.path.name}.{table.name}.lock")
+        with lock_path.open("a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def drop(self, table: OnlineTable) -> None:
         self._forget(table.name)
