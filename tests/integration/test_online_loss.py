@@ -307,7 +307,9 @@ def test_server_answers_503_with_the_reason_while_healing_never_wrong_data(
             if ready.status_code == 200:
                 break
             assert ready.status_code == 503
-            assert "lost the data of feature group" in " ".join(ready.json()["reasons"])
+            assert "lost the data of feature group" in " ".join(
+                r["reason"] for r in ready.json()["reasons"]
+            )
             saw_not_ready = True
             r = httpx.post(base + vectors_path, json=body, timeout=10)
             assert r.status_code in (200, 503), r.text

@@ -365,7 +365,7 @@ def _add_model_checks(readiness: Readiness, runtime: Runtime) -> None:
 
     readiness.add("model_loaded", loaded)
     readiness.add("model_inputs", inputs)
-    readiness.add("online_store", online_store)
+    readiness.add("online_store", online_store, cached=False)
 
 
 def _no_model() -> Served:  # pragma: no cover - never called: create_app skips the load

@@ -3,7 +3,8 @@
 ``GET /readyz`` runs every check and answers 503 with the reasons if any fails. A check is a
 plain function, so more can be added (``state.readiness.add("name", fn)``) without touching
 the route. Results are kept for ``max_age`` seconds: the route is public, and a check may
-read the registry and the online store.
+read the registry and the online store. A check added with ``cached=False`` (cheap, and whose
+answer must not lag, such as the online store's loss marker) runs on every call.
 
 >>> r = Readiness()
 >>> r.add("always", lambda: None)
@@ -42,15 +43,15 @@ class Readiness:
 
     def __init__(self, *, max_age: float = 1.0) -> None:
         self.max_age = max_age
-        self._checks: list[tuple[str, Check]] = []
+        self._checks: list[tuple[str, Check, bool]] = []
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Failure]] | None = None
         self._generation = 0  # bumped by invalidate: a run that started before is not kept
 
-    def add(self, name: str, check: Check) -> None:
+    def add(self, name: str, check: Check, *, cached: bool = True) -> None:
         """Append a check; ``check()`` returns None when fine, else the reason."""
         with self._lock:
-            self._checks.append((name, check))
+            self._checks.append((name, check, cached))
         self.invalidate()
 
     def invalidate(self) -> None:
@@ -66,18 +67,26 @@ class Readiness:
             cached = self._cached
             checks = list(self._checks)
             generation = self._generation
-        if cached is not None and time.monotonic() - cached[0] < self.max_age:
-            return cached[1]
+        fresh = cached is None or time.monotonic() - cached[0] >= self.max_age
         out: list[Failure] = []
-        for name, check in checks:
-            try:
-                reason = check()
-            except Exception as e:  # a broken check is a reason, not a 500 on /readyz
-                log.exception("readiness check %s failed", name)
-                reason = f"the check raised {type(e).__name__}; see the server log"
+        for name, check, keep in checks:
+            if keep and not fresh:
+                assert cached is not None
+                out.extend(f for f in cached[1] if f.check == name)
+                continue
+            reason = _run(name, check)
             if reason:
                 out.append(Failure(name, reason))
-        with self._lock:
-            if generation == self._generation:
-                self._cached = (time.monotonic(), out)
+        if fresh:
+            with self._lock:
+                if generation == self._generation:
+                    self._cached = (time.monotonic(), out)
         return out
+
+
+def _run(name: str, check: Check) -> str | None:
+    try:
+        return check()
+    except Exception as e:  # a broken check is a reason, not a 500 on /readyz
+        log.exception("readiness check %s failed", name)
+        return f"the check raised {type(e).__name__}; see the server log"
