@@ -156,13 +156,27 @@ class FeatureGroup:
         end: datetime | None = None,
         as_of: datetime | None = None,
         version: int | None = None,
+        latest: bool = False,
+        include_superseded: bool = False,
         format: str = "pandas",
     ) -> Any:
-        """Offline history, ordered by (event time, ingestion order).
+        """Offline rows, ordered by (event time, ingestion order), in one of three modes:
 
-        ``start <= event_time < end``; ``version=`` or ``as_of=`` travel back in time.
+        - default: the *corrected history*, one row per (primary key, event time), the last
+          ingested (a re-insert of a key and event time replaces the earlier row); a group
+          without an event time has one row per key, the last ingested;
+        - ``latest=True``: the current state, one row per primary key, the greatest by (event
+          time, ingestion order): the row the online store holds (TTL aside);
+        - ``include_superseded=True``: the audit log, every row ever written, with its
+          ingestion order (``_fti_seq``) and ``_fti_superseded`` (True if a later row of the
+          same key and event time replaced it).
+
+        ``start <= event_time < end`` filters first, then the mode applies (``latest=True,
+        end=t`` is the state just before ``t``); ``version=`` or ``as_of=`` read an older
+        table version.
 
         >>> fg.read(start=datetime(2013, 1, 1, tzinfo=UTC), format="polars")  # doctest: +SKIP
+        >>> fg.read(latest=True)                                              # doctest: +SKIP
         """
         return offline_reads.read(
             self._ctx,
@@ -171,6 +185,8 @@ class FeatureGroup:
             end=end,
             as_of=as_of,
             version=version,
+            latest=latest,
+            include_superseded=include_superseded,
             format=format,
         )
 
@@ -198,7 +214,9 @@ class FeatureGroup:
         return self._reader.frame(entities, format)
 
     def stats(self) -> dict[str, Any]:
-        """Offline row count, files, latest version and commit; online key count."""
+        """Offline rows written (``rows``, superseded ones included), corrected-history rows
+        (``history_rows``) and current rows (``current_rows``, one per key), files, latest
+        version and commit; online key count."""
         out: dict[str, Any] = {"online_rows": None}
         if self._ctx.offline.exists(self._spec.key):
             s = self._ctx.offline.stats(self._spec.key)
@@ -210,6 +228,8 @@ class FeatureGroup:
                 last_commit=s.last_commit,
                 last_operation=s.last_operation,
             )
+            counts = offline_reads.counts(self._ctx, self._spec)
+            out.update(history_rows=counts["history_rows"], current_rows=counts["current_rows"])
         else:
             out.update(
                 offline_version=None,
@@ -218,6 +238,8 @@ class FeatureGroup:
                 size_bytes=0,
                 last_commit=None,
                 last_operation=None,
+                history_rows=0,
+                current_rows=0,
             )
         if self._spec.online and self._spec.has_schema:
             out["online_rows"] = self._ctx.online.count(feature_groups.online_table(self._spec))
