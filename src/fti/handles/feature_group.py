@@ -102,14 +102,22 @@ class FeatureGroup:
         return select(self._spec, list(features), exclude=True)
 
     # ------------------------------------------------------------------ writes
-    def insert(self, data: Any) -> InsertReport:
+    def insert(self, data: Any, *, partial: bool = False) -> InsertReport:
         """Validate and write rows (pandas, polars, pyarrow). Atomic: all rows or none.
+
+        Every feature column must be present (None for a null value). With ``partial=True``
+        a frame may leave feature columns out: each row then keeps, for those columns, the
+        values of its key's greatest stored row at or before its event time (what a
+        point-in-time read gives; null if there is none), and that full row is written.
 
         >>> fg.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [now], "temp": [3.5]}))
         ... # doctest: +SKIP
+        >>> fg.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [now], "temp": [3.7]}),
+        ...           partial=True)  # the other features keep their stored values
+        ... # doctest: +SKIP
         """
         self.refresh()
-        report, spec = ingestion.insert(self._ctx, self._spec, data)
+        report, spec = ingestion.insert(self._ctx, self._spec, data, partial=partial)
         self._set_spec(spec)
         return report
 

@@ -93,9 +93,7 @@ def read(
             f"FROM fg{where_clause(where)} ORDER BY {order}"
         )
     else:
-        sql = (
-            f"SELECT {select} FROM fg{where_clause(where)} QUALIFY {rank} = 1 ORDER BY {order}"
-        )
+        sql = f"SELECT {select} FROM fg{where_clause(where)} QUALIFY {rank} = 1 ORDER BY {order}"
     con = duckdb.connect()
     try:
         con.register("fg", dataset)
@@ -114,9 +112,7 @@ def counts(ctx: StoreContext, spec: FeatureGroupSpec) -> dict[str, int]:
     dataset, _ = ctx.offline.dataset(spec.key)
     keys = ", ".join(quote(k) for k in spec.primary_key)
     et = f", {quote(spec.event_time)}" if spec.event_time else ""
-    sql = (
-        f"SELECT count(*), count(DISTINCT row({keys}{et})), count(DISTINCT row({keys})) FROM fg"
-    )
+    sql = f"SELECT count(*), count(DISTINCT row({keys}{et})), count(DISTINCT row({keys})) FROM fg"
     con = duckdb.connect()
     try:
         con.register("fg", dataset)
