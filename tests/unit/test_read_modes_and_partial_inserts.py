@@ -227,3 +227,27 @@ def test_add_features_with_another_type_says_which_types_differ(fs: fti.FeatureS
     assert "version=2" in message
     assert "tip" not in fg.schema  # nothing added
     assert fg.stats()["offline_version"] == version
+
+
+# ----------------------------------------------------------------------------- internal readers
+
+
+def test_training_data_without_a_spine_uses_the_corrected_history(fs: fti.FeatureStore) -> None:
+    fg = payments(fs)
+    fg.insert(backfill([1.0, 2.0, 3.0]))
+    fg.insert(backfill([10.0, 20.0, 30.0]))  # a re-backfill: every row corrected
+    other = fs.feature_group("users", primary_key=["user"])
+    other.insert(pd.DataFrame({"user": ["u1", "u2"], "age": [30, 40]}))
+    fv = fs.feature_view(
+        "spend", query=fg.select(["amount"]).join(other.select_all(), on=["user"]), labels=["n"]
+    )
+    rows = fv.training_data()
+    assert list(zip(rows["user"], rows["amount"], rows["age"], strict=True)) == [
+        ("u1", 10.0, 30),
+        ("u2", 30.0, 40),
+        ("u1", 20.0, 30),
+    ]
+    window = fv.training_data(start=ts(1)[0], end=ts(2)[0])
+    assert window["amount"].tolist() == [20.0]
+    td = fv.create_training_dataset()
+    assert td.read_raw()["amount"].tolist() == [10.0, 30.0, 20.0]

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from fti._internal.frames import to_arrow
-from fti._internal.names import RESERVED_PREFIX
+from fti._internal.names import RESERVED_PREFIX, quote
 from fti.backends.compute.spark import SparkEngine, spark_schema
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -29,6 +30,7 @@ from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
 from fti.errors import MissingDependencyError, ValidationError
 from fti.planner.duckdb_pit import ROW, ParquetFiles, PitStatement, compile_pit, run_pit
+from fti.planner.predicates import time_bounds, where_clause
 from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
 from fti.services.context import StoreContext
 
@@ -280,6 +282,8 @@ def point_in_time(
             )
     spine_columns = None if spine_table is None else spine_table.column_names
     left_extra = [c for c in extra_left if c in left_cols]
+    if spine_table is None and spark is None:
+        relations[0] = _corrected_left(query.left.group, relations[0], start, end)
     if spark is None:
         statement = compile_pit(
             query,
@@ -304,6 +308,42 @@ def point_in_time(
     if on_demand:
         table = compute_on_demand(list(on_demand), table)
     return PointInTimeResult(table, versions)
+
+
+def _corrected_left(
+    spec: FeatureGroupSpec,
+    relation: ds.Dataset | pa.Table | ParquetFiles,
+    start: datetime | None,
+    end: datetime | None,
+) -> ds.Dataset | pa.Table | ParquetFiles:
+    """Without a spine the left group's rows are the spine, so they must be its corrected
+    history (one row per key and event time, the last ingested), as ``fg.read()`` returns it.
+
+    The join scans the table lazily; only a table that holds corrections in ``[start, end)``
+    is replaced by its corrected rows (computed by DuckDB, handed over as Arrow).
+    """
+    if spec.event_time is None:
+        return relation  # the join already takes the last row per key of a snapshot group
+    source = relation.fallback if isinstance(relation, ParquetFiles) else relation
+    keys = ", ".join(quote(c) for c in (*spec.primary_key, spec.event_time))
+    params: list[Any] = []
+    where = where_clause(time_bounds(quote(spec.event_time), start, end, params))
+    con = duckdb.connect()
+    try:
+        con.register("g", source)
+        (superseded,) = con.sql(
+            f"SELECT count(*) - count(DISTINCT row({keys})) FROM g{where}", params=params
+        ).fetchall()[0]
+        if not superseded:
+            return relation
+        corrected: pa.Table = con.sql(
+            f"SELECT * FROM g{where} QUALIFY row_number() OVER (PARTITION BY {keys} "
+            f"ORDER BY {quote(SEQ)} DESC) = 1",
+            params=params,
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return corrected
 
 
 def spark_session(engine: Any) -> Any:
