@@ -34,7 +34,13 @@ from fti.planner.predicates import time_bounds, where_clause
 from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
 from fti.services.context import StoreContext
 
-__all__ = ["PointInTimeResult", "normalize_spine", "pin_versions", "point_in_time"]
+__all__ = [
+    "PointInTimeResult",
+    "normalize_spine",
+    "pin_versions",
+    "point_in_time",
+    "spark_corrected",
+]
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -394,7 +400,19 @@ def _run_on_spark(
             frames.append(spark.createDataFrame([], spark_schema(schema)))
         else:
             frames.append(engine.read_table(path_of(key), version=versions[key]))
+    if spine is None:
+        frames[0] = spark_corrected(frames[0], query.left.group)
     return run_pit_spark(spark, statement, spine=spine, groups=frames)
+
+
+def spark_corrected(frame: Any, spec: FeatureGroupSpec) -> Any:
+    """The Spark twin of ``_corrected_left``: a Spark DataFrame of a group's rows -> its
+    corrected history (one row per key and event time, the last ingested)."""
+    if spec.event_time is None:
+        return frame
+    keys = ", ".join(f"`{c}`" for c in (*spec.primary_key, spec.event_time))
+    rank = f"row_number() OVER (PARTITION BY {keys} ORDER BY `{SEQ}` DESC) AS _fti_rn"
+    return frame.selectExpr("*", rank).where("_fti_rn = 1").drop("_fti_rn")
 
 
 def time_column_filter(table: pa.Table, column: str, start: Any, end: Any) -> pa.Table:
