@@ -123,22 +123,20 @@ def preview(
     fs = open_store(root)
     n, v = parse_name_version(name)
     fg = fs.get_feature_group(n, version=v)
-    caption = None
     if online:
         key = parse_key_values(online, {k: fg.schema[k] for k in fg.primary_key})
         frame = fg.read_online([key], format="pandas")
+        mode, caption = " (online)", None
     else:
         rows = fg.read(latest=latest, include_superseded=include_superseded)
         frame = rows.tail(limit)
-        what = (
-            "current rows (one per key)"
-            if latest
-            else "rows written"
-            if include_superseded
-            else "rows of the corrected history (one per key and event time)"
-        )
+        if latest:
+            mode, what = " (current)", "current rows (one per key)"
+        elif include_superseded:
+            mode, what = " (all rows)", "rows written"
+        else:
+            mode, what = "", "rows of the corrected history (one per key and event time)"
         caption = f"last {len(frame):,} of {len(rows):,} {what}"
-    mode = " (online)" if online else " (current)" if latest else " (all rows)" * include_superseded
     table = Table(title=f"{fg.name} v{fg.version}{mode}", caption=caption)
     for col in frame.columns:
         table.add_column(str(col))
