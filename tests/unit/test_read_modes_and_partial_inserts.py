@@ -3,6 +3,7 @@ online) and idempotent add_features (issue #11, items 2, 3 and 6)."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -39,6 +40,9 @@ def backfill(amounts: list[float]) -> pd.DataFrame:
 def test_a_rebackfill_reads_once_per_key_and_event_time(fs: fti.FeatureStore) -> None:
     fg = payments(fs)
     fg.insert(backfill([1.0, 2.0, 3.0]))
+    time.sleep(0.05)  # Delta resolves as_of to a commit with millisecond timestamps
+    between = datetime.now(UTC)
+    time.sleep(0.05)
     fg.insert(backfill([10.0, 20.0, 30.0]))  # the same keys and times again: corrections
 
     history = fg.read()
@@ -62,6 +66,7 @@ def test_a_rebackfill_reads_once_per_key_and_event_time(fs: fti.FeatureStore) ->
     # Time travel works in every mode.
     assert fg.read(version=1)["amount"].tolist() == [1.0, 3.0, 2.0]
     assert len(fg.read(version=1, include_superseded=True)) == 3
+    assert fg.read(as_of=between, latest=True)["amount"].tolist() == [3.0, 2.0]
     stats = fg.stats()
     assert (stats["rows"], stats["history_rows"], stats["current_rows"]) == (6, 3, 2)
 
