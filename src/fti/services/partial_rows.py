@@ -7,7 +7,8 @@ that time gives — or null if the key has no such row. Without an event time th
 last ingested row. Rows of the same insert do not fill each other: they all read the table as
 it was before the insert. The completed rows are full width and written like any insert, so
 the online store keeps its newer-wins rule (a partial row older than the online row changes
-nothing online).
+nothing online). "Stored" means the latest table version when the insert starts: rows another
+writer commits while it runs are not seen, as with any read-then-write.
 """
 
 from __future__ import annotations
