@@ -81,7 +81,7 @@ def test_fg_list(store: Path) -> None:
 def test_fg_show(store: Path) -> None:
     out = run("fg", "show", "weather:1", "--root", str(store))
     assert "weather version 1" in out
-    assert "rows          3 in 1 file(s)" in out
+    assert "rows written  3 in 1 file(s)" in out
     assert "table version 1" in out
     assert "online rows   2" in out
     for column, dtype, role in [
@@ -94,7 +94,7 @@ def test_fg_show(store: Path) -> None:
         ), column
     latest = run("fg", "show", "weather", "--root", str(store))
     assert "weather version 2" in latest  # no version: the latest
-    assert "rows          0" in latest
+    assert "rows written  0" in latest
 
 
 def test_fg_preview_offline_and_online(store: Path) -> None:
@@ -115,6 +115,30 @@ def test_fg_preview_offline_and_online(store: Path) -> None:
     row = next(line for line in composite.splitlines() if "N1" in line)
     assert "2013" in row
     assert "55" in row
+
+
+def test_fg_show_and_preview_after_a_correction(store: Path) -> None:
+    with fti.connect(store) as fs:
+        fs.get_feature_group("weather", version=1).insert(
+            pd.DataFrame({"origin": ["JFK"], "time_hour": [T0], "temp": [9.5]})  # corrects 1.5
+        )
+    out = run("fg", "show", "weather:1", "--root", str(store))
+    assert "rows written  4" in out
+    assert "history rows  3" in out
+    assert "current rows  2" in out
+
+    def temps(*flags: str) -> list[str]:
+        out = run("fg", "preview", "weather:1", *flags, "--root", str(store))
+        lines = [line for line in out.splitlines() if "JFK" in line or "LGA" in line]
+        return [line.split("│")[3].strip() for line in lines]
+
+    assert temps() == ["2.5", "9.5", "3.5"]  # corrected history, by (event time, ingestion)
+    assert temps("--latest") == ["2.5", "3.5"]
+    assert temps("--all") == ["1.5", "2.5", "9.5", "3.5"]
+    assert temps("--include-superseded") == temps("--all")
+    result = runner.invoke(app, ["fg", "preview", "weather:1", "--latest", "--all"])
+    assert result.exit_code == 2
+    assert "exclude each other" in result.output
 
 
 def test_doctor_reports_every_part(store: Path) -> None:

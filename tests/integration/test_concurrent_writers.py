@@ -70,7 +70,7 @@ def test_two_writer_processes_lose_and_duplicate_nothing(tmp_path: Path) -> None
 
     with fti.connect(root) as fs:
         fg = fs.get_feature_group("shared", version=1)
-        offline = fg.read(format="arrow").to_pydict()
+        offline = fg.read(include_superseded=True, format="arrow").to_pydict()  # every row
         total = WRITERS * BATCHES * ROWS
         ids = Counter(offline["g"])
         lost = set(range(total)) - set(ids)

@@ -81,7 +81,7 @@ def check(root: Path, ack: Path, problems: list[str]) -> tuple[int, int]:
             return 0, 0
         if not fg.spec.has_schema:
             return 0, 0
-        offline = fg.read(format="arrow").to_pydict()
+        offline = fg.read(include_superseded=True, format="arrow").to_pydict()  # every row
         counts = Counter(offline["batch"])
         for batch in sorted(acknowledged(ack)):
             if counts.get(batch) != ROWS:

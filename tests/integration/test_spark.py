@@ -144,6 +144,8 @@ def spark_point_in_time(
     """What ``point_in_time`` does, with Spark as the engine."""
     eng = engine(spark)
     frames = [eng.read_table(fs._ctx.offline.path(g.key)) for g in query.groups]
+    if spine is None:  # the left group's corrected history is the spine
+        frames[0] = training_data.spark_corrected(frames[0], query.left.group)
     spine_table = names = None
     if spine is not None:
         reserved = [c for c in query.output_columns() if c not in query.entity_columns()]
@@ -316,7 +318,7 @@ def test_spark_point_in_time_join_equals_duckdb(
         labels.append(LabelSource("y_label", 1, "y"))
     duck_labels = point_in_time(store._ctx, query, spine=spine, labels=labels).table
     assert_same(spark_point_in_time(spark, store, query, spine, labels), duck_labels)
-    # Without a spine: the left group's own rows, with the labels.
+    # Without a spine: the left group's corrected history, with the labels.
     duck_own = point_in_time(store._ctx, query, labels=labels).table
     assert_same(spark_point_in_time(spark, store, query, None, labels), duck_own)
 
@@ -375,6 +377,8 @@ def test_engine_spark_on_the_feature_view_equals_duckdb(
             }
         )
     )
+    # A correction of uid 1 at hour 0: without a spine both engines use the corrected row.
+    users.insert(pd.DataFrame({"uid": [1], "ts": [T0], "amount": [9.0], "label": [1]}))
     prof = store.feature_group(f"prof_{tag}", primary_key=["uid"], event_time="ts", online=False)
     prof.insert(
         pd.DataFrame({"uid": [1, 2], "ts": [T0, T0 + timedelta(hours=3)], "score": [0.5, 0.7]})
@@ -386,6 +390,8 @@ def test_engine_spark_on_the_feature_view_equals_duckdb(
         transformations={"amount": fti.impute_mean()},
     )
     duck = fv.training_data(format="arrow")
+    assert duck.column("amount").to_pylist()[:2] == [9.0, 2.0]
+    assert duck.num_rows == 5
     assert_same(fv.training_data(format="arrow", engine=spark), duck)
     assert_same(fv.training_data(format="arrow", engine="spark"), duck)  # the active session
     split = {"train": 0.6, "test": 0.4}

@@ -83,7 +83,7 @@ def test_online_row_is_the_greatest_and_offline_order_matches(
             if with_time:
                 assert row_["t"] == T0 + timedelta(hours=hour)
 
-        offline = fg.read()
+        offline = fg.read(include_superseded=True)  # every row written, in row order
         assert offline["v"].tolist() == [r[3] for r in expected]
         assert offline["k"].tolist() == [r[1] for r in expected]
 

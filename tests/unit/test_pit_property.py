@@ -259,9 +259,14 @@ def test_point_in_time_join_matches_oracle(store: fti.FeatureStore, s: dict[str,
     for i, (key, t) in enumerate(s["spine"]):
         assert actual(got, i) == expected(key, t, None), (i, key, t)
 
-    # 2) without a spine: the left group's rows, ordered by (event time, insert order).
+    # 2) without a spine: the left group's corrected history (per key and event time the last
+    # inserted row), ordered by (event time, insert order).
+    last: dict[tuple[Any, ...], Row] = {}
+    for r in a_rows:
+        if (r.key, r.time) not in last or r.order > last[(r.key, r.time)].order:
+            last[(r.key, r.time)] = r
     got = fv.training_data(format="arrow")
-    ordered = sorted(a_rows, key=lambda r: (r.time, r.order))
+    ordered = sorted(last.values(), key=lambda r: (r.time, r.order))
     assert got.num_rows == len(ordered)
     assert got.column("t").cast(pa.int64()).to_pylist() == [r.time for r in ordered]
     for i, r in enumerate(ordered):

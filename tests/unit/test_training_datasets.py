@@ -114,10 +114,12 @@ def test_reread_returns_same_rows_after_inserts(fs: fti.FeatureStore, fv: fti.Fe
         x2, y2 = again.read(split)
         pd.testing.assert_frame_equal(x, x2)
         pd.testing.assert_series_equal(y, y2)
-    # A new version sees the new data.
+    # A new version sees the new data: two corrected rows (one row per key and time) and one
+    # new row.
     fresh = fv.create_training_dataset()
     raw = fresh.read_raw("train")
-    assert len(raw) == N + 3
+    assert len(raw) == N + 1
+    assert raw.loc[raw["loan"] == 0, "x"].tolist() == [-1e6]
     assert fresh.table_versions["loans_v1"] > versions["loans_v1"]
 
 

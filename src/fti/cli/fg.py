@@ -64,8 +64,11 @@ def show(
         + (f" (ttl {spec.ttl})" if spec.ttl else "")
     )
     console.print(
-        f"  rows          {s['rows']:,} in {s['files']} file(s), {s['size_bytes']:,} bytes"
+        f"  rows written  {s['rows']:,} in {s['files']} file(s), {s['size_bytes']:,} bytes "
+        "(corrections included)"
     )
+    console.print(f"  history rows  {s['history_rows']:,} (one per key and event time)")
+    console.print(f"  current rows  {s['current_rows']:,} (one per key)")
     console.print(
         f"  table version {s['offline_version']}  last commit {s['last_commit']} "
         f"({s['last_operation']})"
@@ -96,21 +99,45 @@ def preview(
         typer.Option("--online", help="KEY=VALUE (repeat for composite keys): read online."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows to show.")] = 10,
+    latest: Annotated[
+        bool, typer.Option("--latest", help="The current state: one row per key.")
+    ] = False,
+    include_superseded: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            "--include-superseded",
+            help="Every row ever written, corrections and their superseded rows included.",
+        ),
+    ] = False,
     root: store_option = None,
 ) -> None:
-    """Show the latest offline rows, or the online row of one key.
+    """Show the last rows of the corrected history (one row per key and event time), the
+    current state (--latest), every row written (--all), or the online row of one key.
 
-    Examples: fti fg preview weather -n 5 ;  fti fg preview weather:1 --online origin=JFK
+    Examples: fti fg preview weather -n 5 ;  fti fg preview weather --latest ;
+    fti fg preview weather --all ;  fti fg preview weather:1 --online origin=JFK
     """
+    if latest and include_superseded:
+        raise typer.BadParameter("--latest and --all exclude each other; pass one of them.")
     fs = open_store(root)
     n, v = parse_name_version(name)
     fg = fs.get_feature_group(n, version=v)
     if online:
         key = parse_key_values(online, {k: fg.schema[k] for k in fg.primary_key})
         frame = fg.read_online([key], format="pandas")
+        mode, caption = " (online)", None
     else:
-        frame = fg.read().tail(limit)
-    table = Table(title=f"{fg.name} v{fg.version}" + (" (online)" if online else ""))
+        rows = fg.read(latest=latest, include_superseded=include_superseded)
+        frame = rows.tail(limit)
+        if latest:
+            mode, what = " (current)", "current rows (one per key)"
+        elif include_superseded:
+            mode, what = " (all rows)", "rows written"
+        else:
+            mode, what = "", "rows of the corrected history (one per key and event time)"
+        caption = f"last {len(frame):,} of {len(rows):,} {what}"
+    table = Table(title=f"{fg.name} v{fg.version}{mode}", caption=caption)
     for col in frame.columns:
         table.add_column(str(col))
     for row in frame.itertuples(index=False):

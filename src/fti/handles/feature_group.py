@@ -116,14 +116,22 @@ class FeatureGroup:
         return select(self._spec, list(features), exclude=True)
 
     # ------------------------------------------------------------------ writes
-    def insert(self, data: Any) -> InsertReport:
+    def insert(self, data: Any, *, partial: bool = False) -> InsertReport:
         """Validate and write rows (pandas, polars, pyarrow). Atomic: all rows or none.
+
+        Every feature column must be present (None for a null value). With ``partial=True``
+        a frame may leave feature columns out: each row then keeps, for those columns, the
+        values of its key's greatest stored row at or before its event time (what a
+        point-in-time read gives; null if there is none), and that full row is written.
 
         >>> fg.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [now], "temp": [3.5]}))
         ... # doctest: +SKIP
+        >>> fg.insert(pd.DataFrame({"origin": ["JFK"], "time_hour": [now], "temp": [3.7]}),
+        ...           partial=True)  # the other features keep their stored values
+        ... # doctest: +SKIP
         """
         self.refresh()
-        report, spec = ingestion.insert(self._ctx, self._spec, data)
+        report, spec = ingestion.insert(self._ctx, self._spec, data, partial=partial)
         self._set_spec(spec)
         return report
 
@@ -183,13 +191,27 @@ class FeatureGroup:
         end: datetime | None = None,
         as_of: datetime | None = None,
         version: int | None = None,
+        latest: bool = False,
+        include_superseded: bool = False,
         format: str = "pandas",
     ) -> Any:
-        """Offline history, ordered by (event time, ingestion order).
+        """Offline rows, ordered by (event time, ingestion order), in one of three modes:
 
-        ``start <= event_time < end``; ``version=`` or ``as_of=`` travel back in time.
+        - default: the *corrected history*, one row per (primary key, event time), the last
+          ingested (a re-insert of a key and event time replaces the earlier row); a group
+          without an event time has one row per key, the last ingested;
+        - ``latest=True``: the current state, one row per primary key, the greatest by (event
+          time, ingestion order): the row the online store holds (TTL aside);
+        - ``include_superseded=True``: the audit log, every row ever written, with its
+          ingestion order (``_fti_seq``) and ``_fti_superseded`` (True if a later row of the
+          same key and event time replaced it).
+
+        ``start <= event_time < end`` filters first, then the mode applies (``latest=True,
+        end=t`` is the state just before ``t``); ``version=`` or ``as_of=`` read an older
+        table version.
 
         >>> fg.read(start=datetime(2013, 1, 1, tzinfo=UTC), format="polars")  # doctest: +SKIP
+        >>> fg.read(latest=True)                                              # doctest: +SKIP
         """
         return offline_reads.read(
             self._ctx,
@@ -198,6 +220,8 @@ class FeatureGroup:
             end=end,
             as_of=as_of,
             version=version,
+            latest=latest,
+            include_superseded=include_superseded,
             format=format,
         )
 
@@ -228,7 +252,9 @@ class FeatureGroup:
         return self._reader.frame(entities, format)
 
     def stats(self) -> dict[str, Any]:
-        """Offline row count, files, latest version and commit; online key count."""
+        """Offline rows written (``rows``, superseded ones included), corrected-history rows
+        (``history_rows``) and current rows (``current_rows``, one per key), files, latest
+        version and commit; online key count."""
         out: dict[str, Any] = {"online_rows": None}
         if self._ctx.offline.exists(self._spec.key):
             s = self._ctx.offline.stats(self._spec.key)
@@ -240,6 +266,8 @@ class FeatureGroup:
                 last_commit=s.last_commit,
                 last_operation=s.last_operation,
             )
+            counts = offline_reads.counts(self._ctx, self._spec)
+            out.update(history_rows=counts["history_rows"], current_rows=counts["current_rows"])
         else:
             out.update(
                 offline_version=None,
@@ -248,6 +276,8 @@ class FeatureGroup:
                 size_bytes=0,
                 last_commit=None,
                 last_operation=None,
+                history_rows=0,
+                current_rows=0,
             )
         if self._spec.online and self._spec.has_schema:
             out["online_rows"] = self._ctx.online.count(feature_groups.online_table(self._spec))

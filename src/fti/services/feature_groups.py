@@ -268,20 +268,31 @@ def set_columns(
 def add_features(
     ctx: StoreContext, spec: FeatureGroupSpec, features: tuple[Field, ...]
 ) -> FeatureGroupSpec:
-    """Add nullable feature columns in place (registry, offline table and online table)."""
+    """Add nullable feature columns in place (registry, offline table and online table).
+
+    Idempotent: columns that already exist with the same type are skipped (nothing at all is
+    written if every column exists); an existing column with another type is an error."""
     if not spec.has_schema:
         raise SchemaError(
             f"Feature group {spec.name!r} has no schema yet; pass features=... when creating it "
             "or insert data first."
         )
-    existing = set(spec.column_names)
-    clash = [f.name for f in features if f.name in existing]
-    if clash:
-        raise SchemaError(
-            f"Feature group {spec.name!r} already has column(s) {clash}. Changing a column's "
-            f"type needs a new version: fs.feature_group({spec.name!r}, version="
-            f"{spec.version + 1}, ...)."
+    stored = {c.name: c.dtype for c in spec.columns}
+    changed = [f for f in features if f.name in stored and stored[f.name] != f.dtype]
+    if changed:
+        detail = "; ".join(
+            f"{f.name!r} is stored as {stored[f.name]}, given {f.dtype}" for f in changed
         )
+        raise SchemaError(
+            f"Feature group {spec.name!r} version {spec.version} already has column(s) with "
+            f"another type: {detail}. A column's type cannot change in place: pass the stored "
+            f"type, or create version {spec.version + 1} with the new type: "
+            f"fs.feature_group({spec.name!r}, version={spec.version + 1}, ...)."
+        )
+    # Columns that exist with the same type are already there: adding them again is a no-op.
+    features = tuple(f for f in features if f.name not in stored)
+    if not features:
+        return spec
     new = set_columns(ctx, spec, (*spec.columns, *features), reason="columns_added")
     if ctx.offline.exists(spec.key):
         version = ctx.offline.add_columns(

@@ -15,7 +15,7 @@ from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field, arrow_type, can_widen, dtype_of
 from fti.errors import SchemaError, ValidationError
 
-__all__ = ["check_column_names", "infer_columns", "normalize_frame"]
+__all__ = ["check_column_names", "infer_columns", "missing_features", "normalize_frame"]
 
 
 def _first_bad_row(mask: pa.ChunkedArray | pa.Array) -> int:
@@ -77,9 +77,16 @@ def infer_columns(spec: FeatureGroupSpec, table: pa.Table) -> tuple[Field, ...]:
     return tuple(out)
 
 
-def normalize_frame(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
+def missing_features(spec: FeatureGroupSpec, table: pa.Table) -> list[str]:
+    """Feature columns of ``spec`` the frame does not carry, in schema order."""
+    given = set(table.column_names)
+    return [f.name for f in spec.feature_columns if f.name not in given]
+
+
+def normalize_frame(spec: FeatureGroupSpec, table: pa.Table, *, partial: bool = False) -> pa.Table:
     """Validate ``table`` against ``spec`` (whose columns must be known) and cast it to the
-    stored Arrow types, in schema order. Missing feature columns become nulls."""
+    stored Arrow types, in schema order. A missing feature column is an error unless
+    ``partial``; then it is a null column here, which the caller fills from stored rows."""
     fg = spec.name
     check_column_names(table, fg)
     names = set(table.column_names)
@@ -108,6 +115,17 @@ def normalize_frame(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
             f"columns are {spec.column_names}. To add a nullable feature in place, call "
             f"fg.add_features({{{unknown[0]!r}: '<dtype>'}}); for other changes create version "
             f"{spec.version + 1}."
+        )
+    missing = missing_features(spec, table)
+    if missing and not partial:
+        # Nulls in their place would be written as corrections over the stored values.
+        raise SchemaError(
+            f"The insert into feature group {fg!r} version {spec.version} lacks feature "
+            f"column(s) {missing} (columns given: {table.column_names}). Every insert carries "
+            "every feature column, so that missing values are not written as nulls over stored "
+            "ones. Add the column(s) (None for a null value), or call "
+            "fg.insert(df, partial=True) to keep the stored values of the missing columns for "
+            "these keys."
         )
     arrays: list[pa.ChunkedArray] = []
     for field in spec.columns:

@@ -18,7 +18,13 @@ from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
 from fti.services import compaction, feature_groups, materialization
 from fti.services.context import StoreContext
-from fti.services.frame_validation import check_column_names, infer_columns, normalize_frame
+from fti.services.frame_validation import (
+    check_column_names,
+    infer_columns,
+    missing_features,
+    normalize_frame,
+)
+from fti.services.partial_rows import complete_rows
 
 __all__ = ["InsertReport", "commit_staged", "insert", "next_sequence", "stage_online"]
 
@@ -80,10 +86,10 @@ def _ensure_schema(ctx: StoreContext, spec: FeatureGroupSpec, table: pa.Table) -
 
 
 def _normalized(
-    ctx: StoreContext, spec: FeatureGroupSpec, table: pa.Table
+    ctx: StoreContext, spec: FeatureGroupSpec, table: pa.Table, *, partial: bool = False
 ) -> tuple[pa.Table, FeatureGroupSpec]:
-    """Validate a non-empty frame (inferring and storing a missing schema) and stamp each row
-    with its ingestion order."""
+    """Validate a non-empty frame (inferring and storing a missing schema), complete the rows
+    of a partial insert from the stored ones, and stamp each row with its ingestion order."""
     if spec.has_schema and not set(table.column_names) <= set(spec.column_names):
         # Columns this definition lacks may have been added by another process since it was
         # read (long-lived stream writers): ask the registry once, on the mismatch only.
@@ -93,9 +99,11 @@ def _normalized(
     ):
         # Validate the frame against the inferred schema before storing that schema.
         trial = spec.with_columns(infer_columns(spec, table))
-        normalize_frame(trial, table)
+        normalize_frame(trial, table, partial=partial)
         spec = _ensure_schema(ctx, spec, table)
-    normalized = normalize_frame(spec, table)
+    normalized = normalize_frame(spec, table, partial=partial)
+    if partial:
+        normalized = complete_rows(ctx, spec, normalized, missing_features(spec, table))
     n = normalized.num_rows
     base = next_sequence(n)
     normalized = normalized.append_column(
@@ -105,9 +113,12 @@ def _normalized(
 
 
 def insert(
-    ctx: StoreContext, spec: FeatureGroupSpec, data: Any
+    ctx: StoreContext, spec: FeatureGroupSpec, data: Any, *, partial: bool = False
 ) -> tuple[InsertReport, FeatureGroupSpec]:
-    """Validate and write ``data``. Returns the report and the (possibly updated) spec."""
+    """Validate and write ``data``. Returns the report and the (possibly updated) spec.
+
+    A frame must carry every feature column unless ``partial``: then the missing ones keep
+    their stored values (see ``partial_rows``) and full rows are written."""
     started = time.perf_counter()
     table = to_arrow(data, what=f"the insert into {spec.name!r}")
     check_column_names(table, spec.name)
@@ -119,7 +130,7 @@ def insert(
         )
         elapsed = time.perf_counter() - started
         return InsertReport(spec.name, spec.version, 0, None, 0, elapsed, message=message), spec
-    normalized, spec = _normalized(ctx, spec, table)
+    normalized, spec = _normalized(ctx, spec, table, partial=partial)
     n = normalized.num_rows
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:

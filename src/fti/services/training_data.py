@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,7 +22,7 @@ import pyarrow.dataset as ds
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.frames import to_arrow
-from fti._internal.names import RESERVED_PREFIX
+from fti._internal.names import RESERVED_PREFIX, quote
 from fti.backends.compute.spark import SparkEngine, spark_schema
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -31,10 +32,17 @@ from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
 from fti.errors import MissingDependencyError, ValidationError
 from fti.planner.duckdb_pit import ROW, ParquetFiles, PitStatement, compile_pit, run_pit
+from fti.planner.predicates import time_bounds, where_clause
 from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
 from fti.services.context import StoreContext
 
-__all__ = ["PointInTimeResult", "normalize_spine", "pin_versions", "point_in_time"]
+__all__ = [
+    "PointInTimeResult",
+    "normalize_spine",
+    "pin_versions",
+    "point_in_time",
+    "spark_corrected",
+]
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -286,6 +294,8 @@ def point_in_time(
         spine_table, spine_names = normalize_spine(query, spine, reserved=reserved)
     wanted = features + _label_columns(query, labels, spine_names)
     spine_columns = None if spine_table is None else spine_table.column_names
+    if spine_table is None and spark is None:
+        relations[0] = _corrected_left(query.left.group, relations[0], start, end)
     if spark is None:
         statement = compile_pit(
             query,
@@ -333,6 +343,42 @@ def _label_columns(
             )
         out.append((label.selection, label.column, label.name))
     return out
+
+
+def _corrected_left(
+    spec: FeatureGroupSpec,
+    relation: ds.Dataset | pa.Table | ParquetFiles,
+    start: datetime | None,
+    end: datetime | None,
+) -> ds.Dataset | pa.Table | ParquetFiles:
+    """Without a spine the left group's rows are the spine, so they must be its corrected
+    history (one row per key and event time, the last ingested), as ``fg.read()`` returns it.
+
+    The join scans the table lazily; only a table that holds corrections in ``[start, end)``
+    is replaced by its corrected rows (computed by DuckDB, handed over as Arrow).
+    """
+    if spec.event_time is None:
+        return relation  # the join already takes the last row per key of a snapshot group
+    source = relation.fallback if isinstance(relation, ParquetFiles) else relation
+    keys = ", ".join(quote(c) for c in (*spec.primary_key, spec.event_time))
+    params: list[Any] = []
+    where = where_clause(time_bounds(quote(spec.event_time), start, end, params))
+    con = duckdb.connect()
+    try:
+        con.register("g", source)
+        (superseded,) = con.sql(
+            f"SELECT count(*) - count(DISTINCT row({keys})) FROM g{where}", params=params
+        ).fetchall()[0]
+        if not superseded:
+            return relation
+        corrected: pa.Table = con.sql(
+            f"SELECT * FROM g{where} QUALIFY row_number() OVER (PARTITION BY {keys} "
+            f"ORDER BY {quote(SEQ)} DESC) = 1",
+            params=params,
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return corrected
 
 
 def spark_session(engine: Any) -> Any:
@@ -383,7 +429,19 @@ def _run_on_spark(
             frames.append(spark.createDataFrame([], spark_schema(schema)))
         else:
             frames.append(engine.read_table(path_of(key), version=versions[key]))
+    if spine is None:
+        frames[0] = spark_corrected(frames[0], query.left.group)
     return run_pit_spark(spark, statement, spine=spine, groups=frames)
+
+
+def spark_corrected(frame: Any, spec: FeatureGroupSpec) -> Any:
+    """The Spark twin of ``_corrected_left``: a Spark DataFrame of a group's rows -> its
+    corrected history (one row per key and event time, the last ingested)."""
+    if spec.event_time is None:
+        return frame
+    keys = ", ".join(f"`{c}`" for c in (*spec.primary_key, spec.event_time))
+    rank = f"row_number() OVER (PARTITION BY {keys} ORDER BY `{SEQ}` DESC) AS _fti_rn"
+    return frame.selectExpr("*", rank).where("_fti_rn = 1").drop("_fti_rn")
 
 
 def time_column_filter(table: pa.Table, column: str, start: Any, end: Any) -> pa.Table:
