@@ -164,8 +164,12 @@ def test_label_of_the_left_group_joined_from_its_own_rows_without_a_spine(
         labels=["churned"],
     )
     df = fv.training_data()
-    # One row per outcomes row, in (time, ingestion) order; the label is the row's own.
-    chosen = sorted(world.rows, key=lambda r: (r.t, r.order))
+    # One row per outcomes row of the corrected history (the last ingested per key and time),
+    # in (time, ingestion) order; the label is the row's own.
+    last: dict[tuple[object, object], Any] = {}
+    for r in sorted(world.rows, key=lambda r: r.order):
+        last[(r.uid, r.t)] = r
+    chosen = sorted(last.values(), key=lambda r: (r.t, r.order))
     assert list(zip(df["uid"], df["ts"], strict=True)) == [(r.uid, r.t) for r in chosen]
     assert _values(df["churned"]) == [r.churned for r in chosen]
     assert fv.features == ["note", "amount"]
