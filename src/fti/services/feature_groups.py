@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 
 from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
@@ -15,6 +14,9 @@ from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field, arrow_type
 from fti.errors import ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.services.context import StoreContext
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "KIND",
@@ -33,6 +35,8 @@ _UNSET: Any = object()
 
 def offline_schema(spec: FeatureGroupSpec) -> pa.Schema:
     """The Arrow schema of the offline table: user columns plus the ingestion sequence."""
+    import pyarrow as pa
+
     return pa.schema(
         [pa.field(c.name, arrow_type(c.dtype)) for c in spec.columns] + [pa.field(SEQ, pa.int64())]
     )
@@ -220,6 +224,8 @@ def add_features(
         )
     new = set_columns(ctx, spec, (*spec.columns, *features), reason="columns_added")
     if ctx.offline.exists(spec.key):
+        import pyarrow as pa
+
         version = ctx.offline.add_columns(
             spec.key, [pa.field(f.name, arrow_type(f.dtype)) for f in features]
         )

@@ -11,16 +11,19 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from fti.backends.offline import TableStats
+from fti.backends.offline.delta_log import log_stats
 from fti.errors import NotFoundError, ValidationError
+
+if TYPE_CHECKING:  # imported where used: listing tables (fti fg list) needs no Arrow
+    import pyarrow as pa
+    import pyarrow.dataset as ds
 
 __all__ = ["DeltaOfflineStore"]
 
@@ -143,6 +146,9 @@ class DeltaOfflineStore:
             add = action.get("add")
             if add is not None and add.get("dataChange", True):
                 paths.append(str(Path(self.path(table)) / unquote(add["path"])))
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
         schema = self._open(table, version=version).schema().to_arrow()
         schema = pa.schema(schema)
         if not paths:
@@ -177,14 +183,17 @@ class DeltaOfflineStore:
         return dt.to_pyarrow_dataset(), int(dt.version())
 
     def stats(self, table: str) -> TableStats:
+        fast = log_stats(self.path(table))
+        if fast is not None:
+            return fast
         dt = self._open(table)
-        actions = pa.table(dt.get_add_actions(flatten=True))
-        rows = int(pc.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
-        size = int(pc.sum(actions.column("size_bytes")).as_py() or 0) if actions.num_rows else 0
+        actions = dt.get_add_actions(flatten=True)
+        rows = sum(n or 0 for n in actions.column("num_records").to_pylist())
+        size = sum(n or 0 for n in actions.column("size_bytes").to_pylist())
         last = dt.history(1)[0]
         return TableStats(
             version=int(dt.version()),
-            rows=rows,
+            rows=int(rows),
             files=actions.num_rows,
             size_bytes=size,
             last_commit=datetime.fromtimestamp(last["timestamp"] / 1000, UTC),
