@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from fti._internal.redact import mask_url
 from fti.errors import ConfigError
 
 __all__ = ["KNOWN_SCHEMES", "StoreConfig", "resolve_config"]
@@ -46,6 +47,10 @@ class StoreConfig:
     registry: str
     artifacts: str
     sources: dict[str, str]
+
+    def __repr__(self) -> str:  # URLs may carry passwords: never show them
+        parts = ", ".join(f"{p}={mask_url(getattr(self, p))!r}" for p in PARTS)
+        return f"StoreConfig(root={str(self.root)!r}, {parts})"
 
     def scheme(self, part: str) -> str:
         return urlparse(str(getattr(self, part))).scheme

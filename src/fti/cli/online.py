@@ -8,9 +8,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fti.cli.options import console, open_store, parse_name_version, store_option
+from fti._internal.redact import mask_url
+from fti.cli.options import (
+    console,
+    emit_json,
+    json_option,
+    open_store,
+    parse_name_version,
+    store_option,
+)
 from fti.errors import ValidationError
-from fti.services import feature_groups, materialization
 
 __all__ = ["app"]
 
@@ -42,6 +49,8 @@ def rebuild(
 
     Examples: fti online rebuild weather:1 ;  fti online rebuild --all
     """
+    from fti.services import feature_groups, materialization
+
     if bool(names) == all_:
         raise ValidationError(
             "Name the feature groups to rebuild (fti online rebuild weather:1) or pass --all."
@@ -61,7 +70,7 @@ def rebuild(
                     "is nothing to rebuild."
                 )
             specs.append(spec)
-    table = Table(title=f"Online rebuild ({fs.config.online})")
+    table = Table(title=f"Online rebuild ({mask_url(fs.config.online)})")
     for col in ("feature group", "version", "keys", "seconds"):
         table.add_column(col)
     for spec in specs:
@@ -81,24 +90,55 @@ def rebuild(
 def status(
     name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: latest).")],
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """Keys held online and whether the online table is behind the offline table.
 
-    Example: fti online status weather:1
+    Examples: fti online status weather:1 ;  fti online status weather --json
     """
+    from fti.services import feature_groups
+
     fs = open_store(root)
     ctx = fs._ctx
     n, v = parse_name_version(name)
     spec = feature_groups.get_spec(ctx, n, v)
+    store_url = mask_url(fs.config.online)
     if not spec.online or not spec.has_schema:
+        if json_:
+            emit_json(
+                {
+                    "name": spec.name,
+                    "version": spec.version,
+                    "online_store": store_url,
+                    "online": spec.online,
+                    "online_keys": None,
+                    "offline_version": None,
+                    "missing_versions": [],
+                }
+            )
+            return
         console.print(f"{spec.name} v{spec.version}: not online (or no data yet)")
         return
     table = feature_groups.online_table(spec)
     applied = ctx.online.applied_versions(table)
     latest = ctx.offline.version(spec.key) if ctx.offline.exists(spec.key) else -1
     missing = [x for x in range(latest + 1) if x not in applied]
-    console.print(f"[bold]{spec.name}[/] version {spec.version}  ({fs.config.online})")
-    console.print(f"  online keys          {ctx.online.count(table):,}")
+    keys = ctx.online.count(table)
+    if json_:
+        emit_json(
+            {
+                "name": spec.name,
+                "version": spec.version,
+                "online_store": store_url,
+                "online": True,
+                "online_keys": keys,
+                "offline_version": latest if latest >= 0 else None,
+                "missing_versions": missing,
+            }
+        )
+        return
+    console.print(f"[bold]{spec.name}[/] version {spec.version}  ({store_url})", highlight=False)
+    console.print(f"  online keys          {keys:,}")
     console.print(f"  offline version      {latest}")
     console.print(
         "  missing versions     "

@@ -128,7 +128,8 @@ class Field:
 
     def __post_init__(self) -> None:
         check_identifier(self.name)
-        arrow_type(self.dtype)
+        if self.dtype not in DTYPES:
+            arrow_type(self.dtype)  # raises the unknown-dtype error
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "description": self.description}

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-
 from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
 from fti.definitions.feature_group import FeatureGroupSpec

@@ -158,7 +158,8 @@ class VectorPlan:
                 f"No online row for {'key' if len(missing) == 1 else f'{len(missing)} keys'} "
                 f"{shown[0] if len(missing) == 1 else shown} in feature group {group.name!r} "
                 f"version {group.version} (unknown key, or older than the ttl). Pass "
-                "allow_missing=True to get nulls instead."
+                "allow_missing=True (model server: fti serve --allow-missing) to get nulls "
+                "instead."
             )
         left_names = [
             *self._readers[0].key_names,

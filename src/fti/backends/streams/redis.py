@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from fti._internal.redact import mask_url
 from fti.backends.streams import SourceRecord
 from fti.errors import BackendUnavailableError, MissingDependencyError
 
@@ -77,8 +78,9 @@ class RedisStreamSource:
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 if time.monotonic() > deadline:
                     raise BackendUnavailableError(
-                        f"Redis at {self.url} stayed unreachable for {self.retry_seconds}s "
-                        f"while reading stream {self.stream!r}: {e}. Check that Redis is up."
+                        f"Redis at {mask_url(self.url)} stayed unreachable for "
+                        f"{self.retry_seconds}s while reading stream {self.stream!r}: {e}. "
+                        "Check that Redis is up."
                     ) from e
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)

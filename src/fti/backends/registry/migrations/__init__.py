@@ -66,7 +66,7 @@ def _stored_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:
             conn.execution_options(fti_read_only=True)  # SQLite: a plain BEGIN, no write lock
-            query = sa.text(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 (a constant)
+            query = sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
             rows = conn.execute(query).all()
     except sa.exc.DBAPIError:
         return None  # no version table yet: a fresh database, the slow path creates it
