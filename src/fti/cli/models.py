@@ -160,11 +160,10 @@ def show(
     console.print(f"  metrics       {_metrics(mv) or '-'}")
     fv, td = mv.feature_view_ref, mv.training_dataset_ref
     console.print(f"  feature view  {'-' if fv is None else f'{fv.name} v{fv.version}'}")
-    console.print(
-        "  training data "
-        + ("-" if td is None else training_dataset_label(td.feature_view, td.fv_version, td.version)),
-        highlight=False,
+    td_label = (
+        "-" if td is None else training_dataset_label(td.feature_view, td.fv_version, td.version)
     )
+    console.print(f"  training data {td_label}", highlight=False)
     a = mv.artifact
     console.print(f"  artifact      {a.key} ({a.size:,} bytes, sha256 {a.sha256})")
     console.print(f"  created       {mv.created_at.isoformat()}")

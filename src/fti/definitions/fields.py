@@ -50,6 +50,7 @@ def _arrow_types() -> dict[str, pa.DataType]:
         "date": pa.date32(),
     }
 
+
 _INT_ORDER = ["int8", "int16", "int32", "int64"]
 
 
