@@ -13,11 +13,13 @@ from rich.table import Table
 
 from fti._internal.redact import mask_url
 from fti.cli import fg as fg_cli
+from fti.cli import fv as fv_cli
 from fti.cli import models as models_cli
 from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
 from fti.cli import stream as stream_cli
+from fti.cli import td as td_cli
 from fti.cli import token as token_cli
 from fti.cli.options import console, emit_json, json_option, open_store, store_option
 from fti.errors import FtiError
@@ -39,6 +41,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(fg_cli.app, name="fg")
+app.add_typer(fv_cli.app, name="fv")
+app.add_typer(td_cli.app, name="td")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(online_cli.app, name="online")
 pipelines_cli.register(app)

@@ -47,9 +47,11 @@ def _metrics(mv: ModelVersion) -> str:
 
 
 def training_dataset_label(feature_view: str, fv_version: int, version: int) -> str:
-    """How the CLI names a training dataset everywhere (models show, lineage): the name
-    ``fti lineage td`` accepts, ``FEATURE_VIEW_vFV_VERSION:VERSION``."""
-    return f"{feature_view}_v{fv_version}:{version}"
+    """A training dataset as ``fti lineage`` names it (``delays_v1 v2``: feature view
+    ``delays`` version 1, dataset version 2; ``fti lineage td delays_v1:2`` looks it up)."""
+    from fti.services.lineage_graph import training_dataset_name
+
+    return f"{training_dataset_name(feature_view, fv_version)} v{version}"
 
 
 def _version_json(mv: ModelVersion, aliases: list[str]) -> dict[str, Any]:
@@ -161,7 +163,10 @@ def show(
     fv, td = mv.feature_view_ref, mv.training_dataset_ref
     console.print(f"  feature view  {'-' if fv is None else f'{fv.name} v{fv.version}'}")
     td_label = (
-        "-" if td is None else training_dataset_label(td.feature_view, td.fv_version, td.version)
+        "-"
+        if td is None
+        else f"{training_dataset_label(td.feature_view, td.fv_version, td.version)} "
+        f"(feature view {td.feature_view} v{td.fv_version})"
     )
     console.print(f"  training data {td_label}", highlight=False)
     a = mv.artifact

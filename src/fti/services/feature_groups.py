@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KIND",
+    "Unset",
     "add_features",
     "get_or_create",
     "get_spec",
@@ -29,7 +30,23 @@ __all__ = [
 ]
 
 KIND = "feature_group"
-_UNSET: Any = object()
+
+
+class Unset:
+    """The default of a get-or-create argument that was not passed: keep the stored value, or
+    use ``default`` when the feature group is created. Its repr makes ``help()`` and
+    ``inspect.signature`` show that (``online: bool = <stored, else False>``)."""
+
+    __slots__ = ("default",)
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"<stored, else {self.default!r}>"
+
+
+_UNSET: Any = Unset(None)
 
 
 def offline_schema(spec: FeatureGroupSpec) -> pa.Schema:
@@ -91,7 +108,7 @@ def list_specs(ctx: StoreContext) -> list[FeatureGroupSpec]:
 def _differences(existing: FeatureGroupSpec, wanted: dict[str, Any]) -> list[str]:
     diffs = []
     for attr, value in wanted.items():
-        if value is _UNSET:
+        if isinstance(value, Unset):
             continue
         have = getattr(existing, attr)
         if attr == "columns":
@@ -144,11 +161,11 @@ def get_or_create(
             name=name,
             version=version,
             primary_key=tuple(primary_key),
-            event_time=None if event_time is _UNSET else event_time,
-            online=False if online is _UNSET else bool(online),
-            ttl=None if ttl is _UNSET else ttl,
-            description="" if description is _UNSET else str(description),
-            columns=() if features is _UNSET else tuple(features),
+            event_time=None if isinstance(event_time, Unset) else event_time,
+            online=False if isinstance(online, Unset) else bool(online),
+            ttl=None if isinstance(ttl, Unset) else ttl,
+            description="" if isinstance(description, Unset) else str(description),
+            columns=() if isinstance(features, Unset) else tuple(features),
         )
         _check_declared(spec)
         try:
