@@ -110,5 +110,6 @@ def main() -> None:
         app()
     except FtiError as e:
         message = escape(mask_url(str(e)))
-        Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False)
+        # soft_wrap: one error is one line, also when stderr is a pipe (Rich wraps at 80)
+        Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)

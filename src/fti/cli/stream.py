@@ -112,10 +112,10 @@ def read_events(path: Path) -> Any:
     import pyarrow.parquet as pq
 
     if not path.is_file():
+        where = "" if path.is_absolute() else f" (resolved to {path.resolve()})"
         raise NotFoundError(
-            f"Events file {str(path)!r} does not exist (resolved to {path.resolve()}). Pass a "
-            "Parquet or CSV file of raw records, or leave out --events to use the pipeline's "
-            "events table."
+            f"Events file {str(path)!r} does not exist{where}. Pass a Parquet or CSV file of "
+            "raw records, or leave out --events to use the pipeline's events table."
         )
     try:
         return pcsv.read_csv(path) if path.suffix.lower() == ".csv" else pq.read_table(path)
