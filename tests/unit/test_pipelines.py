@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -395,7 +396,7 @@ def test_month_chunks_follow_the_calendar() -> None:
     windows = chunks(utc(2020, 1, 31), utc(2024, 12, 31), Months(1))
     assert windows[0][0] == utc(2020, 1, 31)
     assert windows[-1][1] == utc(2024, 12, 31)
-    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(windows, windows[1:], strict=False))
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in itertools.pairwise(windows))
     assert len(windows) == 59
 
 
