@@ -38,9 +38,9 @@ def _truth(path: str) -> tuple[int, int, int, int]:
     )
 )
 def test_log_stats_match_deltalake(
-    tmp_path_factory: object, ops: list[tuple[str, list[int]]]
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, list[int]]]
 ) -> None:
-    root = Path(tmp_path_factory.mktemp("delta_log"))  # type: ignore[attr-defined]
+    root = tmp_path_factory.mktemp("delta_log")
     with fti.connect(root) as fs:
         fg = fs.feature_group("g", primary_key=["k"], event_time="t")
         fg.insert([{"k": 0, "t": T0, "x": 0.0}])
