@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 import fti
-from fti._internal.redact import mask_url
 from service_checks import create_pg_database, drop_pg_database, require_service
 
 pytestmark = pytest.mark.integration
@@ -127,19 +126,3 @@ def test_no_command_output_log_or_record_shows_a_password(
 
 def _lower(env: dict[str, str]) -> dict[str, str]:
     return {"registry": env["FTI_REGISTRY"], "online": env["FTI_ONLINE"]}
-
-
-def test_mask_url_forms() -> None:
-    assert mask_url("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
-    assert (
-        mask_url("postgresql+psycopg://u:p%40ss@h:5432/db")
-        == "postgresql+psycopg://u:***@h:5432/db"
-    )
-    assert mask_url("redis://:pw@h:6379/0?prefix=a") == "redis://:***@h:6379/0?prefix=a"
-    assert mask_url("rediss://default:pw@h/0") == "rediss://default:***@h/0"
-    assert mask_url("redis://h/0?password=pw&db=1") == "redis://h/0?password=***&db=1"
-    assert mask_url("sqlite:////tmp/x/registry.db") == "sqlite:////tmp/x/registry.db"
-    assert mask_url("redis://u@h/0") == "redis://u@h/0"  # no password: unchanged
-    assert mask_url("at 'redis://:a@h' and 'postgresql://b:c@d/e'") == (
-        "at 'redis://:***@h' and 'postgresql://b:***@d/e'"
-    )

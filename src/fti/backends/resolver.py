@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from fti._internal.redact import mask_url
+from fti.config import mask_url
 from fti.errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:

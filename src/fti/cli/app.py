@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from fti._internal.redact import mask_url
 from fti.cli import fg as fg_cli
 from fti.cli import fv as fv_cli
 from fti.cli import models as models_cli
@@ -22,6 +21,7 @@ from fti.cli import stream as stream_cli
 from fti.cli import td as td_cli
 from fti.cli import token as token_cli
 from fti.cli.options import console, emit_json, json_option, open_store, store_option
+from fti.config import mask_url
 from fti.errors import FtiError
 
 __all__ = ["app", "main"]

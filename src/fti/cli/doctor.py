@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fti._internal.redact import mask_url
+from fti.config import mask_url
 from fti.errors import FtiError
 
 if TYPE_CHECKING:

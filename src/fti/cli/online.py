@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fti._internal.redact import mask_url
 from fti.cli.options import (
     console,
     emit_json,
@@ -17,6 +16,7 @@ from fti.cli.options import (
     parse_name_version,
     store_option,
 )
+from fti.config import mask_url
 from fti.errors import ValidationError
 
 __all__ = ["app"]

@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fti._internal.redact import mask_url
 from fti.cli.options import console, emit_json, json_option, open_store, store_option
+from fti.config import mask_url
 from fti.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from fti._internal.redact import mask_url
 from fti.backends.streams import SourceRecord
+from fti.config import mask_url
 from fti.errors import BackendUnavailableError, MissingDependencyError, ValidationError
 
 __all__ = ["KafkaSource"]

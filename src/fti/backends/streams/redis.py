@@ -7,8 +7,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from fti._internal.redact import mask_url
 from fti.backends.streams import SourceRecord
+from fti.config import mask_url
 from fti.errors import BackendUnavailableError, MissingDependencyError
 
 __all__ = ["RedisStreamSource"]

@@ -39,8 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fti._internal.liveness import effective_status, writer
-from fti._internal.redact import mask_url
 from fti.backends.registry import Registry
+from fti.config import mask_url
 from fti.definitions.fields import arrow_type
 from fti.errors import ConflictError, FtiError
 from fti.pipelines.streaming.pipeline import StreamPipeline
