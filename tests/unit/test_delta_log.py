@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fti
-from fti.backends.offline.delta_log import log_stats
+from fti.backends.offline.delta_log import has_commits, log_stats
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -76,3 +76,17 @@ def test_a_checkpoint_falls_back_to_deltalake(tmp_path: Path) -> None:
         )  # fmt: skip
         assert after.rows == int(pc.count(DeltaTable(path).to_pyarrow_table().column("k")).as_py())
     assert log_stats(tmp_path / "nowhere") is None
+
+
+def test_has_commits_agrees_with_deltalake(tmp_path: Path) -> None:
+    with fti.connect(tmp_path / "store") as fs:
+        fg = fs.feature_group("g", primary_key=["k"])
+        path = fs._ctx.offline.path(fg.spec.key)  # type: ignore[attr-defined]
+        assert not has_commits(path)
+        assert not DeltaTable.is_deltatable(path)
+        fg.insert([{"k": 1, "x": 1.0}])
+        assert has_commits(path)
+        assert DeltaTable.is_deltatable(path)
+    (tmp_path / "empty" / "_delta_log").mkdir(parents=True)
+    assert not has_commits(tmp_path / "empty")
+    assert not DeltaTable.is_deltatable(str(tmp_path / "empty"))

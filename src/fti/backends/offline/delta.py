@@ -11,19 +11,17 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlparse
 
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
-
 from fti.backends.offline import TableStats
-from fti.backends.offline.delta_log import log_stats
+from fti.backends.offline.delta_log import has_commits, log_stats
 from fti.errors import NotFoundError, ValidationError
 
-if TYPE_CHECKING:  # imported where used: listing tables (fti fg list) needs no Arrow
+if TYPE_CHECKING:  # imported where used: listing tables (fti fg list) needs neither
     import pyarrow as pa
     import pyarrow.dataset as ds
+    from deltalake import DeltaTable
 
 __all__ = ["DeltaOfflineStore"]
 
@@ -31,10 +29,10 @@ __all__ = ["DeltaOfflineStore"]
 # point-in-time join decodes these files on its critical path, and measured on
 # benchmarks/training_data.py zstd made the same query 1.05-1.18x slower; its 1M-row activity
 # table is 52 MB instead of 49 MB.
-_WRITER = WriterProperties(compression="SNAPPY")
+_COMPRESSION: Final = "SNAPPY"
 # Appends are blind (they read nothing), so a commit that lost a race is simply retried at the
 # next version: delta-rs retries internally, and we retry the whole write on top of that.
-_COMMIT = CommitProperties(max_commit_retries=50)
+_COMMIT_RETRIES = 50
 _WRITE_ATTEMPTS = 5
 
 
@@ -63,6 +61,9 @@ class DeltaOfflineStore:
         return str(self.base / table)
 
     def _open(self, table: str, version: int | None = None) -> DeltaTable:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
         try:
             return DeltaTable(self.path(table), version=version)
         except TableNotFoundError:
@@ -71,9 +72,11 @@ class DeltaOfflineStore:
             ) from None
 
     def exists(self, table: str) -> bool:
-        return table in self._tables or DeltaTable.is_deltatable(self.path(table))
+        return table in self._tables or has_commits(self.path(table))
 
     def create(self, table: str, schema: pa.Schema) -> int:
+        from deltalake import DeltaTable
+
         if table in self._tables:
             return int(self._tables[table].version())
         if not self.exists(table):
@@ -91,6 +94,11 @@ class DeltaOfflineStore:
         return self.version(table)
 
     def append(self, table: str, data: pa.Table) -> int:
+        from deltalake import CommitProperties, WriterProperties, write_deltalake
+        from deltalake.exceptions import CommitFailedError
+
+        writer = WriterProperties(compression=_COMPRESSION)
+        commit = CommitProperties(max_commit_retries=_COMMIT_RETRIES)
         with self._lock:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
@@ -100,8 +108,8 @@ class DeltaOfflineStore:
                         data,
                         mode="append",
                         schema_mode="merge",
-                        writer_properties=_WRITER,
-                        commit_properties=_COMMIT,
+                        writer_properties=writer,
+                        commit_properties=commit,
                     )
                 except CommitFailedError:
                     if attempt == _WRITE_ATTEMPTS - 1:

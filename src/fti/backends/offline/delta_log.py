@@ -16,9 +16,21 @@ from pathlib import Path
 
 from fti.backends.offline import TableStats
 
-__all__ = ["log_stats"]
+__all__ = ["has_commits", "log_stats"]
 
 _COMMIT = re.compile(r"^(\d{20})\.json$")
+
+
+def has_commits(table_path: str | Path) -> bool:
+    """Is there a Delta table at ``table_path``: a log with a commit or a checkpoint? (A commit
+    file appears whole: delta-rs writes it under a temporary name and renames it.)"""
+    try:
+        return any(
+            _COMMIT.match(n) or n == "_last_checkpoint" or ".checkpoint." in n
+            for n in (p.name for p in (Path(table_path) / "_delta_log").iterdir())
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def log_stats(table_path: str | Path) -> TableStats | None:
