@@ -65,6 +65,14 @@ def dataset_json(td: TrainingDatasetSpec) -> dict[str, Any]:
     }
 
 
+def _split_text(split: dict[str, Any]) -> str:
+    if split["kind"] == "random":
+        return "random: " + ", ".join(f"{k} {v:.0%}" for k, v in split["fractions"].items())
+    if split["kind"] == "time":
+        return "by time: " + ", ".join(f"{k} [{s}, {e})" for k, (s, e) in split["ranges"].items())
+    return "none"
+
+
 @app.command("list")
 def list_(
     feature_view: Annotated[
@@ -145,7 +153,9 @@ def show(
     out(f"[bold]{escape(data['name'])}[/]  {escape(data['description'])}", highlight=False)
     out(f"  feature view    {data['feature_view']} v{data['feature_view_version']}")
     out(f"  created         {data['created_at'].isoformat()}", highlight=False)
-    out(f"  split           {data['split']}  seed {data['seed']}", highlight=False, markup=False)
+    out(f"  split           {_split_text(data['split'])}", highlight=False, markup=False)
+    if data["seed"] is not None:
+        out(f"  seed            {data['seed']}", highlight=False)
     rows = ", ".join(f"{k}={v:,}" for k, v in data["rows"].items())
     out(f"  rows            {rows}", highlight=False)
     if data["start"] or data["end"]:
