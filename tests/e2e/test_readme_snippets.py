@@ -8,6 +8,7 @@ built when a block first needs them, so the README itself stays free of set-up c
 - ``df``: hourly weather rows (``origin``, ``time_hour``, ``temp``) for the quick start;
 - ``flights``, ``weather``: feature groups of a few flights (``flight_id``, ``origin``,
   ``carrier``, ``distance``, ``delayed``, ``dep_time``) and of the weather above;
+  ``outcomes``: a snapshot group of the flights' ``arr_delay``;
 - ``spine_df``: flight keys and times with their labels; ``day``, ``next_day``: a batch window;
 - ``clf``: a LogisticRegression fitted on the training dataset ``td`` of an earlier block;
 - ``start``, ``end``: a window around now (prediction logs); ``frame``: rows for a pipeline;
@@ -97,6 +98,13 @@ def _flights(ns: dict[str, Any]) -> Any:
     return fg
 
 
+def _outcomes(ns: dict[str, Any]) -> Any:
+    rows = _flight_rows()
+    fg = ns["fs"].feature_group("outcomes", primary_key=["flight_id"])  # a snapshot group
+    fg.insert(rows[["flight_id"]].assign(arr_delay=[float(i % 7) for i in range(len(rows))]))
+    return fg
+
+
 def _weather(ns: dict[str, Any]) -> Any:
     return ns["fs"].get_feature_group("weather", version=1)
 
@@ -128,6 +136,7 @@ PROVIDED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "df": _weather_rows,
     "flights": _flights,
     "weather": _weather,
+    "outcomes": _outcomes,
     "spine_df": _spine,
     "day": lambda ns: T0 + timedelta(days=1),
     "next_day": lambda ns: T0 + timedelta(days=2),
