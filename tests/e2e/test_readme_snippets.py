@@ -18,6 +18,10 @@ built when a block first needs them, so the README itself stays free of set-up c
 parsing it with ``--help`` appended, so nothing runs); other programs are not checked.
 
 A failure names the README line of the block (or command) that broke.
+
+A block that cannot run in sequence (it demonstrates an error, or destroys what later blocks
+use) may be preceded by ``<!-- readme-test: skip REASON -->`` (invisible on GitHub); the reason
+is required and the skips are listed when the test runs. Prefer a block that runs.
 """
 
 from __future__ import annotations
@@ -42,10 +46,13 @@ from fti.cli.app import app
 README = Path(__file__).resolve().parents[2] / "README.md"
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
 _FENCE = re.compile(r"^```(\w*)\s*$")
+_SKIP = re.compile(r"^<!--\s*readme-test:\s*skip\b\s*(?P<reason>.*?)\s*-->\s*$")
 
 
-def blocks(language: str) -> list[tuple[int, str]]:
-    """(line number of the first code line, code) of every fenced block in ``language``."""
+def blocks(language: str, *, skipped: bool = False) -> list[tuple[int, str]]:
+    """(line number of the first code line, code) of every fenced block in ``language``; with
+    ``skipped``, of the blocks marked ``<!-- readme-test: skip REASON -->`` instead, the code
+    replaced by the reason."""
     out: list[tuple[int, str]] = []
     lines = README.read_text().splitlines()
     i = 0
@@ -58,8 +65,10 @@ def blocks(language: str) -> list[tuple[int, str]]:
         end = start
         while end < len(lines) and not lines[end].startswith("```"):
             end += 1
-        if m.group(1) == language:
-            out.append((start + 1, "\n".join(lines[start:end]) + "\n"))
+        marker = _SKIP.match(lines[i - 1]) if i > 0 else None
+        if m.group(1) == language and (marker is not None) == skipped:
+            code = marker.group("reason") if marker else "\n".join(lines[start:end]) + "\n"
+            out.append((start + 1, code))
         i = end + 1
     return out
 
@@ -184,6 +193,9 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_readme_has_blocks() -> None:
     assert len(blocks("python")) >= 5
     assert len(blocks("bash")) >= 4
+    for line, reason in blocks("python", skipped=True) + blocks("bash", skipped=True):
+        assert reason, f"README.md line {line}: a readme-test skip needs a reason"
+        print(f"README.md line {line}: block not run ({reason})")
 
 
 def test_python_blocks_run_in_order(sandbox: Path) -> None:

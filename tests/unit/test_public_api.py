@@ -54,9 +54,14 @@ _HEAVY = ("pandas", "pyarrow", "duckdb", "deltalake", "numpy", "sqlalchemy", "al
 
 
 def _imported_after(code: str) -> list[str]:
-    probe = code + f"\nimport sys\nprint(','.join(m for m in {_HEAVY!r} if m in sys.modules))\n"
+    """The heavy modules loaded once ``code`` ran (on a marked line: the code may print)."""
+    probe = (
+        code
+        + f"\nimport sys\nprint('LOADED:' + ','.join(m for m in {_HEAVY!r} if m in sys.modules))\n"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return [m for m in out.stdout.strip().split(",") if m]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("LOADED:"))
+    return [m for m in line.removeprefix("LOADED:").split(",") if m]
 
 
 def test_import_fti_and_the_cli_are_light() -> None:
