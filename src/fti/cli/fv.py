@@ -12,7 +12,7 @@ from fti.cli.options import (
     console,
     emit_json,
     json_option,
-    open_store,
+    open_context,
     parse_name_version,
     store_option,
 )
@@ -66,8 +66,8 @@ def list_(root: store_option = None, json_: json_option = False) -> None:
     """
     from fti.services import feature_views
 
-    fs = open_store(root)
-    views = [view_json(fs._ctx, s) for s in feature_views.list_specs(fs._ctx)]
+    ctx = open_context(root)
+    views = [view_json(ctx, s) for s in feature_views.list_specs(ctx)]
     if json_:
         emit_json(views)
         return
@@ -100,9 +100,9 @@ def show(
     """
     from fti.services import feature_views
 
-    fs = open_store(root)
+    ctx = open_context(root)
     n, v = parse_name_version(name)
-    data = view_json(fs._ctx, feature_views.get_spec(fs._ctx, n, v))
+    data = view_json(ctx, feature_views.get_spec(ctx, n, v))
     if json_:
         emit_json(data)
         return

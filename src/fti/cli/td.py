@@ -16,7 +16,7 @@ from fti.cli.options import (
     console,
     emit_json,
     json_option,
-    open_store,
+    open_context,
     parse_name_version,
     store_option,
 )
@@ -87,8 +87,7 @@ def list_(
     """
     from fti.services import feature_views, training_datasets
 
-    fs = open_store(root)
-    ctx = fs._ctx
+    ctx = open_context(root)
     if feature_view is None:
         views = feature_views.list_specs(ctx)
     else:
@@ -133,8 +132,7 @@ def show(
     """
     from fti.services import feature_views, training_datasets
 
-    fs = open_store(root)
-    ctx = fs._ctx
+    ctx = open_context(root)
     view, view_version, version = parse_dataset_ref(dataset)
     fv = feature_views.get_spec(ctx, view, view_version)
     if version is None:
