@@ -2,6 +2,9 @@
 
     fti stream run examples/streaming/card_activity.py:card_activity
 
+Environment: FTI_HOME is the store (default ./.fti); FTI_DEMO_REDIS the Redis server (default
+redis://127.0.0.1:6379/0); FTI_DEMO_STREAM the stream to read (default fti-demo-transactions).
+
 Per card: transaction count and amount sum over 10 minutes and 1 hour, the largest amount in
 the last hour, the mean over 1 day, and the number of distinct merchants in the last hour.
 """

@@ -2,12 +2,18 @@
 (which must equal what the stream wrote).
 
     python examples/streaming/features.py
+
+Environment: FTI_HOME is the store (default ./.fti, the one `fti stream run` wrote to when run
+from the same folder). Everything this script writes goes under the store: the feature view, and
+the accepted events exported to $FTI_HOME/exports/card_history.parquet for
+`fti stream backfill --events`. It never writes into the checkout.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pyarrow.parquet as pq
 from card_activity import card_activity
 
 import fti
@@ -38,3 +44,9 @@ mismatches = sum(
 print(f"{len(batch):,} rows backfilled; {mismatches} mismatches with the stream")
 assert mismatches == 0
 assert len(merged) == len(batch) == len(latest)
+
+# The raw events, for `fti stream backfill --events` (written under the store, not here).
+export = fs.config.root / "exports" / "card_history.parquet"
+export.parent.mkdir(parents=True, exist_ok=True)
+pq.write_table(card_activity.events_group(fs).read(format="arrow"), export)
+print(f"events exported to {export}")

@@ -1,6 +1,9 @@
 """Send synthetic card transactions to a Redis stream (with some duplicate deliveries).
 
 python examples/streaming/produce.py --events 20000 [--rate 0 = as fast as possible]
+
+Environment: FTI_DEMO_REDIS the Redis server (default redis://127.0.0.1:6379/0); FTI_DEMO_STREAM
+the stream to write (default fti-demo-transactions). It writes nothing to disk.
 """
 
 from __future__ import annotations

@@ -2,59 +2,121 @@
 
 >>> import fti
 >>> fs = fti.connect()                                                        # doctest: +SKIP
+
+The names below are imported on first use (PEP 562), so ``import fti`` and the ``fti`` command
+start without loading pandas, pyarrow, DuckDB or deltalake.
 """
 
-from fti._internal.lineage_events import record_input_file
-from fti.definitions.aggregations import Aggregation
-from fti.definitions.fields import Field
-from fti.definitions.on_demand import OnDemandFeature, on_demand
-from fti.definitions.query import Query, col
-from fti.definitions.transformations import (
-    Transformation,
-    impute_constant,
-    impute_mean,
-    label_encoder,
-    log_transform,
-    min_max_scaler,
-    one_hot_encoder,
-    robust_scaler,
-    standard_scaler,
-    transformation,
-)
-from fti.errors import (
-    BackendUnavailableError,
-    ConfigError,
-    ConflictError,
-    DependantsError,
-    DeprecatedWarning,
-    FtiError,
-    IntegrityError,
-    MissingDependencyError,
-    NameConflictError,
-    NotFoundError,
-    SchemaError,
-    ValidationError,
-)
-from fti.handles.feature_group import FeatureGroup
-from fti.handles.feature_view import FeatureView
-from fti.handles.model import ModelRegistry, ModelVersion
-from fti.handles.training_dataset import TrainingDataset
-from fti.pipelines import (
-    Pipeline,
-    PipelineRun,
-    backfill,
-    feature_pipeline,
-    inference_pipeline,
-    run_monolithic,
-    run_pipeline,
-    training_pipeline,
-)
-from fti.pipelines.streaming import StreamPipeline, stream_pipeline
-from fti.services.ingestion import InsertReport
-from fti.services.lineage_graph import LineageGraph
-from fti.store import FeatureStore, connect
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fti._internal.lineage_events import record_input_file
+    from fti.definitions.aggregations import Aggregation
+    from fti.definitions.fields import Field
+    from fti.definitions.on_demand import OnDemandFeature, on_demand
+    from fti.definitions.query import Query, col
+    from fti.definitions.transformations import (
+        Transformation,
+        impute_constant,
+        impute_mean,
+        label_encoder,
+        log_transform,
+        min_max_scaler,
+        one_hot_encoder,
+        robust_scaler,
+        standard_scaler,
+        transformation,
+    )
+    from fti.errors import (
+        BackendUnavailableError,
+        ConfigError,
+        ConflictError,
+        DependantsError,
+        DeprecatedWarning,
+        FtiError,
+        IntegrityError,
+        MissingDependencyError,
+        NameConflictError,
+        NotFoundError,
+        SchemaError,
+        ValidationError,
+    )
+    from fti.handles.feature_group import FeatureGroup
+    from fti.handles.feature_view import FeatureView
+    from fti.handles.model import ModelRegistry, ModelVersion
+    from fti.handles.training_dataset import TrainingDataset
+    from fti.pipelines import (
+        Pipeline,
+        PipelineRun,
+        backfill,
+        feature_pipeline,
+        inference_pipeline,
+        run_monolithic,
+        run_pipeline,
+        training_pipeline,
+    )
+    from fti.pipelines.streaming import StreamPipeline, stream_pipeline
+    from fti.services.ingestion import InsertReport
+    from fti.services.lineage_graph import LineageGraph
+    from fti.store import FeatureStore, connect
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "Aggregation": "fti.definitions.aggregations",
+    "BackendUnavailableError": "fti.errors",
+    "ConfigError": "fti.errors",
+    "ConflictError": "fti.errors",
+    "DependantsError": "fti.errors",
+    "DeprecatedWarning": "fti.errors",
+    "FeatureGroup": "fti.handles.feature_group",
+    "FeatureStore": "fti.store",
+    "FeatureView": "fti.handles.feature_view",
+    "Field": "fti.definitions.fields",
+    "FtiError": "fti.errors",
+    "InsertReport": "fti.services.ingestion",
+    "IntegrityError": "fti.errors",
+    "LineageGraph": "fti.services.lineage_graph",
+    "MissingDependencyError": "fti.errors",
+    "ModelRegistry": "fti.handles.model",
+    "ModelVersion": "fti.handles.model",
+    "NameConflictError": "fti.errors",
+    "NotFoundError": "fti.errors",
+    "OnDemandFeature": "fti.definitions.on_demand",
+    "Pipeline": "fti.pipelines",
+    "PipelineRun": "fti.pipelines",
+    "Query": "fti.definitions.query",
+    "SchemaError": "fti.errors",
+    "StreamPipeline": "fti.pipelines.streaming",
+    "TrainingDataset": "fti.handles.training_dataset",
+    "Transformation": "fti.definitions.transformations",
+    "ValidationError": "fti.errors",
+    "backfill": "fti.pipelines",
+    "col": "fti.definitions.query",
+    "connect": "fti.store",
+    "feature_pipeline": "fti.pipelines",
+    "impute_constant": "fti.definitions.transformations",
+    "impute_mean": "fti.definitions.transformations",
+    "inference_pipeline": "fti.pipelines",
+    "label_encoder": "fti.definitions.transformations",
+    "log_transform": "fti.definitions.transformations",
+    "min_max_scaler": "fti.definitions.transformations",
+    "on_demand": "fti.definitions.on_demand",
+    "one_hot_encoder": "fti.definitions.transformations",
+    "record_input_file": "fti._internal.lineage_events",
+    "robust_scaler": "fti.definitions.transformations",
+    "run_monolithic": "fti.pipelines",
+    "run_pipeline": "fti.pipelines",
+    "standard_scaler": "fti.definitions.transformations",
+    "stream_pipeline": "fti.pipelines.streaming",
+    "training_pipeline": "fti.pipelines",
+    "transformation": "fti.definitions.transformations",
+}
+
 
 __all__ = [
     "Aggregation",
@@ -107,3 +169,16 @@ __all__ = [
     "training_pipeline",
     "transformation",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fti' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

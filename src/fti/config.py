@@ -16,6 +16,7 @@ artifacts   FTI_ARTIFACTS   ``<root>/artifacts``            ``file:///path``
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from urllib.parse import urlparse
 
 from fti.errors import ConfigError
 
-__all__ = ["KNOWN_SCHEMES", "StoreConfig", "resolve_config"]
+__all__ = ["KNOWN_SCHEMES", "StoreConfig", "mask_url", "resolve_config"]
 
 PARTS = ("offline", "online", "registry", "artifacts")
 
@@ -34,6 +35,30 @@ KNOWN_SCHEMES: dict[str, tuple[str, ...]] = {
     "registry": ("sqlite", "postgresql", "postgresql+psycopg"),
     "artifacts": ("file",),
 }
+
+
+# scheme://user:password@ -> scheme://user:***@ (the user may be empty: redis://:pw@host)
+_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s'\"]*):[^@\s'\"]*@")
+# ?password=... / &token=... query parameters
+_QUERY = re.compile(
+    r"(?i)(?P<head>[?&](?:password|passwd|pwd|pass|secret|token|api_key|apikey|access_key|"
+    r"secret_key|sslpassword|auth)=)[^&\s#'\"]*"
+)
+
+
+def mask_url(text: str) -> str:
+    """``text`` (a URL, or a message holding URLs) with every password replaced by ``***``.
+    Credentials never reach a screen or a log: every URL fti shows goes through it.
+
+    >>> mask_url("postgresql://fti:s3cret@db:5432/fti")
+    'postgresql://fti:***@db:5432/fti'
+    >>> mask_url("redis://:s3cret@127.0.0.1:6379/0?prefix=x")
+    'redis://:***@127.0.0.1:6379/0?prefix=x'
+    >>> mask_url("Cannot open https://host/x?token=abc&a=1: refused")
+    'Cannot open https://host/x?token=***&a=1: refused'
+    """
+    text = _USERINFO.sub(lambda m: f"{m['head']}:***@", text)
+    return _QUERY.sub(lambda m: f"{m['head']}***", text)
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,10 @@ class StoreConfig:
     registry: str
     artifacts: str
     sources: dict[str, str]
+
+    def __repr__(self) -> str:  # URLs may carry passwords: never show them
+        parts = ", ".join(f"{p}={mask_url(getattr(self, p))!r}" for p in PARTS)
+        return f"StoreConfig(root={str(self.root)!r}, {parts})"
 
     def scheme(self, part: str) -> str:
         return urlparse(str(getattr(self, part))).scheme

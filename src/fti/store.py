@@ -18,7 +18,11 @@ from fti.services.lineage_graph import LineageGraph
 
 __all__ = ["FeatureStore", "connect"]
 
-_UNSET: Any = feature_groups._UNSET
+# Defaults of get-or-create arguments: "keep the stored value, else this on creation".
+_KEEP_OR_NONE: Any = feature_groups.Unset(None)
+_KEEP_OR_FALSE: Any = feature_groups.Unset(False)
+_KEEP_OR_EMPTY: Any = feature_groups.Unset("")
+_KEEP_OR_NO_COLUMNS: Any = feature_groups.Unset(())
 
 
 class FeatureStore:
@@ -67,13 +71,15 @@ class FeatureStore:
         *,
         version: int = 1,
         primary_key: list[str] | tuple[str, ...] | None = None,
-        event_time: str | None = _UNSET,
-        online: bool = _UNSET,
-        ttl: timedelta | None = _UNSET,
-        description: str = _UNSET,
-        features: FeaturesArg = _UNSET,
+        event_time: str | None = _KEEP_OR_NONE,
+        online: bool = _KEEP_OR_FALSE,
+        ttl: timedelta | None = _KEEP_OR_NONE,
+        description: str = _KEEP_OR_EMPTY,
+        features: FeaturesArg = _KEEP_OR_NO_COLUMNS,
     ) -> FeatureGroup:
-        """Get or create a feature group version. Arguments given must match a stored one.
+        """Get or create a feature group version. Arguments given must match a stored one;
+        arguments left out keep the stored values, or take the shown default on creation
+        (``features``: inferred from the first insert).
 
         >>> fg = fs.feature_group("weather", version=1, primary_key=["origin"],
         ...                       event_time="time_hour", online=True, ttl=timedelta(hours=6))
@@ -88,7 +94,9 @@ class FeatureStore:
             online=online,
             ttl=ttl,
             description=description,
-            features=_UNSET if features is _UNSET else normalize_features(features),
+            features=features
+            if isinstance(features, feature_groups.Unset)
+            else normalize_features(features),
         )
         materialization.catch_up(self._ctx, spec)
         return FeatureGroup(self._ctx, spec)

@@ -304,3 +304,11 @@ def test_unreachable_postgresql_is_a_clear_error_without_the_password() -> None:
     with pytest.raises(BackendUnavailableError, match="registry") as info:
         SqlRegistry("postgresql://postgres:secret@127.0.0.1:1/nope")
     assert "secret" not in str(info.value)
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    """``HEAD`` lets an up-to-date registry open without importing Alembic; it must name the
+    newest migration in versions/."""
+    from fti.backends.registry.migrations import HEAD
+
+    assert head_revision() == HEAD

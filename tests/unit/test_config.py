@@ -157,3 +157,31 @@ def test_connect_uses_the_resolved_config(clean_env: Path, monkeypatch: pytest.M
     assert (clean_env / "elsewhere" / "online.db").is_file()
     assert (clean_env / "env_registry.db").is_file()
     assert not (clean_env / "tomlroot" / "registry.db").exists()
+
+
+def test_mask_url_forms() -> None:
+    from fti.config import mask_url
+
+    assert mask_url("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
+    assert (
+        mask_url("postgresql+psycopg://u:p%40ss@h:5432/db")
+        == "postgresql+psycopg://u:***@h:5432/db"
+    )
+    assert mask_url("redis://:pw@h:6379/0?prefix=a") == "redis://:***@h:6379/0?prefix=a"
+    assert mask_url("rediss://default:pw@h/0") == "rediss://default:***@h/0"
+    assert mask_url("redis://h/0?password=pw&db=1") == "redis://h/0?password=***&db=1"
+    assert mask_url("sqlite:////tmp/x/registry.db") == "sqlite:////tmp/x/registry.db"
+    assert mask_url("redis://u@h/0") == "redis://u@h/0"  # no password: unchanged
+    assert mask_url("at 'redis://:a@h' and 'postgresql://b:c@d/e'") == (
+        "at 'redis://:***@h' and 'postgresql://b:***@d/e'"
+    )
+
+
+def test_store_config_repr_masks_passwords(tmp_path: Path) -> None:
+    cfg = resolve_config(
+        tmp_path, registry="postgresql://fti:hunter2@db/fti", online="redis://:pw9@h:6379/0"
+    )
+    shown = repr(cfg)
+    assert "hunter2" not in shown
+    assert "pw9" not in shown
+    assert "postgresql://fti:***@db/fti" in shown

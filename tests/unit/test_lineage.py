@@ -128,19 +128,37 @@ def test_walk_matches_a_plain_oracle(writes: int, reads: list[int]) -> None:
         assert _names(_graph(runs, "run", f"f{i}", None).downstream()) == expected
 
 
-def test_rendering_marks_repeated_nodes() -> None:
+def test_rendering_marks_repeated_nodes_and_lists_each_file_once() -> None:
     runs = [
         _run("fa", "feature", [("file", "/raw/a.csv", None)], [("feature_group", "w", 1, 1)]),
-        _run("t1", "training", [("feature_group", "w", 1, 1), ("file", "/raw/a.csv", None)],
+        _run("fb", "feature", [("file", "/raw/a.csv", None)], [("feature_group", "v", 1, 1)]),
+        _run("t1", "training",
+             [("feature_group", "w", 1, 1), ("feature_group", "v", 1, 1),
+              ("file", "/raw/a.csv", None)],
              [("model", "m", 1)]),
+        _run("t2", "training", [("model", "m", 1), ("feature_group", "w", 1, 1)],
+             [("model", "m", 2)]),
     ]  # fmt: skip
-    g = _graph(runs, "model", "m", 1)
+    runs[0]["inputs"][0].update(sha256="aaaa" * 16, size=10)
+    runs[1]["inputs"][0].update(sha256="bbbb" * 16, size=12)  # the file changed in between
+    runs[2]["inputs"][2].update(sha256="bbbb" * 16, size=12)
+    g = _graph(runs, "model", "m", 2)
     text = g.render("upstream")
-    assert text.splitlines()[0] == "upstream of model m v1:"
+    assert text.splitlines()[0] == "upstream of model m v2:"
     assert "<- feature_group w v1 @ table version 1" in text
-    assert text.count("file /raw/a.csv") == 2
-    assert "(see above)" in text
-    assert "downstream of model m v1:\n  (nothing recorded)" in str(g)
+    assert "(see above)" in text  # w is reached via t2 and via model m v1's run t1
+    assert text.count("/raw/a.csv") == 1  # each file once ...
+    line = next(x for x in text.splitlines() if "/raw/a.csv" in x)
+    assert "(2 versions)" in line  # ... with its versions and the runs that read each
+    assert "sha256 aaaaaaaaaaaa… (10 bytes), read by run fa" in line
+    assert "sha256 bbbbbbbbbbbb… (12 bytes), read by run t1, run fb" in line
+    files = g.files()
+    assert [f["path"] for f in files] == ["/raw/a.csv"]
+    assert sorted((v["size"], sorted(v["runs"])) for v in files[0]["versions"]) == [
+        (10, ["fa"]),
+        (12, ["fb", "t1"]),
+    ]
+    assert "downstream of model m v2:\n  (nothing recorded)" in str(g)
     assert isinstance(g.tree("downstream"), Tree)
 
 

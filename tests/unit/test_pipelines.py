@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ import pandas as pd
 import pytest
 
 import fti
-from fti.pipelines.backfill import chunks, parse_duration
+from fti.pipelines.backfill import Months, chunks, parse_chunk, parse_duration
 from fti.pipelines.loader import load_pipeline
 from fti.pipelines.runner import parse_value
 from fti.pipelines.runs import context_of, get_run, list_runs
@@ -367,6 +368,36 @@ def test_chunks_and_durations() -> None:
         (T0 + timedelta(days=1), T0 + timedelta(days=2)),
         (T0 + timedelta(days=2), end),
     ]
+
+
+def test_month_chunks_follow_the_calendar() -> None:
+    assert parse_chunk("1mo") == Months(1)
+    assert parse_chunk(" 3mo ") == Months(3)
+    assert parse_chunk("7d") == timedelta(days=7)
+    for bad in ("0mo", "1 month", "mo", "-1mo"):
+        with pytest.raises(fti.ValidationError):
+            parse_chunk(bad)
+
+    def utc(y: int, m: int, d: int) -> datetime:
+        return datetime(y, m, d, 6, 30, tzinfo=UTC)
+
+    # Jan 31 -> Feb 29 (leap year) -> Mar 31 -> Apr 30: anchored at the start, no drift to the 29th
+    assert [e for _, e in chunks(utc(2024, 1, 31), utc(2024, 5, 15), Months(1))] == [
+        utc(2024, 2, 29), utc(2024, 3, 31), utc(2024, 4, 30), utc(2024, 5, 15),
+    ]  # fmt: skip
+    assert chunks(utc(2023, 1, 31), utc(2023, 3, 1), Months(1))[0][1] == utc(2023, 2, 28)
+    # across a year end, several months per chunk
+    assert chunks(utc(2023, 11, 30), utc(2024, 6, 1), Months(3)) == [
+        (utc(2023, 11, 30), utc(2024, 2, 29)),
+        (utc(2024, 2, 29), utc(2024, 5, 30)),
+        (utc(2024, 5, 30), utc(2024, 6, 1)),
+    ]
+    # the windows tile [start, end) exactly, in order
+    windows = chunks(utc(2020, 1, 31), utc(2024, 12, 31), Months(1))
+    assert windows[0][0] == utc(2020, 1, 31)
+    assert windows[-1][1] == utc(2024, 12, 31)
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in itertools.pairwise(windows))
+    assert len(windows) == 59
 
 
 def test_backfill_runs_each_chunk_in_order(fs: fti.FeatureStore) -> None:

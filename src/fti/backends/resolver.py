@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from fti.config import mask_url
 from fti.errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def open_online(url: str) -> OnlineStore:
         from fti.backends.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(url)
-    raise ConfigError(f"Unknown online store URL {url!r}.")
+    raise ConfigError(f"Unknown online store URL {mask_url(url)!r}.")
 
 
 def open_registry(url: str) -> Registry:

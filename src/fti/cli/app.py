@@ -8,17 +8,21 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fti.cli import fg as fg_cli
+from fti.cli import fv as fv_cli
 from fti.cli import lifecycle as lifecycle_cli
 from fti.cli import models as models_cli
 from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
 from fti.cli import stream as stream_cli
+from fti.cli import td as td_cli
 from fti.cli import token as token_cli
-from fti.cli.options import console, open_store, store_option
+from fti.cli.options import console, emit_json, json_option, open_store, store_option
+from fti.config import mask_url
 from fti.errors import FtiError
 
 __all__ = ["app", "main"]
@@ -38,13 +42,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(fg_cli.app, name="fg")
-app.add_typer(lifecycle_cli.fv_app, name="fv")
-app.add_typer(lifecycle_cli.td_app, name="td")
+app.add_typer(fv_cli.app, name="fv")
+app.add_typer(td_cli.app, name="td")
 app.add_typer(models_cli.app, name="models")
 for _noun, _noun_app in [
     ("fg", fg_cli.app),
-    ("fv", lifecycle_cli.fv_app),
-    ("td", lifecycle_cli.td_app),
+    ("fv", fv_cli.app),
+    ("td", td_cli.app),
     ("models", models_cli.app),
 ]:
     lifecycle_cli.add_commands(_noun_app, _noun)
@@ -66,29 +70,44 @@ def init(root: Annotated[Path | None, typer.Argument(help="Folder for the store.
     fs = open_store(root)
     results = checks(fs)  # opening each part creates it (tables, files, folders)
     for part, url, _, good, detail in results:
-        console.print(f"  {part:<9} {url}" + ("" if good else f"  [red]FAIL[/] {detail}"))
+        failure = "" if good else f"  [red]FAIL[/] {escape(detail)}"
+        console.print(f"  {part:<9} {escape(url)}" + failure, highlight=False)
     if not all(good for *_, good, _ in results):
         raise typer.Exit(1)
     console.print(f"[green]Feature store ready[/] at {fs.config.root}")
 
 
 @app.command()
-def doctor(root: store_option = None) -> None:
+def doctor(root: store_option = None, json_: json_option = False) -> None:
     """Show what is configured, where each setting came from, and whether it is reachable.
+    Passwords in URLs are shown as ***.
 
-    Example: FTI_ONLINE=redis://127.0.0.1:6379/0 fti doctor
+    Examples: FTI_ONLINE=redis://127.0.0.1:6379/0 fti doctor ;  fti doctor --json
     """
     from fti.cli.doctor import checks
 
     fs = open_store(root)
-    table = Table(title=f"fti store at {fs.config.root}")
-    for col in ("part", "url", "from", "status"):
-        table.add_column(col)
-    ok = True
-    for part, url, source, good, detail in checks(fs):
-        ok &= good
-        table.add_row(part, url, source, ("[green]ok[/] " if good else "[red]FAIL[/] ") + detail)
-    console.print(table)
+    results = checks(fs)
+    ok = all(good for *_, good, _ in results)
+    if json_:
+        emit_json(
+            {
+                "root": str(fs.config.root),
+                "ok": ok,
+                "parts": [
+                    {"part": p, "url": u, "source": s, "ok": g, "detail": d}
+                    for p, u, s, g, d in results
+                ],
+            }
+        )
+    else:
+        table = Table(title=f"fti store at {escape(str(fs.config.root))}")
+        for col in ("part", "url", "from", "status"):
+            table.add_column(col)
+        for part, url, source, good, detail in results:
+            status = ("[green]ok[/] " if good else "[red]FAIL[/] ") + escape(detail)
+            table.add_row(part, escape(url), source, status)
+        console.print(table)
     if not ok:
         raise typer.Exit(1)
 
@@ -98,5 +117,7 @@ def main() -> None:
     try:
         app()
     except FtiError as e:
-        Console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
+        message = escape(mask_url(str(e)))
+        # soft_wrap: one error is one line, also when stderr is a pipe (Rich wraps at 80)
+        Console(stderr=True).print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from fti.config import mask_url
 from fti.errors import FtiError
-from fti.store import FeatureStore
+
+if TYPE_CHECKING:
+    from fti.store import FeatureStore
 
 __all__ = ["checks"]
 
 
 def checks(fs: FeatureStore) -> list[tuple[str, str, str, bool, str]]:
-    """(part, url, source, ok, detail) for each backend."""
+    """(part, url, source, ok, detail) for each backend; passwords in URLs and messages are
+    masked."""
     ctx = fs._ctx
     out = []
     for part in ("offline", "online", "registry", "artifacts"):
@@ -25,5 +31,5 @@ def checks(fs: FeatureStore) -> list[tuple[str, str, str, bool, str]]:
             ok, detail = False, str(e)
         except Exception as e:  # a driver's own error: report it, do not crash the doctor
             ok, detail = False, f"{type(e).__name__}: {e}"
-        out.append((part, url, source, ok, detail))
+        out.append((part, mask_url(url), source, ok, mask_url(detail)))
     return out

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from fti.cli.options import console, open_store, parse_key_values, parse_name_version, store_option
+from fti.cli.options import (
+    console,
+    emit_json,
+    json_option,
+    open_context,
+    open_store,
+    parse_key_values,
+    parse_name_version,
+    store_option,
+)
 
-__all__ = ["app"]
+if TYPE_CHECKING:
+    from fti.definitions.feature_group import FeatureGroupSpec
+    from fti.services.context import StoreContext
+
+__all__ = ["app", "list_rows"]
 
 app = typer.Typer(
     help="Feature groups. Example: fti fg show weather:1",
@@ -18,26 +31,56 @@ app = typer.Typer(
 )
 
 
+def _spec_json(spec: FeatureGroupSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "version": spec.version,
+        "primary_key": list(spec.primary_key),
+        "event_time": spec.event_time,
+        "online": spec.online,
+        "ttl_seconds": None if spec.ttl is None else spec.ttl.total_seconds(),
+        "description": spec.description,
+    }
+
+
+def list_rows(ctx: StoreContext) -> list[dict[str, Any]]:
+    """One dict per feature group version (the keys of ``fti fg list --json``): read from the
+    registry and the offline tables' metadata, without loading any data."""
+    from fti.services import feature_groups
+
+    rows = []
+    for spec in feature_groups.list_specs(ctx):
+        count = ctx.offline.stats(spec.key).rows if ctx.offline.exists(spec.key) else 0
+        rows.append({**_spec_json(spec), "rows": count})
+    return rows
+
+
 @app.command("list")
-def list_(root: store_option = None) -> None:
+def list_(root: store_option = None, json_: json_option = False) -> None:
     """List feature groups with their keys, row counts and online flag.
 
-    Example: fti fg list
+    Examples: fti fg list ;  fti fg list --json
     """
-    fs = open_store(root)
+    ctx = open_context(root)
+    try:
+        rows = list_rows(ctx)
+    finally:
+        ctx.close()
+    if json_:
+        emit_json(rows)
+        return
     table = Table(title="Feature groups")
     for col in ("name", "version", "primary key", "event time", "online", "rows", "description"):
         table.add_column(col)
-    for fg in fs.feature_groups():
-        s = fg.stats()
+    for r in rows:
         table.add_row(
-            fg.name,
-            str(fg.version),
-            ", ".join(fg.primary_key),
-            fg.event_time or "-",
-            "yes" if fg.spec.online else "no",
-            f"{s['rows']:,}",
-            fg.spec.description,
+            r["name"],
+            str(r["version"]),
+            ", ".join(r["primary_key"]),
+            r["event_time"] or "-",
+            "yes" if r["online"] else "no",
+            f"{r['rows']:,}",
+            r["description"],
         )
     console.print(table)
 
@@ -46,16 +89,32 @@ def list_(root: store_option = None) -> None:
 def show(
     name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: latest).")],
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """Schema, row count, latest commit and online rows of a feature group.
 
-    Example: fti fg show weather:1
+    Examples: fti fg show weather:1 ;  fti fg show weather --json
     """
     fs = open_store(root)
     n, v = parse_name_version(name)
     fg = fs.get_feature_group(n, version=v)
     s = fg.stats()
     spec = fg.spec
+    if json_:
+        emit_json(
+            {
+                **_spec_json(spec),
+                **{k: s[k] for k in ("rows", "files", "size_bytes", "online_rows")},
+                "offline_version": s["offline_version"],
+                "last_commit": s["last_commit"],
+                "last_operation": s["last_operation"],
+                "columns": [
+                    {"name": c.name, "dtype": c.dtype, "role": _role(spec, c.name)}
+                    for c in spec.columns
+                ],
+            }
+        )
+        return
     console.print(f"[bold]{spec.name}[/] version {spec.version}  {spec.description}")
     console.print(f"  primary key   {', '.join(spec.primary_key)}")
     console.print(f"  event time    {spec.event_time or '-'}")
@@ -80,15 +139,14 @@ def show(
     schema.add_column("dtype")
     schema.add_column("role")
     for c in spec.columns:
-        role = (
-            "key"
-            if c.name in spec.primary_key
-            else "event time"
-            if c.name == spec.event_time
-            else "feature"
-        )
-        schema.add_row(c.name, c.dtype, role)
+        schema.add_row(c.name, c.dtype, _role(spec, c.name))
     console.print(schema)
+
+
+def _role(spec: FeatureGroupSpec, column: str) -> str:
+    if column in spec.primary_key:
+        return "key"
+    return "event time" if column == spec.event_time else "feature"
 
 
 @app.command()

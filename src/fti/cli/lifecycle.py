@@ -1,8 +1,6 @@
 """``delete`` and ``deprecate`` for every noun: ``fti fg|fv|td|models delete|deprecate``.
 
-The commands are added to each noun's Typer app by :func:`add_commands`; ``fti fv`` and
-``fti td`` get their apps here (:data:`fv_app`, :data:`td_app`) until they have modules of
-their own.
+The commands are added to each noun's Typer app by :func:`add_commands`.
 """
 
 from __future__ import annotations
@@ -11,26 +9,17 @@ import json
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fti.cli.options import console, open_store, parse_name_version, store_option
 from fti.errors import ValidationError
-from fti.store import FeatureStore
 
-__all__ = ["add_commands", "fv_app", "td_app"]
+if TYPE_CHECKING:
+    from fti.store import FeatureStore
 
-fv_app = typer.Typer(
-    help="Feature views. Example: fti fv delete delays:1",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-td_app = typer.Typer(
-    help="Training datasets. Example: fti td delete delays:1 2",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+__all__ = ["add_commands"]
 
 _NOUNS = {
     "fg": ("feature group", "weather:1"),

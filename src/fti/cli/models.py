@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from fti.cli.options import console, open_store, store_option
+from fti.cli.options import console, emit_json, json_option, open_store, store_option
 from fti.errors import ValidationError
-from fti.handles.model import ModelVersion
-from fti.store import FeatureStore
 
-__all__ = ["app", "parse_model_ref"]
+if TYPE_CHECKING:
+    from fti.handles.model import ModelVersion
+    from fti.store import FeatureStore
+
+__all__ = ["app", "parse_model_ref", "training_dataset_label"]
 
 app = typer.Typer(
     help="Registered models. Example: fti models show delays@production",
@@ -44,6 +46,38 @@ def _metrics(mv: ModelVersion) -> str:
     return ", ".join(f"{k}={v:.4g}" for k, v in sorted(mv.metrics.items()))
 
 
+def training_dataset_label(feature_view: str, fv_version: int, version: int) -> str:
+    """A training dataset as ``fti lineage`` names it (``delays_v1 v2``: feature view
+    ``delays`` version 1, dataset version 2; ``fti lineage td delays_v1:2`` looks it up)."""
+    from fti.services.lineage_graph import training_dataset_name
+
+    return f"{training_dataset_name(feature_view, fv_version)} v{version}"
+
+
+def _version_json(mv: ModelVersion, aliases: list[str]) -> dict[str, Any]:
+    fv, td = mv.feature_view_ref, mv.training_dataset_ref
+    return {
+        "name": mv.name,
+        "version": mv.version,
+        "format": mv.format,
+        "framework": mv.framework,
+        "status": mv.status,
+        "metrics": dict(sorted(mv.metrics.items())),
+        "aliases": aliases,
+        "description": mv.description,
+        "created_at": mv.created_at,
+        "feature_view": None if fv is None else {"name": fv.name, "version": fv.version},
+        "training_dataset": None
+        if td is None
+        else {
+            "feature_view": td.feature_view,
+            "feature_view_version": td.fv_version,
+            "version": td.version,
+            "label": training_dataset_label(td.feature_view, td.fv_version, td.version),
+        },
+    }
+
+
 def _resolve(fs: FeatureStore, text: str) -> ModelVersion:
     name, version, alias = parse_model_ref(text)
     return fs.models.get(name, version=version, alias=alias)
@@ -53,10 +87,11 @@ def _resolve(fs: FeatureStore, text: str) -> ModelVersion:
 def list_(
     name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """List registered model versions with their format, metrics and aliases.
 
-    Examples: fti models list ;  fti models list delays
+    Examples: fti models list ;  fti models list delays --json
     """
     fs = open_store(root)
     versions = fs.models.list(name)
@@ -68,6 +103,9 @@ def list_(
         for alias, v in sorted(fs.models.aliases(n).items()):
             by_version.setdefault(v, []).append(alias)
         aliases[n] = by_version
+    if json_:
+        emit_json([_version_json(mv, aliases[mv.name].get(mv.version, [])) for mv in versions])
+        return
     table = Table(title="Models" if name is None else f"Model {name}")
     for col in ("name", "version", "format", "status", "metrics", "aliases", "created"):
         table.add_column(col)
@@ -92,14 +130,31 @@ def show(
         str, typer.Argument(help="NAME, NAME:VERSION or NAME@ALIAS (default: latest).")
     ],
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """Metrics, signature, lineage and artifact of one model version.
 
     Examples: fti models show delays ;  fti models show delays:2 ;
-    fti models show delays@production
+    fti models show delays@production --json
     """
     fs = open_store(root)
     mv = _resolve(fs, model)
+    if json_:
+        a, sig = mv.artifact, mv.signature
+        emit_json(
+            {
+                **_version_json(mv, list(mv.aliases)),
+                "artifact": {"key": a.key, "size": a.size, "sha256": a.sha256},
+                "libraries": dict(sorted(mv.libraries.items())),
+                "tags": dict(mv.tags),
+                "signature": {
+                    "source": sig.source,
+                    "inputs": [{"name": f.name, "dtype": f.dtype} for f in sig.inputs],
+                    "outputs": [{"name": f.name, "dtype": f.dtype} for f in sig.outputs],
+                },
+            }
+        )
+        return
     console.print(f"[bold]{mv.name}[/] version {mv.version}  {mv.description}")
     console.print(f"  status        {mv.status}")
     console.print(f"  format        {mv.format} ({mv.framework})")
@@ -107,10 +162,13 @@ def show(
     console.print(f"  metrics       {_metrics(mv) or '-'}")
     fv, td = mv.feature_view_ref, mv.training_dataset_ref
     console.print(f"  feature view  {'-' if fv is None else f'{fv.name} v{fv.version}'}")
-    console.print(
-        "  training data "
-        + ("-" if td is None else f"{td.feature_view} v{td.fv_version}, dataset v{td.version}")
+    td_label = (
+        "-"
+        if td is None
+        else f"{training_dataset_label(td.feature_view, td.fv_version, td.version)} "
+        f"(feature view {td.feature_view} v{td.fv_version})"
     )
+    console.print(f"  training data {td_label}", highlight=False)
     a = mv.artifact
     console.print(f"  artifact      {a.key} ({a.size:,} bytes, sha256 {a.sha256})")
     console.print(f"  created       {mv.created_at.isoformat()}")

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from fti.cli.options import console, open_store, parse_name_version, store_option
-from fti.definitions.feature_group import FeatureGroupSpec
+from fti.cli.options import (
+    console,
+    emit_json,
+    json_option,
+    open_store,
+    parse_name_version,
+    store_option,
+)
+from fti.config import mask_url
 from fti.errors import BackendUnavailableError, ValidationError
-from fti.services import feature_groups, materialization, online_health
-from fti.services.context import StoreContext
+
+if TYPE_CHECKING:
+    from fti.definitions.feature_group import FeatureGroupSpec
+    from fti.services.context import StoreContext
 
 __all__ = ["app"]
 
@@ -45,6 +53,8 @@ def rebuild(
 
     Examples: fti online rebuild weather:1 ;  fti online rebuild --all
     """
+    from fti.services import feature_groups
+
     if bool(names) == all_:
         raise ValidationError(
             "Name the feature groups to rebuild (fti online rebuild weather:1) or pass --all."
@@ -66,7 +76,7 @@ def rebuild(
                     "is nothing to rebuild."
                 )
             specs.append(spec)
-    table = Table(title=f"Online rebuild ({fs.config.online})")
+    table = Table(title=f"Online rebuild ({mask_url(fs.config.online)})")
     for col in ("feature group", "version", "keys", "seconds"):
         table.add_column(col)
     for spec in specs:
@@ -87,6 +97,8 @@ _LOCK_WAIT_SECONDS = 600.0
 
 def _rebuild_locked(ctx: StoreContext, spec: FeatureGroupSpec) -> int:
     """Rebuild under the heal lock, so a server restoring the same table is not raced."""
+    from fti.services import feature_groups, materialization
+
     table = feature_groups.online_table(spec)
     deadline = time.monotonic() + _LOCK_WAIT_SECONDS
     while True:
@@ -109,29 +121,41 @@ def status(
         typer.Option(help="Look up this many random offline keys online (0: skip the check)."),
     ] = 1000,
     exact: Annotated[bool, typer.Option("--exact", help="Look up every offline key.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """Keys held online, keys missing online, and offline versions not applied online.
 
     Missing keys are found by looking offline keys up online: a random sample of --sample
     keys (the size is printed), or every key with --exact.
 
-    Example: fti online status weather:1 --exact
+    Examples: fti online status weather:1 --exact ;  fti online status weather --json
     """
     if sample < 0:
         raise ValidationError(f"--sample must be >= 0; got {sample}. Pass e.g. --sample 1000.")
+    from fti.services import feature_groups, online_health
+
     fs = open_store(root)
     ctx = fs._ctx
     n, v = parse_name_version(name)
     spec = feature_groups.get_spec(ctx, n, v)
+    store_url = mask_url(fs.config.online)
     if not spec.online or not spec.has_schema:
-        if as_json:
-            typer.echo(
-                json.dumps({"feature_group": spec.name, "version": spec.version, "online": False})
+        if json_:
+            emit_json(
+                {
+                    "name": spec.name,
+                    "version": spec.version,
+                    "online_store": store_url,
+                    "online": spec.online,
+                    "online_keys": None,
+                    "offline_version": None,
+                    "missing_versions": [],
+                    "check": None,
+                }
             )
-        else:
-            console.print(f"{spec.name} v{spec.version}: not online (or no data yet)")
+            return
+        console.print(f"{spec.name} v{spec.version}: not online (or no data yet)")
         return
     table = feature_groups.online_table(spec)
     applied = ctx.online.applied_versions(table)
@@ -141,22 +165,24 @@ def status(
     if exact or sample > 0:
         with console.status(f"Checking {spec.name} v{spec.version} keys online ..."):
             check = online_health.verify(ctx, spec, sample=None if exact else sample)
+    keys = ctx.online.count(table)
     rebuild_hint = f"fti online rebuild {spec.name}:{spec.version}"
-    if as_json:
-        body = {
-            "feature_group": spec.name,
-            "version": spec.version,
-            "online": True,
-            "online_url": fs.config.online,
-            "online_keys": ctx.online.count(table),
-            "offline_version": latest,
-            "missing_versions": missing,
-            "check": None if check is None else check.as_dict(),
-        }
-        typer.echo(json.dumps(body, default=str))
+    if json_:
+        emit_json(
+            {
+                "name": spec.name,
+                "version": spec.version,
+                "online_store": store_url,
+                "online": True,
+                "online_keys": keys,
+                "offline_version": latest if latest >= 0 else None,
+                "missing_versions": missing,
+                "check": None if check is None else check.as_dict(),
+            }
+        )
         return
-    console.print(f"[bold]{spec.name}[/] version {spec.version}  ({fs.config.online})")
-    console.print(f"  online keys          {ctx.online.count(table):,}")
+    console.print(f"[bold]{spec.name}[/] version {spec.version}  ({store_url})", highlight=False)
+    console.print(f"  online keys          {keys:,}")
     console.print(f"  offline version      {latest}")
     console.print(
         "  missing versions     " + (f"{missing} ({rebuild_hint})" if missing else "none")
@@ -182,3 +208,4 @@ def status(
         console.print(f"  missing keys         0 ({how})")
     if check.stale:
         console.print(f"  [red]stale keys[/]           {check.stale:,} older than offline ({how})")
+

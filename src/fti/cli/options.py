@@ -1,28 +1,88 @@
-"""Shared CLI plumbing: the console, the --root option, NAME[:VERSION] and KEY=VALUE parsing."""
+"""Shared CLI plumbing: the console, the --root and --json options, NAME[:VERSION] and
+KEY=VALUE parsing.
+
+Commands import the store (and with it pandas, Arrow, DuckDB) inside their bodies, so ``fti
+--help`` and light commands start fast; ``benchmarks/cli_startup.py`` measures it.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
 from fti.errors import ValidationError
-from fti.store import FeatureStore, connect
 
-__all__ = ["console", "open_store", "parse_name_version", "parse_key_values", "store_option"]
+if TYPE_CHECKING:
+    from fti.services.context import StoreContext
+    from fti.store import FeatureStore
 
-console = Console()
+__all__ = [
+    "console",
+    "emit_json",
+    "json_option",
+    "open_context",
+    "open_store",
+    "parse_key_values",
+    "parse_name_version",
+    "store_option",
+]
+
+
+def _width() -> int | None:
+    # Piped or redirected output gets whole lines: at Rich's default of 80 columns, tables would
+    # wrap and cut cells. A terminal (or an explicit COLUMNS) keeps Rich's own sizing.
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 10_000
+
+
+console = Console(width=_width())
 
 store_option = Annotated[
     Path | None,
     typer.Option("--root", "-r", help="Store folder (default: $FTI_HOME, fti.toml or ./.fti)."),
 ]
+json_option = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print JSON on stdout instead of a table (keys: see README, CLI section)."
+    ),
+]
+
+
+def emit_json(data: Any) -> None:
+    """Write ``data`` as JSON to stdout, and nothing else (datetimes as ISO 8601 text)."""
+    typer.echo(json.dumps(data, indent=2, default=_default, ensure_ascii=False))
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "total_seconds"):
+        return value.total_seconds()
+    return str(value)
 
 
 def open_store(root: Path | None) -> FeatureStore:
+    """The store at ``root`` (or configured by env / fti.toml), as ``fti.connect`` opens it."""
+    from fti.store import connect
+
     return connect(root)
+
+
+def open_context(root: Path | None) -> StoreContext:
+    """The store's backends without the facade: for read-only listings that must not pay for
+    importing pandas and Arrow (``fti fg list``)."""
+    from fti.config import resolve_config
+    from fti.services.context import StoreContext
+
+    return StoreContext(resolve_config(root))
 
 
 def parse_name_version(text: str) -> tuple[str, int | None]:

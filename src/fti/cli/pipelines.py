@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from fti.cli.options import console, open_store, store_option
+from fti.cli.options import console, emit_json, json_option, open_store, store_option
 from fti.errors import ValidationError
-from fti.pipelines.backfill import backfill as run_backfill
-from fti.pipelines.loader import load_pipeline
-from fti.pipelines.monolithic import run_monolithic
-from fti.pipelines.runner import run_pipeline
-from fti.pipelines.runs import PipelineRun, context_of, get_run, list_runs
+
+if TYPE_CHECKING:
+    from fti.pipelines.runs import PipelineRun
 
 __all__ = ["register", "runs_app", "schedule_app"]
 
@@ -66,6 +64,24 @@ def _entry(e: dict[str, Any]) -> str:
     return f"{e['kind']} {e['name']}{version}" + (f" ({extra})" if extra else "")
 
 
+def run_json(r: PipelineRun) -> dict[str, Any]:
+    """The keys of ``fti runs list --json`` (``runs show`` adds code_version, steps, extra)."""
+    return {
+        "id": r.id,
+        "kind": r.kind,
+        "pipeline": r.pipeline,
+        "function": r.function,
+        "status": r.status,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "seconds": r.seconds,
+        "parameters": r.parameters,
+        "inputs": r.inputs,
+        "outputs": r.outputs,
+        "error": r.error,
+    }
+
+
 def _report(run: PipelineRun) -> None:
     seconds = f" in {run.seconds:.2f}s" if run.seconds is not None else ""
     colour = "green" if run.succeeded else "red"
@@ -105,6 +121,10 @@ def run(
 
       fti run --monolithic flows.py:weather flows.py:train --param days=30
     """
+    from fti.pipelines.loader import load_pipeline
+    from fti.pipelines.monolithic import run_monolithic
+    from fti.pipelines.runner import run_pipeline
+
     params = parse_params(param)
     if monolithic and len(targets) != 2:
         raise ValidationError(
@@ -143,13 +163,19 @@ def runs_list(
     status: Annotated[str | None, typer.Option(help="running, succeeded, failed or died.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Newest N runs.")] = 20,
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """List recorded runs, newest first.
 
-    Example: fti runs list --kind feature -n 5
+    Examples: fti runs list --kind feature -n 5 ;  fti runs list --json
     """
+    from fti.pipelines.runs import context_of, list_runs
+
     fs = open_store(root)
     runs = list_runs(context_of(fs), pipeline=pipeline, kind=kind, status=status, limit=limit)
+    if json_:
+        emit_json([run_json(r) for r in runs])
+        return
     table = Table(title="Pipeline runs")
     # the id starts with the start time (UTC), so it doubles as the "started" column
     table.add_column("id", no_wrap=True, min_width=31)
@@ -171,13 +197,26 @@ def runs_list(
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix of it).")],
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
     """Everything recorded about one run.
 
-    Example: fti runs show 20130101T060000
+    Examples: fti runs show 20130101T060000 ;  fti runs show 20130101T060000 --json
     """
+    from fti.pipelines.runs import context_of, get_run
+
     fs = open_store(root)
     r = get_run(context_of(fs), run_id)
+    if json_:
+        emit_json(
+            {
+                **run_json(r),
+                "code_version": r.code_version,
+                "steps": r.steps,
+                "extra": r.extra,
+            }
+        )
+        return
     console.print(
         f"[bold]run {r.id}[/]  {r.kind} pipeline {escape(r.pipeline)}  status: {r.status}"
     )
@@ -216,10 +255,13 @@ def lineage(
     name: Annotated[str, typer.Argument(help="NAME[:VERSION] (run: its id; file: its path).")],
     direction: Annotated[str, typer.Option(help="upstream, downstream or both.")] = "both",
     root: store_option = None,
+    json_: json_option = False,
 ) -> None:
-    """Show what an object was built from and what was built on it.
+    """Show what an object was built from and what was built on it; raw files are listed once,
+    with each version (sha256) and the runs that read it. An unknown object is an error.
 
-    Examples: fti lineage model delays:3 ;  fti lineage fg weather:1 --direction downstream
+    Examples: fti lineage model delays:3 ;  fti lineage fg weather:1 --direction downstream ;
+    fti lineage fv delays:1 ;  fti lineage td delays_v1:2 --json
     """
     from fti.pipelines.lineage import lineage as lineage_of
 
@@ -228,15 +270,39 @@ def lineage(
             f"--direction must be upstream, downstream or both. Got {direction!r} instead."
         )
     graph = lineage_of(open_store(root), kind, name)
-    for d in ("upstream", "downstream") if direction == "both" else (direction,):
+    directions = ("upstream", "downstream") if direction == "both" else (direction,)
+    if json_:
+        emit_json(lineage_json(graph, directions))
+        return
+    for d in directions:
         console.print(graph.tree(d))
+
+
+def lineage_json(graph: Any, directions: tuple[str, ...]) -> dict[str, Any]:
+    """The keys of ``fti lineage --json``: root, upstream/downstream nodes (nearest first, files
+    apart), files (each once, with its versions)."""
+
+    def node(n: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": n.kind, "name": n.name, "version": n.version}
+        if n.kind == "run":
+            out.update({k: v for k, v in n.info().items() if k in ("pipeline", "status")})
+        return out
+
+    data: dict[str, Any] = {"root": node(graph.root)}
+    for d in directions:
+        nodes = graph.upstream() if d == "upstream" else graph.downstream()
+        data[d] = [node(n) for n in nodes if n.kind != "file"]
+    data["files"] = graph.files("upstream") if "upstream" in directions else []
+    return data
 
 
 def backfill(
     target: Annotated[str, typer.Argument(help="FILE.py:FUNCTION with start/end parameters.")],
     start: Annotated[str, typer.Option(help="Range start, ISO 8601 with timezone.")],
     end: Annotated[str, typer.Option(help="Range end (exclusive), ISO 8601 with timezone.")],
-    chunk: Annotated[str, typer.Option(help="Chunk length: 30m, 6h, 1d, 1w.")] = "1d",
+    chunk: Annotated[
+        str, typer.Option(help="Chunk length: 30m, 6h, 1d, 1w, or calendar months: 1mo.")
+    ] = "1d",
     param: param_option = None,
     root: store_option = None,
 ) -> None:
@@ -244,6 +310,9 @@ def backfill(
 
     Example: fti backfill flows.py:weather --start 2013-01-01T00:00:00Z --end 2013-02-01T00:00:00Z --chunk 7d
     """  # noqa: E501
+    from fti.pipelines.backfill import backfill as run_backfill
+    from fti.pipelines.loader import load_pipeline
+
     pipeline = load_pipeline(target)
     runs = run_backfill(
         pipeline, fs=open_store(root), start=start, end=end, chunk=chunk, params=parse_params(param)
@@ -281,17 +350,36 @@ def schedule_add(
 
 
 @schedule_app.command("list")
-def schedule_list(root: store_option = None) -> None:
+def schedule_list(root: store_option = None, json_: json_option = False) -> None:
     """List schedules with their cron, cursor and next tick.
 
-    Example: fti schedule list
+    Examples: fti schedule list ;  fti schedule list --json
     """
     from fti.pipelines.scheduler import list_schedules
 
+    schedules = list_schedules(open_store(root))
+    if json_:
+        emit_json(
+            [
+                {
+                    "name": s.name,
+                    "function": s.function,
+                    "cron": s.cron,
+                    "parameters": s.parameters,
+                    "catch_up": s.catch_up,
+                    "enabled": s.enabled,
+                    "created_at": s.created_at,
+                    "last_tick": s.last_tick,
+                    "next_tick": s.next_tick(s.last_tick),
+                }
+                for s in schedules
+            ]
+        )
+        return
     table = Table(title="Schedules")
     for col in ("name", "pipeline", "cron", "catch-up", "last tick", "next tick"):
         table.add_column(col)
-    for s in list_schedules(open_store(root)):
+    for s in schedules:
         table.add_row(
             s.name,
             escape(s.function),

@@ -6,14 +6,18 @@ import importlib.util
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from fti.cli.options import console, open_store, store_option
+from fti.cli.options import console, emit_json, json_option, open_store, store_option
+from fti.config import mask_url
 from fti.errors import NotFoundError, ValidationError
-from fti.pipelines.streaming import StreamPipeline, statuses
+
+if TYPE_CHECKING:
+    from fti.pipelines.streaming import StreamPipeline
 
 __all__ = ["app"]
 
@@ -26,6 +30,8 @@ app = typer.Typer(
 
 def load_pipeline(ref: str) -> StreamPipeline:
     """``FILE.py:NAME`` -> the ``StreamPipeline`` object ``NAME`` defined in ``FILE.py``."""
+    from fti.pipelines.streaming import StreamPipeline
+
     file, sep, name = ref.rpartition(":")
     if not sep or not file or not name:
         raise ValidationError(
@@ -90,15 +96,60 @@ def backfill(
 
     Example: fti stream backfill stream.py:card_activity --events history.parquet
     """
-    pipeline = load_pipeline(target)
-    fs = open_store(root)
     data: Any = None
     if events is not None:
-        import pyarrow.csv as pcsv
-        import pyarrow.parquet as pq
-
-        data = pcsv.read_csv(events) if events.suffix == ".csv" else pq.read_table(events)
+        data = read_events(events)
+    pipeline = load_pipeline(target)
+    fs = open_store(root)
     console.print(str(pipeline.backfill(fs, data)), highlight=False)
+
+
+def read_events(path: Path) -> Any:
+    """A Parquet or CSV file of raw records as an Arrow table; a clear error if it is missing or
+    unreadable."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        where = "" if path.is_absolute() else f" (resolved to {path.resolve()})"
+        raise NotFoundError(
+            f"Events file {str(path)!r} does not exist{where}. Pass a Parquet or CSV file of "
+            "raw records, or leave out --events to use the pipeline's events table."
+        )
+    try:
+        return pcsv.read_csv(path) if path.suffix.lower() == ".csv" else pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        raise ValidationError(
+            f"Cannot read events file {str(path)!r} as {kind}: {e}. Pass a .parquet file or a "
+            ".csv file with a header row."
+        ) from None
+
+
+def _watermark(wm: int | None) -> str | None:
+    if wm is None:
+        return None
+    return datetime.fromtimestamp(wm / 1e6, UTC).isoformat(timespec="milliseconds")
+
+
+def status_json(r: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``fti stream status --json``, one object per pipeline."""
+    c = r.get("counters", {})
+    return {
+        "pipeline": r["pipeline"],
+        "status": r.get("status"),
+        "lag": r.get("lag"),
+        "events_per_second": r.get("throughput"),
+        "last_checkpoint_at": r.get("last_checkpoint_at"),
+        "records": c.get("records", 0),
+        "duplicates": c.get("duplicates", 0),
+        "late": c.get("late", 0),
+        "invalid": c.get("invalid", 0),
+        "watermark": _watermark(r.get("watermark")),
+        "source": None if r.get("source") is None else mask_url(str(r["source"])),
+        "last_error": None if not r.get("last_error") else mask_url(str(r["last_error"])),
+    }
 
 
 def _ago(iso: str | None) -> str:
@@ -109,13 +160,18 @@ def _ago(iso: str | None) -> str:
 
 
 @app.command()
-def status(root: store_option = None) -> None:
+def status(root: store_option = None, json_: json_option = False) -> None:
     """Lag, throughput, last checkpoint and late-event counts of every stream pipeline.
 
-    Example: fti stream status
+    Examples: fti stream status ;  fti stream status --json
     """
+    from fti.pipelines.streaming import statuses
+
     fs = open_store(root)
     rows = statuses(fs)
+    if json_:
+        emit_json([status_json(r) for r in rows])
+        return
     if not rows:
         console.print("No stream pipelines have run in this store. Start one with fti stream run.")
         return
@@ -136,12 +192,7 @@ def status(root: store_option = None) -> None:
         table.add_column(col)
     for r in rows:
         c = r.get("counters", {})
-        wm = r.get("watermark")
-        watermark = (
-            "-"
-            if wm is None
-            else datetime.fromtimestamp(wm / 1e6, UTC).isoformat(timespec="milliseconds")
-        )
+        watermark = _watermark(r.get("watermark")) or "-"
         table.add_row(
             r["pipeline"],
             str(r.get("status", "-")),
@@ -153,9 +204,10 @@ def status(root: store_option = None) -> None:
             f"{c.get('late', 0):,}",
             f"{c.get('invalid', 0):,}",
             watermark,
-            str(r.get("source", "-")),
+            mask_url(str(r.get("source", "-"))),
         )
     console.print(table)
     for r in rows:
         if r.get("last_error"):
-            console.print(f"[red]{r['pipeline']}[/]: {r['last_error']}", highlight=False)
+            error = escape(mask_url(str(r["last_error"])))
+            console.print(f"[red]{escape(r['pipeline'])}[/]: {error}", highlight=False)

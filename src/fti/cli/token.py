@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from fti.cli.options import console, open_store, store_option
+from fti.cli.options import console, emit_json, json_option, open_store, store_option
 
 __all__ = ["app"]
 
@@ -21,37 +22,63 @@ app = typer.Typer(
 @app.command()
 def create(
     scope: Annotated[
-        str, typer.Option(help="predict (predictions), read (vectors, metrics) or admin.")
-    ] = "predict",
+        list[str] | None,
+        typer.Option(
+            help="predict (predictions), read (vectors, metrics) or admin; repeat for several "
+            "(default: predict)."
+        ),
+    ] = None,
     description: Annotated[str, typer.Option(help="What the token is for.")] = "",
     root: store_option = None,
 ) -> None:
     """Create a token and print it once (only its sha256 is stored).
 
-    Example: fti token create --scope predict --description "checkout service"
+    Only the token goes to stdout (the explanation goes to stderr), so a script can capture
+    it: TOKEN=$(fti token create --scope predict).
+
+    Examples: fti token create --scope predict --description "checkout service" ;
+    fti token create --scope predict --scope read
     """
     from fti.serving.auth import create_token
 
     fs = open_store(root)
-    token, info = create_token(fs._ctx.registry, scope, description=description)
-    console.print(f"Token {info.id} (scope {info.scope}). It is shown only now; store it safely:")
+    token, info = create_token(fs._ctx.registry, scope or ["predict"], description=description)
+    Console(stderr=True).print(
+        f"Token {info.id} (scope {info.scope}). It is shown only now; store it safely:",
+        highlight=False,
+    )
     # Plain print: no Rich markup or wrapping may touch the secret.
     typer.echo(token)
 
 
 @app.command("list")
-def list_(root: store_option = None) -> None:
+def list_(root: store_option = None, json_: json_option = False) -> None:
     """List tokens (ids, scopes, dates; never the tokens).
 
-    Example: fti token list
+    Examples: fti token list ;  fti token list --json
     """
     from fti.serving.auth import list_tokens
 
     fs = open_store(root)
+    tokens = list_tokens(fs._ctx.registry)
+    if json_:
+        emit_json(
+            [
+                {
+                    "id": t.id,
+                    "scopes": t.scope.split(),
+                    "created_at": t.created_at,
+                    "revoked": t.revoked,
+                    "description": t.description,
+                }
+                for t in tokens
+            ]
+        )
+        return
     table = Table(title="API tokens")
     for col in ("id", "scope", "created", "revoked", "description"):
         table.add_column(col)
-    for t in list_tokens(fs._ctx.registry):
+    for t in tokens:
         table.add_row(t.id, t.scope, t.created_at, "yes" if t.revoked else "no", t.description)
     console.print(table)
 

@@ -6,28 +6,50 @@ types before it is written, so all backends see the same thing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fti._internal.names import check_identifier
 from fti.errors import SchemaError
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = ["DTYPES", "Field", "arrow_type", "dtype_of"]
 
-DTYPES: dict[str, pa.DataType] = {
-    "bool": pa.bool_(),
-    "int8": pa.int8(),
-    "int16": pa.int16(),
-    "int32": pa.int32(),
-    "int64": pa.int64(),
-    "float32": pa.float32(),
-    "float64": pa.float64(),
-    "string": pa.string(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-}
+DTYPES: tuple[str, ...] = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "float32",
+    "float64",
+    "string",
+    "timestamp",
+    "date",
+)
+
+
+@functools.cache
+def _arrow_types() -> dict[str, pa.DataType]:
+    # pyarrow is imported on first use so that reading definitions (``fti fg list``) stays light
+    import pyarrow as pa
+
+    return {
+        "bool": pa.bool_(),
+        "int8": pa.int8(),
+        "int16": pa.int16(),
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "float32": pa.float32(),
+        "float64": pa.float64(),
+        "string": pa.string(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),
+    }
+
 
 _INT_ORDER = ["int8", "int16", "int32", "int64"]
 
@@ -35,13 +57,15 @@ _INT_ORDER = ["int8", "int16", "int32", "int64"]
 def arrow_type(dtype: str) -> pa.DataType:
     """The Arrow type fti stores for a logical dtype name."""
     try:
-        return DTYPES[dtype]
+        return _arrow_types()[dtype]
     except KeyError:
         raise SchemaError(f"Unknown dtype {dtype!r}. Known dtypes: {sorted(DTYPES)}.") from None
 
 
 def dtype_of(t: pa.DataType, *, column: str) -> str:
     """Map an Arrow type from user data to the logical dtype fti will store it as."""
+    import pyarrow as pa
+
     if pa.types.is_boolean(t):
         return "bool"
     if pa.types.is_integer(t):
@@ -105,7 +129,8 @@ class Field:
 
     def __post_init__(self) -> None:
         check_identifier(self.name)
-        arrow_type(self.dtype)
+        if self.dtype not in DTYPES:
+            arrow_type(self.dtype)  # raises the unknown-dtype error
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "description": self.description}

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import calendar
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +20,19 @@ from fti.pipelines.runner import parse_datetime, run_pipeline
 from fti.pipelines.runs import PipelineRun
 from fti.store import FeatureStore, connect
 
-__all__ = ["backfill", "chunks", "parse_duration"]
+__all__ = ["Months", "backfill", "chunks", "parse_chunk", "parse_duration"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_MONTHS = re.compile(r"^\s*(\d+)\s*mo\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class Months:
+    """A chunk of ``n`` calendar months (``"1mo"``): boundaries fall on the start's day of the
+    month, or on the month's last day when it is shorter (Jan 31 -> Feb 29 -> Mar 31)."""
+
+    n: int
 
 
 def parse_duration(text: str | timedelta) -> timedelta:
@@ -32,7 +43,8 @@ def parse_duration(text: str | timedelta) -> timedelta:
         m = _DURATION.match(text)
         if m is None:
             raise ValidationError(
-                f"Invalid duration {text!r}: use a number and a unit (s, m, h, d, w), e.g. 1d."
+                f"Invalid duration {text!r}: use a number and a unit (s, m, h, d, w), e.g. 1d, "
+                "or calendar months for a backfill chunk, e.g. 1mo."
             )
         value = timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
     if value <= timedelta(0):
@@ -40,12 +52,39 @@ def parse_duration(text: str | timedelta) -> timedelta:
     return value
 
 
-def chunks(start: datetime, end: datetime, step: timedelta) -> list[tuple[datetime, datetime]]:
-    """Half-open windows ``[s, e)`` covering ``[start, end)``; the last may be shorter."""
+def parse_chunk(text: str | timedelta | Months) -> timedelta | Months:
+    """A backfill chunk: a duration (``"1d"``, see :func:`parse_duration`) or calendar months
+    (``"1mo"``, ``"3mo"``)."""
+    if isinstance(text, Months):
+        months = text
+    elif isinstance(text, str) and (m := _MONTHS.match(text)) is not None:
+        months = Months(int(m.group(1)))
+    else:
+        return parse_duration(text)
+    if months.n <= 0:
+        raise ValidationError(f"The chunk must be at least 1 month. Got {text!r} instead.")
+    return months
+
+
+def add_months(when: datetime, months: int) -> datetime:
+    """``when`` moved by whole calendar months, the day clamped to the target month's length."""
+    index = when.month - 1 + months
+    year, month = when.year + index // 12, index % 12 + 1
+    day = min(when.day, calendar.monthrange(year, month)[1])
+    return when.replace(year=year, month=month, day=day)
+
+
+def chunks(
+    start: datetime, end: datetime, step: timedelta | Months
+) -> list[tuple[datetime, datetime]]:
+    """Half-open windows ``[s, e)`` covering ``[start, end)``; the last may be shorter. Month
+    boundaries are counted from ``start`` (k months after it), so they do not drift."""
     out = []
-    s = start
+    s, k = start, 0
     while s < end:
-        e = min(s + step, end)
+        k += 1
+        nxt = add_months(start, k * step.n) if isinstance(step, Months) else s + step
+        e = min(nxt, end)
         out.append((s, e))
         s = e
     return out
@@ -68,11 +107,12 @@ def backfill(
     fs: FeatureStore | None = None,
     start: datetime | str,
     end: datetime | str,
-    chunk: timedelta | str = timedelta(days=1),
+    chunk: timedelta | str | Months = timedelta(days=1),
     params: dict[str, Any] | None = None,
 ) -> list[PipelineRun]:
     """Run ``pipeline`` once per chunk of ``[start, end)``, in time order, with a progress bar.
 
+    ``chunk``: a duration (``"7d"``, ``timedelta(hours=6)``) or calendar months (``"1mo"``).
     Stops at the first failing chunk and raises; the error says where to resume.
     """
     if not isinstance(pipeline, Pipeline):
@@ -87,7 +127,7 @@ def backfill(
     s, e = _when(start, "start"), _when(end, "end")
     if not s < e:
         raise ValidationError(f"start {s.isoformat()} must be before end {e.isoformat()}.")
-    windows = chunks(s, e, parse_duration(chunk))
+    windows = chunks(s, e, parse_chunk(chunk))
     fs = fs if fs is not None else connect()
     backfill_id = secrets.token_hex(4)
     runs: list[PipelineRun] = []

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
@@ -23,9 +21,13 @@ from fti.errors import (
 from fti.services import record_state
 from fti.services.context import StoreContext
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 __all__ = [
     "KIND",
     "SCHEMA_RECHECK_SECONDS",
+    "Unset",
     "add_features",
     "get_or_create",
     "get_spec",
@@ -36,7 +38,23 @@ __all__ = [
 ]
 
 KIND = "feature_group"
-_UNSET: Any = object()
+
+
+class Unset:
+    """The default of a get-or-create argument that was not passed: keep the stored value, or
+    use ``default`` when the feature group is created. Its repr makes ``help()`` and
+    ``inspect.signature`` show that (``online: bool = <stored, else False>``)."""
+
+    __slots__ = ("default",)
+
+    def __init__(self, default: Any) -> None:
+        self.default = default
+
+    def __repr__(self) -> str:
+        return f"<stored, else {self.default!r}>"
+
+
+_UNSET: Any = Unset(None)
 # Names fti generates for its own groups (``<view>_log`` prediction logs, ``<pipeline>_events``
 # stream replay logs); a user's group of that name would be written to by fti.
 GENERATED_SUFFIXES = ("_log", "_events")
@@ -62,6 +80,7 @@ def check_new_name(name: str, *, generated: bool = False) -> None:
                     f"stream events '<pipeline>_events'). Rename it, e.g. {name + '_fg'!r}."
                 )
 
+
 # How long a long-lived online reader (``fg.read_online``) trusts the definition it holds before
 # asking the registry again. Another process may add columns (``fg.add_features``) at any time;
 # re-reading the registry on every lookup would add a registry round trip to each online read,
@@ -74,6 +93,8 @@ SCHEMA_RECHECK_SECONDS = 1.0
 
 def offline_schema(spec: FeatureGroupSpec) -> pa.Schema:
     """The Arrow schema of the offline table: user columns plus the ingestion sequence."""
+    import pyarrow as pa
+
     return pa.schema(
         [pa.field(c.name, arrow_type(c.dtype)) for c in spec.columns] + [pa.field(SEQ, pa.int64())]
     )
@@ -143,7 +164,7 @@ def list_specs(ctx: StoreContext, *, include_deprecated: bool = False) -> list[F
 def _differences(existing: FeatureGroupSpec, wanted: dict[str, Any]) -> list[str]:
     diffs = []
     for attr, value in wanted.items():
-        if value is _UNSET:
+        if isinstance(value, Unset):
             continue
         have = getattr(existing, attr)
         if attr == "columns":
@@ -200,11 +221,11 @@ def get_or_create(
             name=name,
             version=version,
             primary_key=tuple(primary_key),
-            event_time=None if event_time is _UNSET else event_time,
-            online=False if online is _UNSET else bool(online),
-            ttl=None if ttl is _UNSET else ttl,
-            description="" if description is _UNSET else str(description),
-            columns=() if features is _UNSET else tuple(features),
+            event_time=None if isinstance(event_time, Unset) else event_time,
+            online=False if isinstance(online, Unset) else bool(online),
+            ttl=None if isinstance(ttl, Unset) else ttl,
+            description="" if isinstance(description, Unset) else str(description),
+            columns=() if isinstance(features, Unset) else tuple(features),
         )
         _check_declared(spec)
         check_new_name(name, generated=generated)
@@ -295,6 +316,8 @@ def add_features(
         return spec
     new = set_columns(ctx, spec, (*spec.columns, *features), reason="columns_added")
     if ctx.offline.exists(spec.key):
+        import pyarrow as pa
+
         version = ctx.offline.add_columns(
             spec.key, [pa.field(f.name, arrow_type(f.dtype)) for f in features]
         )

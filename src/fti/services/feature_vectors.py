@@ -190,7 +190,8 @@ class VectorPlan:
                 f"No online row for {'key' if len(missing) == 1 else f'{len(missing)} keys'} "
                 f"{preview(shown[0]) if len(missing) == 1 else preview(shown)} in feature group "
                 f"{group.name!r} version {group.version} (unknown key, or older than the ttl). "
-                "Pass allow_missing=True to get nulls instead."
+                "Pass allow_missing=True (model server: fti serve --allow-missing) to get nulls "
+                "instead."
             )
         left_names = [*self._left.key_names, *self._left.value_names]
         rows: list[dict[str, Any]] = [

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import ValidationError
+from fti.errors import NotFoundError, ValidationError
 from fti.services.context import StoreContext
 
 if TYPE_CHECKING:
@@ -221,14 +221,53 @@ class LineageGraph:
         """The edges the two walks followed."""
         return [e for _, e in self._up] + [e for _, e in self._down]
 
+    def files(self, direction: str = "upstream") -> list[dict[str, Any]]:
+        """Each raw file in this lineage once, with its versions: ``{"path", "versions":
+        [{"sha256", "size", "runs": [run ids that read it]}]}``, in the order first reached.
+        Files are inputs, so only the upstream side (or a file's own lineage) has them."""
+        if direction != "upstream":
+            return []
+        runs = [n for n, _ in self._up if n.kind == RUN_KIND]
+        if self.root.kind == RUN_KIND:
+            runs.insert(0, self.root)
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for run in runs:
+            for edge in self._index.into.get(run.key, []):
+                if edge.source.kind != "file":
+                    continue
+                d = dict(edge.detail)
+                versions = found.setdefault(edge.source.name, {})
+                v = versions.setdefault(
+                    str(d.get("sha256")),
+                    {"sha256": d.get("sha256"), "size": d.get("size"), "runs": []},
+                )
+                if run.name not in v["runs"]:
+                    v["runs"].append(run.name)
+        return [{"path": p, "versions": list(vs.values())} for p, vs in found.items()]
+
+    def _file_lines(self) -> list[str]:
+        lines = []
+        for f in self.files("upstream"):
+            versions = [
+                (f"sha256 {str(v['sha256'])[:12]}…" if v["sha256"] else "no sha256")
+                + ("" if v["size"] is None else f" ({v['size']} bytes)")
+                + ", read by "
+                + ", ".join(f"run {r}" for r in v["runs"])
+                for v in f["versions"]
+            ]
+            label = "1 version" if len(versions) == 1 else f"{len(versions)} versions"
+            lines.append(f"file {f['path']} ({label}): " + "; ".join(versions))
+        return lines
+
     def _lines(self, direction: str) -> list[tuple[int, str]]:
-        """Depth-first tree lines; a node expanded once is marked "(see above)" after that."""
+        """Depth-first tree lines; a node expanded once is marked "(see above)" after that.
+        Raw files are left out: ``files()`` lists each once, with its versions."""
         lines: list[tuple[int, str]] = [(0, self.root.label())]
         expanded: set[tuple[str, str, int | None]] = {self.root.key}
 
         def visit(node: LineageNode, bound: int | None, depth: int) -> None:
             for edge, nxt, next_bound in _expand(self._index, node, bound, direction):
-                if nxt.key == self.root.key:
+                if nxt.key == self.root.key or nxt.kind == "file":
                     continue
                 text = nxt.label()
                 if edge.table_version is not None:
@@ -253,6 +292,8 @@ class LineageGraph:
                 ("  " * depth) + ("<- " if d == "upstream" else "-> ") + text
                 for depth, text in lines[1:]
             ] or ["  (nothing recorded)"]
+            if d == "upstream":
+                body += [f"  {line}" for line in self._file_lines()]
             parts.append("\n".join([title, *body]))
         return "\n".join(parts)
 
@@ -267,8 +308,11 @@ class LineageGraph:
         for depth, text in lines[1:]:
             del stack[depth:]
             stack.append(stack[-1].add(escape(text)))
-        if len(lines) == 1:
+        files = self._file_lines() if direction == "upstream" else []
+        if len(lines) == 1 and not files:
             tree.add("(nothing recorded)")
+        for line in files:
+            tree.add(escape(line))
         return tree
 
     def __str__(self) -> str:
@@ -308,6 +352,12 @@ def build(ctx: StoreContext) -> _Index:
             index._edge(LineageEdge(source, target, (("via", "model registry"),)))
     for rec in ctx.registry.records("training_dataset"):
         _link_training_dataset(index, rec.name, rec.version, rec.body.get("table_versions"))
+        fv, fv_version = rec.body.get("feature_view"), rec.body.get("feature_view_version")
+        if isinstance(fv, str) and isinstance(fv_version, int):
+            source = index._node(LineageNode("feature_view", fv, fv_version))
+            target = index._node(LineageNode("training_dataset", rec.name, rec.version))
+            if not _linked(index, source, target):
+                index._edge(LineageEdge(source, target, (("via", "training dataset record"),)))
     return index
 
 
@@ -389,6 +439,19 @@ def lineage(ctx: StoreContext, kind: str, name: str, version: int | None = None)
     ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported.
     """
     index = build(ctx)
+    registered = [] if kind in (RUN_KIND, "file") else ctx.registry.records(kind, name)
     if kind != RUN_KIND and kind != "file" and version is None:
         version = index.latest_version(kind, name)
+        if version is None and registered:
+            version = max(r.version for r in registered)
+    key = (kind, name, version)
+    if key not in index.nodes and not any(r.version == version for r in registered):
+        what = f"{kind} {name!r}" + ("" if version is None else f" version {version}")
+        known = sorted({n.name for n in index.nodes.values() if n.kind == kind})
+        raise NotFoundError(
+            f"No {what} is registered or recorded in any pipeline run. Known {kind} names: "
+            f"{known or sorted({r.name for r in registered}) or 'none'}. Check the name and "
+            "version (e.g. fti lineage model delays:3; a training dataset is "
+            "FEATURE_VIEW_vN:VERSION)."
+        )
     return LineageGraph(index, LineageNode(kind, name, version))

@@ -3,8 +3,9 @@
 A token looks like ``fti_<id>_<secret>``. The registry keeps one record per token (kind
 ``"token"``, name ``<id>``) holding only the sha256 of the whole token and its scope, so a leaked
 registry does not leak usable tokens. Scopes: ``predict`` (predictions), ``read`` (feature
-vectors, metrics), ``admin`` (everything, including reloading the model). Every scope may read
-the API description.
+vectors, metrics), ``admin`` (everything, including reloading the model). A token may hold
+several scopes (stored space-separated, ``"predict read"``). Every scope may read the API
+description.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,11 +82,18 @@ def _info(name: str, body: dict[str, Any]) -> TokenInfo:
     )
 
 
-def create_token(registry: Registry, scope: str, *, description: str = "") -> tuple[str, TokenInfo]:
-    """Create a token; returns ``(token, info)``. The token is not stored and cannot be shown
-    again."""
-    if scope not in SCOPES:
-        raise ValidationError(f"Unknown token scope {scope!r}. Use one of {list(SCOPES)}.")
+def create_token(
+    registry: Registry, scope: str | Sequence[str], *, description: str = ""
+) -> tuple[str, TokenInfo]:
+    """Create a token with one scope or several; returns ``(token, info)``. The token is not
+    stored and cannot be shown again."""
+    wanted = [scope] if isinstance(scope, str) else list(scope)
+    for s in wanted:
+        if s not in SCOPES:
+            raise ValidationError(f"Unknown token scope {s!r}. Use one of {list(SCOPES)}.")
+    if not wanted:
+        raise ValidationError(f"A token needs a scope: one or more of {list(SCOPES)}.")
+    scope = " ".join(s for s in SCOPES if s in wanted)
     for _ in range(5):
         token_id = secrets.token_hex(6)
         token = f"{_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
@@ -115,7 +124,8 @@ def revoke_token(registry: Registry, token_id: str) -> None:
 
 
 def _grants(scope: str, needed: str) -> bool:
-    return scope == "admin" or needed in (ANY_SCOPE, scope)
+    granted = scope.split()
+    return "admin" in granted or needed == ANY_SCOPE or needed in granted
 
 
 class TokenStore:
@@ -148,7 +158,7 @@ class TokenStore:
         if not authorization:
             raise AuthError(
                 "This route needs a token: send 'Authorization: Bearer <token>'. Create one "
-                "with: fti token create --scope predict"
+                f"with: fti token create --scope {'predict' if needed == ANY_SCOPE else needed}"
             )
         scheme, _, token = authorization.partition(" ")
         token = token.strip()

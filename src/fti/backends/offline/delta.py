@@ -11,18 +11,18 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import unquote, urlparse
-
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from fti._internal.error_translation import engine_errors
 from fti.backends.offline import TableStats
+from fti.backends.offline.delta_log import has_commits, log_stats
 from fti.errors import NotFoundError, ValidationError
+
+if TYPE_CHECKING:  # imported where used: listing tables (fti fg list) needs neither
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable
 
 __all__ = ["DeltaOfflineStore"]
 
@@ -30,10 +30,10 @@ __all__ = ["DeltaOfflineStore"]
 # point-in-time join decodes these files on its critical path, and measured on
 # benchmarks/training_data.py zstd made the same query 1.05-1.18x slower; its 1M-row activity
 # table is 52 MB instead of 49 MB.
-_WRITER = WriterProperties(compression="SNAPPY")
+_COMPRESSION: Final = "SNAPPY"
 # Appends are blind (they read nothing), so a commit that lost a race is simply retried at the
 # next version: delta-rs retries internally, and we retry the whole write on top of that.
-_COMMIT = CommitProperties(max_commit_retries=50)
+_COMMIT_RETRIES = 50
 _WRITE_ATTEMPTS = 5
 # Written next to the table by vacuum: which versions still have their files. Delta's vacuum
 # never deletes files whose name starts with an underscore.
@@ -65,6 +65,9 @@ class DeltaOfflineStore:
         return str(self.base / table)
 
     def _open(self, table: str, version: int | None = None) -> DeltaTable:
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
         try:
             return DeltaTable(self.path(table), version=version)
         except TableNotFoundError:
@@ -73,10 +76,12 @@ class DeltaOfflineStore:
             ) from None
 
     def exists(self, table: str) -> bool:
-        return table in self._tables or DeltaTable.is_deltatable(self.path(table))
+        return table in self._tables or has_commits(self.path(table))
 
     @engine_errors("creating offline table {}", name_arg=1)
     def create(self, table: str, schema: pa.Schema) -> int:
+        from deltalake import DeltaTable
+
         if table in self._tables:
             return int(self._tables[table].version())
         if not self.exists(table):
@@ -95,6 +100,11 @@ class DeltaOfflineStore:
 
     @engine_errors("appending to offline table {}", name_arg=1)
     def append(self, table: str, data: pa.Table) -> int:
+        from deltalake import CommitProperties, WriterProperties, write_deltalake
+        from deltalake.exceptions import CommitFailedError
+
+        writer = WriterProperties(compression=_COMPRESSION)
+        commit = CommitProperties(max_commit_retries=_COMMIT_RETRIES)
         with self._lock:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
@@ -104,8 +114,8 @@ class DeltaOfflineStore:
                         data,
                         mode="append",
                         schema_mode="merge",
-                        writer_properties=_WRITER,
-                        commit_properties=_COMMIT,
+                        writer_properties=writer,
+                        commit_properties=commit,
                     )
                 except CommitFailedError:
                     if attempt == _WRITE_ATTEMPTS - 1:
@@ -155,6 +165,9 @@ class DeltaOfflineStore:
                 paths.append(str(Path(self.path(table)) / unquote(add["path"])))
         if not all(Path(p).exists() for p in paths):
             return None  # removed by a vacuum: the caller rebuilds from the latest snapshot
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
         schema = self._open(table, version=version).schema().to_arrow()
         schema = pa.schema(schema)
         if not paths:
@@ -169,12 +182,18 @@ class DeltaOfflineStore:
     def compact(self, table: str) -> tuple[int, int, int]:
         """Rewrite small files into big ones, one commit that changes no rows (its actions
         say ``dataChange: false``); returns (files before, files after, new version)."""
+        from deltalake import CommitProperties, WriterProperties
+        from deltalake.exceptions import CommitFailedError
+
         with self._lock:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
                 before = len(dt.file_uris())
                 try:
-                    dt.optimize.compact(writer_properties=_WRITER, commit_properties=_COMMIT)
+                    dt.optimize.compact(
+                        writer_properties=WriterProperties(compression=_COMPRESSION),
+                        commit_properties=CommitProperties(max_commit_retries=_COMMIT_RETRIES),
+                    )
                 except CommitFailedError:  # a conflicting commit (e.g. a delete): retry
                     if attempt == _WRITE_ATTEMPTS - 1:
                         raise
@@ -191,6 +210,8 @@ class DeltaOfflineStore:
     def vacuum(self, table: str, keep_versions: Sequence[int]) -> int:
         """Delete files no version in ``keep_versions`` (nor any later one) needs; returns
         how many. Reading any other version afterwards raises NotFoundError."""
+        from deltalake import CommitProperties
+
         with self._lock:
             dt = self._latest(table)
             latest = int(dt.version())
@@ -202,7 +223,7 @@ class DeltaOfflineStore:
                 dry_run=False,
                 enforce_retention_duration=False,
                 full=False,
-                commit_properties=_COMMIT,
+                commit_properties=CommitProperties(max_commit_retries=_COMMIT_RETRIES),
                 keep_versions=keep,
             )
             old = self._retention(table)
@@ -280,14 +301,17 @@ class DeltaOfflineStore:
 
     @engine_errors("reading the statistics of offline table {}", name_arg=1)
     def stats(self, table: str) -> TableStats:
+        fast = log_stats(self.path(table))
+        if fast is not None:
+            return fast
         dt = self._open(table)
-        actions = pa.table(dt.get_add_actions(flatten=True))
-        rows = int(pc.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
-        size = int(pc.sum(actions.column("size_bytes")).as_py() or 0) if actions.num_rows else 0
+        actions = dt.get_add_actions(flatten=True)
+        rows = sum(n or 0 for n in actions.column("num_records").to_pylist())
+        size = sum(n or 0 for n in actions.column("size_bytes").to_pylist())
         last = dt.history(1)[0]
         return TableStats(
             version=int(dt.version()),
-            rows=rows,
+            rows=int(rows),
             files=actions.num_rows,
             size_bytes=size,
             last_commit=datetime.fromtimestamp(last["timestamp"] / 1000, UTC),

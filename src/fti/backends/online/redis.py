@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from fti.backends.online import ET, SEQ, OnlineTable
 from fti.backends.online.sqlite import decoder_for
+from fti.config import mask_url
 from fti.errors import BackendUnavailableError, ConfigError
 
 __all__ = ["RedisOnlineStore"]
@@ -152,19 +153,10 @@ def _split_url(url: str) -> tuple[str, str]:
             rest.append((k, v))
     if not _PREFIX.match(prefix):
         raise ConfigError(
-            f"Invalid Redis key prefix {prefix!r} in {url!r}: use 1-64 letters, digits, '_', '.' "
-            "or '-', e.g. redis://127.0.0.1:6379/0?prefix=fti_prod."
+            f"Invalid Redis key prefix {prefix!r} in {mask_url(url)!r}: use 1-64 letters, "
+            "digits, '_', '.' or '-', e.g. redis://127.0.0.1:6379/0?prefix=fti_prod."
         )
     return urlunparse(parsed._replace(query=urlencode(rest))), prefix
-
-
-def _display(url: str) -> str:
-    """The URL without its password, for messages."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@", 1)
-    return urlunparse(parsed._replace(netloc=netloc))
 
 
 def _key_part(value: Any) -> str:
@@ -260,12 +252,12 @@ class RedisOnlineStore:
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
             why = str(e).rstrip(".")
             raise BackendUnavailableError(
-                f"Cannot reach the Redis online store at {_display(redis_url)!r}: {why}. "
+                f"Cannot reach the Redis online store at {mask_url(redis_url)!r}: {why}. "
                 "Start Redis or point FTI_ONLINE at a running server."
             ) from e
         except redis.exceptions.AuthenticationError as e:
             raise BackendUnavailableError(
-                f"Redis at {_display(redis_url)!r} refused the credentials: {e}. Fix the user "
+                f"Redis at {mask_url(redis_url)!r} refused the credentials: {e}. Fix the user "
                 "and password in the URL (redis://user:password@host:port/db)."
             ) from e
         self._upsert = self._client.register_script(_UPSERT_LUA)

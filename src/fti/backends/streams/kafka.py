@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fti.backends.streams import SourceRecord
+from fti.config import mask_url
 from fti.errors import BackendUnavailableError, MissingDependencyError, ValidationError
 
 __all__ = ["KafkaSource"]
@@ -74,7 +75,9 @@ class KafkaSource:
             if err is not None:
                 if err.retriable() or not err.fatal():
                     continue  # e.g. partition EOF, broker transport down: librdkafka retries
-                raise BackendUnavailableError(f"Kafka consumer of {self.url} failed: {err}")
+                raise BackendUnavailableError(
+                    mask_url(f"Kafka consumer of {self.url} failed: {err}")
+                )
             try:
                 fields = json.loads(m.value())
             except ValueError as e:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fti.backends.streams import SourceRecord
+from fti.config import mask_url
 from fti.errors import BackendUnavailableError, MissingDependencyError
 
 __all__ = ["RedisStreamSource"]
@@ -77,8 +78,9 @@ class RedisStreamSource:
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 if time.monotonic() > deadline:
                     raise BackendUnavailableError(
-                        f"Redis at {self.url} stayed unreachable for {self.retry_seconds}s "
-                        f"while reading stream {self.stream!r}: {e}. Check that Redis is up."
+                        f"Redis at {mask_url(self.url)} stayed unreachable for "
+                        f"{self.retry_seconds}s while reading stream {self.stream!r}: {e}. "
+                        "Check that Redis is up."
                     ) from e
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)

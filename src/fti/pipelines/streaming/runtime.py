@@ -40,6 +40,7 @@ import pyarrow.compute as pc
 
 from fti._internal.liveness import effective_status, writer
 from fti.backends.registry import Registry
+from fti.config import mask_url
 from fti.definitions.fields import arrow_type
 from fti.errors import ConflictError, FtiError
 from fti.pipelines.streaming.pipeline import StreamPipeline
@@ -235,7 +236,7 @@ def run(
     ck.save(
         status="running",
         **writer(),  # host and pid: `fti stream status` shows "died" once they are gone
-        source=src.url,
+        source=mask_url(src.url),  # credentials are never stored
         started_at=datetime.now(UTC).isoformat(),
         restored_events=restored,
         last_error=None,
@@ -323,7 +324,7 @@ def run(
             checkpoint("stopped")
     except BaseException as e:
         with contextlib.suppress(FtiError):
-            ck.save(status="failed", last_error=f"{type(e).__name__}: {e}")
+            ck.save(status="failed", last_error=mask_url(f"{type(e).__name__}: {e}"))
         raise
     finally:
         gc.set_threshold(*thresholds)
