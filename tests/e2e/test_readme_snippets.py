@@ -6,6 +6,7 @@ a name no earlier block defined, and the names below (``PROVIDED``) supply it â€
 built when a block first needs them, so the README itself stays free of set-up code:
 
 - ``df``: hourly weather rows (``origin``, ``time_hour``, ``temp``) for the quick start;
+  ``gusts_df``: the same keys and times with only ``wind_gust`` (a partial insert);
 - ``flights``, ``weather``: feature groups of a few flights (``flight_id``, ``origin``,
   ``carrier``, ``distance``, ``delayed``, ``dep_time``) and of the weather above;
   ``outcomes``: a snapshot group of the flights' ``arr_delay``;
@@ -153,6 +154,7 @@ PROVIDED: dict[str, Callable[[dict[str, Any]], Any]] = {
     "start": lambda ns: datetime.now(UTC) - timedelta(days=1),
     "end": lambda ns: datetime.now(UTC) + timedelta(days=1),
     "frame": _frame,
+    "gusts_df": lambda ns: _weather_rows(ns)[["origin", "time_hour"]].assign(wind_gust=2.5),
     "train": _train,
 }
 
