@@ -4,6 +4,7 @@
 >>> fs = fti.connect()                                                        # doctest: +SKIP
 """
 
+from fti import expect
 from fti._internal.lineage_events import record_input_file
 from fti.definitions.aggregations import Aggregation
 from fti.definitions.fields import Field
@@ -83,6 +84,7 @@ __all__ = [
     "backfill",
     "col",
     "connect",
+    "expect",
     "feature_pipeline",
     "impute_constant",
     "impute_mean",

@@ -4,10 +4,12 @@ out handles; the work happens in ``fti.services``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from fti.config import StoreConfig, resolve_config
+from fti.definitions.expectations import Expectation
 from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.feature_view import FeatureView
@@ -72,11 +74,17 @@ class FeatureStore:
         ttl: timedelta | None = _UNSET,
         description: str = _UNSET,
         features: FeaturesArg = _UNSET,
+        expectations: Sequence[Expectation] = _UNSET,
+        on_invalid: str = _UNSET,
     ) -> FeatureGroup:
         """Get or create a feature group version. Arguments given must match a stored one.
 
+        ``expectations`` are data-quality rules (``fti.expect.*``) checked on every write;
+        ``on_invalid`` is "reject" (default), "quarantine" or "warn".
+
         >>> fg = fs.feature_group("weather", version=1, primary_key=["origin"],
-        ...                       event_time="time_hour", online=True, ttl=timedelta(hours=6))
+        ...                       event_time="time_hour", online=True, ttl=timedelta(hours=6),
+        ...                       expectations=[fti.expect.not_null("temp")])
         ... # doctest: +SKIP
         """
         spec = feature_groups.get_or_create(
@@ -89,6 +97,8 @@ class FeatureStore:
             ttl=ttl,
             description=description,
             features=_UNSET if features is _UNSET else normalize_features(features),
+            expectations=expectations,
+            on_invalid=on_invalid,
         )
         materialization.catch_up(self._ctx, spec)
         return FeatureGroup(self._ctx, spec)

@@ -16,9 +16,10 @@ from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
-from fti.services import feature_groups, materialization
+from fti.services import feature_groups, materialization, validation
 from fti.services.context import StoreContext
 from fti.services.frame_validation import check_column_names, infer_columns, normalize_frame
+from fti.services.validation import ValidationReport
 
 __all__ = ["InsertReport", "commit_staged", "insert", "next_sequence", "stage_online"]
 
@@ -50,16 +51,19 @@ class InsertReport:
     online_rows_changed: int
     seconds: float
     message: str = ""
+    validation: ValidationReport | None = None
 
     def __str__(self) -> str:
+        checked = "" if self.validation is None else f"\n{self.validation}"
         if self.message:
-            return self.message
+            return self.message + checked
         online = (
             f", {self.online_rows_changed} online rows changed" if self.online_rows_changed else ""
         )
         return (
             f"Inserted {self.rows} rows into {self.feature_group} v{self.version} "
             f"(offline table version {self.offline_version}{online}) in {self.seconds:.3f}s"
+            + checked
         )
 
 
@@ -113,11 +117,21 @@ def insert(
         elapsed = time.perf_counter() - started
         return InsertReport(spec.name, spec.version, 0, None, 0, elapsed, message=message), spec
     normalized, spec = _normalized(ctx, spec, table)
+    checked = validation.check(ctx, spec, normalized)  # may raise (reject) or set rows aside
+    normalized = checked.rows
     n = normalized.num_rows
+    if n == 0:  # every row was quarantined: nothing to commit
+        checked.finish(ctx, spec, None)
+        elapsed = time.perf_counter() - started
+        message = f"Every row of the insert into {spec.name} v{spec.version} was quarantined."
+        return InsertReport(
+            spec.name, spec.version, 0, None, 0, elapsed, message, checked.report
+        ), spec
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
-        version = ctx.offline.append(spec.key, normalized)
+        version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
+        checked.finish(ctx, spec, version)
         record_output("feature_group", spec.name, spec.version, table_version=version)
         progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
         changed = 0
@@ -133,7 +147,13 @@ def insert(
             )
             materialization.catch_up(ctx, spec, upto=version)
     report = InsertReport(
-        spec.name, spec.version, n, version, changed, time.perf_counter() - started
+        spec.name,
+        spec.version,
+        n,
+        version,
+        changed,
+        time.perf_counter() - started,
+        validation=checked.report,
     )
     return report, spec
 
@@ -151,8 +171,13 @@ def stage_online(
     if data.num_rows == 0:
         return data, 0, spec
     normalized, spec = _normalized(ctx, spec, data)
+    # A micro-batch is checked like an insert; its quarantined rows are kept at once (a
+    # replayed batch is checked again), and its report has no table version yet.
+    checked = validation.check(ctx, spec, normalized, staged=True)
+    normalized = checked.rows
+    checked.finish(ctx, spec, None)
     changed = 0
-    if spec.online:
+    if spec.online and normalized.num_rows:
         table_def = feature_groups.online_table(spec)
         ctx.online.ensure_table(table_def)
         changed = ctx.online.upsert(

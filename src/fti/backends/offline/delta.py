@@ -8,7 +8,7 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -87,7 +87,14 @@ class DeltaOfflineStore:
                     fcntl.flock(lock, fcntl.LOCK_UN)
         return self.version(table)
 
-    def append(self, table: str, data: pa.Table) -> int:
+    def append(
+        self, table: str, data: pa.Table, *, metadata: Mapping[str, str] | None = None
+    ) -> int:
+        commit = (
+            _COMMIT
+            if not metadata
+            else CommitProperties(max_commit_retries=50, custom_metadata=dict(metadata))
+        )
         with self._lock:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
@@ -98,7 +105,7 @@ class DeltaOfflineStore:
                         mode="append",
                         schema_mode="merge",
                         writer_properties=_WRITER,
-                        commit_properties=_COMMIT,
+                        commit_properties=commit,
                     )
                 except CommitFailedError:
                     if attempt == _WRITE_ATTEMPTS - 1:
@@ -148,6 +155,17 @@ class DeltaOfflineStore:
         if not paths:
             return schema.empty_table()
         return ds.dataset(paths, format="parquet", schema=schema).to_table()
+
+    def commit_metadata(self, table: str, key: str) -> dict[str, int]:
+        """``{value: version}`` of the commits whose metadata carries ``key``."""
+        if not self.exists(table):
+            return {}
+        out: dict[str, int] = {}
+        for entry in self._open(table).history():
+            value = entry.get(key)
+            if value is not None:
+                out[str(value)] = int(entry["version"])
+        return out
 
     def version(self, table: str) -> int:
         with self._lock:
