@@ -108,8 +108,8 @@ def rules(draw: st.DrawFn) -> Expectation:
         return E.row_count(min=lo, max=hi, severity=o["severity"])
     if kind == "max_age":
         return E.max_age("t", timedelta(days=2), severity=o["severity"])
-    return E.null_fraction(draw(st.sampled_from(["i", "s"])), max=draw(st.sampled_from([0, 0.25, 0.5])),
-                           severity=o["severity"])  # fmt: skip
+    frac = draw(st.sampled_from([0, 0.25, 0.5]))
+    return E.null_fraction(draw(st.sampled_from(["i", "s"])), max=frac, severity=o["severity"])
 
 
 rule_lists = st.lists(rules(), min_size=1, max_size=4, unique_by=lambda r: r.id)
