@@ -168,7 +168,8 @@ def test_warn_writes_everything_and_reports_failures(fs: Any) -> None:
     )
     report = fg.insert(tx([1.0, 500.0]))
     assert len(fg.read()) == 2
-    assert report.validation is not None and not report.validation.ok
+    assert report.validation is not None
+    assert not report.validation.ok
     assert report.validation.rules[0].failed == 1
     assert "FAILED between(amount, 0, 100)" in str(report)
 
@@ -213,7 +214,8 @@ def test_quarantine_of_every_row_commits_nothing(fs: Any) -> None:
     )
     fg.insert(tx([1.0]))
     report = fg.insert(tx([None, None], ids=[5, 6]))
-    assert report.rows == 0 and report.offline_version is None
+    assert report.rows == 0
+    assert report.offline_version is None
     assert "quarantined" in str(report)
     assert fg.stats()["offline_version"] == 1
     assert sorted(fg.quarantined()["tx_id"]) == [5, 6]
@@ -363,7 +365,7 @@ def test_great_expectations_suite_import(tmp_path: Path) -> None:
     )
     path.write_text(json.dumps(suite))
     with pytest.raises(
-        fti.ValidationError, match="'expect_column_kl_divergence_to_be_less_than'.*cannot import"
+        fti.ValidationError, match=r"'expect_column_kl_divergence_to_be_less_than'.*cannot import"
     ):
         E.from_great_expectations(path)
     with pytest.raises(fti.ValidationError, match="does not exist"):
