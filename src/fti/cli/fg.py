@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from fti.cli import fg_quality
 from fti.cli.options import console, open_store, parse_key_values, parse_name_version, store_option
 
 __all__ = ["app"]
@@ -116,3 +117,7 @@ def preview(
     for row in frame.itertuples(index=False):
         table.add_row(*("" if x is None else str(x) for x in row))
     console.print(table)
+
+
+app.command("validations")(fg_quality.validations)
+app.command("quarantine")(fg_quality.quarantine)
