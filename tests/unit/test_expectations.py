@@ -274,6 +274,20 @@ def test_sql_predicate_rule(fs: Any) -> None:
     assert list(fg.quarantined()["tx_id"]) == [1]
 
 
+def test_user_columns_named_like_internal_flags_do_not_clash(fs: Any) -> None:
+    """Regression: flag columns were aliased f0, f1, ... and a user column 'f1' shadowed one."""
+    fg = fs.feature_group(
+        "tx",
+        primary_key=["tx_id"],
+        event_time="ts",
+        expectations=[E.not_null("amount"), E.between("v", 0, 1), E.sql("src >= 0")],
+        on_invalid="quarantine",
+    )
+    fg.insert(tx([1.0, None]).assign(f0=[0.5, 0.5], f1=[2.5, 2.5], v=[0.5, 3.0], src=[1, -1]))
+    assert list(fg.read()["tx_id"]) == [0]
+    assert list(fg.quarantined()["tx_id"]) == [1]
+
+
 def test_quarantined_rows_of_an_insert_that_never_committed_are_ignored(
     fs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

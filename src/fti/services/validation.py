@@ -274,16 +274,19 @@ def evaluate(
     fails = [_fails_sql(r, table, params) for r in row_rules]
     batch = [(r, _batch_sql(r, table)) for r in rules if not r.is_row_rule]
     source = table.append_column(_ROW, pa.array(np.arange(n, dtype=np.int64)))
-    flags = ", ".join(f"{f} AS f{i}" for i, f in enumerate(fails)) or "false AS f_none"
-    base = f"WITH v AS (SELECT {_cleaned(source)} FROM src), f AS (SELECT *, {flags} FROM v)"
-    aggs = [f"count_if(f{i})" for i in range(len(fails))]
+    flags = ", ".join(f"{f} AS _fti_f{i}" for i, f in enumerate(fails)) or "false AS _fti_none"
+    base = (
+        f"WITH _fti_v AS (SELECT {_cleaned(source)} FROM _fti_src), "
+        f"_fti_flags AS (SELECT *, {flags} FROM _fti_v)"
+    )
+    aggs = [f"count_if(_fti_f{i})" for i in range(len(fails))]
     aggs += [expr for _, expr in batch if expr is not None]
     con = duckdb.connect()
     try:
-        con.register("src", source)
+        con.register("_fti_src", source)
         try:
             counts = con.execute(
-                f"{base} SELECT count(*), {', '.join(aggs) or '0'} FROM f", params
+                f"{base} SELECT count(*), {', '.join(aggs) or '0'} FROM _fti_flags", params
             ).fetchone()
         except duckdb.Error as e:
             raise ValidationError(
@@ -294,15 +297,15 @@ def evaluate(
         failed = [int(x) for x in counts[1 : 1 + len(fails)]]
         failing: dict[str, np.ndarray] = {}
         if any(failed):
-            where = " OR ".join(f"f{i}" for i in range(len(fails)))
-            cols = ", ".join(f"f{i}" for i in range(len(fails)))
+            where = " OR ".join(f"_fti_f{i}" for i in range(len(fails)))
+            cols = ", ".join(f"_fti_f{i}" for i in range(len(fails)))
             rows = con.execute(
-                f"{base} SELECT {quote(_ROW)}, {cols} FROM f WHERE {where} ORDER BY 1",
+                f"{base} SELECT {quote(_ROW)}, {cols} FROM _fti_flags WHERE {where} ORDER BY 1",
                 params,
             ).fetchnumpy()
             positions = np.asarray(rows[_ROW], dtype=np.int64)
             for i, r in enumerate(row_rules):
-                mask = np.asarray(rows[f"f{i}"], dtype=bool)
+                mask = np.asarray(rows[f"_fti_f{i}"], dtype=bool)
                 failing[r.id] = positions[mask]
     finally:
         con.close()
