@@ -24,6 +24,7 @@ different inserts and expectation revisions stay comparable.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -299,7 +300,14 @@ _FORBIDDEN_SQL = (";", "--", "/*")
 
 
 def sql_columns(predicate: str) -> list[str]:
-    """Validate a row predicate and return the column names it references.
+    """Validate a row predicate and return the column names it references."""
+    return list(_sql_columns(predicate))
+
+
+@functools.lru_cache(maxsize=256)
+def _sql_columns(predicate: str) -> tuple[str, ...]:
+    """(Cached: stored definitions are re-validated on every load, and opening DuckDB costs
+    tens of milliseconds.)
 
     It must be ONE boolean SQL expression over the insert's columns: no statements, no
     subqueries (which could read other tables), no comments, no aggregates over the insert.
@@ -371,7 +379,7 @@ def sql_columns(predicate: str) -> list[str]:
         raise ValidationError(
             f"sql({predicate!r}) references no column; a constant predicate checks nothing."
         )
-    return sorted(set(columns))
+    return tuple(sorted(set(columns)))
 
 
 def sql(
