@@ -241,12 +241,12 @@ def _batch_sql(rule: Expectation, table: pa.Table) -> str | None:
     raise AssertionError(rule.kind)
 
 
-def _cleaned(table: pa.Table, rules: Sequence[Expectation]) -> str:
+def _cleaned(table: pa.Table, rules: Sequence[Expectation], *, row: bool) -> str:
     """Select list of the columns the rules read, NaN turned into NULL (NaN counts as missing
     in every rule). Only those columns: a window or a scan then carries nothing else."""
     by_lower = {c.lower(): c for c in table.column_names}
     used = {by_lower[c.lower()] for r in rules for c in r.columns if c.lower() in by_lower}
-    out = [quote(_ROW)]
+    out = [quote(_ROW)] if row else []
     for f in table.schema:
         if f.name not in used:
             continue
@@ -255,7 +255,7 @@ def _cleaned(table: pa.Table, rules: Sequence[Expectation]) -> str:
             out.append(f"CASE WHEN isnan({q}) THEN NULL ELSE {q} END AS {q}")
         else:
             out.append(q)
-    return ", ".join(out)
+    return ", ".join(out) or "1 AS _fti_one"
 
 
 def _surely_unique(rule: Expectation, table: pa.Table) -> bool:
@@ -322,17 +322,16 @@ def evaluate(
     params: list[Any] = []
     fails = [_fails_sql(r, table, params) for r in row_rules]
     batch = [(r, _batch_sql(r, table)) for r in rules if not r.is_row_rule]
-    source = table.append_column(_ROW, pa.array(np.arange(n, dtype=np.int64)))
-    base = f"WITH _fti_v AS (SELECT {_cleaned(source, rules)} FROM _fti_src)"
+    base = f"WITH _fti_v AS (SELECT {_cleaned(table, rules, row=False)} FROM _fti_src)"
     aggs = [_count_sql(r, f, table) for r, f in zip(row_rules, fails, strict=True)]
     aggs += [expr for _, expr in batch if expr is not None]
     con = _cursor()
     try:
-        con.register("_fti_src", source)
+        con.register("_fti_src", table)
         try:
             counts = con.execute(
                 f"{base} SELECT count(*), {', '.join(aggs) or '0'} FROM _fti_v", params
-            ).fetchone()
+            ).fetchall()[0]
         except duckdb.Error as e:
             raise ValidationError(
                 f"The expectations could not be evaluated on this insert: {e}. Check the sql() "
@@ -342,6 +341,10 @@ def evaluate(
         failed = [int(x) for x in counts[1 : 1 + len(fails)]]
         failing: dict[str, np.ndarray] = {}
         if any(failed):
+            # Row positions are needed only now: a column of them, scanned with the rows.
+            con.unregister("_fti_src")
+            con.register("_fti_src", table.append_column(_ROW, pa.array(np.arange(n))))
+            base = f"WITH _fti_v AS (SELECT {_cleaned(table, rules, row=True)} FROM _fti_src)"
             flags = ", ".join(f"{f} AS _fti_f{i}" for i, f in enumerate(fails))
             where = " OR ".join(f"_fti_f{i}" for i in range(len(fails)))
             cols = ", ".join(f"_fti_f{i}" for i in range(len(fails)))
