@@ -103,6 +103,31 @@ def main(argv: list[str] | None = None) -> None:
             f"{fg.name} v{fg.version}", f"{s['rows']:,}", str(s["offline_version"]), online
         )
     console.print(table)
+    dq = Table(title="Data quality (validation reports of every insert)")
+    for col in ("group", "inserts", "rule", "failed", "quarantined"):
+        dq.add_column(col)
+    quarantined = 0
+    for fg in fs.feature_groups():
+        if not fg.expectations:
+            continue
+        reports = fg.validation_reports()
+        aside = fg.quarantined()
+        quarantined += len(aside)
+        for rule, rows in reports.groupby("rule", sort=False):
+            in_quarantine = sum(rule in list(ids) for ids in aside["_fti_rules"])
+            dq.add_row(
+                f"{fg.name}",
+                str(rows["insert_id"].nunique()),
+                rows["description"].iloc[0],
+                f"{rows['failed'].sum():,}",
+                f"{in_quarantine:,}",
+            )
+    console.print(dq)
+    if quarantined:
+        aside = p.weather_group(fs).quarantined()
+        aside["rules"] = [", ".join(ids) for ids in aside["_fti_rules"]]
+        shown = aside[["origin", "time_hour", "wind_speed", "rules"]].to_string(index=False)
+        console.print(f"Quarantined weather rows (fti fg quarantine weather):\n{shown}")
     td = mv.training_dataset()
     console.print(
         f"Training dataset: {td.feature_view} v{td.feature_view_version}, "
@@ -144,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
             "model": f"{mv.name} v{mv.version}",
             "training dataset": td.version,
             "predictions": len(preds),
+            "quarantined rows": quarantined,
         },
     )
     console.print(f"HTML report with plots: {report.resolve()}")

@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fti import expect
     from fti._internal.lineage_events import record_input_file
     from fti.definitions.aggregations import Aggregation
     from fti.definitions.fields import Field
@@ -98,6 +99,7 @@ _LAZY = {
     "backfill": "fti.pipelines",
     "col": "fti.definitions.query",
     "connect": "fti.store",
+    "expect": "fti.expect",
     "feature_pipeline": "fti.pipelines",
     "impute_constant": "fti.definitions.transformations",
     "impute_mean": "fti.definitions.transformations",
@@ -151,6 +153,7 @@ __all__ = [
     "backfill",
     "col",
     "connect",
+    "expect",
     "feature_pipeline",
     "impute_constant",
     "impute_mean",
@@ -175,7 +178,9 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fti' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    # a submodule (fti.expect) is itself the public name
+    value = imported if module == f"fti.{name}" else getattr(imported, name)
     globals()[name] = value  # later lookups skip this function
     return value
 

@@ -4,10 +4,12 @@ out handles; the work happens in ``fti.services``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from fti.config import StoreConfig, resolve_config
+from fti.definitions.expectations import Expectation
 from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.feature_view import FeatureView
@@ -23,6 +25,8 @@ _KEEP_OR_NONE: Any = feature_groups.Unset(None)
 _KEEP_OR_FALSE: Any = feature_groups.Unset(False)
 _KEEP_OR_EMPTY: Any = feature_groups.Unset("")
 _KEEP_OR_NO_COLUMNS: Any = feature_groups.Unset(())
+_KEEP_OR_NO_RULES: Any = feature_groups.Unset(())
+_KEEP_OR_REJECT: Any = feature_groups.Unset("reject")
 
 
 class FeatureStore:
@@ -76,13 +80,19 @@ class FeatureStore:
         ttl: timedelta | None = _KEEP_OR_NONE,
         description: str = _KEEP_OR_EMPTY,
         features: FeaturesArg = _KEEP_OR_NO_COLUMNS,
+        expectations: Sequence[Expectation] = _KEEP_OR_NO_RULES,
+        on_invalid: str = _KEEP_OR_REJECT,
     ) -> FeatureGroup:
         """Get or create a feature group version. Arguments given must match a stored one;
         arguments left out keep the stored values, or take the shown default on creation
         (``features``: inferred from the first insert).
 
+        ``expectations`` are data-quality rules (``fti.expect.*``) checked on every write;
+        ``on_invalid`` is "reject" (default), "quarantine" or "warn".
+
         >>> fg = fs.feature_group("weather", version=1, primary_key=["origin"],
-        ...                       event_time="time_hour", online=True, ttl=timedelta(hours=6))
+        ...                       event_time="time_hour", online=True, ttl=timedelta(hours=6),
+        ...                       expectations=[fti.expect.not_null("temp")])
         ... # doctest: +SKIP
         """
         spec = feature_groups.get_or_create(
@@ -97,6 +107,8 @@ class FeatureStore:
             features=features
             if isinstance(features, feature_groups.Unset)
             else normalize_features(features),
+            expectations=expectations,
+            on_invalid=on_invalid,
         )
         materialization.catch_up(self._ctx, spec)
         return FeatureGroup(self._ctx, spec)

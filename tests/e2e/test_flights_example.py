@@ -35,6 +35,10 @@ def test_flights_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # the model's lineage reaches the raw input files
     files = {Path(n.name).name for n in fs.lineage(mv).upstream() if n.kind == "file"}
     assert files == {"flights.csv.zip", "weather.csv", "planes.csv"}
+    # the realistic rule quarantines the raw data's 1048 mph wind speed (EWR, 2013-02-12)
+    aside = fs.get_feature_group("weather").quarantined()
+    assert list(aside["wind_speed"].round()) == [1048]
+    assert list(aside["_fti_rules"].iloc[0]) == ["plausible_wind_speed"]
     report = (root / "report.html").read_text()
     assert report.count("data:image/png;base64,") == 3
     fs.close()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from fti.cli import fg_quality
 from fti.cli.options import (
     console,
     emit_json,
@@ -234,3 +235,7 @@ def compact(
     with console.status(f"Compacting {fg.name} v{fg.version} ..."):
         report = fg.compact(vacuum=vacuum, retain_versions=retain_versions)
     console.print(str(report))
+
+
+app.command("validations")(fg_quality.validations)
+app.command("quarantine")(fg_quality.quarantine)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fti._internal.names import check_identifier, check_unique
+from fti.definitions.expectations import Expectation, check_expectations, check_on_invalid
 from fti.definitions.fields import Field
 from fti.errors import ValidationError
 
@@ -49,6 +50,11 @@ class FeatureGroupSpec:
     description: str = ""
     columns: tuple[Field, ...] = ()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Data quality: the rules every write is checked against, what happens to failing rows,
+    # and the revision of the rules (bumped by set_expectations; reports carry it).
+    expectations: tuple[Expectation, ...] = ()
+    on_invalid: str = "reject"
+    expectations_revision: int = 0
 
     def __post_init__(self) -> None:
         check_identifier(self.name, what="feature group")
@@ -85,6 +91,8 @@ class FeatureGroupSpec:
         check_unique([c.name for c in self.columns])
         if self.created_at.tzinfo is None:
             raise ValidationError("created_at must be timezone-aware.")
+        object.__setattr__(self, "expectations", check_expectations(self.expectations))
+        check_on_invalid(self.on_invalid)
 
     # ----------------------------------------------------------------- derived views
     @property
@@ -127,6 +135,9 @@ class FeatureGroupSpec:
             "description": self.description,
             "columns": [c.to_dict() for c in self.columns],
             "created_at": self.created_at.isoformat(),
+            "expectations": [e.to_dict() for e in self.expectations],
+            "on_invalid": self.on_invalid,
+            "expectations_revision": self.expectations_revision,
         }
 
     @classmethod
@@ -142,4 +153,7 @@ class FeatureGroupSpec:
             description=d.get("description", ""),
             columns=tuple(Field.from_dict(c) for c in d.get("columns", [])),
             created_at=datetime.fromisoformat(d["created_at"]),
+            expectations=tuple(Expectation.from_dict(e) for e in d.get("expectations", [])),
+            on_invalid=d.get("on_invalid", "reject"),
+            expectations_revision=int(d.get("expectations_revision", 0)),
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from fti.definitions.expectations import Expectation
 from fti.definitions.feature_group import FeatureGroupSpec, FeaturesArg, normalize_features
 from fti.definitions.query import Query, select
 from fti.errors import ValidationError
@@ -21,6 +22,7 @@ from fti.services import (
     offline_reads,
     record_state,
     row_deletion,
+    validation,
 )
 from fti.services.context import StoreContext
 from fti.services.ingestion import InsertReport
@@ -145,6 +147,50 @@ class FeatureGroup:
     def commit_staged(self, staged: list[pa.Table]) -> InsertReport:
         """Write rows returned by ``stage_online`` offline, in one commit."""
         return ingestion.commit_staged(self._ctx, self._spec, staged)
+
+    # ------------------------------------------------------------------ data quality
+    @property
+    def expectations(self) -> list[Expectation]:
+        """The rules every write is checked against (``fti.expect.*``)."""
+        return list(self._spec.expectations)
+
+    def set_expectations(
+        self, expectations: Sequence[Expectation], *, on_invalid: str | None = None
+    ) -> FeatureGroup:
+        """Replace the rules (and optionally the policy); recorded as a new revision that
+        later validation reports carry.
+
+        >>> fg.set_expectations([fti.expect.not_null("temp")], on_invalid="quarantine")
+        ... # doctest: +SKIP
+        """
+        self.refresh()
+        self._set_spec(
+            feature_groups.set_expectations(self._ctx, self._spec, expectations, on_invalid)
+        )
+        return self
+
+    def validation_reports(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        format: str = "pandas",
+    ) -> Any:
+        """Validation history: one row per (insert, rule) with the table version, the rules'
+        revision, counts and sample failing rows; ``start <= time < end``.
+
+        >>> fg.validation_reports(start=datetime(2026, 1, 1, tzinfo=UTC))    # doctest: +SKIP
+        """
+        return validation.reports(self._ctx, self._spec, start=start, end=end, format=format)
+
+    def quarantined(self, *, format: str = "pandas") -> Any:
+        """Rows set aside by ``on_invalid="quarantine"``, with the ids of the rules they failed
+        (``_fti_rules``), their insert (``_fti_insert_id``) and when (``_fti_quarantined_at``).
+
+        >>> fg.quarantined()                                                  # doctest: +SKIP
+        """
+        self.refresh()
+        return validation.quarantined(self._ctx, self._spec, format=format)
 
     def add_features(self, features: FeaturesArg) -> FeatureGroup:
         """Add nullable feature columns in place; recorded in the schema history.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
+from fti.definitions.expectations import Expectation, check_expectations, check_on_invalid
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field, arrow_type
 from fti.errors import (
@@ -35,6 +36,7 @@ __all__ = [
     "offline_schema",
     "online_table",
     "set_columns",
+    "set_expectations",
 ]
 
 KIND = "feature_group"
@@ -55,6 +57,9 @@ class Unset:
 
 
 _UNSET: Any = Unset(None)
+# Expectation revisions and validation reports: their own event log, so a feature group's
+# schema history stays a history of its schema.
+QUALITY_KIND = "feature_group_quality"
 # Names fti generates for its own groups (``<view>_log`` prediction logs, ``<pipeline>_events``
 # stream replay logs); a user's group of that name would be written to by fti.
 GENERATED_SUFFIXES = ("_log", "_events")
@@ -173,6 +178,14 @@ def _differences(existing: FeatureGroupSpec, wanted: dict[str, Any]) -> list[str
                 if f.name in have_map and have_map[f.name] != f.dtype:
                     diffs.append(f"column {f.name!r}: stored {have_map[f.name]}, given {f.dtype}")
             continue
+        if attr == "expectations":
+            have_ids, want_ids = [e.id for e in have], [e.id for e in value]
+            if have_ids != want_ids:
+                diffs.append(
+                    f"expectations: stored {[e.describe() for e in have]}, given "
+                    f"{[e.describe() for e in value]} (change them with fg.set_expectations)"
+                )
+            continue
         if have != value:
             diffs.append(f"{attr}: stored {have!r}, given {value!r}")
     return diffs
@@ -190,17 +203,25 @@ def get_or_create(
     description: str | Any,
     features: tuple[Field, ...] | Any,
     generated: bool = False,
+    expectations: Any = _UNSET,
+    on_invalid: str | Any = _UNSET,
 ) -> FeatureGroupSpec:
     """Return the stored feature group, or create it. Explicit arguments must match.
 
     ``generated``: fti creates this group itself (a prediction log, a stream's events), so its
     reserved name suffix is allowed."""
+    if not isinstance(expectations, Unset):
+        expectations = check_expectations(expectations)
+    if not isinstance(on_invalid, Unset):
+        on_invalid = check_on_invalid(on_invalid)
     wanted: dict[str, Any] = {
         "primary_key": _UNSET if primary_key is None else tuple(primary_key),
         "event_time": event_time,
         "online": online,
         "ttl": ttl,
         "columns": features,
+        "expectations": expectations,
+        "on_invalid": on_invalid,
     }
     for _ in range(3):
         found = _load(ctx, name, version)
@@ -226,6 +247,9 @@ def get_or_create(
             ttl=None if isinstance(ttl, Unset) else ttl,
             description="" if isinstance(description, Unset) else str(description),
             columns=() if isinstance(features, Unset) else tuple(features),
+            expectations=() if isinstance(expectations, Unset) else expectations,
+            on_invalid="reject" if isinstance(on_invalid, Unset) else on_invalid,
+            expectations_revision=0 if isinstance(expectations, Unset) or not expectations else 1,
         )
         _check_declared(spec)
         check_new_name(name, generated=generated)
@@ -238,6 +262,8 @@ def get_or_create(
         ctx.registry.add_event(
             KIND, name, version, {"type": "created", "columns": _cols(spec.columns)}
         )
+        if spec.expectations_revision:
+            _record_revision(ctx, spec)
         return spec
     raise ConflictError(f"Feature group {name!r} version {version} keeps changing; retry.")
 
@@ -325,3 +351,48 @@ def add_features(
             ctx.online.ensure_table(online_table(new))
             ctx.online.mark_applied(online_table(new), [version])
     return replace(new)
+
+
+def _record_revision(ctx: StoreContext, spec: FeatureGroupSpec) -> None:
+    ctx.registry.add_event(
+        QUALITY_KIND,
+        spec.name,
+        spec.version,
+        {
+            "type": "expectations",
+            "revision": spec.expectations_revision,
+            "on_invalid": spec.on_invalid,
+            "expectations": [e.to_dict() for e in spec.expectations],
+        },
+    )
+
+
+def set_expectations(
+    ctx: StoreContext,
+    spec: FeatureGroupSpec,
+    expectations: Sequence[Expectation],
+    on_invalid: str | None,
+) -> FeatureGroupSpec:
+    """Replace the rules (and optionally the policy) as a new revision (compare-and-set)."""
+    rules = check_expectations(expectations)
+    policy = None if on_invalid is None else check_on_invalid(on_invalid)
+    for _ in range(5):
+        found = _load(ctx, spec.name, spec.version)
+        if found is None:
+            raise NotFoundError(f"Feature group {spec.name!r} version {spec.version} was deleted.")
+        stored, revision = found
+        new = replace(
+            stored,
+            expectations=rules,
+            on_invalid=stored.on_invalid if policy is None else policy,
+            expectations_revision=stored.expectations_revision + 1,
+        )
+        try:
+            ctx.registry.update(KIND, spec.name, spec.version, new.to_dict(), revision=revision)
+        except ConflictError:
+            continue
+        _record_revision(ctx, new)
+        return new
+    raise ConflictError(
+        f"Feature group {spec.name!r} version {spec.version} keeps changing; retry."
+    )

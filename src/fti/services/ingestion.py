@@ -16,7 +16,7 @@ from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
-from fti.services import compaction, feature_groups, materialization
+from fti.services import compaction, feature_groups, materialization, validation
 from fti.services.context import StoreContext
 from fti.services.frame_validation import (
     check_column_names,
@@ -25,6 +25,7 @@ from fti.services.frame_validation import (
     normalize_frame,
 )
 from fti.services.partial_rows import complete_rows
+from fti.services.validation import ValidationReport
 
 __all__ = ["InsertReport", "commit_staged", "insert", "next_sequence", "stage_online"]
 
@@ -57,10 +58,12 @@ class InsertReport:
     seconds: float
     message: str = ""
     compaction: compaction.CompactionReport | None = None  # the insert passed the file threshold
+    validation: ValidationReport | None = None
 
     def __str__(self) -> str:
+        checked = "" if self.validation is None else f"\n{self.validation}"
         if self.message:
-            return self.message
+            return self.message + checked
         online = (
             f", {self.online_rows_changed} online rows changed" if self.online_rows_changed else ""
         )
@@ -69,6 +72,7 @@ class InsertReport:
             f"Inserted {self.rows} rows into {self.feature_group} v{self.version} "
             f"(offline table version {self.offline_version}{online}) in {self.seconds:.3f}s"
             f"{compacted}"
+            + checked
         )
 
 
@@ -131,7 +135,16 @@ def insert(
         elapsed = time.perf_counter() - started
         return InsertReport(spec.name, spec.version, 0, None, 0, elapsed, message=message), spec
     normalized, spec = _normalized(ctx, spec, table, partial=partial)
+    checked = validation.check(ctx, spec, normalized)  # may raise (reject) or set rows aside
+    normalized = checked.rows
     n = normalized.num_rows
+    if n == 0:  # every row was quarantined: nothing to commit
+        checked.finish(ctx, spec, None)
+        elapsed = time.perf_counter() - started
+        message = f"Every row of the insert into {spec.name} v{spec.version} was quarantined."
+        return InsertReport(
+            spec.name, spec.version, 0, None, 0, elapsed, message, checked.report
+        ), spec
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
         if spec.online:
@@ -140,7 +153,8 @@ def insert(
             # a commit the online store can never apply (and a group that no longer opens).
             ctx.online.ensure_table(feature_groups.online_table(spec))
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
-        version = ctx.offline.append(spec.key, normalized)
+        version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
+        checked.finish(ctx, spec, version)
         record_output("feature_group", spec.name, spec.version, table_version=version)
         progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
         changed = 0
@@ -163,6 +177,7 @@ def insert(
         changed,
         time.perf_counter() - started,
         compaction=compacted,
+        validation=checked.report,
     )
     return report, spec
 
@@ -180,8 +195,13 @@ def stage_online(
     if data.num_rows == 0:
         return data, 0, spec
     normalized, spec = _normalized(ctx, spec, data)
+    # A micro-batch is checked like an insert; its quarantined rows are kept at once (a
+    # replayed batch is checked again), and its report has no table version yet.
+    checked = validation.check(ctx, spec, normalized, staged=True)
+    normalized = checked.rows
+    checked.finish(ctx, spec, None)
     changed = 0
-    if spec.online:
+    if spec.online and normalized.num_rows:
         table_def = feature_groups.online_table(spec)
         ctx.online.ensure_table(table_def)
         changed = ctx.online.upsert(

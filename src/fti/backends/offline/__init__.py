@@ -6,7 +6,7 @@ atomic commit that returns the new table version.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -43,8 +43,14 @@ class OfflineStore(Protocol):
     def create(self, table: str, schema: pa.Schema) -> int:
         """Create an empty table (idempotent); returns its version."""
 
-    def append(self, table: str, data: pa.Table) -> int:
-        """Append atomically; returns the version this commit created."""
+    def append(
+        self, table: str, data: pa.Table, *, metadata: Mapping[str, str] | None = None
+    ) -> int:
+        """Append atomically; returns the version this commit created. ``metadata`` is stored
+        with the commit (e.g. the insert id), readable with ``commit_metadata``."""
+
+    def commit_metadata(self, table: str, key: str) -> dict[str, int]:
+        """``{value: version}`` of the commits whose metadata carries ``key``."""
 
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         """Add nullable columns; returns the new version."""

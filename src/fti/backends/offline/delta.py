@@ -8,7 +8,7 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -99,12 +99,17 @@ class DeltaOfflineStore:
         return self.version(table)
 
     @engine_errors("appending to offline table {}", name_arg=1)
-    def append(self, table: str, data: pa.Table) -> int:
+    def append(
+        self, table: str, data: pa.Table, *, metadata: Mapping[str, str] | None = None
+    ) -> int:
         from deltalake import CommitProperties, WriterProperties, write_deltalake
         from deltalake.exceptions import CommitFailedError
 
         writer = WriterProperties(compression=_COMPRESSION)
-        commit = CommitProperties(max_commit_retries=_COMMIT_RETRIES)
+        commit = CommitProperties(
+            max_commit_retries=_COMMIT_RETRIES,
+            custom_metadata=dict(metadata) if metadata else None,
+        )
         with self._lock:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
@@ -256,6 +261,17 @@ class DeltaOfflineStore:
             "Read one of those, or keep more versions next time (fg.compact(vacuum=True, "
             "retain_versions=N))."
         )
+
+    def commit_metadata(self, table: str, key: str) -> dict[str, int]:
+        """``{value: version}`` of the commits whose metadata carries ``key``."""
+        if not self.exists(table):
+            return {}
+        out: dict[str, int] = {}
+        for entry in self._open(table).history():
+            value = entry.get(key)
+            if value is not None:
+                out[str(value)] = int(entry["version"])
+        return out
 
     @engine_errors("reading the version of offline table {}", name_arg=1)
     def version(self, table: str) -> int:
