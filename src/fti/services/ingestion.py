@@ -143,7 +143,7 @@ def insert(
         elapsed = time.perf_counter() - started
         message = f"Every row of the insert into {spec.name} v{spec.version} was quarantined."
         return InsertReport(
-            spec.name, spec.version, 0, None, 0, elapsed, message, checked.report
+            spec.name, spec.version, 0, None, 0, elapsed, message, validation=checked.report
         ), spec
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
