@@ -16,7 +16,7 @@ from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
-from fti.services import feature_groups, materialization
+from fti.services import feature_groups, materialization, profiles
 from fti.services.context import StoreContext
 from fti.services.frame_validation import check_column_names, infer_columns, normalize_frame
 
@@ -122,6 +122,7 @@ def insert(
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
         version = ctx.offline.append(spec.key, normalized)
+        profiles.record(ctx, spec, normalized, version)
         record_output("feature_group", spec.name, spec.version, table_version=version)
         progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
         changed = 0
@@ -179,6 +180,7 @@ def commit_staged(
     rows = pa.concat_tables(tables, promote_options="default")
     ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
     version = ctx.offline.append(spec.key, rows)
+    profiles.record(ctx, spec, rows, version)
     record_output("feature_group", spec.name, spec.version, table_version=version)
     if spec.online:
         ctx.online.mark_applied(feature_groups.online_table(spec), [version])
