@@ -10,8 +10,8 @@ looking at the rows again:
   parallel algorithm, which is exact up to float rounding and does not cancel catastrophically
   like a sum of squares would;
 - ``kll``: a KLL quantile sketch (``kll_doubles_sketch``, k=200: normalized rank error about
-  1.3%, stated by the sketch itself) of numeric values (bools as 0/1, timestamps as epoch
-  microseconds);
+  1.3%, stated by the sketch itself) of numeric values (bools as 0/1); timestamps and dates
+  get count, nulls, min and max only;
 - ``hll``: a HyperLogLog distinct-count sketch (lg_k=12, about 1.6% relative error) of integer,
   bool and string values. Float columns get none: distinct counts of continuous values mean
   little, and DataSketches has no vectorised HLL update, so it would cost a Python call per
@@ -100,23 +100,25 @@ def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
         return ColumnProfile(kind, count=len(col) - nulls, nulls=nulls)
     if kind == "string":
         return _profile_strings(col, nulls)
-    values = _as_float64(col, kind)
+    # A copy (drop_null, chunks) that nanobind may take: it wants writable arrays.
+    arr = np.require(_as_float64(col, kind).drop_null().to_numpy(), np.float64, ["C", "W"])
     non_finite = 0
     if kind == "float":
-        finite = pc.is_finite(values)
-        non_finite = len(values) - nulls - int(pc.sum(finite).as_py() or 0)
-        if non_finite:
-            values = values.filter(finite)
-    n = len(values) - values.null_count
+        finite = np.isfinite(arr)
+        if not finite.all():
+            arr = arr[finite]
+            non_finite = len(finite) - len(arr)
+    n = len(arr)
     if n == 0:
         return ColumnProfile(kind, nulls=nulls, non_finite=non_finite)
-    arr = values.drop_null().to_numpy()
-    mm = pc.min_max(values)
-    mean = float(pc.mean(values).as_py())
-    m2 = float(pc.variance(values, ddof=0).as_py()) * n
+    if kind == "temporal":  # when, not how much: no moments or quantiles
+        return ColumnProfile(kind, count=n, nulls=nulls, min=float(arr.min()), max=float(arr.max()))
+    # Sorted input makes the KLL update ~1.5x faster, and its guarantee holds for any order.
+    arr.sort()
+    mean = float(arr.mean())
+    m2 = float(np.square(arr - mean).sum())
     kll = ds.kll_doubles_sketch(KLL_K)
-    # nanobind takes only writable arrays; Arrow hands out read-only views.
-    kll.update(np.require(arr, np.float64, ["C", "W"]))
+    kll.update(arr)
     hll: bytes | None = None
     if kind == "integer":
         sketch = ds.hll_sketch(HLL_LG_K)
@@ -128,8 +130,8 @@ def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
         count=n,
         nulls=nulls,
         non_finite=non_finite,
-        min=float(mm["min"].as_py()),
-        max=float(mm["max"].as_py()),
+        min=float(arr[0]),
+        max=float(arr[-1]),
         mean=mean,
         m2=m2,
         kll=kll.serialize(),
