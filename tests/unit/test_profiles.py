@@ -234,3 +234,22 @@ def test_deleted_rows_leave_the_profiles_of_rows_written(fs: fti.FeatureStore) -
     got = fg.statistics()
     assert got.rows == 10  # profiles describe rows written
     assert got.commits == 1
+
+
+def test_training_dataset_splits_store_sketches_beside_exact_statistics(
+    fs: fti.FeatureStore,
+) -> None:
+    fg = fs.feature_group("tx", version=1, primary_key=["id"], event_time="ts")
+    fg.insert(frame(200, 0))
+    fv = fs.feature_view("tx_fv", query=fg.select(["x", "s"]), labels=["k"])
+    td = fv.create_training_dataset(split={"train": 0.5, "test": 0.5}, seed=1)
+    for split in ("train", "test"):
+        raw = td.read_raw(split)
+        got = td.profile(split)
+        exact = td.statistics[split]
+        check_numeric(got["x"], raw["x"].tolist())
+        check_strings(got["s"], raw["s"].tolist())
+        assert got["x"]["mean"] == pytest.approx(exact["x"]["mean"], rel=1e-12)
+        assert got["x"]["count"] == exact["x"]["count"]  # the exact statistics are still there
+    with pytest.raises(NotFoundError, match="no split 'valid'"):
+        td.profile("valid")

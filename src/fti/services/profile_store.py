@@ -31,10 +31,12 @@ __all__ = [
     "SCHEMA",
     "Entry",
     "append",
+    "decode_profiles",
     "entries",
     "profile_rows",
     "profile_table",
     "table_profile",
+    "whole_table_rows",
 ]
 
 _DAY_US = 86_400 * 1_000_000
@@ -109,6 +111,19 @@ def _days(spec: FeatureGroupSpec, rows: pa.Table) -> np.ndarray | None:
     us = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
     days: np.ndarray = np.floor_divide(us, _DAY_US)
     return days
+
+
+def whole_table_rows(table: pa.Table, version: int) -> pa.Table:
+    """Profile rows of a whole table in one bucket (e.g. a training dataset split)."""
+    n = table.num_rows
+    return pa.Table.from_pylist(
+        _rows_of(version, uuid.uuid4().hex, None, n, table_profile(table)), schema=SCHEMA
+    )
+
+
+def decode_profiles(table: pa.Table) -> dict[str, ColumnProfile]:
+    """Column -> profile, from the rows :func:`whole_table_rows` made."""
+    return {e.column: e.profile for e in _decode(table) if e.column and e.profile}
 
 
 def profile_rows(spec: FeatureGroupSpec, rows: pa.Table | None, version: int) -> pa.Table:
