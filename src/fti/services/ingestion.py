@@ -121,9 +121,8 @@ def insert(
     total = n * (2 if spec.online else 1)
     with step_progress(f"Inserting into {spec.name} v{spec.version}", total) as progress:
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
-        profile = profiles.start(ctx, spec, normalized)  # computed while the rows are written
         version = ctx.offline.append(spec.key, normalized)
-        profile.record(version)
+        profiles.record(ctx, spec, normalized, version)
         record_output("feature_group", spec.name, spec.version, table_version=version)
         progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
         changed = 0
@@ -180,9 +179,8 @@ def commit_staged(
     # get it as null.
     rows = pa.concat_tables(tables, promote_options="default")
     ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
-    profile = profiles.start(ctx, spec, rows)
     version = ctx.offline.append(spec.key, rows)
-    profile.record(version)
+    profiles.record(ctx, spec, rows, version)
     record_output("feature_group", spec.name, spec.version, table_version=version)
     if spec.online:
         ctx.online.mark_applied(feature_groups.online_table(spec), [version])

@@ -45,7 +45,6 @@ __all__ = [
 KLL_K = 200
 HLL_LG_K = 12
 FREQ_LG_MAP = 10
-_US_PER_S = 1_000_000
 
 
 def column_kind(typ: pa.DataType) -> str:
