@@ -253,3 +253,15 @@ def test_training_dataset_splits_store_sketches_beside_exact_statistics(
         assert got["x"]["count"] == exact["x"]["count"]  # the exact statistics are still there
     with pytest.raises(NotFoundError, match="no split 'valid'"):
         td.profile("valid")
+
+
+def test_inserts_and_stream_commits_store_their_profile_at_commit_time(
+    fs: fti.FeatureStore,
+) -> None:
+    fg = fs.feature_group("tx", version=1, primary_key=["id"], event_time="ts")
+    r1 = fg.insert(frame(10, 0))
+    staged = fg.stage_online(frame(4, 1, first_id=10))
+    r2 = fg.commit_staged([staged])
+    stored = {e.table_version for e in profile_store.entries(fs._ctx, fg.spec)}
+    assert {r1.offline_version, r2.offline_version} <= stored  # before any statistics() call
+    assert fg.statistics(start=DAY0 + timedelta(days=1)).rows == 4
