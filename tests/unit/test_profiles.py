@@ -265,3 +265,10 @@ def test_inserts_and_stream_commits_store_their_profile_at_commit_time(
     stored = {e.table_version for e in profile_store.entries(fs._ctx, fg.spec)}
     assert {r1.offline_version, r2.offline_version} <= stored  # before any statistics() call
     assert fg.statistics(start=DAY0 + timedelta(days=1)).rows == 4
+
+
+def test_distinct_count_of_integers_beyond_float_precision(fs: fti.FeatureStore) -> None:
+    fg = fs.feature_group("big", version=1, primary_key=["id"])
+    big = [2**60, 2**60 + 1, 2**60 + 2, 2**60 + 2]  # one float64 value, three distinct ints
+    fg.insert(pa.table({"id": [1, 2, 3, 4], "k": pa.array(big, pa.int64())}))
+    assert round(fg.statistics()["k"]["distinct"]["estimate"]) == 3

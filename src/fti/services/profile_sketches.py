@@ -45,6 +45,7 @@ __all__ = [
 KLL_K = 200
 HLL_LG_K = 12
 FREQ_LG_MAP = 10
+_EXACT_INT = 2**53
 
 
 def column_kind(typ: pa.DataType) -> str:
@@ -89,7 +90,8 @@ def _as_float64(col: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
             .cast(pa.int64())
             .cast(pa.float64())
         )
-    return col.cast(pa.float64())
+    # Unchecked: ints beyond 2**53 (and wide decimals) are rounded to the nearest float64.
+    return col.cast(pa.float64(), safe=False)
 
 
 def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
@@ -121,7 +123,12 @@ def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
     hll: bytes | None = None
     if kind == "integer":
         sketch = ds.hll_sketch(HLL_LG_K)
-        for v in pc.unique(col.drop_null()).to_pylist():
+        if arr[0] >= -_EXACT_INT and arr[-1] <= _EXACT_INT:
+            # Distinct values of the sorted copy: exact, as float64 holds these ints exactly.
+            distinct = arr[np.concatenate(([True], arr[1:] != arr[:-1]))].astype(np.int64)
+        else:
+            distinct = pc.unique(col.drop_null()).to_numpy()
+        for v in distinct.tolist():
             sketch.update(int(v))
         hll = sketch.serialize_compact()
     return ColumnProfile(
@@ -150,7 +157,7 @@ def _profile_strings(col: pa.ChunkedArray, nulls: int) -> ColumnProfile:
     ):
         hll.update(value)
         freq.update(value, weight)
-    mm = pc.min_max(col)
+    mm = pc.min_max(counts.field("values"))  # of the distinct values: fewer to compare
     return ColumnProfile(
         "string",
         count=n,
