@@ -272,3 +272,19 @@ def test_distinct_count_of_integers_beyond_float_precision(fs: fti.FeatureStore)
     big = [2**60, 2**60 + 1, 2**60 + 2, 2**60 + 2]  # one float64 value, three distinct ints
     fg.insert(pa.table({"id": [1, 2, 3, 4], "k": pa.array(big, pa.int64())}))
     assert round(fg.statistics()["k"]["distinct"]["estimate"]) == 3
+
+
+def test_profiles_of_an_earlier_group_with_the_same_name_do_not_count(
+    fs: fti.FeatureStore,
+) -> None:
+    fg = fs.feature_group("tx", version=1, primary_key=["id"], event_time="ts")
+    fg.insert(frame(10, 0))
+    # A profile of table version 2 left by a deleted group of the same name and version (its
+    # id sorts first, so without the owner check it would be the one used).
+    stale = profile_store.profile_rows(fg.spec, frame(99, 0, first_id=100), 2)
+    ids = ["0-" + "0" * 32] * stale.num_rows
+    profile_store.append(fs._ctx, fg.spec, stale.set_column(1, "profile_id", pa.array(ids)))
+    fg.insert(frame(5, 1, first_id=10))
+    got = fg.statistics()
+    assert got.rows == 15
+    assert got["x"]["count"] == 15

@@ -12,6 +12,7 @@ import threading
 import uuid
 import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ __all__ = [
     "append",
     "decode_profiles",
     "entries",
+    "owner",
     "profile_rows",
     "profile_table",
     "table_profile",
@@ -40,11 +42,12 @@ __all__ = [
 ]
 
 _DAY_US = 86_400 * 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: One row per (commit, bucket, column). ``day`` is days since 1970-01-01 UTC, null for the
-#: whole-commit profile of a commit spanning several days. A commit that added no rows (schema
-#: change) or removed rows gets one marker row with a null ``column`` and kind ``empty`` or
-#: ``removed``.
+#: One row per (commit, bucket, column). ``profile_id`` is ``<owner>-<uuid>`` (see
+#: :func:`owner`). ``day`` is days since 1970-01-01 UTC, null for the whole-commit profile of a
+#: commit spanning several days. A commit that added no rows (schema change) or removed rows
+#: gets one marker row with a null ``column`` and kind ``empty`` or ``removed``.
 SCHEMA = pa.schema(
     [
         ("table_version", pa.int64()),
@@ -68,6 +71,13 @@ SCHEMA = pa.schema(
     ]
 )
 _PROFILE_FIELDS = SCHEMA.names[5:]
+
+
+def owner(spec: FeatureGroupSpec) -> str:
+    """What ties a profile to this incarnation of the group (its creation time, in µs): a group
+    deleted and created again under the same name and version starts its table versions anew,
+    so the profiles of the old one must not count. Profile ids start with it."""
+    return str((spec.created_at - _EPOCH) // timedelta(microseconds=1))
 
 
 def profile_table(spec: FeatureGroupSpec) -> str:
@@ -129,7 +139,7 @@ def decode_profiles(table: pa.Table) -> dict[str, ColumnProfile]:
 def profile_rows(spec: FeatureGroupSpec, rows: pa.Table | None, version: int) -> pa.Table:
     """The profile rows (see :data:`SCHEMA`) of commit ``version``, which added ``rows``
     (None: the commit also removed rows, and gets a ``removed`` marker)."""
-    pid = uuid.uuid4().hex
+    pid = f"{owner(spec)}-{uuid.uuid4().hex}"
     if rows is None:
         return pa.Table.from_pylist([_marker(version, pid, "removed")], schema=SCHEMA)
     if rows.num_rows == 0:

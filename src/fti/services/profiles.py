@@ -152,7 +152,8 @@ def _heal(ctx: StoreContext, spec: FeatureGroupSpec, found: list[Entry], upto: i
         added = ctx.offline.added_rows(spec.key, v)
         parts.append(profile_store.profile_rows(spec, added, v))
     profile_store.append(ctx, spec, pa.concat_tables(parts))
-    return profile_store.entries(ctx, spec)
+    mine = profile_store.owner(spec) + "-"
+    return [e for e in profile_store.entries(ctx, spec) if e.profile_id.startswith(mine)]
 
 
 def _dedupe(found: list[Entry]) -> list[Entry]:
@@ -197,7 +198,9 @@ def statistics(
     upto = latest if version is None else version
     found: list[Entry] = []
     if upto is not None:
-        found = _heal(ctx, spec, profile_store.entries(ctx, spec), upto)
+        mine = profile_store.owner(spec) + "-"
+        found = [e for e in profile_store.entries(ctx, spec) if e.profile_id.startswith(mine)]
+        found = _heal(ctx, spec, found, upto)
         # A profile of a version beyond the one asked for (or not yet visible) is ignored.
         found = [e for e in _dedupe(found) if e.table_version <= upto and e.column is not None]
     if windowed:
