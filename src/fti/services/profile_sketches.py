@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import datasketches as ds
@@ -267,7 +268,7 @@ def summarize(p: ColumnProfile, *, top: int = 10) -> dict[str, Any]:
         out["min"] = p.min_text
         out["max"] = p.max_text
     elif p.kind in ("integer", "float"):
-        as_int = p.kind == "integer" and p.min is not None and p.max is not None
+        as_int = p.kind == "integer"
         out["min"] = int(p.min) if as_int and p.min is not None else p.min
         out["max"] = int(p.max) if as_int and p.max is not None else p.max
         out["mean"] = p.mean
@@ -303,6 +304,4 @@ def summarize(p: ColumnProfile, *, top: int = 10) -> dict[str, Any]:
 def _iso(us: float | None) -> str | None:
     if us is None:
         return None
-    from datetime import UTC, datetime, timedelta
-
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))).isoformat()
