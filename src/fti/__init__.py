@@ -7,6 +7,7 @@
 from fti._internal.lineage_events import record_input_file
 from fti.definitions.aggregations import Aggregation
 from fti.definitions.fields import Field
+from fti.definitions.monitors import Window, window
 from fti.definitions.on_demand import OnDemandFeature, on_demand
 from fti.definitions.query import Query, col
 from fti.definitions.transformations import (
@@ -38,6 +39,7 @@ from fti.errors import (
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.feature_view import FeatureView
 from fti.handles.model import ModelRegistry, ModelVersion
+from fti.handles.monitor import Monitor
 from fti.handles.training_dataset import TrainingDataset
 from fti.pipelines import (
     Pipeline,
@@ -74,6 +76,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelRegistry",
     "ModelVersion",
+    "Monitor",
     "NameConflictError",
     "NotFoundError",
     "OnDemandFeature",
@@ -85,6 +88,7 @@ __all__ = [
     "TrainingDataset",
     "Transformation",
     "ValidationError",
+    "Window",
     "__version__",
     "backfill",
     "col",
@@ -106,4 +110,5 @@ __all__ = [
     "stream_pipeline",
     "training_pipeline",
     "transformation",
+    "window",
 ]

@@ -10,7 +10,7 @@ import fti
 EXPECTED = {
     # DESIGN.md's public API
     "connect", "FeatureStore", "FeatureGroup", "FeatureView", "TrainingDataset",
-    "ModelRegistry", "ModelVersion", "standard_scaler", "one_hot_encoder",
+    "ModelRegistry", "ModelVersion", "standard_scaler", "one_hot_encoder", "Monitor", "window",
     # errors
     "FtiError", "ValidationError", "SchemaError", "NotFoundError", "ConflictError",
     "IntegrityError", "MissingDependencyError", "BackendUnavailableError", "ConfigError",
