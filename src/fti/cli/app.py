@@ -13,6 +13,7 @@ from rich.table import Table
 from fti.cli import fg as fg_cli
 from fti.cli import lifecycle as lifecycle_cli
 from fti.cli import models as models_cli
+from fti.cli import monitor as monitor_cli
 from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
@@ -49,6 +50,7 @@ for _noun, _noun_app in [
 ]:
     lifecycle_cli.add_commands(_noun_app, _noun)
 app.add_typer(online_cli.app, name="online")
+app.add_typer(monitor_cli.app, name="monitor")
 pipelines_cli.register(app)
 serve_cli.register(app)
 app.add_typer(token_cli.app, name="token")

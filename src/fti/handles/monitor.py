@@ -15,8 +15,18 @@ from fti.services.context import StoreContext
 __all__ = ["Monitor"]
 
 _HISTORY_COLUMNS = (
-    "run", "at", "feature", "kind", "metric", "value", "threshold", "drifted", "n_ref",
-    "n_detect", "null_fraction_ref", "null_fraction_detect",
+    "run",
+    "at",
+    "feature",
+    "kind",
+    "metric",
+    "value",
+    "threshold",
+    "drifted",
+    "n_ref",
+    "n_detect",
+    "null_fraction_ref",
+    "null_fraction_detect",
 )
 
 
@@ -55,6 +65,10 @@ class Monitor:
         ``drifted``, ``n_ref``, ``n_detect`` and null fractions. ``now`` anchors relative
         windows (default: the current time)."""
         return monitoring.run(self._ctx, self._spec.name, now=now)
+
+    def last_run(self) -> dict[str, Any] | None:
+        """The latest stored run, or None before the first."""
+        return monitoring.last_run(self._ctx, self._spec.name)
 
     def runs(self) -> list[dict[str, Any]]:
         """Every stored run (as returned by :meth:`run`), oldest first."""

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+
+from fti.errors import MissingDependencyError
 
 __all__ = [
     "PSI_EPSILON",
@@ -26,6 +29,15 @@ __all__ = [
 #: Bin proportions are floored at this value in PSI, so an empty bin in one window adds a
 #: large but finite term instead of infinity (the usual convention; 1e-4 ~ one row in 10,000).
 PSI_EPSILON = 1e-4
+
+
+def _scipy_stats(metric: str) -> Any:
+    """``scipy.stats``, imported on first use (it comes with ``fti[ml]``, via scikit-learn)."""
+    try:
+        import scipy.stats
+    except ImportError:
+        raise MissingDependencyError("scipy", "ml", f"the {metric!r} drift metric") from None
+    return scipy.stats
 
 
 def _proportions(counts: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -65,28 +77,22 @@ def hellinger(reference: Sequence[float], detection: Sequence[float]) -> float:
 def chi2_pvalue(reference: Sequence[float], detection: Sequence[float]) -> float:
     """p-value of the chi-square test of homogeneity of two count vectors (1.0 when fewer than
     two categories occur: nothing to compare)."""
-    from scipy.stats import chi2_contingency
-
     table = np.array([reference, detection], dtype=np.float64)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return 1.0
-    return float(chi2_contingency(table, correction=False).pvalue)
+    return float(_scipy_stats("chi2").chi2_contingency(table, correction=False).pvalue)
 
 
 def ks_pvalue(reference: np.ndarray, detection: np.ndarray) -> float:
     """p-value of the two-sample Kolmogorov-Smirnov test."""
-    from scipy.stats import ks_2samp
-
-    return float(ks_2samp(reference, detection).pvalue)
+    return float(_scipy_stats("ks").ks_2samp(reference, detection).pvalue)
 
 
 def wasserstein(reference: np.ndarray, detection: np.ndarray) -> float:
     """Earth mover's distance between the two samples, divided by the reference's standard
     deviation so one threshold fits features of any scale."""
-    from scipy.stats import wasserstein_distance
-
-    d = float(wasserstein_distance(reference, detection))
+    d = float(_scipy_stats("wasserstein").wasserstein_distance(reference, detection))
     std = float(np.std(reference))
     return d / std if std > 0 else (0.0 if d == 0 else math.inf)
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
+from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.monitors import (
     CATEGORICAL_ONLY,
     DEFAULT_THRESHOLDS,
@@ -38,7 +39,6 @@ from fti.definitions.monitors import (
     Window,
     features_tuple,
 )
-from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.training_dataset import TrainingDatasetSpec
 from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.services import drift_metrics, feature_groups, feature_views, training_datasets
@@ -138,7 +138,8 @@ def build_spec(
     td = getattr(reference, "spec", None)
     if isinstance(td, TrainingDatasetSpec):
         if not isinstance(source, FeatureViewSpec) or (
-            td.feature_view, td.feature_view_version
+            td.feature_view,
+            td.feature_view_version,
         ) != (source.name, source.version):
             raise ValidationError(
                 f"reference= is training dataset version {td.version} of feature view "
@@ -178,8 +179,9 @@ def schedule_name(monitor: str) -> str:
 
 def _add_schedule(ctx: StoreContext, spec: MonitorSpec) -> None:
     now = datetime.now(UTC).isoformat()
-    body = {
-        "name": schedule_name(spec.name),
+    name = schedule_name(spec.name)
+    body: dict[str, Any] = {
+        "name": name,
         "function": f"monitor:{spec.name}",
         "pipeline": spec.name,
         "kind": "monitor",
@@ -194,11 +196,11 @@ def _add_schedule(ctx: StoreContext, spec: MonitorSpec) -> None:
         "last_tick": now,
     }
     try:
-        ctx.registry.create(SCHEDULE_KIND, body["name"], 1, body)
+        ctx.registry.create(SCHEDULE_KIND, name, 1, body)
     except ConflictError:
         raise ConflictError(
-            f"A schedule named {body['name']!r} already exists; remove it "
-            f"('fti schedule remove {body['name']}') or rename the monitor."
+            f"A schedule named {name!r} already exists; remove it "
+            f"('fti schedule remove {name}') or rename the monitor."
         ) from None
 
 
@@ -433,9 +435,7 @@ def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, Featur
     This is the seam for per-commit sketches: a window whose commits all carry a sketch can
     merge them here instead of scanning."""
     feats = list(scan.values)
-    keys = [
-        _bin_expr(scan.values[f], edges[f]) if f in edges else scan.values[f] for f in feats
-    ]
+    keys = [_bin_expr(scan.values[f], edges[f]) if f in edges else scan.values[f] for f in feats]
     inner = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
     cols = ", ".join(f"k{i}, GROUPING(k{i}) AS g{i}" for i in range(len(feats)))
     sets = ", ".join(f"(k{i})" for i in range(len(feats)))
@@ -550,8 +550,13 @@ def _window_counts(
     return counts, scan_of
 
 
-def _check_rows(spec: MonitorSpec, what: str, target: Window | int, scans_: list[Scan],
-                counts: dict[str, FeatureCounts]) -> None:
+def _check_rows(
+    spec: MonitorSpec,
+    what: str,
+    target: Window | int,
+    scans_: list[Scan],
+    counts: dict[str, FeatureCounts],
+) -> None:
     for f in spec.features:
         if f not in counts or counts[f].rows == 0:
             desc = target.describe() if isinstance(target, Window) else f"training dataset {target}"
@@ -581,8 +586,13 @@ def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[st
     scan_of = {f: (ref_scan_of[f], det_scan_of[f]) for f in spec.features}
     features = [
         _feature_result(
-            spec, f, kinds[f], ref[f], det[f],
-            len(edges[f]) + 1 if f in edges else None, scan_of,
+            spec,
+            f,
+            kinds[f],
+            ref[f],
+            det[f],
+            len(edges[f]) + 1 if f in edges else None,
+            scan_of,
         )
         for f in spec.features
     ]
