@@ -2,9 +2,10 @@
 
 A run reads each window with **one DuckDB pass per table** over the Delta table's Arrow dataset
 (or the training dataset's train split): numeric features are counted in the reference's decile
-bins, categorical features by value, nulls on the side; one ``GROUPING SETS`` query gives every
-feature's histogram at once. The reference also costs one ``quantile_cont`` pass for the bin
-edges. :func:`window_counts` is the seam where per-commit sketches can replace the scan.
+bins, categorical features by value, nulls (and NaN) on the side; one aggregate query, DuckDB's
+``histogram()`` per feature, gives every feature's histogram at once. The reference also
+costs one ``quantile_cont`` pass for the bin edges. :func:`window_counts` is the seam where
+per-commit sketches can replace the scan.
 
 Monitors are registry records (kind ``"monitor"``); each run is a ``"monitor_run"`` record
 (name = monitor, version = run number), so ``history()`` is one registry read. A monitor with a
@@ -218,10 +219,10 @@ def last_run(ctx: StoreContext, name: str) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------- sources
 @dataclass(frozen=True)
 class Scan:
-    """One pass over one table: the Arrow data DuckDB reads (registered as ``src``), the SQL
-    expression of each feature's value over it, and the row filter."""
+    """One pass over one table: the connection the Arrow data is registered on (as ``src``),
+    the SQL expression of each feature's value over it, and the row filter."""
 
-    data: Any
+    con: duckdb.DuckDBPyConnection
     values: dict[str, str]
     where: str
     params: list[Any]
@@ -279,14 +280,9 @@ def _kinds(ctx: StoreContext, spec: MonitorSpec) -> dict[str, str]:
     return kinds
 
 
-def _value_expr(column: str, kind: str, dtype: str | None) -> str:
+def _value_expr(column: str, kind: str) -> str:
     col = quote(column)
-    if kind == "categorical":
-        return f"CAST({col} AS VARCHAR)"
-    if dtype in ("float32", "float64", None):
-        # NaN is missing, like null (DuckDB would otherwise sort it above every bin edge).
-        return f"CASE WHEN isnan(CAST({col} AS DOUBLE)) THEN NULL ELSE CAST({col} AS DOUBLE) END"
-    return f"CAST({col} AS DOUBLE)"
+    return f"CAST({col} AS VARCHAR)" if kind == "categorical" else f"CAST({col} AS DOUBLE)"
 
 
 def _time_filter(
@@ -335,9 +331,9 @@ def scans(
                 f"Training dataset version {target} of {spec.source_name!r} has no column(s) "
                 f"{missing}. Its columns: {table.column_names}."
             )
-        values = {f: _value_expr(f, kinds[f], cols[f][0].column(cols[f][1]).dtype) for f in cols}
+        values = {f: _value_expr(f, kinds[f]) for f in cols}
         label = f"training dataset version {target} ({split} split) of {spec.source_name!r}"
-        return [Scan(table, values, "", [], label)]
+        return [Scan(_connect(table), values, "", [], label)]
     bounds = target.bounds(now)
     if target.prediction_log:
         from fti.services import prediction_logs
@@ -353,7 +349,7 @@ def scans(
             raw = f"json_extract_string(features, {_sql_string('$.' + f)})"
             values[f] = raw if kinds[f] == "categorical" else f"TRY_CAST({raw} AS DOUBLE)"
         data = _dataset(ctx, g)
-        return [] if data is None else [Scan(data, values, where, params, label)]
+        return [] if data is None else [Scan(_connect(data), values, where, params, label)]
     out: list[Scan] = []
     by_group: dict[str, list[str]] = {}
     for f, (g, _c) in cols.items():
@@ -365,8 +361,8 @@ def scans(
         data = _dataset(ctx, g)
         if data is None:
             continue
-        values = {f: _value_expr(cols[f][1], kinds[f], g.column(cols[f][1]).dtype) for f in fs_}
-        out.append(Scan(data, values, where, params, label))
+        values = {f: _value_expr(cols[f][1], kinds[f]) for f in fs_}
+        out.append(Scan(_connect(data), values, where, params, label))
     return out
 
 
@@ -398,27 +394,32 @@ class FeatureCounts:
 
 
 def _run_sql(scan: Scan, sql: str, params: list[Any]) -> pa.Table:
+    return scan.con.sql(sql, params=params).to_arrow_table()
+
+
+def _connect(data: Any) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    try:
-        con.register("src", scan.data)
-        return con.sql(sql, params=params).to_arrow_table()
-    finally:
-        con.close()
+    con.register("src", data)
+    return con
 
 
 def _bin_expr(value: str, edges: Sequence[float]) -> str:
+    """The bin index of ``value``: how many edges lie below it (NaN, above every edge in
+    DuckDB's order, lands in the top bin and is moved to the nulls by :func:`window_counts`)."""
     if not edges:
         return f"CASE WHEN ({value}) IS NULL THEN NULL ELSE 0 END"
-    v = f"({value})"
-    return " + ".join(f"CAST({v} > {float(e)!r} AS INTEGER)" for e in edges)
+    return " + ".join(f"CAST(({value}) > {float(e)!r} AS INTEGER)" for e in edges)
 
 
 def bin_edges(scan: Scan, features: Sequence[str]) -> dict[str, list[float]]:
-    """Distinct deciles of each numeric feature in ``scan`` (the reference), one pass."""
+    """Distinct deciles (NaN aside) of each numeric feature in ``scan`` (the reference), one
+    pass."""
     if not features:
         return {}
     items = ", ".join(
-        f"quantile_cont({scan.values[f]}, {_DECILES!r}) AS q{i}" for i, f in enumerate(features)
+        f"quantile_cont({scan.values[f]}, {_DECILES!r}) FILTER (WHERE NOT isnan("
+        f"{scan.values[f]})) AS q{i}"
+        for i, f in enumerate(features)
     )
     row = _run_sql(scan, f"SELECT {items} FROM src{scan.where}", scan.params).to_pylist()[0]
     out: dict[str, list[float]] = {}
@@ -429,46 +430,46 @@ def bin_edges(scan: Scan, features: Sequence[str]) -> dict[str, list[float]]:
 
 
 def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, FeatureCounts]:
-    """Every feature's histogram in one pass (``GROUPING SETS``). Numeric features (those in
-    ``edges``) are counted per bin, the others per value; nulls separately.
+    """Every feature's histogram in one pass: numeric features (those in ``edges``) counted
+    per bin, the others per value; nulls (and NaN) apart.
 
     This is the seam for per-commit sketches: a window whose commits all carry a sketch can
     merge them here instead of scanning."""
     feats = list(scan.values)
-    keys = [_bin_expr(scan.values[f], edges[f]) if f in edges else scan.values[f] for f in feats]
-    inner = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
-    cols = ", ".join(f"k{i}, GROUPING(k{i}) AS g{i}" for i in range(len(feats)))
-    sets = ", ".join(f"(k{i})" for i in range(len(feats)))
-    sql = (
-        f"SELECT {cols}, count(*) AS n FROM (SELECT {inner} FROM src{scan.where}) "
-        f"GROUP BY GROUPING SETS ({sets})"
-    )
-    table = _run_sql(scan, sql, scan.params)
-    out = {f: FeatureCounts() for f in feats}
-    data = table.to_pydict()
-    for r, n in enumerate(data["n"]):
-        for i, f in enumerate(feats):
-            if data[f"g{i}"][r] == 0:
-                fc, key = out[f], data[f"k{i}"][r]
-                fc.rows += n
-                if key is None:
-                    fc.nulls += n
-                else:
-                    fc.counts[key] = fc.counts.get(key, 0) + n
-                break
+    items = ["count(*) AS n"]
+    for i, f in enumerate(feats):
+        v = scan.values[f]
+        key = _bin_expr(v, edges[f]) if f in edges else v
+        items += [f"histogram({key}) AS h{i}", f"count({v}) AS c{i}"]
+        if f in edges:
+            items.append(f"count(*) FILTER (WHERE isnan({v})) AS nan{i}")
+    sql = f"SELECT {', '.join(items)} FROM src{scan.where}"
+    row = _run_sql(scan, sql, scan.params).to_pylist()[0]
+    rows = int(row["n"])
+    out: dict[str, FeatureCounts] = {}
+    for i, f in enumerate(feats):
+        hist = row[f"h{i}"] or {}
+        counts = {k: int(c) for k, c in (hist.items() if isinstance(hist, dict) else hist)}
+        nulls = rows - int(row[f"c{i}"])
+        nan = int(row.get(f"nan{i}") or 0)
+        if nan:
+            top = len(edges[f])
+            counts[top] -= nan
+            nulls += nan
+        out[f] = FeatureCounts(rows, nulls, {k: c for k, c in counts.items() if c})
     return out
 
 
 def _values(scan: Scan, feature: str) -> np.ndarray:
     v = scan.values[feature]
-    sql = f"SELECT {v} AS v FROM src{scan.where}"
-    sql = f"SELECT v FROM ({sql}) WHERE v IS NOT NULL"
+    sql = f"SELECT v FROM (SELECT {v} AS v FROM src{scan.where}) WHERE NOT isnan(v)"
     return np.asarray(_run_sql(scan, sql, scan.params)["v"].to_numpy(), dtype=np.float64)
 
 
 def _moments(scan: Scan, feature: str) -> tuple[float, float]:
     v = scan.values[feature]
-    sql = f"SELECT avg({v}) AS m, stddev_pop({v}) AS s FROM src{scan.where}"
+    ok = f"FILTER (WHERE NOT isnan({v}))"
+    sql = f"SELECT avg({v}) {ok} AS m, stddev_pop({v}) {ok} AS s FROM src{scan.where}"
     row = _run_sql(scan, sql, scan.params).to_pylist()[0]
     return float(row["m"] or 0.0), float(row["s"] or 0.0)
 
@@ -567,24 +568,29 @@ def _check_rows(
             )
 
 
-def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """Compute drift for every feature of monitor ``name``, store the run and, if any feature
-    drifted and a webhook is set, post the alert. Returns the stored run."""
-    spec = get_spec(ctx, name)
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    kinds = _kinds(ctx, spec)
+def _compute(
+    ctx: StoreContext,
+    spec: MonitorSpec,
+    kinds: dict[str, str],
+    now: datetime,
+    opened: list[Scan],
+) -> list[dict[str, Any]]:
+    """Per-feature results; every scan opened is appended to ``opened`` (closed by the
+    caller)."""
     numeric = [f for f in spec.features if kinds[f] == "numeric"]
     ref_scans = scans(ctx, spec, spec.reference, kinds, now)
+    opened += ref_scans
     edges: dict[str, list[float]] = {}
     for s in ref_scans:
         edges.update(bin_edges(s, [f for f in numeric if f in s.values]))
     ref, ref_scan_of = _window_counts(ref_scans, edges)
     _check_rows(spec, "reference", spec.reference, ref_scans, ref)
     det_scans = scans(ctx, spec, spec.detection, kinds, now)
+    opened += det_scans
     det, det_scan_of = _window_counts(det_scans, edges)
     _check_rows(spec, "detection window", spec.detection, det_scans, det)
     scan_of = {f: (ref_scan_of[f], det_scan_of[f]) for f in spec.features}
-    features = [
+    return [
         _feature_result(
             spec,
             f,
@@ -596,6 +602,20 @@ def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[st
         )
         for f in spec.features
     ]
+
+
+def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """Compute drift for every feature of monitor ``name``, store the run and, if any feature
+    drifted and a webhook is set, post the alert. Returns the stored run."""
+    spec = get_spec(ctx, name)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    kinds = _kinds(ctx, spec)
+    opened: list[Scan] = []
+    try:
+        features = _compute(ctx, spec, kinds, now, opened)
+    finally:
+        for s in opened:
+            s.con.close()
     drifted = [r["feature"] for r in features if r["drifted"]]
 
     def body(version: int) -> dict[str, Any]:
