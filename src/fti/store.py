@@ -211,7 +211,8 @@ class FeatureStore:
         webhook: str | None = None,
     ) -> Monitor:
         """Get or create a drift monitor. ``fs.monitor(name)`` alone gets a stored one; a
-        definition given must match the stored one.
+        definition given must match the stored one. ``features`` defaults to every stored
+        numeric and categorical feature of the source.
 
         >>> mon = fs.monitor("amount_drift", feature_view=fv, features=["amount", "country"],
         ...                  reference=td, detection=fti.window(last=timedelta(days=1)),

@@ -219,6 +219,13 @@ def test_history_accumulates_and_monitors_are_listed(fs: fti.FeatureStore) -> No
     assert list(h["run"]) == [1, 1, 2, 2]
     assert list(h["feature"]) == ["amount", "country"] * 2
     assert [m.name for m in fs.monitors()] == ["tx_drift"]
+    every = fs.monitor(
+        "all",
+        feature_group=fs.get_feature_group("tx"),
+        reference=mon.spec.reference,
+        detection=mon.spec.detection,
+    )
+    assert every.spec.features == ("amount", "country")  # keys and event time aside
     # get-or-create: the same definition returns it, fs.monitor(name) alone gets it
     assert _monitor(fs, fs.get_feature_group("tx")).name == "tx_drift"
     assert len(fs.monitor("tx_drift").history()) == 4

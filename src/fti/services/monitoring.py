@@ -164,7 +164,7 @@ def build_spec(
         source_kind="feature_view" if isinstance(source, FeatureViewSpec) else "feature_group",
         source_name=source.name,
         source_version=source.version,
-        features=features_tuple(features, name),
+        features=_default_features(source) if features is None else features_tuple(features, name),
         reference=ref,
         detection=detection,
         metric=metric,
@@ -172,6 +172,18 @@ def build_spec(
         schedule=schedule,
         webhook=webhook,
     )
+
+
+def _default_features(source: FeatureViewSpec | FeatureGroupSpec) -> tuple[str, ...]:
+    """Every stored numeric or categorical feature of the source (keys and times aside)."""
+    if isinstance(source, FeatureGroupSpec):
+        skip = {*source.primary_key, source.event_time}
+        cols = [(source, c) for c in source.column_names if c not in skip]
+        named = [(c, g.column(c).dtype) for g, c in cols]
+    else:
+        sel = source.query.selections
+        named = [(out, sel[i].group.column(c).dtype) for i, c, out in source.feature_columns()]
+    return tuple(n for n, dtype in named if dtype in _NUMERIC | _CATEGORICAL)
 
 
 def schedule_name(monitor: str) -> str:
