@@ -351,6 +351,7 @@ def test_webhook_receives_the_alert(
     assert received[0]["drifted"] == ["amount"]
     assert [f["feature"] for f in received[0]["features"]] == ["amount"]
     assert wild.runs()[-1]["webhook"]["delivered"] is True
+    assert wild.spec.public_dict()["webhook"] == f"http://{url.split('/')[2]}/..."
 
 
 def test_an_undeliverable_webhook_is_recorded_not_raised(fs: fti.FeatureStore) -> None:
@@ -392,3 +393,32 @@ def test_bad_input_names_the_value_and_stores_nothing(fs: fti.FeatureStore) -> N
     ):
         empty.run()
     assert empty.runs() == []
+
+
+def test_a_joined_view_reads_each_feature_from_its_own_group(fs: fti.FeatureStore) -> None:
+    tx = _group(fs, _frame(3_000, seed=19))
+    rng = np.random.default_rng(20)
+    n = 3_000
+    users = fs.feature_group("users", primary_key=["id"], event_time="t")
+    users.insert(
+        pd.DataFrame(
+            {
+                "id": np.arange(2 * n),
+                "t": [T0 + timedelta(days=10 * i / n) for i in range(2 * n)],
+                "age": np.r_[rng.normal(30, 5, n), rng.normal(50, 5, n)],
+            }
+        )
+    )
+    fv = fs.feature_view(
+        "joined", query=tx.select(["amount"]).join(users.select(["age"]), prefix="u_")
+    )
+    r = fs.monitor(
+        "joined_drift",
+        feature_view=fv,
+        features=["amount", "u_age"],
+        reference=fti.window(end=MID),
+        detection=fti.window(start=MID),
+    ).run()
+    f = _by_feature(r)
+    assert (f["amount"]["n_ref"], f["u_age"]["n_ref"]) == (3_000, 3_000)
+    assert r["drifted"] == ["u_age"]

@@ -163,7 +163,7 @@ def show(
     mon = fs.monitor(name)
     runs = mon.runs()
     if as_json:
-        _echo_json({"monitor": mon.spec.to_dict(), "runs": runs})
+        _echo_json({"monitor": mon.spec.public_dict(), "runs": runs})
         return
     s = mon.spec
     ref = s.reference

@@ -251,6 +251,15 @@ class MonitorSpec:
                     "be stored in the registry. Use a URL with a secret path or token instead."
                 )
 
+    def public_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with the webhook cut to its scheme and host: a webhook URL often
+        carries a secret in its path (Slack, Teams), so it is never printed."""
+        d = self.to_dict()
+        if self.webhook is not None:
+            parts = urlsplit(self.webhook)
+            d["webhook"] = f"{parts.scheme}://{parts.netloc}/..."
+        return d
+
     def threshold_for(self, metric: str) -> float:
         if self.threshold is not None and metric == self.metric:
             return float(self.threshold)
