@@ -229,7 +229,9 @@ def test_history_accumulates_and_monitors_are_listed(fs: fti.FeatureStore) -> No
     # get-or-create: the same definition returns it, fs.monitor(name) alone gets it
     assert _monitor(fs, fs.get_feature_group("tx")).name == "tx_drift"
     assert len(fs.monitor("tx_drift").history()) == 4
-    with pytest.raises(fti.ConflictError, match="another definition"):
+    with pytest.raises(
+        fti.ConflictError, match=r"another definition \(stored: {'metric': 'auto'}\)"
+    ):
         _monitor(fs, fs.get_feature_group("tx"), metric="psi")
 
 
