@@ -240,6 +240,14 @@ class FeatureStore:
         """Every drift monitor, by name."""
         return [Monitor(self._ctx, s) for s in monitoring.list_specs(self._ctx)]
 
+    def delete_monitor(self, name: str) -> list[str]:
+        """Delete a drift monitor with its schedule and stored runs (to change a monitor's
+        definition, delete it and create it again). Returns what was deleted.
+
+        >>> fs.delete_monitor("amount_drift")                                 # doctest: +SKIP
+        """
+        return monitoring.delete(self._ctx, name)
+
     # ------------------------------------------------------------------ models
     @property
     def models(self) -> ModelRegistry:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -287,6 +289,15 @@ def test_scheduler_runs_a_due_monitor_once_per_tick(fs: fti.FeatureStore) -> Non
     assert [r["run"] for r in mon.runs()] == [1]
     sched.run_due(next_hour + timedelta(hours=1, minutes=1))
     assert [r["run"] for r in mon.runs()] == [1, 2]
+    assert fs.delete_monitor("tx_drift") == [
+        "schedule monitor_tx_drift",
+        "2 run(s) of monitor tx_drift",
+        "monitor tx_drift",
+    ]
+    assert list_schedules(fs) == []
+    assert context_of(fs).registry.records("monitor_run", "tx_drift") == []
+    with pytest.raises(fti.NotFoundError, match="'tx_drift' does not exist"):
+        fs.monitor("tx_drift")
 
 
 # ---------------------------------------------------------------------------- CLI
@@ -310,7 +321,21 @@ def test_cli_run_exit_codes_list_and_show(tmp_path: Path) -> None:
     assert [r["run"] for r in shown["runs"]] == [1]
     # an error is not a drift: `fti` (main) prints it and exits 2
     assert isinstance(_cli(root, "run", "nope").exception, fti.NotFoundError)
-    for verb in ("list", "run", "show"):
+    # the real entry point: 1 is drift, 2 is an error (printed without a traceback)
+    for name, code in (("calm", 0), ("wild", 1), ("nope", 2)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "fti", "monitor", "run", name, "--root", str(root)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == code, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert _cli(root, "delete", "wild").exit_code != 0  # not a terminal: needs --yes
+    out = _cli(root, "delete", "wild", "--yes")
+    assert "deleted monitor wild" in out.stdout
+    assert [m["name"] for m in json.loads(_cli(root, "list", "--json").stdout)] == ["calm"]
+    for verb in ("list", "run", "show", "delete"):
         assert "Example" in CliRunner().invoke(app, ["monitor", verb, "--help"]).stdout
 
 

@@ -4,12 +4,14 @@ CI), show a monitor's history."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from fti.cli.options import console, open_store, store_option
+from fti.errors import ValidationError
 
 __all__ = ["app"]
 
@@ -19,13 +21,17 @@ app = typer.Typer(
         "Examples:\n\n"
         "  fti monitor list              # monitors, last run, ALERT / ok\n\n"
         "  fti monitor run amount_drift  # exit code 1 when a feature drifted\n\n"
-        "  fti monitor show amount_drift --json"
+        "  fti monitor show amount_drift --json\n\n"
+        "  fti monitor delete amount_drift --yes"
     ),
     no_args_is_help=True,
     rich_markup_mode=None,
 )
 
 json_option = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+yes_option = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask (required when stdin is not a terminal).")
+]
 
 
 def _state(run: dict[str, Any] | None) -> str:
@@ -193,3 +199,27 @@ def show(
                 "DRIFT" if f["drifted"] else "no",
             )
     console.print(table)
+
+
+@app.command("delete")
+def delete(
+    name: Annotated[str, typer.Argument(help="Monitor name.")],
+    root: store_option = None,
+    yes: yes_option = False,
+) -> None:
+    """Delete a monitor, its schedule and its stored runs.
+
+    Example: fti monitor delete amount_drift --yes
+    """
+    fs = open_store(root)
+    fs.monitor(name)  # a missing monitor fails before asking
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ValidationError(
+                f"Refusing to delete monitor {name!r} without confirmation: stdin is not a "
+                "terminal. Pass --yes to delete it."
+            )
+        if not typer.confirm(f"Delete monitor {name!r} and its runs?"):
+            raise typer.Exit(1)
+    for item in fs.delete_monitor(name):
+        console.print(f"deleted {item}", highlight=False)

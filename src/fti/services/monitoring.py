@@ -42,6 +42,7 @@ __all__ = [
     "KIND",
     "RUN_KIND",
     "build_spec",
+    "delete",
     "get_or_create",
     "get_spec",
     "history",
@@ -205,6 +206,26 @@ def _add_schedule(ctx: StoreContext, spec: MonitorSpec) -> None:
             f"A schedule named {name!r} already exists; remove it "
             f"('fti schedule remove {name}') or rename the monitor."
         ) from None
+
+
+def delete(ctx: StoreContext, name: str) -> list[str]:
+    """Delete a monitor, its schedule and its stored runs; returns what was deleted."""
+    spec = get_spec(ctx, name)
+    deleted: list[str] = []
+    sched = schedule_name(spec.name)
+    rec = ctx.registry.get(SCHEDULE_KIND, sched, 1)
+    if rec is not None and rec.body.get("monitor") == spec.name:
+        ctx.registry.delete(SCHEDULE_KIND, sched, 1)
+        deleted.append(f"schedule {sched}")
+    runs = ctx.registry.records(RUN_KIND, spec.name)
+    for r in runs:
+        ctx.registry.delete(RUN_KIND, spec.name, r.version)
+    if runs:
+        deleted.append(f"{len(runs)} run(s) of monitor {spec.name}")
+    # The monitor record last: an interrupted delete can be run again.
+    ctx.registry.delete(KIND, spec.name, 1)
+    deleted.append(f"monitor {spec.name}")
+    return deleted
 
 
 def history(ctx: StoreContext, name: str) -> list[dict[str, Any]]:
