@@ -449,3 +449,57 @@ def test_a_joined_view_reads_each_feature_from_its_own_group(fs: fti.FeatureStor
     f = _by_feature(r)
     assert (f["amount"]["n_ref"], f["u_age"]["n_ref"]) == (3_000, 3_000)
     assert r["drifted"] == ["u_age"]
+
+
+floats = st.one_of(
+    st.none(),
+    st.just(math.nan),
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.sampled_from([0.0, 1.0, 2.5]),  # values equal to bin edges
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(floats, st.one_of(st.none(), st.sampled_from(["a", "b", "c"]))), max_size=60
+    ),
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False), max_size=9),
+)
+def test_window_counts_match_plain_counting(
+    rows: list[tuple[float | None, str | None]], raw_edges: list[float]
+) -> None:
+    """One DuckDB pass of histogram() per feature == counting by hand: a value's bin is the
+    number of edges below it; null and NaN are missing."""
+    import pyarrow as pa
+
+    from fti.services import drift_windows
+
+    edges = sorted(set(raw_edges) | {0.0, 1.0, 2.5})
+    table = pa.table(
+        {
+            "x": pa.array([r[0] for r in rows], pa.float64()),
+            "c": pa.array([r[1] for r in rows], pa.string()),
+        }
+    )
+    scan = drift_windows.Scan(
+        drift_windows.connect(table),
+        {"x": 'CAST("x" AS DOUBLE)', "c": 'CAST("c" AS VARCHAR)'},
+        "",
+        [],
+        "test",
+    )
+    got = drift_windows.window_counts(scan, {"x": edges})
+    xs = [r[0] for r in rows]
+    present = [x for x in xs if x is not None and not math.isnan(x)]
+    want_bins: dict[int, int] = {}
+    for x in present:
+        b = sum(1 for e in edges if e < x)
+        want_bins[b] = want_bins.get(b, 0) + 1
+    assert got["x"].rows == len(rows)
+    assert got["x"].nulls == len(rows) - len(present)
+    assert got["x"].counts == want_bins
+    cs = [r[1] for r in rows if r[1] is not None]
+    assert got["c"].counts == {v: cs.count(v) for v in set(cs)}
+    assert got["c"].nulls == len(rows) - len(cs)
+    scan.con.close()
