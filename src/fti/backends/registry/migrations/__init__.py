@@ -65,7 +65,7 @@ def shipped_head() -> str | None:
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (Path(__file__).parent / "versions").glob("[0-9]*.py"):
-        found = dict(m.groups() for m in _REVISION.finditer(path.read_text()))
+        found = {m.group(1): m.group(2) for m in _REVISION.finditer(path.read_text())}
         rev, down = found.get("revision", ""), found.get("down_revision", "None").strip()
         if not re.fullmatch(r"['\"][\w-]+['\"]", rev.strip()):
             return None
