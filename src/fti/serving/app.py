@@ -405,9 +405,9 @@ def _json(body: dict[str, Any]) -> JSONResponse:
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` (and ``fti serve --workers N``): reads the
     settings ``fti serve`` put in ``$FTI_SERVE_CONFIG``."""
-    # The prediction log writer thread encodes rows holding the GIL; every socket call of the
-    # event loop then waits up to the switch interval to get it back (5 ms by default: ~5 ms per
-    # syscall while a batch is written, measured p99 60-150 ms). 0.5 ms bounds that wait.
+    # The work thread (lookups, model) and the log spool thread hold the GIL while they run
+    # Python; every socket call of the event loop then waits up to the switch interval to get
+    # it back (5 ms by default). 0.5 ms bounds that wait.
     sys.setswitchinterval(0.0005)
     from fti.serving.workers import exit_with_parent
     from fti.store import connect
