@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serving.py                 # full run (60 s load test)
     .venv/bin/python benchmarks/serving.py --quick         # 3 s per HTTP phase, 10 s load test
+    .venv/bin/python benchmarks/serving.py --only flights --flights-root .fti-demo   # issue 15
 
 1. In process: ``fv.feature_vector`` over two online feature groups (4 + 4 features, SQLite),
    p50/p99 for one entity and p50 for 100 entities, untransformed and with the
@@ -12,6 +13,15 @@
    a bare FastAPI endpoint returning a constant under the same uvicorn settings.
 3. Load test: ``--load-seconds`` (default 60) at 32 concurrent connections against predict,
    from an httpx async client in a second process: throughput, p50/p99, errors.
+
+4. The flights demo model (``examples/flights/demo.py`` builds the store; without
+   ``--flights-root`` the benchmark builds one in a temporary folder, ~3 min) under ``wrk -t1``
+   (the Debian package; installed with apt-get when run as root) cycling through 1,000
+   different flight ids: time from starting ``fti serve`` to its first 200 on predict (and the
+   server's CPU seconds until then); at 8 connections, ``--reps`` interleaved repetitions of
+   fti with the prediction log, fti ``--no-log`` and the bare endpoint (medians and the ratios
+   of issue 15, each printed next to its target); 32 connections for ``--load-seconds`` with 1
+   and with 2 workers; and ``kill -9`` of a server under load: answered vs logged predictions.
 
 The client runs on the same machine, so at high rates it shares the CPU with the server:
 compare fti with the bare endpoint, not with other machines. httpx (the default) costs far
