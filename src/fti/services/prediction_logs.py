@@ -25,7 +25,18 @@ from fti.definitions.fields import Field
 from fti.services import feature_groups, ingestion, offline_reads
 from fti.services.context import StoreContext
 
-__all__ = ["LOG_FIELDS", "LogRow", "append", "append_records", "encode", "log_spec", "read"]
+__all__ = [
+    "JSON_COLUMNS",
+    "LOG_FIELDS",
+    "LogRow",
+    "append",
+    "append_records",
+    "encode",
+    "epoch_micros",
+    "log_spec",
+    "read",
+    "to_json",
+]
 
 _UNSET: Any = feature_groups._UNSET
 
@@ -68,6 +79,8 @@ class LogRow:
 # a NaN feature stays NaN and never turns into null. One encoder for every row (json.dumps with
 # options builds a new one per call).
 _to_json = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
+JSON_COLUMNS = _JSON
+to_json = _to_json  # the encoding of the JSON columns (text as the log stores it)
 
 
 def log_spec(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSpec:
@@ -93,7 +106,7 @@ def encode(row: LogRow) -> dict[str, Any]:
     return {
         "request_id": row.request_id,
         "position": row.position,
-        "logged_at": _micros(row.logged_at),
+        "logged_at": epoch_micros(row.logged_at),
         "entity": _to_json(dict(row.entity)),
         "request": _to_json(dict(row.request)),
         "features": _to_json(dict(row.features)),
@@ -108,7 +121,8 @@ def encode(row: LogRow) -> dict[str, Any]:
     }
 
 
-def _micros(t: datetime) -> int:
+def epoch_micros(t: datetime) -> int:
+    """Microseconds since the epoch (a naive time is taken as UTC)."""
     delta = (t if t.tzinfo is not None else t.replace(tzinfo=UTC)) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 

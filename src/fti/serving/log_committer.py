@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["commit_spool", "main"]
+__all__ = ["commit_spool", "decode_line", "main"]
 
 log = logging.getLogger("fti.serving")
 
@@ -40,6 +40,17 @@ def _locked(spool: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def decode_line(line: str) -> tuple[tuple[str, int], dict[str, Any]]:
+    """A spool line -> ((view, version), the record ``append_records`` takes)."""
+    from fti.services import prediction_logs
+
+    record = json.loads(line)
+    key = (str(record.pop("fv")), int(record.pop("fv_version")))
+    for column in prediction_logs.JSON_COLUMNS:
+        record[column] = prediction_logs.to_json(record[column])
+    return key, record
 
 
 def commit_spool(ctx: Any, spool: Path, specs: dict[tuple[str, int], Any] | None = None) -> int:
@@ -57,8 +68,7 @@ def commit_spool(ctx: Any, spool: Path, specs: dict[tuple[str, int], Any] | None
             for line in path.read_text().splitlines():
                 if not line:
                     continue
-                record = json.loads(line)
-                key = (str(record.pop("fv")), int(record.pop("fv_version")))
+                key, record = decode_line(line)
                 groups.setdefault(key, []).append(record)
         total = 0
         for (fv_name, fv_version), records in groups.items():

@@ -35,18 +35,45 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fti.services.prediction_logs import LogRow, encode
+from fti.services.prediction_logs import LogRow, epoch_micros
 
-__all__ = ["SPOOL_SUFFIX", "SpoolLogWriter", "spool_dir"]
+__all__ = ["SPOOL_SUFFIX", "SpoolLogWriter", "spool_dir", "spool_line"]
 
 log = logging.getLogger("fti.serving")
 
 SPOOL_SUFFIX = ".jsonl"
 _Item = tuple[str, int, list[LogRow]]
+
+
+_encode = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
+
+
+def spool_line(fv_name: str, fv_version: int, row: LogRow) -> str:
+    """One row as a spool line: a JSON object whose JSON columns (entity, features, ...) are
+    nested objects, encoded once here; the committer turns them into the log's JSON text."""
+    t = row.transformed
+    return _encode(
+        {
+            "fv": fv_name,
+            "fv_version": fv_version,
+            "request_id": row.request_id,
+            "position": row.position,
+            "logged_at": epoch_micros(row.logged_at),
+            "entity": dict(row.entity),
+            "request": dict(row.request),
+            "features": dict(row.features),
+            "transformed": None if t is None else dict(t) if isinstance(t, Mapping) else list(t),
+            "prediction": row.prediction,
+            "probability": row.probability,
+            "model_name": row.model_name,
+            "model_version": row.model_version,
+            "training_dataset_version": row.training_dataset_version,
+        }
+    )
 
 
 def spool_dir(root: str | os.PathLike[str]) -> Path:
@@ -155,11 +182,9 @@ class SpoolLogWriter:
         if n == 0:
             return
         lines: list[str] = []
-        encoder = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
         for _ in range(n):
             fv_name, fv_version, rows = self._queue.popleft()
-            for row in rows:
-                lines.append(encoder({"fv": fv_name, "fv_version": fv_version, **encode(row)}))
+            lines.extend(spool_line(fv_name, fv_version, row) for row in rows)
         self._seq += 1
         name = f"{self._id}-{self._seq:09d}"
         tmp = self.spool / f".{name}.tmp"
