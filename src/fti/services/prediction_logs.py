@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -25,7 +25,18 @@ from fti.definitions.fields import Field
 from fti.services import feature_groups, ingestion, offline_reads
 from fti.services.context import StoreContext
 
-__all__ = ["LOG_FIELDS", "LogRow", "append", "log_spec", "read"]
+__all__ = [
+    "JSON_COLUMNS",
+    "LOG_FIELDS",
+    "LogRow",
+    "append",
+    "append_records",
+    "encode",
+    "epoch_micros",
+    "log_spec",
+    "read",
+    "to_json",
+]
 
 _UNSET: Any = feature_groups._UNSET
 
@@ -68,6 +79,8 @@ class LogRow:
 # a NaN feature stays NaN and never turns into null. One encoder for every row (json.dumps with
 # options builds a new one per call).
 _to_json = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
+JSON_COLUMNS = _JSON
+to_json = _to_json  # the encoding of the JSON columns (text as the log stores it)
 
 
 def log_spec(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSpec:
@@ -86,32 +99,54 @@ def log_spec(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSp
     )
 
 
+def encode(row: LogRow) -> dict[str, Any]:
+    """One row as a JSON-ready record: the JSON columns as text, ``logged_at`` in microseconds
+    since the epoch (what :func:`append_records` takes; the spool of ``fti serve`` holds them)."""
+    t = row.transformed
+    return {
+        "request_id": row.request_id,
+        "position": row.position,
+        "logged_at": epoch_micros(row.logged_at),
+        "entity": _to_json(dict(row.entity)),
+        "request": _to_json(dict(row.request)),
+        "features": _to_json(dict(row.features)),
+        "transformed": _to_json(
+            None if t is None else dict(t) if isinstance(t, Mapping) else list(t)
+        ),
+        "prediction": _to_json(row.prediction),
+        "probability": row.probability,
+        "model_name": row.model_name,
+        "model_version": row.model_version,
+        "training_dataset_version": row.training_dataset_version,
+    }
+
+
+def epoch_micros(t: datetime) -> int:
+    """Microseconds since the epoch (a naive time is taken as UTC)."""
+    delta = (t if t.tzinfo is not None else t.replace(tzinfo=UTC)) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def append(ctx: StoreContext, spec: FeatureGroupSpec, rows: Sequence[LogRow]) -> int:
     """Write rows in one atomic insert; returns the number written."""
-    if not rows:
+    return append_records(ctx, spec, [encode(r) for r in rows])
+
+
+def append_records(
+    ctx: StoreContext, spec: FeatureGroupSpec, records: Sequence[Mapping[str, Any]]
+) -> int:
+    """Write :func:`encode`'d rows in one atomic insert; returns the number written."""
+    if not records:
         return 0
-    cols: dict[str, list[Any]] = {f.name: [] for f in LOG_FIELDS}
-    for r in rows:
-        cols["request_id"].append(r.request_id)
-        cols["position"].append(r.position)
-        cols["logged_at"].append(r.logged_at)
-        cols["entity"].append(_to_json(dict(r.entity)))
-        cols["request"].append(_to_json(dict(r.request)))
-        cols["features"].append(_to_json(dict(r.features)))
-        t = r.transformed
-        cols["transformed"].append(
-            _to_json(None if t is None else dict(t) if isinstance(t, Mapping) else list(t))
-        )
-        cols["prediction"].append(_to_json(r.prediction))
-        cols["probability"].append(r.probability)
-        cols["model_name"].append(r.model_name)
-        cols["model_version"].append(r.model_version)
-        cols["training_dataset_version"].append(r.training_dataset_version)
     table = pa.table(
         {
-            f.name: pa.array(cols[f.name], type=pa.timestamp("us", tz="UTC"))
-            if f.dtype == "timestamp"
-            else pa.array(cols[f.name], type=_arrow(f.dtype))
+            f.name: pa.array(
+                [r[f.name] for r in records],
+                type=pa.timestamp("us", tz="UTC") if f.dtype == "timestamp" else _arrow(f.dtype),
+            )
             for f in LOG_FIELDS
         }
     )
