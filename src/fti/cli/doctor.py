@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
+from fti.backends.s3_location import credential_source
 from fti.errors import FtiError
 from fti.store import FeatureStore
 
@@ -20,6 +23,9 @@ def checks(fs: FeatureStore) -> list[tuple[str, str, str, bool, str]]:
             detail = type(backend).__name__
             if part == "registry":
                 detail += f", {len(backend.records('feature_group'))} feature group version(s)"
+            if urlparse(url).scheme == "s3":
+                # Where the credentials came from, never what they are.
+                detail += f", credentials: {credential_source()}"
             ok = True
         except (FtiError, OSError) as e:
             ok, detail = False, str(e)

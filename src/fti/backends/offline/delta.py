@@ -1,4 +1,10 @@
-"""Delta Lake offline store on a local folder (``deltalake``), scanned through Arrow datasets."""
+"""Delta Lake offline store (``deltalake``) on a local folder or under an ``s3://`` prefix,
+scanned through Arrow datasets.
+
+On S3, delta-rs commits a log entry with a conditional put (``If-None-Match: *``), so of two
+writers racing for one version exactly one wins and the other retries; servers without
+conditional puts take ``commit_lock=registry`` instead (see ``fti.backends.s3_location``).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +14,27 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from fti._internal.error_translation import engine_errors
 from fti.backends.offline import TableStats
+from fti.backends.s3_location import S3Location, is_s3
 from fti.errors import NotFoundError, ValidationError
 
-__all__ = ["DeltaOfflineStore"]
+__all__ = ["CommitLock", "DeltaOfflineStore"]
 
 # Big row groups keep scans fast. Snappy (the Delta and Spark default) rather than zstd: the
 # point-in-time join decodes these files on its critical path, and measured on
@@ -36,13 +47,26 @@ _COMMIT = CommitProperties(max_commit_retries=50)
 _WRITE_ATTEMPTS = 5
 
 
-class DeltaOfflineStore:
-    """One Delta table per feature group version under a base folder."""
+class CommitLock(Protocol):
+    """Mutual exclusion per table across processes (for object stores without conditional
+    puts): every commit to ``name`` runs inside ``hold(name)``."""
 
-    def __init__(self, url: str) -> None:
+    def hold(self, name: str) -> ContextManager[None]:
+        """Hold the lock for ``name`` for the duration of the block."""
+
+
+class DeltaOfflineStore:
+    """One Delta table per feature group version under a base folder or ``s3://`` prefix."""
+
+    def __init__(self, url: str, *, commit_lock: CommitLock | None = None) -> None:
         self.url = url
+        self.s3 = S3Location.parse(url) if is_s3(url) else None
+        # Connection options only; deltalake reads credentials from the AWS chain itself.
+        self._options = self.s3.delta_options() if self.s3 is not None else None
+        self._commit_lock = commit_lock
         self.base = Path(urlparse(url).path)
-        self.base.mkdir(parents=True, exist_ok=True)
+        if self.s3 is None:
+            self.base.mkdir(parents=True, exist_ok=True)
         # One DeltaTable per table, brought up to date incrementally (reading only new log
         # entries) instead of re-opened for every write; the lock keeps its version consistent
         # between threads.
@@ -58,35 +82,71 @@ class DeltaOfflineStore:
         return dt
 
     def path(self, table: str) -> str:
+        """The table's location: a local path, or an ``s3://`` URI (see ``storage_options``)."""
+        if self.s3 is not None:
+            return self.s3.uri(table)
         return str(self.base / table)
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """What deltalake (or another Delta reader) needs besides :meth:`path` to open a table;
+        None for a local folder. Never holds credentials."""
+        return dict(self._options) if self._options is not None else None
+
+    def _where(self) -> str:
+        return self.s3.uri() if self.s3 is not None else str(self.base)
 
     def _open(self, table: str, version: int | None = None) -> DeltaTable:
         try:
-            return DeltaTable(self.path(table), version=version)
+            return DeltaTable(self.path(table), version=version, storage_options=self._options)
         except TableNotFoundError:
             raise NotFoundError(
-                f"Offline table {table!r} does not exist under {self.base}."
+                f"Offline table {table!r} does not exist under {self._where()}."
             ) from None
 
     def exists(self, table: str) -> bool:
-        return table in self._tables or DeltaTable.is_deltatable(self.path(table))
+        return table in self._tables or DeltaTable.is_deltatable(
+            self.path(table), storage_options=self._options
+        )
+
+    def _committing(self, table: str) -> ContextManager[None]:
+        """Around each commit: the registry lock when configured, else nothing (conditional
+        puts or the local file system's atomic create make a lost race a retry)."""
+        return self._commit_lock.hold(table) if self._commit_lock is not None else nullcontext()
+
+    @contextmanager
+    def _creating(self, table: str) -> Iterator[None]:
+        if self.s3 is not None:
+            with self._committing(table):
+                yield
+            return
+        # Processes creating the same table at once take turns (a file lock next to it):
+        # unlocked, the loser of the race to write version 0 committed its creation again
+        # as version 1, one version more than the inserts made.
+        lock_path = self.base / f".{table}.create.lock"
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @engine_errors("creating offline table {}", name_arg=1)
     def create(self, table: str, schema: pa.Schema) -> int:
         if table in self._tables:
             return int(self._tables[table].version())
         if not self.exists(table):
-            # Processes creating the same table at once take turns (a file lock next to it):
-            # unlocked, the loser of the race to write version 0 committed its creation again
-            # as version 1, one version more than the inserts made.
-            lock_path = self.base / f".{table}.create.lock"
-            with lock_path.open("a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    if not self.exists(table):
-                        DeltaTable.create(self.path(table), schema, mode="ignore")
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+            with self._creating(table):
+                if not self.exists(table):
+                    try:
+                        DeltaTable.create(
+                            self.path(table), schema, mode="ignore", storage_options=self._options
+                        )
+                    except CommitFailedError:
+                        # On S3 the loser of a creation race fails its conditional put of
+                        # version 0: the winner's table is the one we wanted.
+                        if not self.exists(table):
+                            raise
         return self.version(table)
 
     @engine_errors("appending to offline table {}", name_arg=1)
@@ -95,14 +155,15 @@ class DeltaOfflineStore:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
                 try:
-                    write_deltalake(
-                        dt,
-                        data,
-                        mode="append",
-                        schema_mode="merge",
-                        writer_properties=_WRITER,
-                        commit_properties=_COMMIT,
-                    )
+                    with self._committing(table):
+                        write_deltalake(
+                            dt,
+                            data,
+                            mode="append",
+                            schema_mode="merge",
+                            writer_properties=_WRITER,
+                            commit_properties=_COMMIT,
+                        )
                 except CommitFailedError:
                     if attempt == _WRITE_ATTEMPTS - 1:
                         raise
@@ -117,14 +178,16 @@ class DeltaOfflineStore:
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         from deltalake.schema import Field as DeltaField
 
-        dt = self._open(table)
-        dt.alter.add_columns([DeltaField.from_arrow(f) for f in fields])
+        with self._committing(table):
+            dt = self._open(table)
+            dt.alter.add_columns([DeltaField.from_arrow(f) for f in fields])
         return int(dt.version())
 
     @engine_errors("deleting rows of offline table {}", name_arg=1)
     def delete(self, table: str, predicate: str) -> tuple[int, int]:
-        dt = self._open(table)
-        metrics = dt.delete(predicate)
+        with self._committing(table):
+            dt = self._open(table)
+            metrics = dt.delete(predicate)
         return int(dt.version()), int(metrics.get("num_deleted_rows", 0) or 0)
 
     @engine_errors("reading a commit of offline table {}", name_arg=1)
@@ -134,6 +197,8 @@ class DeltaOfflineStore:
         None when the commit also removed data rows (or its log entry is gone): a caller that
         mirrors the table must then rebuild from a full snapshot.
         """
+        if self.s3 is not None:
+            return self._added_rows_s3(table, version)
         log = Path(self.path(table)) / "_delta_log" / f"{version:020d}.json"
         try:
             lines = log.read_text().splitlines()
@@ -154,6 +219,34 @@ class DeltaOfflineStore:
         if not paths:
             return schema.empty_table()
         return ds.dataset(paths, format="parquet", schema=schema).to_table()
+
+    def _table_fs(self, table: str) -> pafs.FileSystem:
+        """The table's folder as an Arrow file system (object storage through deltalake)."""
+        from deltalake.fs import DeltaStorageHandler
+
+        return pafs.PyFileSystem(DeltaStorageHandler(self.path(table), self._options))
+
+    def _added_rows_s3(self, table: str, version: int) -> pa.Table | None:
+        fs = self._table_fs(table)
+        try:
+            with fs.open_input_stream(f"_delta_log/{version:020d}.json") as f:
+                lines = f.read().decode().splitlines()
+        except FileNotFoundError:
+            return None
+        paths: list[str] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "remove" in action and action["remove"].get("dataChange", True):
+                return None
+            add = action.get("add")
+            if add is not None and add.get("dataChange", True):
+                paths.append(unquote(add["path"]))
+        schema = pa.schema(self._open(table, version=version).schema().to_arrow())
+        if not paths:
+            return schema.empty_table()
+        return ds.dataset(paths, format="parquet", schema=schema, filesystem=fs).to_table()
 
     @engine_errors("reading the version of offline table {}", name_arg=1)
     def version(self, table: str) -> int:
@@ -209,5 +302,12 @@ class DeltaOfflineStore:
     def drop(self, table: str) -> None:
         with self._lock:
             self._tables.pop(table, None)
+        if self.s3 is not None:
+            fs = self._table_fs(table)
+            every = pafs.FileSelector("", recursive=True, allow_not_found=True)
+            for info in fs.get_file_info(every):
+                if info.type == pafs.FileType.File:
+                    fs.delete_file(info.path)
+            return
         shutil.rmtree(self.path(table), ignore_errors=True)
         (self.base / f".{table}.create.lock").unlink(missing_ok=True)

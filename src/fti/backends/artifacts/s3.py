@@ -1,0 +1,91 @@
+"""Artifacts under an ``s3://bucket/prefix`` (extra ``fti[s3]``, boto3).
+
+A put uploads the file and records its sha256 both in the returned reference (which the
+registry keeps) and as object metadata; a fetch downloads to the destination and verifies the
+sha256 before returning, so a changed or corrupted object never reaches a caller. An upload is a
+single PUT (or a multipart upload completed at once): readers see the whole object or nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fti.backends.artifacts import ArtifactRef
+from fti.backends.artifacts.local import sha256_file
+from fti.backends.s3_location import S3Location
+from fti.errors import IntegrityError, NotFoundError, ValidationError
+
+__all__ = ["S3ArtifactStore"]
+
+
+class S3ArtifactStore:
+    """Artifacts as objects under a bucket prefix; credentials from the standard AWS chain."""
+
+    def __init__(self, url: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.url = url
+        self.location = S3Location.parse(url)
+        loc = self.location
+        self._client: Any = boto3.session.Session().client(
+            "s3",
+            endpoint_url=loc.endpoint,
+            region_name=loc.region,
+            use_ssl=not (loc.endpoint or "").startswith("http://"),
+            config=Config(
+                s3={"addressing_style": "path" if loc.path_style else "auto"},
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
+        )
+
+    def _key(self, key: str) -> str:
+        parts = PurePosixPath(key).parts
+        if not parts or any(p in ("..", "/") or p.startswith(".") for p in parts):
+            raise ValidationError(f"Invalid artifact key {key!r}: use a relative path.")
+        return self.location.key(*parts)
+
+    def put(self, key: str, source: Path) -> ArtifactRef:
+        object_key = self._key(key)
+        digest = sha256_file(source)
+        size = source.stat().st_size
+        self._client.upload_file(
+            str(source),
+            self.location.bucket,
+            object_key,
+            ExtraArgs={"Metadata": {"sha256": digest}},
+        )
+        head = self._client.head_object(Bucket=self.location.bucket, Key=object_key)
+        if int(head["ContentLength"]) != size:
+            raise IntegrityError(
+                f"Artifact {key!r}: uploaded {size} bytes but the server holds "
+                f"{head['ContentLength']}. Retry the upload."
+            )
+        return ArtifactRef(key=key, sha256=digest, size=size)
+
+    def fetch(self, ref: ArtifactRef, dest: Path) -> Path:
+        from botocore.exceptions import ClientError
+
+        object_key = self._key(ref.key)
+        try:
+            self._client.download_file(self.location.bucket, object_key, str(dest))
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+                dest.unlink(missing_ok=True)
+                raise NotFoundError(
+                    f"Artifact {ref.key!r} is missing from {self.location.uri()}."
+                ) from None
+            raise
+        digest = sha256_file(dest)
+        if digest != ref.sha256:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"Artifact {ref.key!r} failed its integrity check: sha256 {digest} != recorded "
+                f"{ref.sha256}. The object was changed or corrupted; re-register it."
+            )
+        return dest
+
+    def delete(self, key: str) -> None:
+        # Deleting a missing object succeeds on S3, as unlink(missing_ok=True) does locally.
+        self._client.delete_object(Bucket=self.location.bucket, Key=self._key(key))
