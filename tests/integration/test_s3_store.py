@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import fti
@@ -125,3 +126,31 @@ def test_doctor_names_the_credential_source_not_the_values(
     assert "credentials: environment" in out.output
     assert "AKIAFTITESTKEY" not in out.output
     assert "fti-test-secret-value" not in out.output
+
+
+@fti.feature_pipeline
+def load_from_s3(fs: fti.FeatureStore, url: str) -> None:
+    fti.record_input_file(url)
+    fs.feature_group("raw_counts", primary_key=["k"]).insert(
+        pa.table({"k": pa.array([1, 2], pa.int64()), "n": pa.array([3, 4], pa.int64())})
+    )
+
+
+def test_lineage_records_an_s3_input_file_by_etag_and_size(
+    fs: fti.FeatureStore, s3_server: S3Server, s3_bucket: str
+) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint, region_name="us-east-1")
+    client.put_object(Bucket=s3_bucket, Key="raw/counts.csv", Body=b"k,n\n1,3\n2,4\n")
+    etag = client.head_object(Bucket=s3_bucket, Key="raw/counts.csv")["ETag"].strip('"')
+    url = s3_server.url(s3_bucket, "raw/counts.csv")
+    assert fti.record_input_file(url) == etag  # outside a run: just the digest
+    fti.run_pipeline(load_from_s3, fs=fs, params={"url": url})
+    files = fs.lineage(fs.get_feature_group("raw_counts", version=1)).upstream("file")
+    assert [f.name for f in files] == [f"s3://{s3_bucket}/raw/counts.csv"]  # no options
+    assert files[0].info()["etag"] == etag
+    assert files[0].info()["size"] == 12
+    assert "etag" in files[0].label()
+    with pytest.raises(fti.NotFoundError, match="does not exist"):
+        fti.record_input_file(s3_server.url(s3_bucket, "raw/missing.csv"))

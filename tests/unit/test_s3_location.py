@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import fti
-from fti.backends.s3_location import S3Location, credential_source
+from fti._internal.s3_location import S3Location, credential_source
 from fti.config import resolve_config
 
 ENV = ("FTI_S3_ENDPOINT", "FTI_S3_PATH_STYLE", "FTI_S3_ALLOW_HTTP", "FTI_S3_COMMIT_LOCK")

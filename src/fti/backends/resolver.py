@@ -26,8 +26,8 @@ def _require(module: str, package: str, extra: str, purpose: str) -> None:
 def open_offline(url: str, *, registry_url: str | None = None) -> OfflineStore:
     """The Delta offline store at ``url``; on ``s3://`` with ``commit_lock=registry``, every
     commit holds a lock in the registry at ``registry_url``."""
+    from fti._internal.s3_location import S3Location, is_s3
     from fti.backends.offline.delta import DeltaOfflineStore
-    from fti.backends.s3_location import S3Location, is_s3
 
     if is_s3(url) and S3Location.parse(url).commit_lock == "registry":
         if registry_url is None:

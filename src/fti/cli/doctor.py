@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from fti.backends.s3_location import credential_source
+from fti._internal.s3_location import credential_source
 from fti.errors import FtiError
 from fti.store import FeatureStore
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from fti._internal.s3_location import S3Location
 from fti.backends.artifacts import ArtifactRef
 from fti.backends.artifacts.local import sha256_file
-from fti.backends.s3_location import S3Location
 from fti.errors import IntegrityError, NotFoundError, ValidationError
 
 __all__ = ["S3ArtifactStore"]
@@ -23,22 +23,9 @@ class S3ArtifactStore:
     """Artifacts as objects under a bucket prefix; credentials from the standard AWS chain."""
 
     def __init__(self, url: str) -> None:
-        import boto3
-        from botocore.config import Config
-
         self.url = url
         self.location = S3Location.parse(url)
-        loc = self.location
-        self._client: Any = boto3.session.Session().client(
-            "s3",
-            endpoint_url=loc.endpoint,
-            region_name=loc.region,
-            use_ssl=not (loc.endpoint or "").startswith("http://"),
-            config=Config(
-                s3={"addressing_style": "path" if loc.path_style else "auto"},
-                retries={"max_attempts": 5, "mode": "standard"},
-            ),
-        )
+        self._client: Any = self.location.client()
 
     def _key(self, key: str) -> str:
         parts = PurePosixPath(key).parts

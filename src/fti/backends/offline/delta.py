@@ -3,7 +3,7 @@ scanned through Arrow datasets.
 
 On S3, delta-rs commits a log entry with a conditional put (``If-None-Match: *``), so of two
 writers racing for one version exactly one wins and the other retries; servers without
-conditional puts take ``commit_lock=registry`` instead (see ``fti.backends.s3_location``).
+conditional puts take ``commit_lock=registry`` instead (see ``fti._internal.s3_location``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from deltalake import CommitProperties, DeltaTable, WriterProperties, write_delt
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from fti._internal.error_translation import engine_errors
+from fti._internal.s3_location import S3Location, is_s3
 from fti.backends.offline import TableStats
-from fti.backends.s3_location import S3Location, is_s3
 from fti.errors import NotFoundError, ValidationError
 
 __all__ = ["CommitLock", "DeltaOfflineStore"]

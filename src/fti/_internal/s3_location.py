@@ -20,14 +20,15 @@ deltalake and boto3 themselves. This module only says *where* they came from.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlparse
 
-from fti.errors import ConfigError
+from fti.errors import ConfigError, MissingDependencyError, NotFoundError
 
-__all__ = ["S3Location", "credential_source", "is_s3"]
+__all__ = ["S3Location", "credential_source", "is_s3", "object_facts"]
 
 _OPTIONS = ("endpoint", "region", "path_style", "allow_http", "commit_lock")
 _SECRET_WORDS = ("secret", "password", "token", "access_key", "key_id", "credential")
@@ -151,6 +152,24 @@ class S3Location:
             opts["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(not self.allow_http).lower()
         return opts
 
+    def client(self) -> Any:
+        """A boto3 S3 client for this server (extra ``fti[s3]``); credentials from the chain."""
+        if importlib.util.find_spec("boto3") is None:
+            raise MissingDependencyError("boto3", "s3", f"Reading {self.uri()}")
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            use_ssl=not (self.endpoint or "").startswith("http://"),
+            config=Config(
+                s3={"addressing_style": "path" if self.path_style else "auto"},
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
+        )
+
     def spark_uri(self, *keys: str) -> str:
         """The same location for Hadoop's S3A connector (``s3a://``)."""
         return "s3a" + self.uri(*keys)[2:]
@@ -165,3 +184,27 @@ def credential_source() -> str:
     if os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE"):
         return "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
     return "default AWS chain (shared credentials file or instance role)"
+
+
+def object_facts(url: str) -> dict[str, Any]:
+    """Size, ETag and (when the writer recorded it) sha256 of one object, from a HEAD request;
+    nothing is downloaded. For lineage records of raw input files given as ``s3://`` URLs."""
+    from botocore.exceptions import ClientError
+
+    loc = S3Location.parse(url)
+    try:
+        head = loc.client().head_object(Bucket=loc.bucket, Key=loc.prefix)
+    except ClientError as e:
+        if str(e.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            raise NotFoundError(
+                f"Input file {loc.uri()!r} does not exist. Pass the URL of an existing object."
+            ) from None
+        raise
+    facts: dict[str, Any] = {
+        "etag": str(head.get("ETag", "")).strip('"'),
+        "size": int(head["ContentLength"]),
+    }
+    sha = (head.get("Metadata") or {}).get("sha256")
+    if sha:
+        facts["sha256"] = str(sha)
+    return facts
