@@ -154,3 +154,37 @@ def test_lineage_records_an_s3_input_file_by_etag_and_size(
     assert "etag" in files[0].label()
     with pytest.raises(fti.NotFoundError, match="does not exist"):
         fti.record_input_file(s3_server.url(s3_bucket, "raw/missing.csv"))
+
+
+def test_stream_events_and_checkpoint_on_s3(
+    fs: fti.FeatureStore, s3_server: S3Server, s3_bucket: str
+) -> None:
+    from datetime import UTC, datetime, timedelta
+    from typing import Any
+
+    from fti.backends.streams.memory import ListSource
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+    @fti.stream_pipeline(
+        feature_group="taps",
+        key=["user"],
+        event_time="ts",
+        event_id="id",
+        schema={"user": "string", "id": "int64", "ts": "timestamp", "ms": "int64"},
+        aggregations=[fti.Aggregation("ms", "sum", window=timedelta(minutes=1), name="total")],
+    )
+    def taps(event: dict[str, Any]) -> dict[str, Any]:
+        return event
+
+    events = [{"user": "a", "id": i, "ts": (t0 + i * timedelta(seconds=1)).isoformat(), "ms": "1"}
+              for i in range(5)]  # fmt: skip
+    taps.run(fs, source=ListSource(events), idle_timeout=0.05)
+    assert fs.get_feature_group("taps", version=1).read_online([{"user": "a"}])[0]["total"] == 5
+    keys = _objects(s3_server, s3_bucket, "team/offline/")
+    assert any(k.startswith("team/offline/taps_events_v1/_delta_log/") for k in keys)
+    assert any(k.startswith("team/offline/taps_v1/") and k.endswith(".parquet") for k in keys)
+    # The same events again: deduplicated by event id, the checkpoint says where it was.
+    taps.run(fs, source=ListSource(events), idle_timeout=0.05)
+    assert fs.get_feature_group("taps", version=1).read_online([{"user": "a"}])[0]["total"] == 5
+    assert not (fs.config.root / "offline").exists()
