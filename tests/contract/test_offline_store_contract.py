@@ -109,3 +109,36 @@ def test_drop_removes_the_table(store: OfflineStore) -> None:
 def test_missing_table_is_not_found(store: OfflineStore) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         store.dataset("ghost_v1")
+
+
+def test_a_commit_never_overwrites_another_writers_log_entry(store: OfflineStore) -> None:
+    """What makes concurrent writers safe: the next log entry is created only if absent
+    (a conditional put on S3, an atomic no-replace rename locally). Another writer's entry
+    squatting on the next version stays, and this commit lands after it."""
+    store.create("t_v1", SCHEMA)
+    store.append("t_v1", _batch([1]))
+    squat = b'{"commitInfo":{"operation":"WRITE","squatter":true}}\n'
+    entry = "_delta_log/00000000000000000002.json"
+    if store.url.startswith("s3://"):
+        import boto3
+
+        from fti._internal.s3_location import S3Location
+
+        loc = S3Location.parse(store.url)
+        client = boto3.client("s3", endpoint_url=loc.endpoint, region_name=loc.region)
+        client.put_object(Bucket=loc.bucket, Key=loc.key("t_v1", entry), Body=squat)
+
+        def read() -> bytes:
+            return bytes(
+                client.get_object(Bucket=loc.bucket, Key=loc.key("t_v1", entry))["Body"].read()
+            )
+    else:
+        path = Path(store.path("t_v1")) / entry  # type: ignore[attr-defined]
+        path.write_bytes(squat)
+
+        def read() -> bytes:
+            return path.read_bytes()
+
+    assert store.append("t_v1", _batch([2], seq0=1)) == 3
+    assert read() == squat
+    assert _rows(store, "t_v1") == [1, 2]
