@@ -188,3 +188,32 @@ def test_stream_events_and_checkpoint_on_s3(
     taps.run(fs, source=ListSource(events), idle_timeout=0.05)
     assert fs.get_feature_group("taps", version=1).read_online([{"user": "a"}])[0]["total"] == 5
     assert not (fs.config.root / "offline").exists()
+
+
+def test_a_missing_bucket_is_a_readable_backend_error(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from fti.backends.resolver import open_artifacts
+    from fti.cli.app import app
+
+    urls = s3_urls(s3_server, "no-such-bucket-fti")
+    fs = fti.connect(tmp_path / "store", **urls)
+    fg = fs.feature_group("g", primary_key=["k"])
+    with pytest.raises(fti.BackendUnavailableError, match=r"NoSuchBucket.*credentials"):
+        fg.insert(pa.table({"k": pa.array([1], pa.int64())}))
+    fs.close()
+    src = tmp_path / "a.bin"
+    src.write_bytes(b"x")
+    with pytest.raises(fti.BackendUnavailableError, match="NoSuchBucket"):
+        open_artifacts(urls["artifacts"]).put("a.bin", src)
+
+    monkeypatch.setenv("FTI_HOME", str(tmp_path / "store"))
+    monkeypatch.setenv("FTI_OFFLINE", urls["offline"])
+    monkeypatch.setenv("FTI_ARTIFACTS", urls["artifacts"])
+    monkeypatch.setenv("COLUMNS", "300")
+    out = CliRunner().invoke(app, ["doctor"])
+    assert out.exit_code == 1
+    assert out.output.count("FAIL") == 2  # offline and artifacts
+    assert "Traceback" not in out.output

@@ -23,6 +23,9 @@ def checks(fs: FeatureStore) -> list[tuple[str, str, str, bool, str]]:
             detail = type(backend).__name__
             if part == "registry":
                 detail += f", {len(backend.records('feature_group'))} feature group version(s)"
+            probe = getattr(backend, "ping", None)
+            if callable(probe):  # object storage: one request, so a wrong bucket shows here
+                probe()
             if urlparse(url).scheme == "s3":
                 # Where the credentials came from, never what they are.
                 detail += f", credentials: {credential_source()}"

@@ -104,10 +104,17 @@ class DeltaOfflineStore:
                 f"Offline table {table!r} does not exist under {self._where()}."
             ) from None
 
+    @engine_errors("looking up offline table {}", name_arg=1)
     def exists(self, table: str) -> bool:
         return table in self._tables or DeltaTable.is_deltatable(
             self.path(table), storage_options=self._options
         )
+
+    def ping(self) -> None:
+        """Reach the storage (for ``fti doctor``): on S3 one listing request under the prefix;
+        BackendUnavailableError if the bucket, endpoint or credentials are wrong."""
+        if self.s3 is not None:
+            self.exists(".fti-doctor-probe")
 
     def _committing(self, table: str) -> ContextManager[None]:
         """Around each commit: the registry lock when configured, else nothing (conditional
