@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -58,9 +59,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _up(port: int) -> bool:
+def _up(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -72,6 +73,9 @@ def start_s3_server() -> Iterator[S3Server]:
         os.environ.setdefault(k, v)
     external = os.environ.get("FTI_S3_ENDPOINT")
     if external:
+        parts = urlparse(external)
+        if not _up(parts.port or 80, parts.hostname or "127.0.0.1"):
+            _fail_or_skip(f"the S3 server at FTI_S3_ENDPOINT={external} is not reachable")
         yield S3Server(external)
         return
     exe = Path(sys.executable).with_name("moto_server")

@@ -3,8 +3,10 @@
 For S3-compatible servers without conditional puts (``If-None-Match``), two delta-rs writers
 could both write the same log entry and one commit would silently vanish. With
 ``commit_lock=registry`` every commit to a table runs while this lock is held: a session-level
-advisory lock on PostgreSQL, SQLite's database write lock (``BEGIN IMMEDIATE``) otherwise. Both
-are released by the database when the holder dies, so a killed writer cannot wedge the table.
+advisory lock per table on PostgreSQL; with a SQLite registry, the write lock (``BEGIN
+IMMEDIATE``) of a small lock database next to the registry file (``<registry>.commit-lock``),
+so registry writes never wait for an upload. Both are released when the holder dies (the
+server ends the session; the OS drops the file lock), so a killed writer cannot wedge a table.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class SqlCommitLock:
     def _sqlite(self) -> Iterator[None]:
         from sqlalchemy.engine import make_url
 
-        path = make_url(self.url).database or ""
+        path = f"{make_url(self.url).database or ''}.commit-lock"
         conn = sqlite3.connect(path, timeout=_SQLITE_WAIT_S, isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
