@@ -100,3 +100,17 @@ def test_credential_source_names_the_source_not_the_value(
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.setenv("AWS_PROFILE", "team")
     assert credential_source() == "profile 'team'"
+
+
+def test_fti_toml_and_env_accept_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fti.toml").write_text(
+        '[store]\noffline = "s3://team/offline?region=eu-west-1"\nartifacts = "s3://team/art"\n'
+    )
+    monkeypatch.delenv("FTI_OFFLINE", raising=False)
+    monkeypatch.delenv("FTI_ARTIFACTS", raising=False)
+    cfg = resolve_config(cwd=tmp_path)
+    assert (cfg.offline, cfg.artifacts) == ("s3://team/offline?region=eu-west-1", "s3://team/art")
+    assert cfg.sources["offline"] == str(tmp_path / "fti.toml")
+    monkeypatch.setenv("FTI_ARTIFACTS", "s3://other/art")
+    cfg = resolve_config(cwd=tmp_path)
+    assert (cfg.artifacts, cfg.sources["artifacts"]) == ("s3://other/art", "FTI_ARTIFACTS")
