@@ -1,6 +1,7 @@
 """Kill -9 during inserts with the offline table on S3 (moto): the same checks as the local
 test (acknowledged batches fully readable, no batch partially visible, online catches up),
-with fewer kills (``FTI_S3_KILL_COUNT``, default 10). Run with ``pytest -s`` for the figure.
+with fewer kills (``FTI_S3_KILL_COUNT``, default 10), with the server's conditional puts and
+with the registry-held commit lock. Run with ``pytest -s`` for the figure.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("commit_lock", ["conditional", "registry"])
 def test_kill_during_insert_on_s3(
-    tmp_path: Path, s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    s3_server: S3Server,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+    commit_lock: str,
 ) -> None:
     # The children and the checks open the store with fti.connect(root): the env decides.
-    monkeypatch.setenv("FTI_OFFLINE", s3_server.url(s3_bucket, "killed/offline"))
+    # With the registry lock, a child killed while holding it must not wedge the next one.
+    offline = s3_server.url(s3_bucket, "killed/offline", commit_lock=commit_lock)
+    monkeypatch.setenv("FTI_OFFLINE", offline)
     monkeypatch.setenv("FTI_ARTIFACTS", s3_server.url(s3_bucket, "killed/artifacts"))
     monkeypatch.setenv("FTI_KILL_COUNT", os.environ.get("FTI_S3_KILL_COUNT", "10"))
     test_kill_insert.test_kill_during_insert(tmp_path)
