@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from fti.backends.registry.migrations import HEAD, VERSION_TABLE, head_revision
+from fti.backends.registry.migrations import VERSION_TABLE, head_revision
 
 PROBE = (
     "import sys, fti; fs = fti.connect(sys.argv[1]); fs._ctx.registry; fs.close(); "
