@@ -14,18 +14,32 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fti._internal.frames import from_arrow
+from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field
-from fti.services import feature_groups, ingestion, offline_reads
+from fti.errors import NotFoundError, ValidationError
+from fti.services import feature_groups, feature_views, ingestion, model_registry, offline_reads
 from fti.services.context import StoreContext
 
-__all__ = ["LOG_FIELDS", "LogRow", "append", "log_spec", "read"]
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = [
+    "LOG_FIELDS",
+    "LogRow",
+    "append",
+    "log_spec",
+    "model_logs",
+    "read",
+    "read_versions",
+    "register_logs",
+]
 
 _UNSET: Any = feature_groups._UNSET
 
@@ -184,3 +198,106 @@ def _expand(table: pa.Table) -> pa.Table:
     ):
         out[n] = table[n]
     return pa.table(out)
+
+
+def read_versions(
+    ctx: StoreContext,
+    fv_name: str,
+    versions: str | Sequence[int],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    model: str | None = None,
+    model_version: int | None = None,
+    format: str = "pandas",
+) -> Any:
+    """The logs of several versions of a view as one timeline (oldest first), with a
+    ``view_version`` column; ``versions="all"`` reads every version of the view. Columns a
+    version does not have (features added or removed) are null in its rows."""
+    if isinstance(versions, str):
+        if versions != "all":
+            raise ValidationError(
+                f"versions={versions!r} is not understood: pass 'all' or a list of view "
+                "versions, e.g. versions=[1, 2]."
+            )
+        wanted = sorted(
+            s.version
+            for s in feature_views.list_specs(ctx, include_deprecated=True)
+            if s.name.lower() == fv_name.lower()
+        )
+    else:
+        wanted = sorted({int(v) for v in versions})
+    parts: list[pa.Table] = []
+    for v in wanted:
+        if _existing_log(ctx, fv_name, v) is None:
+            continue
+        t: pa.Table = read(
+            ctx,
+            fv_name,
+            v,
+            start=start,
+            end=end,
+            model=model,
+            model_version=model_version,
+            format="arrow",
+        )
+        parts.append(t.add_column(0, "view_version", pa.array([v] * t.num_rows, pa.int64())))
+    if not parts:
+        empty = pa.schema([pa.field("view_version", pa.int64())]).empty_table()
+        return from_arrow(empty, format)
+    table = pa.concat_tables(parts, promote_options="permissive")
+    order = pc.sort_indices(table, [("logged_at", "ascending"), ("view_version", "ascending")])
+    return from_arrow(table.take(order), format)
+
+
+def _existing_log(ctx: StoreContext, fv_name: str, fv_version: int) -> FeatureGroupSpec | None:
+    try:
+        spec = feature_groups.get_spec(ctx, f"{fv_name}_log", fv_version, warn=False)
+    except NotFoundError:
+        return None
+    return spec if spec.has_schema and ctx.offline.exists(spec.key) else None
+
+
+def model_logs(ctx: StoreContext, model: str, version: int | None = None) -> list[FeatureGroupSpec]:
+    """The existing log groups the versions of ``model`` (or one version) can have written
+    to: one per feature view version they were registered with."""
+    specs = (
+        [model_registry.get_spec(ctx, model, version)]
+        if version is not None
+        else model_registry.list_specs(ctx, model, include_deprecated=True)
+    )
+    if not specs:
+        model_registry.get_spec(ctx, model)  # raises the "does not exist" error
+    refs = sorted({(s.feature_view.name, s.feature_view.version) for s in specs if s.feature_view})
+    out = []
+    for name, v in refs:
+        log = _existing_log(ctx, name, v)
+        if log is not None:
+            out.append(log)
+    return out
+
+
+def register_logs(
+    con: duckdb.DuckDBPyConnection, ctx: StoreContext, logs: Sequence[FeatureGroupSpec]
+) -> str:
+    """Register the log tables on ``con``; returns SQL naming their union (every log column,
+    rows as written: request ids are unique, so no de-duplication is needed)."""
+    cols = ", ".join(quote(f.name) for f in LOG_FIELDS)
+    selects = []
+    for i, spec in enumerate(logs):
+        dataset, _ = ctx.offline.dataset(spec.key)
+        con.register(f"_log{i}", dataset)
+        selects.append(f"SELECT {cols} FROM _log{i}")
+    if not selects:
+        types = ", ".join(f"NULL::{_DUCK[f.dtype]} AS {quote(f.name)}" for f in LOG_FIELDS)
+        return f"(SELECT {types} WHERE false)"
+    return "(" + " UNION ALL ".join(selects) + ")"
+
+
+_DUCK = {
+    "string": "VARCHAR",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "float64": "DOUBLE",
+    "timestamp": "TIMESTAMPTZ",
+}
