@@ -97,7 +97,7 @@ def _ece(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def test_classifier_metrics_match_scikit_learn_per_bucket(fs: fti.FeatureStore) -> None:
-    _register(fs, "delays", metrics={"auc": 0.81, "log_loss": 0.4})
+    _register(fs, "delays", metrics={"test_auc": 0.81, "log_loss": 0.4, "auc": 0.5})
     rng = np.random.default_rng(3)
     n = 600
     times = [T0 + timedelta(hours=float(h)) for h in rng.uniform(0, 72, n)]
@@ -128,8 +128,8 @@ def test_classifier_metrics_match_scikit_learn_per_bucket(fs: fti.FeatureStore) 
         assert row["accuracy"] == pytest.approx(accuracy_score(y[lm], preds[lm]), abs=1e-9)
         assert row["calibration_error"] == pytest.approx(_ece(y[lm], probs[lm]), abs=1e-9)
         assert not row["pending"]
-        assert row["train_auc"] == 0.81
-        assert row["train_log_loss"] == 0.4
+        assert row["test_auc"] == 0.81
+        assert row["test_log_loss"] == 0.4
         assert row["model_version"] == 1
     assert "mae" not in perf.columns
 
@@ -153,7 +153,7 @@ def test_regressor_metrics_match_scikit_learn(fs: fti.FeatureStore) -> None:
         assert row["mae"] == pytest.approx(mean_absolute_error(truth[m], pred[m]), abs=1e-9)
         rmse = float(np.sqrt(mean_squared_error(truth[m], pred[m])))
         assert row["rmse"] == pytest.approx(rmse, abs=1e-9)
-        assert row["train_mae"] == 3.0
+        assert row["test_mae"] == 3.0
     assert "auc" not in perf.columns
 
 
@@ -307,7 +307,7 @@ def test_versions_read_as_one_timeline(fs: fti.FeatureStore) -> None:
     fs.models.log_outcomes("delays", pd.DataFrame({"request_id": ["r1", "r2"], "delayed": [1, 1]}))
     perf = fs.models.performance("delays", start=T0, every="1D")
     assert list(perf["model_version"]) == [1, 2]
-    assert list(perf["train_auc"]) == [0.7, 0.9]
+    assert list(perf["test_auc"]) == [0.7, 0.9]
     assert list(perf["accuracy"]) == [1.0, 0.0]
     one = fs.models.performance("delays", version=2, start=T0)
     assert list(one["predictions"]) == [1]
@@ -332,3 +332,33 @@ def test_cli_models_performance(fs: fti.FeatureStore, monkeypatch: pytest.Monkey
     # main() prints fti errors without a traceback; the runner hands the error back.
     assert isinstance(bad.exception, ValidationError)
     assert "every='soon'" in str(bad.exception)
+
+
+def test_batch_predictions_are_logged_for_outcomes_and_metrics(fs: fti.FeatureStore) -> None:
+    _register(fs, "delays", metrics={"test_auc": 0.7})
+    scored = pd.DataFrame(
+        {
+            "flight_id": [1, 2, 3],
+            "logged_at": [T0, T0, T0 + timedelta(days=1)],
+            "prediction": [1, 0, 1],
+            "probability": [0.8, 0.3, 0.6],
+            "distance": [100.0, 200.0, 300.0],
+        }
+    )
+    assert fs.models.log_predictions("delays", scored, keys=["flight_id"]) == 3
+    log = prediction_logs.read(fs._ctx, "delays_fv", 1)
+    assert log["distance"].tolist() == [100.0, 200.0, 300.0]
+    assert log["model_version"].tolist() == [1, 1, 1]
+    outcomes = pd.DataFrame(
+        {
+            "flight_id": [1, 2, 3],
+            "outcome_time": [T0 + 2 * timedelta(days=1)] * 3,
+            "delayed": [1, 1, 0],
+        }
+    )
+    assert fs.models.log_outcomes("delays", outcomes).rows == 3
+    perf = fs.models.performance("delays", start=T0, every="1D")
+    assert perf["accuracy"].tolist() == [0.5, 0.0]
+    assert perf["test_auc"].tolist() == [0.7, 0.7]
+    with pytest.raises(ValidationError, match="'prediction'"):
+        fs.models.log_predictions("delays", scored.drop(columns="prediction"), keys=["flight_id"])

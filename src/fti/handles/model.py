@@ -16,7 +16,14 @@ from fti.definitions.model_version import (
     Signature,
     TrainingDatasetRef,
 )
-from fti.services import deletion, model_performance, model_registry, outcomes, record_state
+from fti.services import (
+    deletion,
+    model_performance,
+    model_registry,
+    outcomes,
+    prediction_logs,
+    record_state,
+)
 from fti.services.context import StoreContext
 
 __all__ = ["BoundFeatureView", "ModelRegistry", "ModelVersion"]
@@ -365,6 +372,19 @@ class ModelRegistry:
         return model_registry.alias_history(self._ctx, name)
 
     # ------------------------------------------------------------------ monitoring
+    def log_predictions(
+        self, name: str, data: Any, *, keys: Sequence[str], version: int | None = None
+    ) -> int:
+        """Log predictions made in batch into the prediction log the model server writes
+        (``<view>_log``), so outcomes and live metrics cover them too. ``data``: the entity
+        ``keys``, ``prediction``, optional ``probability``, ``logged_at`` (default now),
+        ``request_id`` (default a new id per row); other columns are logged as features.
+        Returns the rows written.
+
+        >>> fs.models.log_predictions("delays", scored, keys=["flight_id"])  # doctest: +SKIP
+        """
+        return prediction_logs.log_batch(self._ctx, name, data, keys=keys, version=version)
+
     def log_outcomes(
         self,
         name: str,
@@ -404,8 +424,9 @@ class ModelRegistry:
         to the logged outcomes: bucket_start/end, model_version, predictions, labelled,
         coverage, pending (the bucket ends within ``label_delay`` of now: counted, not
         scored), then AUC, log loss, accuracy and calibration error (classifiers) or MAE and
-        RMSE (regressors), and ``train_<metric>`` columns with the registered metrics of the
-        version that served in the bucket. Every logged version is read as one timeline
+        RMSE (regressors), and ``test_<metric>`` columns with the training dataset's test
+        metrics as registered (``test_auc``, else ``auc``) for the version that served in the
+        bucket. Every logged version is read as one timeline
         unless ``version=`` picks one.
 
         >>> fs.models.performance("delays", every="7D", label_delay=timedelta(days=1))

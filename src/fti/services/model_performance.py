@@ -15,12 +15,12 @@ bucket, the counts and the metrics of the task:
 
 Buckets whose end lies within ``label_delay`` of now are ``pending``: counted, not scored
 (their labels cannot all have arrived). The registered metrics of the model version that
-served last in a bucket sit next to the live ones as ``train_<metric>`` columns.
+served last in a bucket sit next to the live ones as ``test_<metric>`` columns (the registered
+``test_<metric>``, else ``<metric>``: the training dataset's test metrics).
 """
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,7 +142,7 @@ def performance(
     """Per bucket of ``logged_at`` (``start <= logged_at < end``; buckets start at ``start``,
     else at 2000-01-03, a Monday): bucket_start, bucket_end, model_version (the latest that
     served in the bucket), predictions, labelled, coverage, pending, the task's metrics and
-    ``train_<metric>`` (that model version's registered metric of the same name)."""
+    ``test_<metric>`` (that model version's registered ``test_<metric>``, else ``<metric>``)."""
     _aware("start", start)
     _aware("end", end)
     _aware("now", now)
@@ -248,10 +248,17 @@ def _finish(
     registered = {s.version: dict(s.metrics) for s in specs}
     versions = table["model_version"].to_pylist()
     for m in metrics:
-        if any(m in r for r in registered.values()):
-            cols[f"train_{m}"] = pa.array(
-                [registered.get(v, {}).get(m, math.nan) for v in versions], pa.float64()
+        # The training dataset's test metric as registered: "test_<m>", else "<m>".
+        found = [_registered(r, m) for r in registered.values()]
+        if any(v is not None for v in found):
+            cols[f"test_{m}"] = pa.array(
+                [_registered(registered.get(v, {}), m) for v in versions], pa.float64()
             )
     if n == 0:
         return pa.table({k: pa.array([], v.type) for k, v in cols.items()})
     return pa.table(cols)
+
+
+def _registered(metrics: dict[str, float], name: str) -> float | None:
+    value = metrics.get(f"test_{name}", metrics.get(name))
+    return None if value is None else float(value)

@@ -11,15 +11,16 @@ joined with labels that arrive later.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fti._internal.frames import from_arrow
+from fti._internal.frames import from_arrow, to_arrow
 from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import Field
@@ -34,6 +35,7 @@ __all__ = [
     "LOG_FIELDS",
     "LogRow",
     "append",
+    "log_batch",
     "log_spec",
     "model_logs",
     "read",
@@ -301,3 +303,63 @@ _DUCK = {
     "float64": "DOUBLE",
     "timestamp": "TIMESTAMPTZ",
 }
+
+
+_BATCH_FIXED = ("request_id", "position", "logged_at", "prediction", "probability")
+
+
+def log_batch(
+    ctx: StoreContext,
+    model: str,
+    data: Any,
+    *,
+    keys: Sequence[str],
+    version: int | None = None,
+) -> int:
+    """Log predictions made outside the model server (batch inference) into the same log the
+    server writes: ``data`` holds the entity ``keys``, ``prediction``, optionally
+    ``probability``, ``logged_at`` (default now), ``request_id`` (default: a new id per row)
+    and ``position`` (default 0); every other column is logged as a feature."""
+    mv = model_registry.get_spec(ctx, model, version)
+    if mv.feature_view is None:
+        raise ValidationError(
+            f"Model {model!r} version {mv.version} was registered without a feature view, so "
+            "its predictions have no log; register it with feature_view=fv."
+        )
+    table = to_arrow(data, what="the predictions")
+    missing = [c for c in [*keys, "prediction"] if c not in table.column_names]
+    if missing or not keys:
+        raise ValidationError(
+            f"The predictions to log lack the column(s) {missing or ['keys=']}: pass the entity "
+            "keys (keys=[...], columns of the frame) and a 'prediction' column. Nothing was "
+            "written."
+        )
+    if "logged_at" in table.column_names:
+        t = table.schema.field("logged_at").type
+        if not pa.types.is_timestamp(t) or t.tz is None or table["logged_at"].null_count:
+            raise ValidationError(
+                f"Column 'logged_at' must hold timezone-aware timestamps without nulls; got "
+                f"{t}. Nothing was written."
+            )
+    features = [c for c in table.column_names if c not in (*keys, *_BATCH_FIXED)]
+    now = datetime.now(UTC)
+    td = mv.training_dataset.version if mv.training_dataset else None
+    rows = [
+        LogRow(
+            request_id=str(r.get("request_id") or uuid.uuid4().hex),
+            position=int(r.get("position") or 0),
+            logged_at=r.get("logged_at") or now,
+            entity={k: r[k] for k in keys},
+            request={},
+            features={f: r[f] for f in features},
+            transformed=None,
+            prediction=r["prediction"],
+            model_name=model,
+            model_version=mv.version,
+            training_dataset_version=td,
+            probability=r.get("probability"),
+        )
+        for r in table.to_pylist()
+    ]
+    spec = log_spec(ctx, mv.feature_view.name, mv.feature_view.version)
+    return append(ctx, spec, rows)
