@@ -108,7 +108,8 @@ def log(
     if not logs:
         raise ValidationError(
             f"Model {model!r} has no logged predictions yet, so outcomes cannot be attached "
-            "(serve it with `fti serve --model` to log predictions). Nothing was written."
+            "(`fti serve --model` logs online predictions, fs.models.log_predictions batch ones). "
+            "Nothing was written."
         )
     now = outcome_time or datetime.now(UTC)
     if now.tzinfo is None:
@@ -245,8 +246,6 @@ def _by_request(
         for i, (r, p) in enumerate(zip(ids.to_pylist(), given["_pos"].to_pylist(), strict=True))
         if i not in found
     ]
-    if rows.num_rows and len(set(rows["_row"].to_pylist())) != rows.num_rows:
-        raise ValidationError("Duplicate outcomes for one prediction. Nothing was written.")
     pick = rows["_row"]
     times = (
         table["outcome_time"].take(pick)
