@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['predictions']:,}",
             f"{row['labelled']:,}",
             f"{row['coverage']:.0%}",
-            f"{row['auc']:.3f}",
+            "-" if row["auc"] != row["auc"] else f"{row['auc']:.3f}",  # NaN: no outcome yet
             f"{row['test_auc']:.3f}",
         )
     console.print(lt)

@@ -91,7 +91,7 @@ def _live_section(live: pd.DataFrame) -> str:
     if "test_auc" in live:
         auc.plot(weeks, live["test_auc"], "--", color="grey", label="test AUC (training)")
     auc.set(ylabel="AUC", title="Live AUC per week (outcomes arrive a day after departure)")
-    fig.legend(loc="lower left")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
     table = live[["bucket_start", "predictions", "labelled", "coverage", "auc"]].to_html(
         index=False, float_format=lambda v: f"{v:.3f}"
     )

@@ -136,7 +136,6 @@ def performance(
     version: int | None = None,
     label: str | None = None,
     task: str = "auto",
-    now: datetime | None = None,
     format: str = "pandas",
 ) -> Any:
     """Per bucket of ``logged_at`` (``start <= logged_at < end``; buckets start at ``start``,
@@ -145,7 +144,6 @@ def performance(
     ``test_<metric>`` (that model version's registered ``test_<metric>``, else ``<metric>``)."""
     _aware("start", start)
     _aware("end", end)
-    _aware("now", now)
     if task not in _TASKS:
         raise ValidationError(f"task={task!r} is not understood: use one of {list(_TASKS)}.")
     if label_delay is not None and (
@@ -206,7 +204,7 @@ def performance(
         table = con.sql(_sql(log_sql, label, filters), params=params).to_arrow_table()
     finally:
         con.close()
-    return from_arrow(_finish(table, specs, task, label, label_delay, now), format)
+    return from_arrow(_finish(table, specs, task, label, label_delay), format)
 
 
 def _finish(
@@ -215,7 +213,6 @@ def _finish(
     task: str,
     label: str,
     label_delay: timedelta | None,
-    now: datetime | None,
 ) -> pa.Table:
     if task == "auto":
         task = "classifier" if pc.sum(table["with_probability"]).as_py() else "regressor"
@@ -226,7 +223,7 @@ def _finish(
         )
     metrics = CLASSIFIER_METRICS if task == "classifier" else REGRESSOR_METRICS
     n = table.num_rows
-    cutoff = None if label_delay is None else (now or datetime.now(UTC)) - label_delay
+    cutoff = None if label_delay is None else datetime.now(UTC) - label_delay
     ends = table["bucket_end"].to_pylist()
     pending = [cutoff is not None and e > cutoff for e in ends]
     predictions = table["predictions"]
