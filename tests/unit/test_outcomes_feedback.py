@@ -4,10 +4,14 @@ read as one timeline."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import fti
 from fti.services import prediction_logs
@@ -52,6 +56,22 @@ def _flights(fs: fti.FeatureStore) -> fti.FeatureGroup:
         )
     )
     return fg
+
+
+@dataclass
+class _Field:
+    name: str
+    dtype: str
+
+
+@dataclass
+class _Ref:
+    """What the registry reads from a feature view (the log is all this test needs)."""
+
+    name: str
+    version: int
+    features: list[_Field]
+    labels: list[str]
 
 
 def _model(x: pd.DataFrame) -> object:
@@ -155,3 +175,70 @@ def test_read_log_across_view_versions_is_one_timeline(fs: fti.FeatureStore) -> 
     assert both["dep_hour"].isna().tolist() == [True, False, True]
     assert v1.read_log(versions=[2])["request_id"].tolist() == ["b"]
     assert v1.read_log()["request_id"].tolist() == ["a", "c"]
+
+
+# ---------------------------------------------------------------------------- property
+_times = st.integers(min_value=0, max_value=40)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    predictions=st.lists(
+        st.tuples(st.integers(1, 3), _times), min_size=1, max_size=12, unique=True
+    ),
+    calls=st.lists(
+        st.lists(
+            st.tuples(st.integers(1, 3), _times, st.integers(0, 1)),
+            min_size=1,
+            max_size=5,
+            unique_by=lambda o: (o[0], o[1]),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_outcomes_by_key_match_the_first_outcome_at_or_after_each_prediction(
+    tmp_path_factory: pytest.TempPathFactory,
+    predictions: list[tuple[int, int]],
+    calls: list[list[tuple[int, int, int]]],
+) -> None:
+    """Oracle: after any sequence of calls, a prediction (key k, time p) carries the label of
+    the earliest outcome of k with time >= p among every outcome logged so far (a later call's
+    outcome at the same key and time replacing the earlier one); none if there is none."""
+    fs = fti.connect(tmp_path_factory.mktemp("store"))
+    try:
+        fs.models.register(
+            "m",
+            _model(pd.DataFrame({"distance": [1.0, 900.0]})),
+            feature_view=_Ref("v", 1, [_Field("distance", "float64")], []),
+        )
+        rows = [
+            LogRow(f"p{i}", 0, T0 + timedelta(hours=t), {"k": k}, {}, {}, None, 1, "m", 1, None)
+            for i, (k, t) in enumerate(predictions)
+        ]
+        prediction_logs.append(fs._ctx, prediction_logs.log_spec(fs._ctx, "v", 1), rows)
+        known: dict[tuple[int, int], int] = {}
+        for call in calls:
+            frame = pd.DataFrame(
+                {
+                    "k": [k for k, _, _ in call],
+                    "outcome_time": [T0 + timedelta(hours=t) for _, t, _ in call],
+                    "y": [y for _, _, y in call],
+                }
+            )
+            fs.models.log_outcomes("m", frame, on_unknown="skip")
+            known.update({(k, t): y for k, t, y in call})
+        expected = {}
+        for i, (k, p) in enumerate(predictions):
+            later = sorted(t for kk, t in known if kk == k and t >= p)
+            if later:
+                expected[f"p{i}"] = known[(k, later[0])]
+        spec = fs.get_feature_group("m_outcomes", version=1) if expected else None
+        got = (
+            {}
+            if spec is None
+            else dict(zip(*(spec.read()[c] for c in ("request_id", "y")), strict=True))
+        )
+        assert got == expected
+    finally:
+        fs.close()
