@@ -362,3 +362,49 @@ def test_batch_predictions_are_logged_for_outcomes_and_metrics(fs: fti.FeatureSt
     assert perf["test_auc"].tolist() == [0.7, 0.7]
     with pytest.raises(ValidationError, match="'prediction'"):
         fs.models.log_predictions("delays", scored.drop(columns="prediction"), keys=["flight_id"])
+
+
+def test_a_log_written_before_probabilities_were_logged_still_reads(
+    fs: fti.FeatureStore,
+) -> None:
+    # Logs created by an earlier fti had no 'probability' column.
+    from fti.definitions.fields import Field
+    from fti.services import feature_groups, ingestion
+
+    _register(fs, "delays")
+    old_fields = tuple(f for f in prediction_logs.LOG_FIELDS if f.name != "probability")
+    spec = feature_groups.get_or_create(
+        fs._ctx,
+        "delays_fv_log",
+        version=1,
+        primary_key=["request_id", "position"],
+        event_time="logged_at",
+        online=False,
+        ttl=feature_groups._UNSET,
+        description="",
+        features=old_fields,
+        generated=True,
+    )
+    assert all(isinstance(f, Field) for f in old_fields)
+    ingestion.insert(
+        fs._ctx,
+        spec,
+        pd.DataFrame(
+            {
+                "request_id": ["r1"],
+                "position": pd.array([0], "int32"),
+                "logged_at": [T0],
+                "entity": ['{"flight_id":1}'],
+                "request": ["{}"],
+                "features": ["{}"],
+                "transformed": ["null"],
+                "prediction": ["3.5"],
+                "model_name": ["delays"],
+                "model_version": [1],
+                "training_dataset_version": pd.array([None], "Int64"),
+            }
+        ),
+    )
+    fs.models.log_outcomes("delays", pd.DataFrame({"request_id": ["r1"], "y": [4.0]}))
+    perf = fs.models.performance("delays")
+    assert perf["mae"].tolist() == [0.5]

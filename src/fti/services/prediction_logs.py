@@ -284,16 +284,22 @@ def register_logs(
 ) -> str:
     """Register the log tables on ``con``; returns SQL naming their union (every log column,
     rows as written: request ids are unique, so no de-duplication is needed)."""
-    cols = ", ".join(quote(f.name) for f in LOG_FIELDS)
     selects = []
     for i, spec in enumerate(logs):
         dataset, _ = ctx.offline.dataset(spec.key)
         con.register(f"_log{i}", dataset)
+        # A log written before a column existed (``probability``) reads it as null.
+        cols = ", ".join(_column(f, set(dataset.schema.names)) for f in LOG_FIELDS)
         selects.append(f"SELECT {cols} FROM _log{i}")
     if not selects:
-        types = ", ".join(f"NULL::{_DUCK[f.dtype]} AS {quote(f.name)}" for f in LOG_FIELDS)
+        types = ", ".join(_column(f, set()) for f in LOG_FIELDS)
         return f"(SELECT {types} WHERE false)"
     return "(" + " UNION ALL ".join(selects) + ")"
+
+
+def _column(field: Field, available: set[str]) -> str:
+    name = quote(field.name)
+    return name if field.name in available else f"NULL::{_DUCK[field.dtype]} AS {name}"
 
 
 _DUCK = {
