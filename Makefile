@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 # Re-install when pyproject.toml changes.
 DEPS   := $(VENV)/.deps-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: deps demo test lint typecheck bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,8 @@ $(DEPS): pyproject.toml | $(PY)
 	rm -f $(VENV)/.deps-*
 	$(PY) -m pip install -q -e '.[dev,ml]'
 	touch $@
+
+deps: $(DEPS)
 
 demo: $(DEPS)
 	$(PY) examples/flights/demo.py

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serving.py                 # full run (60 s load test)
     .venv/bin/python benchmarks/serving.py --quick         # 3 s per HTTP phase, 10 s load test
+    .venv/bin/python benchmarks/serving.py --only flights --flights-root .fti-demo   # issue 15
 
 1. In process: ``fv.feature_vector`` over two online feature groups (4 + 4 features, SQLite),
    p50/p99 for one entity and p50 for 100 entities, untransformed and with the
@@ -12,6 +13,15 @@
    a bare FastAPI endpoint returning a constant under the same uvicorn settings.
 3. Load test: ``--load-seconds`` (default 60) at 32 concurrent connections against predict,
    from an httpx async client in a second process: throughput, p50/p99, errors.
+
+4. The flights demo model (``examples/flights/demo.py`` builds the store; without
+   ``--flights-root`` the benchmark builds one in a temporary folder, ~3 min) under ``wrk -t1``
+   (the Debian package; installed with apt-get when run as root) cycling through 1,000
+   different flight ids: time from starting ``fti serve`` to its first 200 on predict (and the
+   server's CPU seconds until then); at 8 connections, ``--reps`` interleaved repetitions of
+   fti with the prediction log, fti ``--no-log`` and the bare endpoint (medians and the ratios
+   of issue 15, each printed next to its target); 32 connections for ``--load-seconds`` with 1
+   and with 2 workers; and ``kill -9`` of a server under load: answered vs logged predictions.
 
 The client runs on the same machine, so at high rates it shares the CPU with the server:
 compare fti with the bare endpoint, not with other machines. httpx (the default) costs far
@@ -49,9 +59,6 @@ def bare_app() -> Any:
     """A FastAPI app with one endpoint returning a constant (uvicorn --factory target)."""
     from fastapi import FastAPI
 
-    from fti.serving.app import _nodelay_on_shared_sockets
-
-    _nodelay_on_shared_sockets()  # the same socket fix fti serve applies (see there)
     app = FastAPI()
 
     @app.post("/v1/models/{name}/predict")
@@ -359,22 +366,14 @@ def start_fti(root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
 
 
 def start_bare(port: int, workers: int) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "serving:bare_app",
-        "--factory",
-        "--app-dir",
-        str(BENCH_DIR),
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    # uvicorn as fti serve runs it (the same socket setup, see fti.serving.launch)
+    code = (
+        f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}); "
+        "from fti.serving.launch import run_uvicorn; "
+        f"run_uvicorn('serving:bare_app', factory=True, port={port}, workers={workers}, "
+        "log_level='warning', access_log=False)"
+    )
+    cmd = [sys.executable, "-c", code]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     wait_ready(f"http://127.0.0.1:{port}/v1/models/m/predict", proc, "post")
@@ -440,6 +439,261 @@ def load_test(root: Path, seconds: float, workers: int) -> None:
     )
 
 
+# ---------------------------------------------------------------------- 4. flights model, wrk
+FLIGHTS = "flight_delays"
+
+
+def find_wrk() -> str:
+    """The wrk binary; installed with apt-get when running as root, else how to install it."""
+    found = shutil.which("wrk")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("   installing wrk: apt-get install -y wrk")
+        for cmd in (["apt-get", "install", "-y", "wrk"], ["apt-get", "update"]):
+            subprocess.run(cmd, capture_output=True, check=False)
+            if shutil.which("wrk"):
+                break
+        else:
+            subprocess.run(["apt-get", "install", "-y", "wrk"], capture_output=True, check=False)
+        found = shutil.which("wrk")
+    if found is None:
+        raise SystemExit("wrk not found: install it with `sudo apt-get install -y wrk`")
+    return found
+
+
+def flights_store(given: str | None, tmp: Path) -> Path:
+    if given:
+        return Path(given)
+    root = tmp / "flights"
+    print(f"   building the flights demo store in {root} (examples/flights/demo.py, ~3 min)")
+    demo = BENCH_DIR.parent / "examples" / "flights" / "demo.py"
+    subprocess.run(
+        [sys.executable, str(demo), "--root", str(root)], check=True, stdout=subprocess.DEVNULL
+    )
+    return root
+
+
+def wrk_script(root: Path, path: Path, n: int = 1000) -> bytes:
+    """A wrk Lua script cycling through ``n`` different flight ids; returns one body."""
+    import fti
+
+    fs = fti.connect(root)
+    ids = fs.get_feature_group("flights", version=1).read(format="arrow")["flight_id"]
+    fs.close()
+    picked = random.Random(5).sample(sorted(set(ids.to_pylist())), n)
+    bodies = [f'{{"entities": [{{"flight_id": {i}}}]}}' for i in picked]
+    lua = ",".join('"' + b.replace('"', '\\"') + '"' for b in bodies)
+    path.write_text(
+        f'bodies = {{{lua}}}\ni = 0\nwrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        "request = function()\n  i = i % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
+    )
+    return bodies[0].encode()
+
+
+def _seconds(text: str) -> float:
+    for unit, scale in (("us", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * scale
+    return float(text)
+
+
+def run_wrk(wrk: str, url: str, conns: int, seconds: float, script: Path) -> dict[str, float]:
+    cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds:.0f}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    got: dict[str, float] = {"errors": 0.0}
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            got["rps"] = float(words[1])
+        elif words[:1] in (["50%"], ["99%"]):
+            got["p" + words[0].rstrip("%")] = _seconds(words[1])
+        elif "requests in" in line:
+            got["requests"] = float(words[0])
+        elif line.startswith("  Non-2xx"):
+            got["errors"] += float(words[-1])
+        elif line.startswith("  Socket errors:"):
+            got["errors"] += sum(float(w.rstrip(",")) for w in words[3::2])
+    return got
+
+
+def start_flights(root: Path, port: int, workers: int, log: bool) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "fti", "serve", "--model", f"{FLIGHTS}@production"]
+    cmd += ["--root", str(root), "--port", str(port), "--workers", str(workers)]
+    cmd += ["--log-level", "warning", *([] if log else ["--no-log"])]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_to_ready(root: Path, body: bytes) -> tuple[float, float]:
+    """Seconds from starting ``fti serve`` to its first 200 on predict, and its CPU seconds."""
+    import httpx
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1/models/{FLIGHTS}/predict"
+    headers = {"content-type": "application/json"}
+    started = time.perf_counter()
+    proc = start_flights(root, port, 1, log=True)
+    try:
+        while True:
+            if proc.poll() is not None or time.perf_counter() - started > 120:
+                raise SystemExit("fti serve did not start")
+            try:
+                if httpx.post(url, content=body, headers=headers, timeout=5).status_code == 200:
+                    return time.perf_counter() - started, _cpu_seconds(proc.pid)
+            except httpx.TransportError:
+                pass
+            time.sleep(0.01)
+    finally:
+        stop(proc)
+
+
+def _med(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def _check(label: str, value: float, op: str, target: float) -> None:
+    ok = value <= target if op == "<=" else value >= target
+    print(f"   {label:<52}{value:8.2f}   target {op} {target:<5} {'ok' if ok else 'MISSED'}")
+
+
+def flights(root: Path, tmp: Path, reps: int, seconds: float, load_seconds: float) -> None:
+    wrk = find_wrk()
+    script = tmp / "flights-bodies.lua"
+    body = wrk_script(root, script)
+    print(
+        f"\n4. Flights model ({FLIGHTS}@production, 5 online groups, LightGBM) with wrk -t1, "
+        f"1,000 different flight ids; load avg {os.getloadavg()[0]:.1f}"
+    )
+    starts = [time_to_ready(root, body) for _ in range(reps)]
+    wall = statistics.median(s[0] for s in starts)
+    cpu = statistics.median(s[1] for s in starts)
+    print(f"   start: {', '.join(f'{s[0]:.2f}' for s in starts)} s to first 200 on predict")
+    _check("start to first 200 on predict (s, median)", wall, "<=", 2.0)
+    print(f"   (server CPU until then: {cpu:.2f} s, the figure on an idle machine)")
+
+    kinds = {"fti, log": (1, True), "fti, --no-log": (1, False), "bare": (1, None)}
+    figures: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    procs: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    try:
+        for kind, (workers, log) in kinds.items():
+            port = free_port()
+            proc = start_bare(port, 1) if log is None else start_flights(root, port, workers, log)
+            url = f"http://127.0.0.1:{port}/v1/models/{FLIGHTS}/predict"
+            if log is not None:
+                wait_ready(url.split("/v1")[0] + "/readyz", proc, "get")
+            procs[kind] = (proc, url)
+            run_wrk(wrk, url, 8, 2, script)  # warm-up
+        print(f"\n   8 connections, 1 worker, {reps} interleaved repetitions of {seconds:.0f} s")
+        print(f"   {'':<18}{'req/s':>9}{'p50':>11}{'p99':>11}{'errors':>8}")
+        for rep in range(reps):
+            for kind, (_, url) in procs.items():
+                got = run_wrk(wrk, url, 8, seconds, script)
+                figures[kind].append(got)
+                print(
+                    f"   {kind:<18}{got['rps']:9.0f}{ms(got['p50']):>11}{ms(got['p99']):>11}"
+                    f"{got['errors']:8.0f}   (rep {rep + 1}, load {os.getloadavg()[0]:.1f})"
+                )
+    finally:
+        for proc, _ in procs.values():
+            stop(proc)
+    log_, nolog, bare = (figures[k] for k in kinds)
+    print("   medians:")
+    for kind, runs in figures.items():
+        rps, p50, p99 = _med(runs, "rps"), _med(runs, "p50"), _med(runs, "p99")
+        print(f"   {kind:<18}{rps:9.0f}{ms(p50):>11}{ms(p99):>11}")
+    _check("p99 with log / p99 without log", _med(log_, "p99") / _med(nolog, "p99"), "<=", 1.3)
+    _check("throughput fti (log) / bare", _med(log_, "rps") / _med(bare, "rps"), ">=", 0.4)
+    _check("p99 fti (log) / bare", _med(log_, "p99") / _med(bare, "p99"), "<=", 4.0)
+
+    print(f"\n   32 connections, fti with log, {load_seconds:.0f} s each, 1 then 2 workers")
+    scaled: dict[int, dict[str, float]] = {}
+    for workers in (1, 2):
+        port = free_port()
+        proc = start_flights(root, port, workers, True)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/readyz", proc, "get")
+            url = f"http://127.0.0.1:{port}/v1/models/{FLIGHTS}/predict"
+            run_wrk(wrk, url, 32, 2, script)
+            got = scaled[workers] = run_wrk(wrk, url, 32, load_seconds, script)
+        finally:
+            stop(proc)
+        print(
+            f"   {workers} worker(s){'':<9}{got['rps']:9.0f}{ms(got['p50']):>11}"
+            f"{ms(got['p99']):>11}{got['errors']:8.0f}   (load {os.getloadavg()[0]:.1f})"
+        )
+    _check("throughput 2 workers / 1 worker", scaled[2]["rps"] / scaled[1]["rps"], ">=", 1.5)
+    _check("errors, 2 workers", scaled[2]["errors"], "<=", 0)
+    kill9(root, wrk, script)
+
+
+def kill9(root: Path, wrk: str, script: Path, seconds: float = 10.0) -> None:
+    """kill -9 the server halfway through a wrk run; compare answered and logged predictions."""
+    import fti
+    from fti.services import prediction_logs
+    from fti.serving.log_spool import SPOOL_SUFFIX, spool_dir
+
+    def logged() -> int:
+        fs = fti.connect(root)
+        try:
+            table = prediction_logs.read(fs._ctx, FLIGHTS, 1, expand=False, format="arrow")
+            return int(table.num_rows)
+        finally:
+            fs.close()
+
+    before = logged()
+    port = free_port()
+    proc = start_flights(root, port, 1, True)
+    wait_ready(f"http://127.0.0.1:{port}/readyz", proc, "get")
+    url = f"http://127.0.0.1:{port}/v1/models/{FLIGHTS}/predict"
+    cmd = [wrk, "-t1", "-c8", f"-d{seconds:.0f}s", "--latency", "-s", str(script), url]
+    client = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    time.sleep(seconds / 2)
+    committers = [
+        p.parent.name
+        for p in Path("/proc").glob("[0-9]*/cmdline")
+        if b"log_committer" in _read(p) and _ppid(p.parent.name) == proc.pid
+    ]
+    proc.kill()
+    killed_at = time.perf_counter()
+    out, _ = client.communicate()
+    proc.wait()
+    answered = next(int(line.split()[0]) for line in out.splitlines() if "requests in" in line)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+        any(Path(f"/proc/{pid}").exists() for pid in committers)
+        or any(spool_dir(root).glob(f"*{SPOOL_SUFFIX}"))
+    ):
+        time.sleep(0.2)
+    drained = time.perf_counter() - killed_at
+    rows = logged() - before
+    rate = answered / (seconds / 2)
+    print(
+        f"\n   kill -9 under load (8 connections): {answered:,} answered, {rows:,} logged, "
+        f"{max(0, answered - rows):,} lost (~{max(0, answered - rows) / rate:.2f} s of "
+        f"requests at {rate:.0f}/s; bound: the 1 s flush interval); the committer finished "
+        f"{drained:.1f} s after the kill"
+    )
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _ppid(pid: str) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short HTTP phases")
@@ -451,7 +705,11 @@ def main() -> None:
     parser.add_argument(
         "--client", choices=["httpx", "raw"], default="httpx", help="load generator (raw: asyncio)"
     )
-    parser.add_argument("--only", choices=["in-process", "http", "load"], help="one part only")
+    parser.add_argument(
+        "--only", choices=["in-process", "http", "load", "flights"], help="one part only"
+    )
+    parser.add_argument("--flights-root", help="a store built by examples/flights/demo.py")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (flights)")
     args = parser.parse_args()
     global CLIENT
     CLIENT = args.client
@@ -460,7 +718,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="fti-bench-serving-")) / "store"
     try:
         t = time.perf_counter()
-        build_store(root)
+        if args.only != "flights":
+            build_store(root)
         print(
             f"store built in {time.perf_counter() - t:.1f}s at {root}; load avg "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
@@ -471,6 +730,9 @@ def main() -> None:
             http(root, args.http_seconds, args.concurrency)
         if args.only in (None, "load"):
             load_test(root, args.load_seconds, args.load_workers)
+        if args.only in (None, "flights"):
+            froot = flights_store(args.flights_root, root.parent)
+            flights(froot, root.parent, args.reps, args.http_seconds, args.load_seconds)
     finally:
         shutil.rmtree(root.parent, ignore_errors=True)
 

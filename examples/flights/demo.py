@@ -3,7 +3,9 @@
 1. feature pipelines backfill 2013 in monthly chunks (flights, weather, ops) + the planes snapshot
 2. a monolithic run: refresh planes, then the training pipeline (time split, LightGBM, registry)
 3. the batch inference pipeline scores the test months and writes predictions
-4. a summary with the model's lineage, and an HTML report with plots
+4. monitoring: the scored flights are logged, their outcomes arrive a day later through
+   `fs.models.log_outcomes`, and `fs.models.performance` gives the live AUC per week
+5. a summary with the model's lineage, and an HTML report with plots
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import fti
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pipelines as p
+from monitoring import live_metrics
 from report import write_report
 
 console = Console()
@@ -92,7 +95,24 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"[bold]Inference pipeline[/] score: {validation_end:%Y-%m-%d} .. {end:%Y-%m-%d}")
     fti.run_pipeline(p.score, fs=fs, start=validation_end, end=end)
 
-    # 4. summary -------------------------------------------------------------------------
+    # 4. monitoring: predictions logged, outcomes a day later, live metrics per week --------
+    console.print("[bold]Monitoring[/]: log predictions and outcomes, live metrics per week")
+    live = live_metrics(fs, validation_end, end)
+    lt = Table(title=f"Live metrics of {p.MODEL} (fti models performance {p.MODEL} --every 7D)")
+    for col in ("week", "predictions", "labelled", "coverage", "AUC", "test AUC"):
+        lt.add_column(col)
+    for _, row in live.iterrows():
+        lt.add_row(
+            f"{row['bucket_start']:%Y-%m-%d}",
+            f"{row['predictions']:,}",
+            f"{row['labelled']:,}",
+            f"{row['coverage']:.0%}",
+            "-" if row["auc"] != row["auc"] else f"{row['auc']:.3f}",  # NaN: no outcome yet
+            f"{row['test_auc']:.3f}",
+        )
+    console.print(lt)
+
+    # 5. summary -------------------------------------------------------------------------
     table = Table(title="Feature groups")
     for col in ("feature group", "rows", "table version", "online keys"):
         table.add_column(col)
@@ -171,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
             "predictions": len(preds),
             "quarantined rows": quarantined,
         },
+        live=live,
     )
     console.print(f"HTML report with plots: {report.resolve()}")
     console.print(f"[green]Done in {time.perf_counter() - started:.0f}s.[/]")

@@ -1,4 +1,5 @@
-"""An HTML report with plots a person can open: ROC curve, feature importance, predictions."""
+"""An HTML report with plots a person can open: ROC curve, feature importance, predictions,
+and the live metrics once deployed (AUC per week with the label coverage)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from sklearn.metrics import roc_curve
 
 __all__ = ["write_report"]
@@ -33,6 +35,7 @@ def write_report(
     importances: dict[str, float],
     metrics: dict[str, float],
     summary: dict[str, Any],
+    live: pd.DataFrame | None = None,
 ) -> Path:
     """Write a self-contained HTML file (plots embedded as PNG)."""
     fpr, tpr, _ = roc_curve(y_test, p_test)
@@ -56,6 +59,7 @@ def write_report(
     ax.legend()
     dist = _png(fig)
 
+    monitoring = "" if live is None or live.empty else _live_section(live)
     rows = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
         for k, v in {**summary, **{k: f"{v:.4f}" for k, v in metrics.items()}}.items()
@@ -70,6 +74,28 @@ td{{padding:2px 10px;border-bottom:1px solid #ddd}} img{{max-width:48%;margin:1%
 <img alt="ROC curve" src="data:image/png;base64,{roc}">
 <img alt="Feature importance" src="data:image/png;base64,{imp}">
 <img alt="Prediction distribution" src="data:image/png;base64,{dist}">
+{monitoring}
 </body></html>"""
     )
     return path
+
+
+def _live_section(live: pd.DataFrame) -> str:
+    """Live AUC per week next to the test AUC, with the share of predictions labelled."""
+    weeks = live["bucket_start"].dt.strftime("%m-%d")
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.bar(weeks, live["coverage"], color="#cfd8e3", label="label coverage")
+    ax.set(ylim=(0, 1.05), ylabel="share of predictions labelled", xlabel="week starting")
+    auc = ax.twinx()
+    auc.plot(weeks, live["auc"], "o-", color="C0", label="live AUC")
+    if "test_auc" in live:
+        auc.plot(weeks, live["test_auc"], "--", color="grey", label="test AUC (training)")
+    auc.set(ylabel="AUC", title="Live AUC per week (outcomes arrive a day after departure)")
+    fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, frameon=False)
+    table = live[["bucket_start", "predictions", "labelled", "coverage", "auc"]].to_html(
+        index=False, float_format=lambda v: f"{v:.3f}"
+    )
+    return (
+        "<h2>Monitoring: live metrics</h2>\n"
+        f'<img alt="Live AUC per week" src="data:image/png;base64,{_png(fig)}">\n{table}'
+    )

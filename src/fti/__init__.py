@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from fti._internal.lineage_events import record_input_file
     from fti.definitions.aggregations import Aggregation
     from fti.definitions.fields import Field
+    from fti.definitions.monitors import Window, window
     from fti.definitions.on_demand import OnDemandFeature, on_demand
     from fti.definitions.query import Query, col
     from fti.definitions.transformations import (
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from fti.handles.feature_group import FeatureGroup
     from fti.handles.feature_view import FeatureView
     from fti.handles.model import ModelRegistry, ModelVersion
+    from fti.handles.monitor import Monitor
     from fti.handles.training_dataset import TrainingDataset
     from fti.pipelines import (
         Pipeline,
@@ -85,6 +87,7 @@ _LAZY = {
     "MissingDependencyError": "fti.errors",
     "ModelRegistry": "fti.handles.model",
     "ModelVersion": "fti.handles.model",
+    "Monitor": "fti.handles.monitor",
     "NameConflictError": "fti.errors",
     "NotFoundError": "fti.errors",
     "OnDemandFeature": "fti.definitions.on_demand",
@@ -96,6 +99,7 @@ _LAZY = {
     "TrainingDataset": "fti.handles.training_dataset",
     "Transformation": "fti.definitions.transformations",
     "ValidationError": "fti.errors",
+    "Window": "fti.definitions.monitors",
     "backfill": "fti.pipelines",
     "col": "fti.definitions.query",
     "connect": "fti.store",
@@ -117,6 +121,7 @@ _LAZY = {
     "stream_pipeline": "fti.pipelines.streaming",
     "training_pipeline": "fti.pipelines",
     "transformation": "fti.definitions.transformations",
+    "window": "fti.definitions.monitors",
 }
 
 
@@ -138,6 +143,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelRegistry",
     "ModelVersion",
+    "Monitor",
     "NameConflictError",
     "NotFoundError",
     "OnDemandFeature",
@@ -149,6 +155,7 @@ __all__ = [
     "TrainingDataset",
     "Transformation",
     "ValidationError",
+    "Window",
     "__version__",
     "backfill",
     "col",
@@ -171,6 +178,7 @@ __all__ = [
     "stream_pipeline",
     "training_pipeline",
     "transformation",
+    "window",
 ]
 
 

@@ -6,10 +6,10 @@ Precedence for every setting: argument > environment variable > ``fti.toml`` > d
 setting     env var         embedded default                other backends (by URL)
 ==========  ==============  ==============================  ============================
 root        FTI_HOME        ``./.fti``                      any folder
-offline     FTI_OFFLINE     ``<root>/offline`` (Delta)      ``file:///path``
+offline     FTI_OFFLINE     ``<root>/offline`` (Delta)      ``file:///path``, ``s3://bucket/prefix``
 online      FTI_ONLINE      ``sqlite:///<root>/online.db``  ``redis://host:port/db``
 registry    FTI_REGISTRY    ``sqlite:///<root>/registry.db``  ``postgresql://host/db``
-artifacts   FTI_ARTIFACTS   ``<root>/artifacts``            ``file:///path``
+artifacts   FTI_ARTIFACTS   ``<root>/artifacts``            ``file:///path``, ``s3://bucket/prefix``
 ==========  ==============  ==============================  ============================
 """
 
@@ -30,10 +30,10 @@ __all__ = ["KNOWN_SCHEMES", "StoreConfig", "mask_url", "resolve_config"]
 PARTS = ("offline", "online", "registry", "artifacts")
 
 KNOWN_SCHEMES: dict[str, tuple[str, ...]] = {
-    "offline": ("file",),
+    "offline": ("file", "s3"),
     "online": ("sqlite", "redis", "rediss"),
     "registry": ("sqlite", "postgresql", "postgresql+psycopg"),
-    "artifacts": ("file",),
+    "artifacts": ("file", "s3"),
 }
 
 
@@ -108,7 +108,13 @@ def _normalize(part: str, value: str) -> str:
     if "://" not in value:
         path = Path(value).expanduser().resolve()
         value = f"sqlite:///{path}" if part in ("online", "registry") else f"file://{path}"
-    scheme = urlparse(value).scheme
+    parsed = urlparse(value)
+    scheme = parsed.scheme
+    if scheme == "s3" and "@" in parsed.netloc:
+        raise ConfigError(
+            f"The {part} URL must not carry credentials. Remove them from the s3:// URL and set "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE instead."
+        )
     if scheme not in KNOWN_SCHEMES[part]:
         raise ConfigError(
             f"Unknown {part} URL scheme {scheme!r} in {value!r}. "

@@ -14,7 +14,15 @@ from fti.definitions.feature_group import FeaturesArg, normalize_features
 from fti.handles.feature_group import FeatureGroup
 from fti.handles.feature_view import FeatureView
 from fti.handles.model import ModelRegistry
-from fti.services import deletion, feature_groups, feature_views, lineage_graph, materialization
+from fti.handles.monitor import Monitor
+from fti.services import (
+    deletion,
+    feature_groups,
+    feature_views,
+    lineage_graph,
+    materialization,
+    monitoring,
+)
 from fti.services.context import StoreContext
 from fti.services.lineage_graph import LineageGraph
 
@@ -206,6 +214,59 @@ class FeatureStore:
         """
         node = deletion.training_dataset(feature_view, version, training_dataset_version)
         return deletion.delete(self._ctx, node, force=force)
+
+    # ------------------------------------------------------------------ monitors
+    def monitor(
+        self,
+        name: str,
+        *,
+        feature_view: Any = None,
+        feature_group: Any = None,
+        features: list[str] | tuple[str, ...] | None = None,
+        reference: Any = None,
+        detection: Any = None,
+        metric: str = "auto",
+        threshold: float | None = None,
+        schedule: str | None = None,
+        webhook: str | None = None,
+    ) -> Monitor:
+        """Get or create a drift monitor. ``fs.monitor(name)`` alone gets a stored one; a
+        definition given must match the stored one. ``features`` defaults to every stored
+        numeric and categorical feature of the source.
+
+        >>> mon = fs.monitor("amount_drift", feature_view=fv, features=["amount", "country"],
+        ...                  reference=td, detection=fti.window(last=timedelta(days=1)),
+        ...                  schedule="0 * * * *")                          # doctest: +SKIP
+        >>> mon.run()                                                         # doctest: +SKIP
+        """
+        given = (feature_view, feature_group, features, reference, detection)
+        if all(v is None for v in given):
+            return Monitor(self._ctx, monitoring.get_spec(self._ctx, name))
+        spec = monitoring.build_spec(
+            name,
+            feature_view=feature_view,
+            feature_group=feature_group,
+            features=features,
+            reference=reference,
+            detection=detection,
+            metric=metric,
+            threshold=threshold,
+            schedule=schedule,
+            webhook=webhook,
+        )
+        return Monitor(self._ctx, monitoring.get_or_create(self._ctx, spec))
+
+    def monitors(self) -> list[Monitor]:
+        """Every drift monitor, by name."""
+        return [Monitor(self._ctx, s) for s in monitoring.list_specs(self._ctx)]
+
+    def delete_monitor(self, name: str) -> list[str]:
+        """Delete a drift monitor with its schedule and stored runs (to change a monitor's
+        definition, delete it and create it again). Returns what was deleted.
+
+        >>> fs.delete_monitor("amount_drift")                                 # doctest: +SKIP
+        """
+        return monitoring.delete(self._ctx, name)
 
     # ------------------------------------------------------------------ models
     @property

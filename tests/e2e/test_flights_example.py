@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).parents[2] / "examples" / "flights"
 @pytest.mark.slow
 def test_flights_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(EXAMPLE))
-    for name in ("demo", "pipelines", "features", "raw", "report"):
+    for name in ("demo", "pipelines", "features", "raw", "report", "monitoring"):
         sys.modules.pop(name, None)
     demo = importlib.import_module("demo")
     root = tmp_path / "flights"
@@ -39,6 +39,15 @@ def test_flights_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     aside = fs.get_feature_group("weather").quarantined()
     assert list(aside["wind_speed"].round()) == [1048]
     assert list(aside["_fti_rules"].iloc[0]) == ["plausible_wind_speed"]
+    # monitoring: every scored flight logged, outcomes for all but the last days, live AUC
+    live = fs.models.performance("flight_delays", every="7D")
+    assert live["predictions"].sum() == metrics["test_rows"]
+    assert 0 < live["labelled"].sum() < live["predictions"].sum()
+    assert live["coverage"].iloc[0] == 1.0
+    assert live["coverage"].iloc[-1] < 1.0
+    assert (live["auc"].dropna() > 0.5).all()
+    assert (live["test_auc"] == metrics["test_auc"]).all()
     report = (root / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 3
+    assert report.count("data:image/png;base64,") == 4
+    assert "Live AUC per week" in report
     fs.close()

@@ -115,8 +115,8 @@ def test_env_paths_without_scheme_become_urls(
     [
         ("online", "mysql://host/db", ["sqlite", "redis", "rediss"]),
         ("registry", "mongodb://host/db", ["sqlite", "postgresql", "postgresql+psycopg"]),
-        ("offline", "s4://bucket/x", ["file"]),
-        ("artifacts", "ftp://host/x", ["file"]),
+        ("offline", "s4://bucket/x", ["file", "s3"]),
+        ("artifacts", "ftp://host/x", ["file", "s3"]),
     ],
 )
 def test_unknown_scheme_lists_the_known_ones(

@@ -352,3 +352,29 @@ def test_online_rebuild_all_includes_deprecated_groups(fs: fti.FeatureStore) -> 
     out = cli(fs.config.root, "online", "rebuild", "--all")
     assert out.exit_code == 0, out.output
     assert fg.read_online([{"sku": "a"}])[0]["price"] == 2.0
+
+
+def test_a_deleted_group_takes_its_quarantine_profiles_and_quality_reports(
+    fs: fti.FeatureStore,
+) -> None:
+    fg = fs.feature_group(
+        "tx",
+        primary_key=["id"],
+        event_time="ts",
+        expectations=[fti.expect.between("amount", 0, 100)],
+        on_invalid="quarantine",
+    )
+    fg.insert(pd.DataFrame({"id": [1, 2], "ts": [T0, T0], "amount": [5.0, 500.0]}))
+    assert len(fg.quarantined()) == 1
+    assert len(fg.validation_reports()) == 1
+    assert fg.statistics().rows == 1
+    base = Path(fs._ctx.offline.path(fg.spec.key)).parent
+    owned = [p.name for p in base.iterdir() if p.name.startswith(fg.spec.key)]
+    assert sorted(owned) == sorted(
+        [fg.spec.key, f"{fg.spec.key}__quarantine", f"{fg.spec.key}__profiles"]
+    )
+    fg.delete()
+    assert [p.name for p in base.iterdir() if p.name.startswith(fg.spec.key)] == []
+    assert fs._ctx.registry.events(feature_groups.QUALITY_KIND, "tx", 1) == []
+    again = fs.feature_group("tx", primary_key=["id"], event_time="ts")
+    assert again.read().empty

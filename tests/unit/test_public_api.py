@@ -15,7 +15,8 @@ import fti
 EXPECTED = {
     # DESIGN.md's public API
     "connect", "FeatureStore", "FeatureGroup", "FeatureView", "TrainingDataset",
-    "ModelRegistry", "ModelVersion", "standard_scaler", "one_hot_encoder", "expect",
+    "ModelRegistry", "ModelVersion", "standard_scaler", "one_hot_encoder", "expect", "Monitor",
+    "window",
     # errors
     "FtiError", "ValidationError", "SchemaError", "NotFoundError", "ConflictError",
     "IntegrityError", "MissingDependencyError", "BackendUnavailableError", "ConfigError",

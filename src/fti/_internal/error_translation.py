@@ -14,6 +14,7 @@ DuckDB out of memory, I/O                              BackendUnavailableError
 deltalake table not found                              NotFoundError
 deltalake commit lost to concurrent writers            ConflictError
 deltalake schema mismatch                              SchemaError
+object storage (S3) request failed                     BackendUnavailableError
 any other deltalake error                              IntegrityError
 any other DuckDB error (a bug of fti)                  FtiError
 =====================================================  ==========================
@@ -22,6 +23,7 @@ any other DuckDB error (a bug of fti)                  FtiError
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -79,6 +81,14 @@ def translate(error: Exception, what: str) -> FtiError | None:
         return IntegrityError(
             f"The offline table could not be used while {what}: {why}. Its files or log may "
             "be damaged or changed outside fti."
+        )
+    if type(error) is OSError and " S3 error" in f" {error}":
+        # deltalake's object store: an unreachable endpoint, a missing bucket, bad credentials.
+        code = re.search(r"<Code>(\w+)</Code>", str(error))
+        detail = code.group(1) if code else why
+        return BackendUnavailableError(
+            f"Object storage failed while {what}: {detail}. Check the bucket, the endpoint and "
+            "the AWS credentials (fti doctor shows what is configured)."
         )
     if isinstance(error, OverflowError) or _is(error, "pyarrow", "ArrowInvalid"):
         return ValidationError(f"A value is out of range while {what}: {why}.")

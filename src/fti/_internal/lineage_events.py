@@ -90,11 +90,22 @@ def record_output(kind: str, name: str, version: int | None, **detail: Any) -> N
 def record_input_file(path: str | os.PathLike[str]) -> str:
     """Declare a raw input file of the current run: records its path, sha256 and size.
 
+    An ``s3://bucket/key`` URL is recorded with the object's ETag and size (and its sha256 when
+    the writer stored one as object metadata, as fti's artifact store does) without downloading
+    it; the return value is then that sha256, else the ETag.
+
     Returns the sha256 (hex). Works outside a run too (then only the hash is computed), so a
     pipeline can call it unconditionally.
 
     >>> fti.record_input_file("data/flights.csv")                            # doctest: +SKIP
     """
+    if str(path).startswith("s3://"):
+        # An object: its ETag (and the sha256 its writer recorded, if any) from a HEAD request.
+        from fti._internal.s3_location import S3Location, object_facts
+
+        facts = object_facts(str(path))
+        record_input("file", S3Location.parse(str(path)).uri(), None, **facts)
+        return str(facts.get("sha256") or facts["etag"])
     p = Path(path).resolve()
     if not p.is_file():
         raise NotFoundError(

@@ -24,9 +24,23 @@ def _require(module: str, package: str, extra: str, purpose: str) -> None:
         raise MissingDependencyError(package, extra, purpose)
 
 
-def open_offline(url: str) -> OfflineStore:
+def open_offline(url: str, *, registry_url: str | None = None) -> OfflineStore:
+    """The Delta offline store at ``url``; on ``s3://`` with ``commit_lock=registry``, every
+    commit holds a lock in the registry at ``registry_url``."""
+    from fti._internal.s3_location import S3Location, is_s3
     from fti.backends.offline.delta import DeltaOfflineStore
 
+    if is_s3(url) and S3Location.parse(url).commit_lock == "registry":
+        if registry_url is None:
+            raise ConfigError(
+                f"The offline store {url!r} asks for commit_lock=registry but no registry URL "
+                "was given. Pass one or use commit_lock=conditional."
+            )
+        if urlparse(registry_url).scheme.startswith("postgresql"):
+            _require("psycopg", "psycopg", "postgres", "The PostgreSQL commit lock")
+        from fti.backends.registry.commit_lock import SqlCommitLock
+
+        return DeltaOfflineStore(url, commit_lock=SqlCommitLock(registry_url))
     return DeltaOfflineStore(url)
 
 
@@ -55,6 +69,11 @@ def open_registry(url: str) -> Registry:
 
 
 def open_artifacts(url: str) -> ArtifactStore:
+    if urlparse(url).scheme == "s3":
+        _require("boto3", "boto3", "s3", "The S3 artifact store")
+        from fti.backends.artifacts.s3 import S3ArtifactStore
+
+        return S3ArtifactStore(url)
     from fti.backends.artifacts.local import LocalArtifactStore
 
     return LocalArtifactStore(url)

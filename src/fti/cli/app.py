@@ -15,6 +15,7 @@ from fti.cli import fg as fg_cli
 from fti.cli import fv as fv_cli
 from fti.cli import lifecycle as lifecycle_cli
 from fti.cli import models as models_cli
+from fti.cli import monitor as monitor_cli
 from fti.cli import online as online_cli
 from fti.cli import pipelines as pipelines_cli
 from fti.cli import serve as serve_cli
@@ -53,6 +54,7 @@ for _noun, _noun_app in [
 ]:
     lifecycle_cli.add_commands(_noun_app, _noun)
 app.add_typer(online_cli.app, name="online")
+app.add_typer(monitor_cli.app, name="monitor")
 pipelines_cli.register(app)
 serve_cli.register(app)
 app.add_typer(token_cli.app, name="token")

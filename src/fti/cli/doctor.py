@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
+from fti._internal.s3_location import credential_source
 from fti.config import mask_url
 from fti.errors import FtiError
 
@@ -26,6 +28,12 @@ def checks(fs: FeatureStore) -> list[tuple[str, str, str, bool, str]]:
             detail = type(backend).__name__
             if part == "registry":
                 detail += f", {len(backend.records('feature_group'))} feature group version(s)"
+            probe = getattr(backend, "ping", None)
+            if callable(probe):  # object storage: one request, so a wrong bucket shows here
+                probe()
+            if urlparse(url).scheme == "s3":
+                # Where the credentials came from, never what they are.
+                detail += f", credentials: {credential_source()}"
             ok = True
         except (FtiError, OSError) as e:
             ok, detail = False, str(e)

@@ -1,7 +1,8 @@
-"""``fti fg``: list, show and preview feature groups."""
+"""``fti fg``: list, show and preview feature groups, and their statistics."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -235,6 +236,92 @@ def compact(
     with console.status(f"Compacting {fg.name} v{fg.version} ..."):
         report = fg.compact(vacuum=vacuum, retain_versions=retain_versions)
     console.print(str(report))
+
+
+def _parse_time(text: str | None, what: str) -> datetime | None:
+    """An ISO 8601 time; a naive one is read as UTC (the CLI's only time zone)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{what} {text!r} is not an ISO 8601 time; e.g. 2024-01-31 or 2024-01-31T12:00+00:00."
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@app.command()
+def stats(
+    name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: latest).")],
+    start: Annotated[
+        str | None, typer.Option("--start", help="Event-time window start (ISO 8601, UTC).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="Event-time window end, exclusive (ISO 8601).")
+    ] = None,
+    table_version: Annotated[
+        int | None,
+        typer.Option("--table-version", "--version", help="The table as of this table version."),
+    ] = None,
+    root: store_option = None,
+    json_: json_option = False,
+) -> None:
+    """Statistics of a feature group, merged from the profiles of its commits.
+
+    Windows are rounded out to whole UTC days. Examples: fti fg stats weather:1 ;
+    fti fg stats weather --start 2024-01-01 --end 2024-02-01 --json
+    """
+    fs = open_store(root)
+    n, v = parse_name_version(name)
+    fg = fs.get_feature_group(n, version=v)
+    result = fg.statistics(
+        start=_parse_time(start, "--start"), end=_parse_time(end, "--end"), version=table_version
+    )
+    if json_:
+        emit_json(result.to_dict())
+        return
+    window = ""
+    if result.start or result.end:
+        window = f", event time [{result.start or '…'}, {result.end or '…'})" + (
+            " rounded out to whole UTC days" if result.rounded else ""
+        )
+    title = (
+        f"{result.feature_group} v{result.version}: {result.rows:,} rows in "
+        f"{result.commits} commit(s) up to table version {result.table_version}{window}"
+    )
+    table = Table(title=title)
+    table.add_column("feature", no_wrap=True)
+    for col in ("count", "nulls", "min", "max", "mean", "stddev", "p50", "distinct", "top"):
+        table.add_column(col)
+    for feature, s in result.features.items():
+        quantiles = s.get("quantiles") or {}
+        distinct = s.get("distinct")
+        top = ", ".join(f"{t['value']} ({t['estimate']:,})" for t in (s.get("top") or [])[:3])
+        table.add_row(
+            feature,
+            f"{s['count']:,}",
+            f"{s['nulls']:,}",
+            _fmt(s.get("min")),
+            _fmt(s.get("max")),
+            _fmt(s.get("mean")),
+            _fmt(s.get("stddev")),
+            _fmt(quantiles.get("p50")),
+            f"~{distinct['estimate']:,.0f}" if distinct else "",
+            top,
+        )
+    console.print(table)
+    if any("quantiles" in s for s in result.features.values()):
+        error = next(s["rank_error"] for s in result.features.values() if "rank_error" in s)
+        console.print(f"Quantiles are within ±{error:.2%} in rank (KLL sketch).")
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
 
 
 app.command("validations")(fg_quality.validations)

@@ -203,3 +203,83 @@ def alias(
     fs.models.set_alias(name, alias_name, version)
     moved = "" if before is None or before == version else f" (was version {before})"
     console.print(f"[green]{name}@{alias_name}[/] -> version {version}{moved}")
+
+
+def _when(text: str | None, option: str) -> Any:
+    """An ISO date/time from the command line (UTC when it names no time zone)."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"{option} {text!r} is not an ISO date or time: use e.g. 2026-03-01 or "
+            "2026-03-01T12:00+00:00."
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@app.command()
+def performance(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    every: Annotated[str, typer.Option(help="Bucket width: 1D, 7D, 1W, 6h, 30min.")] = "1D",
+    start: Annotated[str | None, typer.Option(help="ISO date/time (UTC if naive).")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO date/time, exclusive.")] = None,
+    label_delay: Annotated[
+        str | None,
+        typer.Option(help="Buckets ending within this of now are pending (e.g. 1D)."),
+    ] = None,
+    version: Annotated[int | None, typer.Option(help="Only this model version.")] = None,
+    label: Annotated[str | None, typer.Option(help="Outcome column, if several.")] = None,
+    root: store_option = None,
+    json_: json_option = False,
+) -> None:
+    """Live metrics of a model: its logged predictions joined to the logged outcomes, per
+    time bucket (predictions, labelled, coverage, AUC/log loss/accuracy/calibration error or
+    MAE/RMSE, next to the registered training metrics).
+
+    Examples: fti models performance delays --every 7D ;
+    fti models performance delays --start 2026-03-01 --label-delay 1D --json
+    """
+    from fti.services.model_performance import parse_every
+
+    fs = open_store(root)
+    frame = fs.models.performance(
+        name,
+        start=_when(start, "--start"),
+        end=_when(end, "--end"),
+        every=every,
+        label_delay=None if label_delay is None else parse_every(label_delay),
+        version=version,
+        label=label,
+        format="arrow",
+    )
+    rows = frame.to_pylist()
+    for row in rows:  # NaN (no score) is not JSON: null
+        for k, v in row.items():
+            if isinstance(v, float) and v != v:
+                row[k] = None
+    if json_:
+        emit_json(rows)
+        return
+    table = Table(title=f"Model {name}: live metrics per {every}")
+    columns = [c for c in frame.column_names if c != "bucket_end"]
+    for col in columns:
+        table.add_column(col.replace("bucket_start", "bucket"))
+    for row in rows:
+        table.add_row(*(_cell(row[c]) for c in columns))
+    console.print(table)
+    if not rows:
+        console.print(f"No logged predictions of {name!r} in this range.")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat(timespec="minutes"))
+    return str(value)

@@ -86,7 +86,7 @@ def serve(
     # One request predicts a few rows: an OpenMP pool per worker only adds contention.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - fail here with the install hint, not in a worker
     except ImportError:
         raise MissingDependencyError("uvicorn", "serve", "fti serve") from None
     fs = open_store(root)
@@ -123,9 +123,10 @@ def serve(
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the previous handler: make
     # that handler exit 0, so supervisors see a clean stop.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    from fti.serving.launch import run_uvicorn
     from fti.serving.timeouts import PROTOCOL
 
-    uvicorn.run(
+    run_uvicorn(
         "fti.serving.app:app_from_env",
         factory=True,
         http=PROTOCOL,  # uvicorn's HTTP protocol with a deadline for request headers

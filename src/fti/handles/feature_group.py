@@ -20,6 +20,7 @@ from fti.services import (
     ingestion,
     materialization,
     offline_reads,
+    profiles,
     record_state,
     row_deletion,
     validation,
@@ -27,6 +28,7 @@ from fti.services import (
 from fti.services.context import StoreContext
 from fti.services.ingestion import InsertReport
 from fti.services.online_lookup import OnlineReader
+from fti.services.profiles import Statistics
 
 __all__ = ["FeatureGroup"]
 
@@ -328,6 +330,32 @@ class FeatureGroup:
         if self._spec.online and self._spec.has_schema:
             out["online_rows"] = self._ctx.online.count(feature_groups.online_table(self._spec))
         return out
+
+    def statistics(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        version: int | None = None,
+        features: Sequence[str] | None = None,
+    ) -> Statistics:
+        """Statistics of the rows written, merged from per-commit profiles (no rescan).
+
+        ``start``/``end``: an event-time window ``[start, end)``, rounded out to whole UTC days
+        (``result.rounded`` says so); ``version``: the table as of that table version (an
+        insert report's ``offline_version``); ``features``: only these columns.
+
+        >>> s = fg.statistics(start=datetime(2024, 1, 1, tzinfo=timezone.utc))  # doctest: +SKIP
+        >>> s["amount"]["mean"], s["amount"]["quantiles"]["p50"]                # doctest: +SKIP
+        """
+        return profiles.statistics(
+            self._ctx,
+            self._spec,
+            start=start,
+            end=end,
+            version=version,
+            features=None if features is None else list(features),
+        )
 
     def schema_history(self) -> list[dict[str, Any]]:
         """Every schema change, oldest first."""

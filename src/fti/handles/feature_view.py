@@ -263,14 +263,23 @@ class FeatureView:
         end: datetime | None = None,
         *,
         model: str | None = None,
+        versions: str | Sequence[int] | None = None,
         format: str = "pandas",
     ) -> Any:
         """Logged predictions (``start <= logged_at < end``), oldest first: request id, time,
         keys, request parameters and features as columns, prediction, model and training
         dataset versions, transformed features as JSON.
 
+        ``versions="all"`` (or a list of view versions) reads the logs of those versions of
+        this view as one timeline, with a ``view_version`` column next to ``model_version``.
+
         >>> fv.read_log(start=datetime(2026, 1, 1, tzinfo=UTC), model="delays")  # doctest: +SKIP
+        >>> fv.read_log(versions="all", model="delays")                       # doctest: +SKIP
         """
+        if versions is not None:
+            return prediction_logs.read_versions(
+                self._ctx, self.name, versions, start=start, end=end, model=model, format=format
+            )
         return prediction_logs.read(
             self._ctx, self.name, self.version, start=start, end=end, model=model, format=format
         )

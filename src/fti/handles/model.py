@@ -6,7 +6,7 @@ import builtins
 import functools
 import inspect
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fti.definitions.model_version import (
@@ -16,7 +16,14 @@ from fti.definitions.model_version import (
     Signature,
     TrainingDatasetRef,
 )
-from fti.services import deletion, model_registry, record_state
+from fti.services import (
+    deletion,
+    model_performance,
+    model_registry,
+    outcomes,
+    prediction_logs,
+    record_state,
+)
 from fti.services.context import StoreContext
 
 __all__ = ["BoundFeatureView", "ModelRegistry", "ModelVersion"]
@@ -363,3 +370,77 @@ class ModelRegistry:
     def alias_history(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every alias change of a model (set/remove, version, previous), oldest first."""
         return model_registry.alias_history(self._ctx, name)
+
+    # ------------------------------------------------------------------ monitoring
+    def log_predictions(
+        self, name: str, data: Any, *, keys: Sequence[str], version: int | None = None
+    ) -> int:
+        """Log predictions made in batch into the prediction log the model server writes
+        (``<view>_log``), so outcomes and live metrics cover them too. ``data``: the entity
+        ``keys``, ``prediction``, optional ``probability``, ``logged_at`` (default now),
+        ``request_id`` (default a new id per row); other columns are logged as features.
+        Returns the rows written.
+
+        >>> fs.models.log_predictions("delays", scored, keys=["flight_id"])  # doctest: +SKIP
+        """
+        return prediction_logs.log_batch(self._ctx, name, data, keys=keys, version=version)
+
+    def log_outcomes(
+        self,
+        name: str,
+        data: Any,
+        *,
+        on_unknown: str = "error",
+        outcome_time: datetime | None = None,
+    ) -> outcomes.OutcomeReport:
+        """Attach outcomes (delayed labels) to logged predictions of model ``name``; they are
+        stored in the feature group ``<name>_outcomes`` (version 1).
+
+        ``data`` holds the label column(s) and either ``request_id`` (plus ``position`` when
+        a request predicted several entities; ``outcome_time``, when it became known, defaults
+        to ``outcome_time=`` or now) or the view's entity keys and ``outcome_time``: then an
+        outcome labels the predictions of its key logged since the previous outcome of that
+        key, up to its own time. An outcome that matches no logged prediction is an error
+        with nothing written, unless ``on_unknown="skip"`` (reported in the result).
+
+        >>> fs.models.log_outcomes("delays", df[["request_id", "delayed"]])    # doctest: +SKIP
+        """
+        return outcomes.log(self._ctx, name, data, on_unknown=on_unknown, outcome_time=outcome_time)
+
+    def performance(
+        self,
+        name: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        every: str | timedelta = "1D",
+        label_delay: timedelta | None = None,
+        version: int | None = None,
+        label: str | None = None,
+        task: str = "auto",
+        format: str = "pandas",
+    ) -> Any:
+        """Live metrics of model ``name`` per time bucket of its logged predictions, joined
+        to the logged outcomes: bucket_start/end, model_version, predictions, labelled,
+        coverage, pending (the bucket ends within ``label_delay`` of now: counted, not
+        scored), then AUC, log loss, accuracy and calibration error (classifiers) or MAE and
+        RMSE (regressors), and ``test_<metric>`` columns with the training dataset's test
+        metrics as registered (``test_auc``, else ``auc``) for the version that served in the
+        bucket. Every logged version is read as one timeline
+        unless ``version=`` picks one.
+
+        >>> fs.models.performance("delays", every="7D", label_delay=timedelta(days=1))
+        ... # doctest: +SKIP
+        """
+        return model_performance.performance(
+            self._ctx,
+            name,
+            start=start,
+            end=end,
+            every=every,
+            label_delay=label_delay,
+            version=version,
+            label=label,
+            task=task,
+            format=format,
+        )

@@ -8,6 +8,7 @@ from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.training_dataset import TrainingDatasetSpec
 from fti.services import deletion, record_state, training_datasets
 from fti.services.context import StoreContext
+from fti.services.profile_sketches import summarize
 
 __all__ = ["TrainingDataset"]
 
@@ -65,6 +66,15 @@ class TrainingDataset:
     def statistics(self) -> dict[str, Any]:
         """Per split, per column: count, nulls, mean, std, min, max, distinct, histogram."""
         return dict(self._spec.statistics)
+
+    def profile(self, split: str = "train") -> dict[str, dict[str, Any]]:
+        """Statistics of a split from its stored sketches (the format of ``fg.statistics``):
+        quantiles with their rank error, distinct estimates, frequent strings. The sketches
+        merge with feature group commit profiles, e.g. as a monitoring reference."""
+        return {
+            name: summarize(p)
+            for name, p in training_datasets.read_profile(self._ctx, self._spec, split).items()
+        }
 
     def __repr__(self) -> str:
         rows = {k: v.get("rows") for k, v in self._spec.files.items()}

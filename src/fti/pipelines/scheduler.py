@@ -36,6 +36,7 @@ from fti.errors import ConflictError, FtiError, NotFoundError, ValidationError
 from fti.pipelines.loader import load_pipeline, split_ref
 from fti.pipelines.runner import bind, run_pipeline
 from fti.pipelines.runs import PipelineRun, context_of, jsonable
+from fti.services import monitoring
 from fti.store import FeatureStore
 
 __all__ = [
@@ -300,6 +301,9 @@ class Scheduler:
                 ticks = ticks[-1:]
             if not ticks:
                 return []
+            if record.body.get("monitor"):
+                self._run_monitor(record, str(record.body["monitor"]), ticks)
+                return []
             try:
                 pipeline = load_pipeline(schedule.function)
             except Exception as e:
@@ -331,6 +335,22 @@ class Scheduler:
         finally:
             lease.release()
         return runs
+
+    def _run_monitor(self, record: Record, monitor: str, ticks: list[datetime]) -> None:
+        """A drift monitor's schedule: one monitor run per tick, its relative windows anchored
+        at the tick. A failed run (e.g. an empty window) is reported and the cursor moves on:
+        the next tick has new data to look at."""
+        for tick in ticks:
+            try:
+                result = monitoring.run(context_of(self.fs), monitor, now=tick)
+            except FtiError as e:
+                self._say(f"{record.name}: tick {tick.isoformat()} monitor {monitor!r}: {e}")
+            else:
+                state = "ALERT " + ", ".join(result["drifted"]) if result["alert"] else "ok"
+                self._say(
+                    f"{record.name}: tick {tick.isoformat()} -> monitor run {result['run']} {state}"
+                )
+            record = self._advance(record, tick)
 
     def _advance(self, record: Record, tick: datetime) -> Record:
         """Move the cursor to ``tick`` (compare-and-set; re-read if the schedule was edited)."""

@@ -27,7 +27,7 @@ class StoreContext:
 
     @cached_property
     def offline(self) -> OfflineStore:
-        return resolver.open_offline(self.config.offline)
+        return resolver.open_offline(self.config.offline, registry_url=self.config.registry)
 
     @cached_property
     def online(self) -> OnlineStore:

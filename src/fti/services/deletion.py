@@ -26,7 +26,7 @@ from typing import Any
 from fti.backends.registry import Record
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import DependantsError, NotFoundError
-from fti.services import feature_groups, model_registry, record_state
+from fti.services import feature_groups, model_registry, profile_store, record_state, validation
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -225,10 +225,19 @@ def _delete_one(ctx: StoreContext, node: Node) -> None:
         spec = FeatureGroupSpec.from_dict(rec.body)
         if spec.online and spec.has_schema:
             ctx.online.drop(feature_groups.online_table(spec))
-        ctx.offline.drop(spec.key)
+        # the table, its quarantined rows and its commit profiles; then its quality reports
+        for table in (
+            spec.key,
+            validation.quarantine_table(spec),
+            profile_store.profile_table(spec),
+        ):
+            ctx.offline.drop(table)
+        ctx.registry.delete(feature_groups.QUALITY_KIND, spec.name, spec.version)
     elif node.kind == _TD:
         for f in rec.body.get("files", {}).values():
             ctx.artifacts.delete(str(f["key"]))
+            if f.get("profile"):  # the split's sketches
+                ctx.artifacts.delete(str(f["profile"]["key"]))
     elif node.kind == _MODEL:
         artifact = rec.body.get("artifact") or {}
         if artifact.get("key"):

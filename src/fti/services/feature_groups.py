@@ -61,8 +61,9 @@ _UNSET: Any = Unset(None)
 # schema history stays a history of its schema.
 QUALITY_KIND = "feature_group_quality"
 # Names fti generates for its own groups (``<view>_log`` prediction logs, ``<pipeline>_events``
-# stream replay logs); a user's group of that name would be written to by fti.
-GENERATED_SUFFIXES = ("_log", "_events")
+# stream replay logs, ``<model>_outcomes`` delayed labels); a user's group of that name would
+# be written to by fti.
+GENERATED_SUFFIXES = ("_log", "_events", "_outcomes")
 # SQLite refuses tables named so (the online table is ``<name>_v<version>``).
 RESERVED_PREFIXES = ("sqlite_",)
 
@@ -82,7 +83,8 @@ def check_new_name(name: str, *, generated: bool = False) -> None:
                 raise ValidationError(
                     f"Invalid feature group name {name!r}: names ending in {suffix!r} are "
                     "reserved for the groups fti creates itself (prediction logs '<view>_log', "
-                    f"stream events '<pipeline>_events'). Rename it, e.g. {name + '_fg'!r}."
+                    "stream events '<pipeline>_events', model outcomes '<model>_outcomes'). "
+                    f"Rename it, e.g. {name + '_fg'!r}."
                 )
 
 

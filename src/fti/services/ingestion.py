@@ -16,7 +16,7 @@ from fti._internal.progress import step_progress
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError
-from fti.services import compaction, feature_groups, materialization, validation
+from fti.services import compaction, feature_groups, materialization, profiles, validation
 from fti.services.context import StoreContext
 from fti.services.frame_validation import (
     check_column_names,
@@ -155,6 +155,7 @@ def insert(
         ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
         version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
         checked.finish(ctx, spec, version)
+        profiles.record(ctx, spec, normalized, version)
         record_output("feature_group", spec.name, spec.version, table_version=version)
         progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
         changed = 0
@@ -224,6 +225,7 @@ def commit_staged(
     rows = pa.concat_tables(tables, promote_options="default")
     ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
     version = ctx.offline.append(spec.key, rows)
+    profiles.record(ctx, spec, rows, version)
     record_output("feature_group", spec.name, spec.version, table_version=version)
     if spec.online:
         ctx.online.mark_applied(feature_groups.online_table(spec), [version])

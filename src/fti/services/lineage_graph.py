@@ -61,6 +61,9 @@ class LineageNode:
                 f"{info.get('pipeline', '?')}, {info.get('status', '?')})"
             )
         if self.kind == "file":
+            if "sha256" not in info and "etag" in info:  # an s3:// object read without hashing
+                etag = str(info["etag"])[:12]
+                return f"file {self.name} (etag {etag}…, {info.get('size', '?')} bytes)"
             sha = str(info.get("sha256", ""))[:12]
             return f"file {self.name} (sha256 {sha}…, {info.get('size', '?')} bytes)"
         version = "" if self.version is None else f" v{self.version}"

@@ -417,7 +417,9 @@ def _run_on_spark(
     engine = SparkEngine(spark)
     path_of = getattr(ctx.offline, "path", None)
     if path_of is None:
-        raise ValidationError('engine="spark" needs the Delta offline store (a local folder).')
+        raise ValidationError(
+            'engine="spark" needs the Delta offline store (a local folder or s3:// prefix).'
+        )
     frames = []
     for group in query.groups:
         key = group.key
@@ -428,7 +430,10 @@ def _run_on_spark(
             )
             frames.append(spark.createDataFrame([], spark_schema(schema)))
         else:
-            frames.append(engine.read_table(path_of(key), version=versions[key]))
+            options = getattr(ctx.offline, "storage_options", None)
+            frames.append(
+                engine.read_table(path_of(key), version=versions[key], storage_options=options)
+            )
     if spine is None:
         frames[0] = spark_corrected(frames[0], query.left.group)
     return run_pit_spark(spark, statement, spine=spine, groups=frames)

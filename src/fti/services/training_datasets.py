@@ -28,8 +28,9 @@ from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.training_dataset import SplitSpec, TrainingDatasetSpec
 from fti.definitions.transformations import apply_transformations, fit_transformations
 from fti.errors import NotFoundError, ValidationError
-from fti.services import record_state
+from fti.services import profile_store, record_state
 from fti.services.context import StoreContext
+from fti.services.profile_sketches import ColumnProfile
 from fti.services.statistics import describe
 from fti.services.training_data import point_in_time
 
@@ -91,6 +92,7 @@ def create(
                 "sha256": ref.sha256,
                 "size": ref.size,
                 "rows": t.num_rows,
+                "profile": _store_profile(ctx, t, f"{folder}/{name}.profile.parquet", tmp),
             }
 
     def body(version: int) -> dict[str, Any]:
@@ -142,6 +144,36 @@ def latest(ctx: StoreContext, fv: FeatureViewSpec) -> TrainingDatasetSpec | None
     """The newest version (a deprecated one too: it still works), None if there is none."""
     specs = list_specs(ctx, fv, include_deprecated=True)
     return specs[-1] if specs else None
+
+
+def _store_profile(ctx: StoreContext, table: pa.Table, key: str, tmp: str) -> dict[str, Any]:
+    """Mergeable sketches of a split (the format of feature group commit profiles), so the
+    split can serve as a monitoring reference."""
+    path = Path(tmp) / "profile.parquet"
+    pq.write_table(profile_store.whole_table_rows(table, 0), path)
+    ref = ctx.artifacts.put(key, path)
+    return {"key": ref.key, "sha256": ref.sha256, "size": ref.size}
+
+
+def read_profile(
+    ctx: StoreContext, td: TrainingDatasetSpec, split: str
+) -> dict[str, ColumnProfile]:
+    """The stored sketches of one split, per column (sha256-verified)."""
+    if split not in td.files:
+        raise NotFoundError(
+            f"Training dataset version {td.version} has no split {split!r}. Splits: "
+            f"{list(td.files)}."
+        )
+    f = td.files[split].get("profile")
+    if f is None:
+        raise NotFoundError(
+            f"Training dataset version {td.version} was created before splits stored sketches; "
+            "create a new version to get them."
+        )
+    ref = ArtifactRef(key=str(f["key"]), sha256=str(f["sha256"]), size=int(f["size"]))
+    with tempfile.TemporaryDirectory(prefix="fti-td-") as tmp:
+        path = ctx.artifacts.fetch(ref, Path(tmp) / "profile.parquet")
+        return profile_store.decode_profiles(pq.read_table(path))
 
 
 def read_rows(ctx: StoreContext, td: TrainingDatasetSpec, split: str) -> pa.Table:

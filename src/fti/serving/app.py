@@ -18,6 +18,7 @@ Routes (every one except ``/healthz`` and ``/readyz`` needs a token when auth is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -25,8 +26,10 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -46,6 +49,7 @@ from fti.serving.limits import (
     Send,
 )
 from fti.serving.limits import install_error_handlers as _install_error_handlers
+from fti.serving.log_spool import SpoolLogWriter
 from fti.serving.metrics import Metrics
 from fti.serving.prediction_log import PredictionLogWriter
 from fti.serving.readiness import Readiness
@@ -64,6 +68,7 @@ log = logging.getLogger("fti.serving")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 ENV_CONFIG = "FTI_SERVE_CONFIG"
+T = TypeVar("T")
 
 
 class ServerState:
@@ -73,7 +78,7 @@ class ServerState:
         self,
         runtime: Runtime,
         metrics: Metrics,
-        writer: PredictionLogWriter | None,
+        writer: PredictionLogWriter | SpoolLogWriter | None,
         tokens: TokenStore | None,
     ) -> None:
         self.runtime = runtime
@@ -82,12 +87,21 @@ class ServerState:
         self.tokens = tokens
         self.closed = False
         self.readiness = Readiness()  # checks behind /readyz; more can be added
+        # One thread does the store and model work of requests: the work holds the GIL, so more
+        # threads would only add switches, and one keeps SQLite connections and models to a
+        # single thread. Each process (worker) has its own.
+        self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fti-work")
+
+    async def run(self, call: Callable[[], T]) -> T:
+        """``call()`` on the work thread, without blocking the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._work, call)
 
     def close(self) -> None:
         """Flush the prediction log (called on lifespan shutdown, e.g. after SIGTERM)."""
         if self.closed:
             return
         self.closed = True
+        self._work.shutdown(wait=True)
         if self.writer is not None:
             self.writer.close()
 
@@ -149,11 +163,14 @@ def create_app(
     loader: Callable[[], Served] | None = None,
     plan_getter: Callable[[str, int, int | None], VectorSource] | None = None,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
+    log_spool: bool = False,
 ) -> FastAPI:
     """Build the app for ``fs`` serving ``model_ref`` (``NAME``, ``NAME@ALIAS``,
     ``NAME:VERSION``). The model and its feature view are loaded now, so a bad reference fails
     before the server binds a port. ``model_ref=None`` serves feature vectors only.
     ``read_timeout``: seconds a request body may take to arrive (408 after that).
+    ``log_spool``: log predictions through a spool folder committed by a child process
+    (``fti serve`` does; see :mod:`fti.serving.log_spool`) instead of a thread of this process.
 
     >>> app = create_app(fti.connect(), "delays@production", auth=True)      # doctest: +SKIP
     """
@@ -162,11 +179,19 @@ def create_app(
     ref = ModelRef.parse(model_ref) if isinstance(model_ref, str) else model_ref
     metrics = Metrics()
     ctx = fs._ctx  # the store's backends; the serving layer is part of fti
-    writer = (
-        PredictionLogWriter(LogTarget(ctx), max_queue=max_log_queue, on_drop=metrics.log_dropped)
-        if log_predictions
-        else None
-    )
+    writer: PredictionLogWriter | SpoolLogWriter | None = None
+    if log_predictions and log_spool:
+        cfg = fs.config
+        store = {p: str(getattr(cfg, p)) for p in ("root", "offline", "online", "registry")}
+        writer = SpoolLogWriter(
+            {**store, "artifacts": str(cfg.artifacts)},
+            max_queue=max_log_queue,
+            on_drop=metrics.log_dropped,
+        )
+    elif log_predictions:
+        writer = PredictionLogWriter(
+            LogTarget(ctx), max_queue=max_log_queue, on_drop=metrics.log_dropped
+        )
     runtime = Runtime(
         loader or (loading.model_loader(fs, ref) if ref is not None else _no_model),
         plan_getter=plan_getter or loading.plan_getter(fs),
@@ -271,11 +296,16 @@ def create_app(
                 f"This server serves model {served.model_name!r}, not {name!r}. POST to "
                 f"/v1/models/{served.model_name}/predict."
             )
-        out = runtime.predict(
-            body.entities,
-            body.request,
-            return_features=body.return_features,
-            request_id=request.state.request_id,
+        # Store lookups and the model run on the server's work thread: the event loop keeps
+        # accepting, parsing and answering meanwhile.
+        out = await state.run(
+            partial(
+                runtime.predict,
+                body.entities,
+                body.request,
+                return_features=body.return_features,
+                request_id=request.state.request_id,
+            )
         )
         metrics.predictions(len(body.entities))
         return _json(out)
@@ -291,12 +321,15 @@ def create_app(
         name: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], body: VectorsRequest
     ) -> JSONResponse:
         """Feature vectors from the online store, without a model."""
-        out = runtime.vectors(
-            name,
-            version,
-            body.entities,
-            body.request,
-            training_dataset_version=body.training_dataset_version,
+        out = await state.run(
+            partial(
+                runtime.vectors,
+                name,
+                version,
+                body.entities,
+                body.request,
+                training_dataset_version=body.training_dataset_version,
+            )
         )
         return _json(out)
 
@@ -313,7 +346,7 @@ def create_app(
         served = runtime.current()
         if name != served.model_name:
             raise NotFoundError(f"This server serves model {served.model_name!r}, not {name!r}.")
-        old, new = runtime.reload()
+        old, new = await state.run(runtime.reload)
         state.readiness.invalidate()
         log.info(
             "reloaded model %s: version %s -> %s",
@@ -377,32 +410,12 @@ def _json(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body)
 
 
-def _nodelay_on_shared_sockets() -> None:
-    """Turn Nagle off on connections accepted from a socket handed down by uvicorn's worker
-    supervisor (``--workers N``).
-
-    asyncio sets TCP_NODELAY only when the socket's ``proto`` is IPPROTO_TCP; the socket uvicorn
-    binds for its workers has ``proto`` 0, so a response written as headers + body waits for
-    the client's delayed ACK: ~40 ms per request (measured: 350 instead of 3,000+ requests/s
-    on a bare endpoint). Setting the option is harmless for any TCP stream socket.
-    """
-    import asyncio.base_events as base_events
-    import socket
-
-    def set_nodelay(sock: socket.socket) -> None:
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    base_events._set_nodelay = set_nodelay  # type: ignore[attr-defined]
-
-
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` (and ``fti serve --workers N``): reads the
     settings ``fti serve`` put in ``$FTI_SERVE_CONFIG``."""
-    _nodelay_on_shared_sockets()
-    # The prediction log writer thread encodes rows holding the GIL; every socket call of the
-    # event loop then waits up to the switch interval to get it back (5 ms by default: ~5 ms per
-    # syscall while a batch is written, measured p99 60-150 ms). 0.5 ms bounds that wait.
+    # The work thread (lookups, model) and the log spool thread hold the GIL while they run
+    # Python; every socket call of the event loop then waits up to the switch interval to get
+    # it back (5 ms by default). 0.5 ms bounds that wait.
     sys.setswitchinterval(0.0005)
     from fti.serving.workers import exit_with_parent
     from fti.store import connect
@@ -419,4 +432,5 @@ def app_from_env() -> FastAPI:
         allow_missing=bool(config.get("allow_missing", False)),
         log_predictions=bool(config.get("log_predictions", True)),
         read_timeout=float(config.get("read_timeout", DEFAULT_READ_TIMEOUT)),
+        log_spool=True,
     )

@@ -13,13 +13,21 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from fti._internal.s3_location import S3Location, is_s3
 from fti.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
-__all__ = ["SparkEngine", "delta_files", "is_spark_frame", "spark_schema", "spark_to_arrow"]
+__all__ = [
+    "SparkEngine",
+    "delta_files",
+    "is_spark_frame",
+    "s3a_options",
+    "spark_schema",
+    "spark_to_arrow",
+]
 
 
 def is_spark_frame(obj: object) -> bool:
@@ -33,10 +41,28 @@ def spark_to_arrow(frame: DataFrame) -> pa.Table:
     return table
 
 
-def delta_files(path: str, *, version: int | None = None) -> tuple[list[str], pa.Schema, int]:
-    """The data files, Arrow schema and version of a Delta table (latest or ``version``)."""
+def s3a_options(offline_url: str) -> dict[str, str]:
+    """Spark session settings (``spark.hadoop.fs.s3a.*``) to read an ``s3://`` offline store
+    with Hadoop's S3A connector: endpoint, region, path style, TLS. Credentials are left to
+    the AWS default chain (environment, profile, instance role), as for fti itself.
+
+    >>> builder = SparkSession.builder                                       # doctest: +SKIP
+    >>> for k, v in s3a_options("s3://bucket/offline?endpoint=http://minio:9000").items():
+    ...     builder = builder.config(k, v)                                    # doctest: +SKIP
+    """
+    return S3Location.parse(offline_url).spark_options()
+
+
+def delta_files(
+    path: str, *, version: int | None = None, storage_options: dict[str, str] | None = None
+) -> tuple[list[str], pa.Schema, int]:
+    """The data files, Arrow schema and version of a Delta table (latest or ``version``).
+
+    For a table on S3 (``s3://``, opened with ``storage_options``) the files come back as
+    ``s3a://`` URIs, the scheme Spark's S3A connector reads.
+    """
     try:
-        dt = DeltaTable(path, version=version)
+        dt = DeltaTable(path, version=version, storage_options=storage_options)
     except TableNotFoundError:
         raise NotFoundError(f"No Delta table at {path!r}.") from None
     features = dt.protocol().writer_features or []
@@ -47,7 +73,10 @@ def delta_files(path: str, *, version: int | None = None) -> tuple[list[str], pa
             "without Delta Lake's jars. Rewrite it without them (fti never writes them)."
         )
     schema = pa.schema(dt.schema().to_arrow())
-    return list(dt.file_uris()), schema, int(dt.version())
+    files = list(dt.file_uris())
+    if is_s3(path):
+        files = ["s3a" + f[2:] if f.startswith("s3://") else f for f in files]
+    return files, schema, int(dt.version())
 
 
 def _spark_type(t: pa.DataType) -> DataType:
@@ -94,11 +123,18 @@ class SparkEngine:
     def to_arrow(self, frame: Any) -> pa.Table:
         return spark_to_arrow(frame)
 
-    def read_table(self, path: str, *, version: int | None = None) -> DataFrame:
+    def read_table(
+        self,
+        path: str,
+        *,
+        version: int | None = None,
+        storage_options: dict[str, str] | None = None,
+    ) -> DataFrame:
         """A Delta table version as a Spark DataFrame: its current files, read as Parquet with
         the table's schema (so files from before a column was added read that column as null).
+        A table on S3 is read through ``s3a://`` (the session needs :func:`s3a_options`).
         """
-        files, schema, _ = delta_files(path, version=version)
+        files, schema, _ = delta_files(path, version=version, storage_options=storage_options)
         struct = spark_schema(schema)
         if not files:
             return self.spark.createDataFrame([], struct)

@@ -1,4 +1,11 @@
-"""Delta Lake offline store on a local folder (``deltalake``), scanned through Arrow datasets."""
+"""Delta Lake offline store (``deltalake``) on a local folder or under an ``s3://`` prefix,
+scanned through Arrow datasets.
+
+On S3, delta-rs commits a log entry with a conditional put (``If-None-Match: *``), so of two
+writers racing for one version exactly one wins and the other retries; servers without
+conditional puts take ``commit_lock=registry`` instead (see ``fti._internal.s3_location``).
+Compaction's retention record (``_fti_retention.json``) is kept for local tables only.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,16 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import unquote, urlparse
 
 from fti._internal.error_translation import engine_errors
+from fti._internal.s3_location import S3Location, is_s3
 from fti.backends.offline import TableStats
 from fti.backends.offline.delta_log import has_commits, log_stats
 from fti.errors import NotFoundError, ValidationError
@@ -22,9 +32,10 @@ from fti.errors import NotFoundError, ValidationError
 if TYPE_CHECKING:  # imported where used: listing tables (fti fg list) needs neither
     import pyarrow as pa
     import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
     from deltalake import DeltaTable
 
-__all__ = ["DeltaOfflineStore"]
+__all__ = ["CommitLock", "DeltaOfflineStore"]
 
 # Big row groups keep scans fast. Snappy (the Delta and Spark default) rather than zstd: the
 # point-in-time join decodes these files on its critical path, and measured on
@@ -40,13 +51,26 @@ _WRITE_ATTEMPTS = 5
 _RETENTION = "_fti_retention.json"
 
 
-class DeltaOfflineStore:
-    """One Delta table per feature group version under a base folder."""
+class CommitLock(Protocol):
+    """Mutual exclusion per table across processes (for object stores without conditional
+    puts): every commit to ``name`` runs inside ``hold(name)``."""
 
-    def __init__(self, url: str) -> None:
+    def hold(self, name: str) -> ContextManager[None]:
+        """Hold the lock for ``name`` for the duration of the block."""
+
+
+class DeltaOfflineStore:
+    """One Delta table per feature group version under a base folder or ``s3://`` prefix."""
+
+    def __init__(self, url: str, *, commit_lock: CommitLock | None = None) -> None:
         self.url = url
+        self.s3 = S3Location.parse(url) if is_s3(url) else None
+        # Connection options only; deltalake reads credentials from the AWS chain itself.
+        self._options = self.s3.delta_options() if self.s3 is not None else None
+        self._commit_lock = commit_lock
         self.base = Path(urlparse(url).path)
-        self.base.mkdir(parents=True, exist_ok=True)
+        if self.s3 is None:
+            self.base.mkdir(parents=True, exist_ok=True)
         # One DeltaTable per table, brought up to date incrementally (reading only new log
         # entries) instead of re-opened for every write; the lock keeps its version consistent
         # between threads.
@@ -62,40 +86,88 @@ class DeltaOfflineStore:
         return dt
 
     def path(self, table: str) -> str:
+        """The table's location: a local path, or an ``s3://`` URI (see ``storage_options``)."""
+        if self.s3 is not None:
+            return self.s3.uri(table)
         return str(self.base / table)
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """What deltalake (or another Delta reader) needs besides :meth:`path` to open a table;
+        None for a local folder. Never holds credentials."""
+        return dict(self._options) if self._options is not None else None
+
+    def _where(self) -> str:
+        return self.s3.uri() if self.s3 is not None else str(self.base)
 
     def _open(self, table: str, version: int | None = None) -> DeltaTable:
         from deltalake import DeltaTable
         from deltalake.exceptions import TableNotFoundError
 
         try:
-            return DeltaTable(self.path(table), version=version)
+            return DeltaTable(self.path(table), version=version, storage_options=self._options)
         except TableNotFoundError:
             raise NotFoundError(
-                f"Offline table {table!r} does not exist under {self.base}."
+                f"Offline table {table!r} does not exist under {self._where()}."
             ) from None
 
+    @engine_errors("looking up offline table {}", name_arg=1)
     def exists(self, table: str) -> bool:
-        return table in self._tables or has_commits(self.path(table))
+        if table in self._tables:
+            return True
+        if self.s3 is None:
+            return has_commits(self.path(table))  # reads the log folder: no deltalake import
+        from deltalake import DeltaTable
+
+        return bool(DeltaTable.is_deltatable(self.path(table), storage_options=self._options))
+
+    def ping(self) -> None:
+        """Reach the storage (for ``fti doctor``): on S3 one listing request under the prefix;
+        BackendUnavailableError if the bucket, endpoint or credentials are wrong."""
+        if self.s3 is not None:
+            self.exists(".fti-doctor-probe")
+
+    def _committing(self, table: str) -> ContextManager[None]:
+        """Around each commit: the registry lock when configured, else nothing (conditional
+        puts or the local file system's atomic create make a lost race a retry)."""
+        return self._commit_lock.hold(table) if self._commit_lock is not None else nullcontext()
+
+    @contextmanager
+    def _creating(self, table: str) -> Iterator[None]:
+        if self.s3 is not None:
+            with self._committing(table):
+                yield
+            return
+        # Processes creating the same table at once take turns (a file lock next to it):
+        # unlocked, the loser of the race to write version 0 committed its creation again
+        # as version 1, one version more than the inserts made.
+        lock_path = self.base / f".{table}.create.lock"
+        with lock_path.open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     @engine_errors("creating offline table {}", name_arg=1)
     def create(self, table: str, schema: pa.Schema) -> int:
         from deltalake import DeltaTable
+        from deltalake.exceptions import CommitFailedError
 
         if table in self._tables:
             return int(self._tables[table].version())
         if not self.exists(table):
-            # Processes creating the same table at once take turns (a file lock next to it):
-            # unlocked, the loser of the race to write version 0 committed its creation again
-            # as version 1, one version more than the inserts made.
-            lock_path = self.base / f".{table}.create.lock"
-            with lock_path.open("a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    if not self.exists(table):
-                        DeltaTable.create(self.path(table), schema, mode="ignore")
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+            with self._creating(table):
+                if not self.exists(table):
+                    try:
+                        DeltaTable.create(
+                            self.path(table), schema, mode="ignore", storage_options=self._options
+                        )
+                    except CommitFailedError:
+                        # On S3 the loser of a creation race fails its conditional put of
+                        # version 0: the winner's table is the one we wanted.
+                        if not self.exists(table):
+                            raise
         return self.version(table)
 
     @engine_errors("appending to offline table {}", name_arg=1)
@@ -114,14 +186,15 @@ class DeltaOfflineStore:
             for attempt in range(_WRITE_ATTEMPTS):
                 dt = self._latest(table)
                 try:
-                    write_deltalake(
-                        dt,
-                        data,
-                        mode="append",
-                        schema_mode="merge",
-                        writer_properties=writer,
-                        commit_properties=commit,
-                    )
+                    with self._committing(table):
+                        write_deltalake(
+                            dt,
+                            data,
+                            mode="append",
+                            schema_mode="merge",
+                            writer_properties=writer,
+                            commit_properties=commit,
+                        )
                 except CommitFailedError:
                     if attempt == _WRITE_ATTEMPTS - 1:
                         raise
@@ -136,14 +209,16 @@ class DeltaOfflineStore:
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         from deltalake.schema import Field as DeltaField
 
-        dt = self._open(table)
-        dt.alter.add_columns([DeltaField.from_arrow(f) for f in fields])
+        with self._committing(table):
+            dt = self._open(table)
+            dt.alter.add_columns([DeltaField.from_arrow(f) for f in fields])
         return int(dt.version())
 
     @engine_errors("deleting rows of offline table {}", name_arg=1)
     def delete(self, table: str, predicate: str) -> tuple[int, int]:
-        dt = self._open(table)
-        metrics = dt.delete(predicate)
+        with self._committing(table):
+            dt = self._open(table)
+            metrics = dt.delete(predicate)
         return int(dt.version()), int(metrics.get("num_deleted_rows", 0) or 0)
 
     @engine_errors("reading a commit of offline table {}", name_arg=1)
@@ -153,6 +228,8 @@ class DeltaOfflineStore:
         None when the commit also removed data rows (or its log entry is gone): a caller that
         mirrors the table must then rebuild from a full snapshot.
         """
+        if self.s3 is not None:
+            return self._added_rows_s3(table, version)
         log = Path(self.path(table)) / "_delta_log" / f"{version:020d}.json"
         try:
             lines = log.read_text().splitlines()
@@ -178,6 +255,41 @@ class DeltaOfflineStore:
         if not paths:
             return schema.empty_table()
         return ds.dataset(paths, format="parquet", schema=schema).to_table()
+
+    def _table_fs(self, table: str) -> pafs.FileSystem:
+        """The table's folder as an Arrow file system (object storage through deltalake)."""
+        import pyarrow.fs as pafs
+        from deltalake.fs import DeltaStorageHandler
+
+        return pafs.PyFileSystem(DeltaStorageHandler(self.path(table), self._options))
+
+    def _added_rows_s3(self, table: str, version: int) -> pa.Table | None:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        fs = self._table_fs(table)
+        try:
+            with fs.open_input_stream(f"_delta_log/{version:020d}.json") as f:
+                lines = f.read().decode().splitlines()
+        except FileNotFoundError:
+            return None
+        paths: list[str] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            action = json.loads(line)
+            if "remove" in action and action["remove"].get("dataChange", True):
+                return None
+            add = action.get("add")
+            if add is not None and add.get("dataChange", True):
+                paths.append(unquote(add["path"]))
+        schema = pa.schema(self._open(table, version=version).schema().to_arrow())
+        if not paths:
+            return schema.empty_table()
+        try:
+            return ds.dataset(paths, format="parquet", schema=schema, filesystem=fs).to_table()
+        except FileNotFoundError:
+            return None  # removed by a vacuum: the caller rebuilds from the latest snapshot
 
     def file_count(self, table: str) -> int:
         """Data files of the latest version (what a full read opens)."""
@@ -238,13 +350,16 @@ class DeltaOfflineStore:
                 "kept": readable,
                 "vacuumed_at": datetime.now(UTC).isoformat(),
             }
-            path = Path(self.path(table)) / _RETENTION
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record))
-            tmp.replace(path)
+            if self.s3 is None:
+                path = Path(self.path(table)) / _RETENTION
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(record))
+                tmp.replace(path)
             return len(removed)
 
     def _retention(self, table: str) -> dict[str, Any]:
+        if self.s3 is not None:  # the retention record is kept for local tables only
+            return {"since": 0, "kept": [], "vacuumed_at": None}
         try:
             record: dict[str, Any] = json.loads((Path(self.path(table)) / _RETENTION).read_text())
         except FileNotFoundError:
@@ -317,7 +432,7 @@ class DeltaOfflineStore:
 
     @engine_errors("reading the statistics of offline table {}", name_arg=1)
     def stats(self, table: str) -> TableStats:
-        fast = log_stats(self.path(table))
+        fast = log_stats(self.path(table)) if self.s3 is None else None
         if fast is not None:
             return fast
         dt = self._open(table)
@@ -337,5 +452,14 @@ class DeltaOfflineStore:
     def drop(self, table: str) -> None:
         with self._lock:
             self._tables.pop(table, None)
+        if self.s3 is not None:
+            import pyarrow.fs as pafs
+
+            fs = self._table_fs(table)
+            every = pafs.FileSelector("", recursive=True, allow_not_found=True)
+            for info in fs.get_file_info(every):
+                if info.type == pafs.FileType.File:
+                    fs.delete_file(info.path)
+            return
         shutil.rmtree(self.path(table), ignore_errors=True)
         (self.base / f".{table}.create.lock").unlink(missing_ok=True)
