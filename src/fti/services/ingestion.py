@@ -54,7 +54,7 @@ class InsertReport:
     version: int
     rows: int
     offline_version: int | None
-    online_rows_changed: int
+    online_rows_changed: int  # keys whose online row changed (the newest row per key is written)
     seconds: float
     message: str = ""
     compaction: compaction.CompactionReport | None = None  # the insert passed the file threshold
