@@ -70,7 +70,7 @@ def main() -> None:
         con = sqlite3.connect(repo / "online.db")
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         table = next(t for t in tables if t.endswith("user_stats"))
-        keys = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] // 5  # noqa: S608
+        keys = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] // 5
         con.close()
     print(
         json.dumps(

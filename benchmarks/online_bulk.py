@@ -172,7 +172,9 @@ def main() -> None:
         line("online insert, SQLite", rows, res["sqlite"], f"  ({res['sqlite']['changed']:,} keys)")
         if redis_url:
             res["redis"] = fti_insert(work / "redis", data, online=True, url=redis_url)
-            line("online insert, Redis", rows, res["redis"], f"  ({res['redis']['changed']:,} keys)")
+            line(
+                "online insert, Redis", rows, res["redis"], f"  ({res['redis']['changed']:,} keys)"
+            )
         res["rebuild"] = fti_rebuild(work / "sqlite")
         line("fti online rebuild, SQLite", rows, res["rebuild"])
         if redis_url:
@@ -181,7 +183,9 @@ def main() -> None:
         if args.feast_python:
             res["feast"] = feast_materialize(args.feast_python, data)
             line(
-                f"feast {res['feast']['feast']} materialize", rows, res["feast"],
+                f"feast {res['feast']['feast']} materialize",
+                rows,
+                res["feast"],
                 f"  ({res['feast']['keys']:,} keys)",
             )
         else:

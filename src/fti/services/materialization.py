@@ -34,6 +34,7 @@ __all__ = [
     "catch_up",
     "latest_per_key",
     "newest_per_key",
+    "online_batch",
     "rebuild",
     "upsert_chunks",
 ]
@@ -58,7 +59,7 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
             # Capped like the point-in-time joins' database: beyond it DuckDB spills to disk,
             # so reducing a large insert or a whole offline table stays within a known footprint.
             spill = Path(tempfile.gettempdir()) / "fti-duckdb"
-            config = {
+            config: dict[str, str | bool | int | float | list[str]] = {
                 "memory_limit": os.environ.get("FTI_DUCKDB_MEMORY_LIMIT", "1536MB"),
                 "temp_directory": str(spill),
             }
@@ -69,9 +70,7 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
 def _order(et: str, seq: str) -> str:
     """SQL for one HUGEINT that orders rows as ``(et, seq)`` does, both int64: et * 2^64 +
     (seq + 2^63), exact (a struct comparison would be several times slower)."""
-    return (
-        f"({et}::HUGEINT * 18446744073709551616 + ({seq}::HUGEINT + 9223372036854775808))"
-    )
+    return f"({et}::HUGEINT * 18446744073709551616 + ({seq}::HUGEINT + 9223372036854775808))"
 
 
 @engine_errors("reducing an online batch to the newest row per key")
@@ -114,6 +113,13 @@ def canonical_batch(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(cols, names=names)
 
 
+def online_batch(spec: FeatureGroupSpec, rows: pa.Table) -> pa.Table:
+    """Offline rows -> the canonical batch of their newest row per key, ready for
+    ``upsert_chunks(..., reduced=True)``. Pure computation: an insert runs it while its offline
+    commit is being written."""
+    return newest_per_key(canonical_batch(spec, rows), spec.primary_key)
+
+
 def upsert_chunks(
     ctx: StoreContext,
     table: OnlineTable,
@@ -121,14 +127,18 @@ def upsert_chunks(
     *,
     version: int | None,
     on_chunk: Callable[[int], object] | None = None,
+    rows: int | None = None,
+    reduced: bool = False,
 ) -> int:
     """Write the newest row per key of a canonical batch, in chunks of keys (so progress can be
     shown); ``version`` is marked with the last one. Returns the number of keys that changed.
 
-    ``on_chunk`` is called with a share of the *input* rows per chunk, summing to all of them.
+    ``on_chunk`` is called with a share of the input rows (``rows``, default the batch's) per
+    chunk, summing to all of them. ``reduced``: the batch is already ``online_batch``'s output.
     """
-    rows = batch.num_rows
-    batch = newest_per_key(batch, table.key_names)
+    rows = batch.num_rows if rows is None else rows
+    if not reduced:
+        batch = newest_per_key(batch, table.key_names)
     changed = 0
     n = batch.num_rows
     if n == 0:
