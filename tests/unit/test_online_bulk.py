@@ -112,3 +112,13 @@ def test_insert_writes_one_row_per_key_online(
     # An older insert afterwards changes nothing online (its rows lose inside the store).
     older = frame.assign(ts=T0 - timedelta(days=1))
     assert fg.insert(older).online_rows_changed == 0
+
+
+def test_rebuild_reads_the_files_and_a_column_no_file_has(fs: fti.FeatureStore) -> None:
+    fg = fs.feature_group("stats", primary_key=["user"], event_time="ts", online=True)
+    fg.insert(pd.DataFrame({"user": [1, 2, 1], "ts": [T0, T0, T0], "x": [1.0, 2.0, 3.0]}))
+    fg.insert(pd.DataFrame({"user": [2], "ts": [T0 - timedelta(hours=1)], "x": [9.0]}))
+    fg = fg.add_features({"y": "float64"})  # in the schema, in no Parquet file yet
+    assert fg.rebuild_online() == 2
+    got = fg.read_online([{"user": 1}, {"user": 2}])
+    assert [(r["x"], r["y"]) for r in got if r is not None] == [(3.0, None), (2.0, None)]

@@ -14,11 +14,13 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import unquote
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
@@ -157,10 +159,30 @@ def upsert_chunks(
     return changed
 
 
+def _local_parquet(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -> str | None:
+    """``read_parquet([...])`` over the dataset's files if they are local (DuckDB's own reader
+    is several times faster than scanning an Arrow dataset), else None."""
+    path_of = getattr(ctx.offline, "path", None)
+    if not callable(path_of) or not isinstance(dataset, ds.FileSystemDataset):
+        return None
+    base = Path(str(path_of(spec.key)))
+    paths = []
+    for name in dataset.files:
+        path = base / name
+        if not path.is_file():
+            path = base / unquote(name)
+            if not path.is_file():
+                return None
+        paths.append("'" + str(path).replace("'", "''") + "'")
+    return f"read_parquet([{', '.join(paths)}], union_by_name = true)"
+
+
 @engine_errors("computing the latest row per key")
-def latest_per_key(spec: FeatureGroupSpec, dataset: object) -> pa.Table:
+def latest_per_key(
+    spec: FeatureGroupSpec, dataset: object, *, ctx: StoreContext | None = None
+) -> pa.Table:
     """The greatest row per key by (event time, ingestion order), computed out of core, in
-    key order.
+    key order. With ``ctx``, a dataset of local files is scanned by DuckDB's Parquet reader.
 
     Two hash passes instead of a window sort (several times faster on millions of rows): the
     greatest order per key, then the rows that carry it. A tie — equal event time and ingestion
@@ -175,7 +197,16 @@ def latest_per_key(spec: FeatureGroupSpec, dataset: object) -> pa.Table:
     on = " AND ".join(f"fg.{quote(k)} = w.{quote(k)}" for k in spec.primary_key)
     con = _duckdb()
     try:
-        con.register("fg", dataset)
+        source = None if ctx is None else _local_parquet(ctx, spec, dataset)
+        if source is not None:
+            con.execute(f"CREATE TEMP VIEW fg AS SELECT * FROM {source}")
+            names = getattr(dataset, "schema", pa.schema([])).names
+            if not set(names) <= set(con.sql("SELECT * FROM fg LIMIT 0").columns):
+                # A column declared after the last write is in no file: the dataset has it.
+                con.execute("DROP VIEW fg")
+                source = None
+        if source is None:
+            con.register("fg", dataset)
         return con.sql(
             f"WITH w AS (SELECT {keys}, max({order('')}) AS o FROM fg GROUP BY {keys}) "
             f"SELECT DISTINCT ON ({keys}) fg.* FROM fg SEMI JOIN w "
@@ -194,8 +225,8 @@ def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> 
         ctx.online.drop(table)
     ctx.online.ensure_table(table)
     dataset, version = ctx.offline.dataset(spec.key)
-    latest = latest_per_key(spec, dataset)
-    upsert_chunks(ctx, table, canonical_batch(spec, latest), version=None)
+    latest = latest_per_key(spec, dataset, ctx=ctx)
+    upsert_chunks(ctx, table, canonical_batch(spec, latest), version=None, reduced=True)
     ctx.online.mark_applied(table, range(version + 1))
     ctx.online.mark_synced(table)
     return int(latest.num_rows)
