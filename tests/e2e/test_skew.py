@@ -5,10 +5,12 @@ store (bypassing the offline table) are reported for exactly the affected rows, 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,10 +20,10 @@ from fastapi.testclient import TestClient
 
 import fti
 import serving_world
-from fti.serving import create_app
 from fti.services import feature_groups, materialization
 from fti.services.ingestion import next_sequence
 from fti.services.skew import MATCH, MISMATCH, MISSING_OFFLINE, MISSING_ONLINE, compare
+from fti.serving import create_app
 
 BAD_KEYS = 37
 
@@ -87,6 +89,24 @@ def test_clean_store_then_corrupted_online_values(
     assert report.counts[MATCH] == 1000 * len(report.by_feature)
     assert report.requests == []
 
+    # Late-arriving rows (event times before those requests, ingested after them) change the
+    # point-in-time answer but not what the requests saw: known_at keeps the check clean.
+    served_until = datetime.now(UTC)
+    trips_fg = world.fs.get_feature_group("trips", version=1)
+    late = trips_fg.read(latest=True, format="arrow").slice(0, 5)
+    late = late.set_column(
+        late.schema.get_field_index("ts"),
+        "ts",
+        pc.add(late["ts"], pa.scalar(60_000_000, pa.duration("us"))),
+    )
+    late = late.set_column(
+        late.schema.get_field_index("distance"), "distance", pa.array([7.5] * 5, pa.float64())
+    )
+    trips_fg.insert(late)
+    again = world.fs.models.skew_check(world.model_name, sample=1_000, end=served_until)
+    assert again.ok, again.frame()
+    assert again.checked == 1000
+
     # 37 keys with a distance get wrong values online only; every key is then served again.
     with_distance = world.fs.get_feature_group("trips", version=1).read(latest=True)
     bad = sorted(with_distance.dropna(subset=["distance"])["trip_id"].tolist()[:BAD_KEYS])
@@ -97,9 +117,7 @@ def test_clean_store_then_corrupted_online_values(
     report = world.fs.models.skew_check(world.model_name, sample=None, start=since)
     assert report.checked == len(trips)
     log = world.fv.read_log(model=world.model_name, start=since)
-    expected = sorted(
-        (r.request_id, r.position) for r in log.itertuples() if r.trip_id in set(bad)
-    )
+    expected = sorted((r.request_id, r.position) for r in log.itertuples() if r.trip_id in set(bad))
     assert len(expected) == BAD_KEYS
     assert report.requests == expected
     assert {r for r, _ in report.requests} <= set(ids)
@@ -115,23 +133,30 @@ def test_clean_store_then_corrupted_online_values(
     assert "mismatch" in str(report)
 
     # The CLI prints the same and exits 1 on findings; --json carries the counts.
-    env_root = str(world.fs._ctx.config.root) if hasattr(world.fs._ctx.config, "root") else None
-    if env_root is None:
-        return
     out = subprocess.run(
         [sys.executable, "-m", "fti", "models", "skew", world.model_name, "--json",
-         "--start", since.isoformat(), "--sample", "1000"],
-        capture_output=True, text=True, env={**_env(), "FTI_HOME": env_root}, check=False,
+         "--root", str(world.fs._ctx.config.root), "--start", since.isoformat(), "--sample", "0"],
+        capture_output=True, text=True, check=False, env=_env(),
     )  # fmt: skip
     assert out.returncode == 1, out.stderr
     body = json.loads(out.stdout)
+    assert body["checked"] == len(trips)
     assert body["counts"]["mismatch"] == report.counts[MISMATCH]
+    bad_time = subprocess.run(
+        [sys.executable, "-m", "fti", "models", "skew", world.model_name,
+         "--root", str(world.fs._ctx.config.root), "--start", "2026-01-01"],
+        capture_output=True, text=True, check=False, env=_env(),
+    )  # fmt: skip
+    assert bad_time.returncode != 0
+    assert "with a time zone" in bad_time.stdout + bad_time.stderr
+    assert "Traceback" not in bad_time.stdout + bad_time.stderr
 
 
 def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+    """This process's environment with serving_world (the on-demand feature) importable."""
+    tests = str(Path(serving_world.__file__).parent)
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, tests])}
 
 
 @pytest.mark.parametrize(

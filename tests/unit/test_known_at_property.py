@@ -55,9 +55,8 @@ def pick(rows: list[Row], key: int, t: int, ttl: int | None, known: int) -> Row 
     for r in rows:
         if r.key != key or r.insert > known:
             continue
-        if r.time is not None:
-            if r.time > t or (ttl is not None and r.time < t - ttl):
-                continue
+        if r.time is not None and (r.time > t or (ttl is not None and r.time < t - ttl)):
+            continue
         rank = (r.time or 0, r.insert, r.pos)
         if best is None or rank > (best.time or 0, best.insert, best.pos):
             best = r
@@ -240,6 +239,6 @@ def test_known_at_spine_column_errors(store: fti.FeatureStore) -> None:
     with pytest.raises(fti.errors.ValidationError, match="no spine was given"):
         fv.training_data(known_at="t")
     with pytest.raises(fti.errors.ValidationError, match="timezone-aware"):
-        fv.training_data(spine=spine, known_at=datetime(2024, 1, 1))  # noqa: DTZ001
+        fv.training_data(spine=spine, known_at=datetime(2024, 1, 1))
     with pytest.raises(fti.errors.ValidationError, match="timezone-aware"):
-        g.read(known_at=datetime(2024, 1, 1))  # noqa: DTZ001
+        g.read(known_at=datetime(2024, 1, 1))
