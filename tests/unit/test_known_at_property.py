@@ -203,6 +203,18 @@ def test_known_at_matches_oracle(store: fti.FeatureStore, s: dict[str, Any]) -> 
     whole = fv.training_data(spine=spine, known_at=_at(cut_ns(cut)))
     assert actual(whole) == expected([cut] * len(s["spine"]))
 
+    # Without a spine the left group's corrected history as known then is the spine.
+    left = fv.training_data(known_at=_at(cut_ns(cut)))
+    want_left = []
+    for k, t, x in oracle_read(rows["a"], cut, "history"):
+        b = pick(rows["b"], k, t, ttl, cut)
+        c = pick(rows["c"], k, t, None, cut)
+        want_left.append((x, None if b is None else b.value, None if c is None else c.value))
+    assert actual(left) == want_left
+    assert [int(v.value // 1000) for v in left["t"]] == [
+        t for _k, t, _x in oracle_read(rows["a"], cut, "history")
+    ]
+
     for g, (value, et) in {"a": ("x", "t"), "b": ("y", "bt"), "c": ("z", None)}.items():
         for mode in ("history", "latest", "audit"):
             got = groups[g].read(
@@ -242,3 +254,10 @@ def test_known_at_spine_column_errors(store: fti.FeatureStore) -> None:
         fv.training_data(spine=spine, known_at=datetime(2024, 1, 1))
     with pytest.raises(fti.errors.ValidationError, match="timezone-aware"):
         g.read(known_at=datetime(2024, 1, 1))
+
+    class FakeSpark:  # what spark_session() accepts as a session; never reached
+        def sql(self) -> None: ...
+        def createDataFrame(self) -> None: ...
+
+    with pytest.raises(fti.errors.ValidationError, match='not supported with engine="spark"'):
+        fv.training_data(spine=spine, known_at="t", engine=FakeSpark())
