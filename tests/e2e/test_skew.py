@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +25,43 @@ from fti.services import feature_groups, materialization
 from fti.services.ingestion import next_sequence
 from fti.services.skew import MATCH, MISMATCH, MISSING_OFFLINE, MISSING_ONLINE, compare
 from fti.serving import create_app
+from service_checks import create_pg_database, drop_pg_database, require_service
 
 BAD_KEYS = 37
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[serving_world.World]:
-    fs = fti.connect(tmp_path_factory.mktemp("skew") / "store")
-    yield serving_world.build(fs, trips=300)
-    fs.close()
+@pytest.fixture(
+    scope="module", params=["embedded", pytest.param("servers", marks=pytest.mark.integration)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[serving_world.World]:
+    """The serving world on the embedded store, then on Redis (online) + PostgreSQL (registry)."""
+    root = tmp_path_factory.mktemp("skew") / "store"
+    if request.param == "embedded":
+        fs = fti.connect(root)
+        yield serving_world.build(fs, trips=300)
+        fs.close()
+        return
+    require_service("Redis", "127.0.0.1", 6379)
+    import redis
+
+    prefix = "fti_test_skew_" + uuid.uuid4().hex[:12]
+    online = f"redis://127.0.0.1:6379/0?prefix={prefix}"
+    registry = create_pg_database()
+    fs = fti.connect(root, online=online, registry=registry)
+    world = serving_world.build(fs, trips=300)
+    world.cli_env = {"FTI_ONLINE": online, "FTI_REGISTRY": registry}  # type: ignore[attr-defined]
+    try:
+        yield world
+    finally:
+        fs.close()
+        drop_pg_database(registry)
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.unlink(*keys)
+        client.close()
 
 
 def _serve(world: serving_world.World, trip_ids: list[int], per_request: int = 10) -> list[str]:
@@ -136,7 +165,7 @@ def test_clean_store_then_corrupted_online_values(
     out = subprocess.run(
         [sys.executable, "-m", "fti", "models", "skew", world.model_name, "--json",
          "--root", str(world.fs._ctx.config.root), "--start", since.isoformat(), "--sample", "0"],
-        capture_output=True, text=True, check=False, env=_env(),
+        capture_output=True, text=True, check=False, env=_env(world),
     )  # fmt: skip
     assert out.returncode == 1, out.stderr
     body = json.loads(out.stdout)
@@ -145,18 +174,20 @@ def test_clean_store_then_corrupted_online_values(
     bad_time = subprocess.run(
         [sys.executable, "-m", "fti", "models", "skew", world.model_name,
          "--root", str(world.fs._ctx.config.root), "--start", "2026-01-01"],
-        capture_output=True, text=True, check=False, env=_env(),
+        capture_output=True, text=True, check=False, env=_env(world),
     )  # fmt: skip
     assert bad_time.returncode != 0
     assert "with a time zone" in bad_time.stdout + bad_time.stderr
     assert "Traceback" not in bad_time.stdout + bad_time.stderr
 
 
-def _env() -> dict[str, str]:
-    """This process's environment with serving_world (the on-demand feature) importable."""
+def _env(world: serving_world.World) -> dict[str, str]:
+    """This process's environment with serving_world (the on-demand feature) importable and
+    the world's online store and registry (when they are servers)."""
     tests = str(Path(serving_world.__file__).parent)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, tests])}
+    extra = getattr(world, "cli_env", {})
+    return {**os.environ, **extra, "PYTHONPATH": os.pathsep.join([*paths, tests])}
 
 
 @pytest.mark.parametrize(
