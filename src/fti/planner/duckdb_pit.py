@@ -24,6 +24,9 @@ greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event
   statistics, often never read): rows after the spine's last time and, with a ttl, rows before
   its first time minus the ttl (such a row could only be a too-old match: nulls either way);
 * snapshot groups (no event time) keep their latest row per key and join by key;
+* ``known_at`` (bitemporal reads) hides rows with ``_fti_seq`` after a cut-off: one constant
+  filter per group, or, for a cut-off per spine row, the constant filter at the latest cut-off
+  plus a range join that re-chooses only the rows whose match came too late (``_fix_ctes``);
 * keys are compared column by column, so (1, "23") and (12, "3") never collide;
 * spine order comes from a row-number column (sorted as UINTEGER below 2**32 rows, again for
   the fixed-width sort path), duplicates and unknown keys are kept; the spine's own columns
