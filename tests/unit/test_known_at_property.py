@@ -261,3 +261,34 @@ def test_known_at_spine_column_errors(store: fti.FeatureStore) -> None:
 
     with pytest.raises(fti.errors.ValidationError, match='not supported with engine="spark"'):
         fv.training_data(spine=spine, known_at="t", engine=FakeSpark())
+
+
+def test_stream_rows_count_from_their_online_write(store: fti.FeatureStore) -> None:
+    """Online ahead of offline: a streamed row read online before its offline commit is known
+    at the time of that read, so the training data as known then equals what the request saw;
+    a batch row inserted after the read is not known then."""
+    g = store.feature_group(
+        "known_stream", primary_key=["k"], event_time="t", online=True,
+        features={"k": "int64", "t": "timestamp", "x": "int64"},
+    )  # fmt: skip
+    staged = [g.stage_online(pa.table({"k": [1, 2], "t": _ts([BASE_US] * 2), "x": [10, 20]}))]
+    seen = g.read_online([{"k": 1}, {"k": 2}])
+    time.sleep(0.001)
+    requested = datetime.now(UTC)
+    time.sleep(0.001)
+    g.commit_staged(staged)  # the offline commit comes after the request
+    g.insert(pa.table({"k": [1], "t": _ts([BASE_US - 1]), "x": [99]}))  # late, after the request
+    g.insert(pa.table({"k": [2], "t": _ts([BASE_US]), "x": [21]}))  # a correction, after it
+    fv = store.feature_view("known_stream_v", query=g.select(["x"]))
+    spine = pa.table(
+        {
+            "k": [1, 2],
+            "t": _ts([BASE_US + STEP] * 2),
+            "at": _ts([int(requested.timestamp() * 1e6)] * 2),
+        }
+    )
+    then = fv.training_data(spine=spine, known_at="at")
+    assert list(then["x"]) == [r["x"] for r in seen] == [10, 20]
+    assert list(fv.training_data(spine=spine)["x"]) == [10, 21]
+    assert sorted(g.read(known_at=requested)["x"]) == [10, 20]
+    assert sorted(g.read(include_superseded=True)["x"]) == [10, 20, 21, 99]
