@@ -389,7 +389,8 @@ def _join_ctes(
             feats = [f"g.{quote(src)} AS _fti_f{n}" for n, (src, _out) in enumerate(cols)]
             packed = ", ".join(f"'f{n}': _fti_f{n}" for n in range(len(cols)))
             ctes = [
-                f"r{i} AS (SELECT {', '.join([*keys, *feats])}, {rank} AS _fti_o, "
+                f"r{i} AS NOT MATERIALIZED (SELECT {', '.join([*keys, *feats])}, "
+                f"{rank} AS _fti_o, "
                 f"g.{SEQ} AS _fti_q FROM {relation} g{where})",
                 f"g{i} AS (SELECT {', '.join(f'_fti_k{n}' for n in range(len(keys)))}, "
                 f"arg_max({{{packed}}}, _fti_o) AS _fti_v, arg_max(_fti_q, _fti_o) AS _fti_q "
@@ -410,10 +411,13 @@ def _join_ctes(
         ]
     else:
         exprs = [f"g{i}._fti_f{n} AS {quote(out)}" for n, (_src, out) in enumerate(cols)]
+    # With per-row cut-offs the fix re-reads these rows; DuckDB would materialize a CTE used
+    # twice (measured at 10M rows: 1.66x today's CPU; scanning twice instead: 1.30x).
+    cte = f"g{i} AS NOT MATERIALIZED" if per_row else f"g{i} AS"
     if per_row:
         exprs.append(f"g{i}._fti_q AS _fti_q{i}")
     return _Joined(
-        [f"g{i} AS (SELECT {inner} FROM {relation} g{where})"],
+        [f"{cte} (SELECT {inner} FROM {relation} g{where})"],
         exprs,
         f"ASOF LEFT JOIN g{i} ON {on} AND s._fti_o >= g{i}._fti_o",
         names,
