@@ -46,6 +46,22 @@ class Registry(Protocol):
     def records(self, kind: str, name: str | None = None) -> list[Record]:
         """Records of a kind (optionally one name), ordered by name, version."""
 
+    def page(
+        self,
+        kind: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        name_contains: str | None = None,
+        body_contains: tuple[str, ...] = (),
+        newest_first: bool = False,
+    ) -> tuple[list[Record], int]:
+        """One page of a kind's records and how many match in all, for listings that must not
+        load every record (the web UI). Ordered by name, version (``newest_first``: reversed,
+        which for runs, whose ids start with their start time, is newest first).
+        ``name_contains`` matches case-insensitively; each ``body_contains`` string must occur
+        in the stored JSON text (e.g. ``'"status": "failed"'``)."""
+
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
     ) -> Record:

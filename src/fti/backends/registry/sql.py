@@ -287,6 +287,39 @@ class SqlRegistry:
         of = "" if name is None else f" of {label(kind, name)}"
         return self._run(op, f"listing {kind} records{of}")
 
+    def page(
+        self,
+        kind: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        name_contains: str | None = None,
+        body_contains: tuple[str, ...] = (),
+        newest_first: bool = False,
+    ) -> tuple[list[Record], int]:
+        where = [objects.c.kind == kind]
+        if name_contains:
+            where.append(
+                sa.func.lower(objects.c.name).contains(name_contains.lower(), autoescape=True)
+            )
+        where.extend(objects.c.body.contains(text, autoescape=True) for text in body_contains)
+        order = (
+            (objects.c.name.desc(), objects.c.version.desc())
+            if newest_first
+            else (objects.c.name, objects.c.version)
+        )
+        q = sa.select(objects).where(*where).order_by(*order)
+        q = q.offset(max(0, offset)).limit(max(0, limit))
+        total_q = sa.select(sa.func.count()).select_from(objects).where(*where)
+
+        def op() -> tuple[list[Record], int]:
+            with self._read() as conn:
+                rows = conn.execute(q).all()
+                total = int(conn.execute(total_q).scalar() or 0)
+            return [_record(r) for r in rows], total
+
+        return self._run(op, f"listing a page of {kind} records")
+
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
     ) -> Record:
