@@ -334,3 +334,14 @@ def test_page_lists_one_page_with_the_total(registry: Registry, kind: str) -> No
     assert total == 4
     assert all(r.body["status"] == "failed" for r in recs)
     assert registry.page(kind + "_none", limit=5) == ([], 0)
+
+
+def test_recent_events_of_a_kind_newest_first(registry: Registry, kind: str) -> None:
+    registry.add_event(kind, "a", 1, {"n": 1})
+    registry.add_event(kind, "b", 2, {"n": 2})
+    registry.add_event(kind + "_other", "a", 1, {"n": 9})
+    registry.add_event(kind, "a", 1, {"n": 3})
+    got = registry.recent_events(kind, limit=2)
+    assert [(name, version, e["n"]) for name, version, e in got] == [("a", 1, 3), ("b", 2, 2)]
+    assert "at" in got[0][2]
+    assert len(registry.recent_events(kind, limit=10)) == 3

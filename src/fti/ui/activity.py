@@ -12,7 +12,7 @@ from fti.services.context import StoreContext
 from fti.services.lineage_graph import RUN_KIND
 from fti.ui.pages import FG_KIND, FV_KIND, MODEL_KIND, TD_KIND, cell, run_rows
 
-__all__ = ["ALERT_SCAN_GROUPS", "overview", "run_detail", "stream_rows"]
+__all__ = ["ALERT_SCAN_EVENTS", "overview", "run_detail", "stream_rows"]
 
 STREAM_KIND = "stream_checkpoint"  # written by fti.pipelines.streaming.runtime
 MONITOR_KIND = "monitor"
@@ -34,7 +34,8 @@ _SHOWN_RUN_KEYS = frozenset(
         "traceback",
     ]
 )
-ALERT_SCAN_GROUPS = 200  # data-quality alerts look at the newest validation of this many groups
+ALERT_SCAN_EVENTS = 1000  # data-quality alerts come from this many newest validation events
+MAX_ALERTS = 50
 
 
 def _count(ctx: StoreContext, kind: str) -> int:
@@ -79,28 +80,31 @@ def stream_rows(ctx: StoreContext) -> list[dict[str, Any]]:
 
 
 def _quality_alerts(ctx: StoreContext) -> list[dict[str, Any]]:
-    alerts = []
-    for r in ctx.registry.page(FG_KIND, limit=ALERT_SCAN_GROUPS)[0]:
-        events = [
-            e
-            for e in ctx.registry.events(feature_groups.QUALITY_KIND, r.name, r.version)
-            if e.get("type") == "validation"
-        ]
-        if not events:
+    """Groups whose newest validation failed a rule, from the newest validation events of the
+    whole store (one query, however many groups there are)."""
+    alerts: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    for name, version, e in ctx.registry.recent_events(
+        feature_groups.QUALITY_KIND, limit=ALERT_SCAN_EVENTS
+    ):
+        if e.get("type") != "validation" or (name, version) in seen:
             continue
-        last = events[-1]
-        failed = [x for x in last.get("rules", []) if x.get("failed")]
-        if failed:
-            alerts.append(
-                {
-                    "name": r.name,
-                    "version": r.version,
-                    "at": last.get("at", "-"),
-                    "policy": last.get("policy", "-"),
-                    "rules": ", ".join(f"{x['rule']} ({x['failed']} rows)" for x in failed),
-                    "quarantined": last.get("quarantined", 0),
-                }
-            )
+        seen.add((name, version))
+        failed = [x for x in e.get("rules", []) if x.get("failed")]
+        if not failed or ctx.registry.get(FG_KIND, name, version) is None:
+            continue
+        alerts.append(
+            {
+                "name": name,
+                "version": version,
+                "at": e.get("at", "-"),
+                "policy": e.get("policy", "-"),
+                "rules": ", ".join(f"{x['rule']} ({x['failed']} rows)" for x in failed),
+                "quarantined": e.get("quarantined", 0),
+            }
+        )
+        if len(alerts) >= MAX_ALERTS:
+            break
     return alerts
 
 

@@ -56,24 +56,18 @@ def _depths(graph: LineageGraph) -> dict[NodeKey, int]:
     """Hops from the root: negative upstream, positive downstream (first reached wins)."""
     depth: dict[NodeKey, int] = {graph.root.key: 0}
     up = {n.key for n in graph.upstream()}
-    edges = graph.edges
-    for direction, sign, members in (("up", -1, up), ("down", 1, None)):
+    into: dict[NodeKey, list[NodeKey]] = {}
+    out_of: dict[NodeKey, list[NodeKey]] = {}
+    for e in graph.edges:
+        into.setdefault(e.target.key, []).append(e.source.key)
+        out_of.setdefault(e.source.key, []).append(e.target.key)
+    for step, sign, members in ((into, -1, up), (out_of, 1, None)):
         frontier = [graph.root.key]
         while frontier:
             nxt = []
             for key in frontier:
-                for e in edges:
-                    a, b = (
-                        (e.target.key, e.source.key)
-                        if direction == "up"
-                        else (
-                            e.source.key,
-                            e.target.key,
-                        )
-                    )
-                    if a != key or b in depth:
-                        continue
-                    if members is not None and b not in members:
+                for b in step.get(key, []):
+                    if b in depth or (members is not None and b not in members):
                         continue
                     depth[b] = depth[key] + sign
                     nxt.append(b)

@@ -76,5 +76,11 @@ class Registry(Protocol):
     def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
         """A record's events, oldest first."""
 
+    def recent_events(
+        self, kind: str, *, limit: int = 100
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        """The newest ``limit`` events of every record of a kind, newest first:
+        ``(name, version, event)`` (the event as :meth:`events` returns it)."""
+
     def close(self) -> None:
         """Release connections."""

@@ -405,8 +405,26 @@ class SqlRegistry:
                 )
 
         rows = self._run(op, f"reading the events of {label(kind, name)} version {version}")
-        out = []
-        for at, body in rows:
-            at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
-            out.append({"at": at.isoformat(), **json.loads(body)})
-        return out
+        return [_event(at, body) for at, body in rows]
+
+    def recent_events(
+        self, kind: str, *, limit: int = 100
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        q = (
+            sa.select(events.c.name, events.c.version, events.c.at, events.c.body)
+            .where(events.c.kind == kind)
+            .order_by(events.c.id.desc())
+            .limit(max(0, limit))
+        )
+
+        def op() -> list[Any]:
+            with self._read() as conn:
+                return list(conn.execute(q).all())
+
+        rows = self._run(op, f"reading the newest {kind} events")
+        return [(name, int(version), _event(at, body)) for name, version, at, body in rows]
+
+
+def _event(at: datetime, body: str) -> dict[str, Any]:
+    at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return {"at": at.isoformat(), **json.loads(body)}
