@@ -294,3 +294,39 @@ def test_cli_refuses_a_public_bind_without_auth(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "--auth" in r.stderr + r.stdout
     assert "Traceback" not in r.stderr
+
+
+def test_fti_serve_ui_mounts_the_ui_next_to_the_model_routes(world: Any) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = str(world[0].config.root)
+    cmd = [sys.executable, "-m", "fti", "serve", "--model", "delays@production", "--ui"]
+    proc = subprocess.Popen(
+        [*cmd, "--port", str(port), "--root", root, "--no-log", "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "fti serve --ui did not start"
+            time.sleep(0.2)
+        page = httpx.get(f"http://127.0.0.1:{port}/ui/models/delays", timeout=10)
+        assert page.status_code == 200
+        assert 'href="/ui/views/delays/1#td-1"' in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
