@@ -345,3 +345,20 @@ def test_recent_events_of_a_kind_newest_first(registry: Registry, kind: str) -> 
     assert [(name, version, e["n"]) for name, version, e in got] == [("a", 1, 3), ("b", 2, 2)]
     assert "at" in got[0][2]
     assert len(registry.recent_events(kind, limit=10)) == 3
+
+
+def test_summary_changes_with_every_write(registry: Registry, kind: str) -> None:
+    assert registry.summary(kind) == (0, None)
+    rec = registry.create(kind, "a", 1, {"n": 1})
+    registry.create(kind, "b", 1, {"n": 1})
+    count, first = registry.summary(kind)
+    assert count == 2
+    assert first is not None
+    assert first.tzinfo is not None
+    registry.update(kind, "a", 1, {"n": 2}, revision=rec.revision)
+    count, second = registry.summary(kind)
+    assert count == 2
+    assert second is not None
+    assert second > first
+    registry.delete(kind, "b", 1)
+    assert registry.summary(kind)[0] == 1

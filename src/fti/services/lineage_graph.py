@@ -432,13 +432,21 @@ def target_of(obj: Any) -> tuple[str, str, int | None]:
     )
 
 
-def lineage(ctx: StoreContext, kind: str, name: str, version: int | None = None) -> LineageGraph:
+def lineage(
+    ctx: StoreContext,
+    kind: str,
+    name: str,
+    version: int | None = None,
+    *,
+    index: _Index | None = None,
+) -> LineageGraph:
     """The lineage of ``kind`` ``name`` ``version`` (latest version seen in runs when None).
 
     ``kind`` is ``"run"`` (name = run id), ``"feature_group"``, ``"training_dataset"``,
-    ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported.
+    ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported. ``index``: the
+    result of :func:`build` when the caller keeps one (it is only read).
     """
-    index = build(ctx)
+    index = build(ctx) if index is None else index
     registered = [] if kind in (RUN_KIND, "file") else ctx.registry.records(kind, name)
     if kind != RUN_KIND and kind != "file" and version is None:
         version = index.latest_version(kind, name)

@@ -26,10 +26,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fti.errors import FtiError, ValidationError
 from fti.services import model_registry
-from fti.services.lineage_graph import lineage as lineage_of
 from fti.serving.auth import AuthError, ForbiddenError, TokenStore
 from fti.ui import activity, pages
-from fti.ui.graph import layout, object_href
+from fti.ui.graph import LineageIndex, layout, object_href
 from fti.ui.security import COOKIE, Guard, Viewer
 
 __all__ = ["create_ui_app", "served_with_ui"]
@@ -93,6 +92,7 @@ def create_ui_app(fs: Any, *, auth: bool = False) -> FastAPI:
     ctx = fs._ctx  # the store's backends; the UI is part of fti
     env = _environment()
     guard = Guard(TokenStore(ctx.registry) if auth else None)
+    lineages = LineageIndex(ctx)
     app = FastAPI(
         title="fti ui", docs_url=None, redoc_url=None, openapi_url=None, include_in_schema=False
     )
@@ -237,7 +237,7 @@ def create_ui_app(fs: Any, *, auth: bool = False) -> FastAPI:
     def lineage(
         request: Request, viewer: Reader, kind: str, name: str, version: int | None = None
     ) -> HTMLResponse:
-        graph = lineage_of(ctx, kind, name, None if version is None else _version(version))
+        graph = lineages.graph(kind, name, None if version is None else _version(version))
         root = graph.root
         return render(
             request,

@@ -4,13 +4,16 @@ The template draws the result; every label goes through Jinja2's autoescape."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from fti.services import lineage_graph
+from fti.services.context import StoreContext
 from fti.services.lineage_graph import RUN_KIND, LineageGraph, LineageNode
 
-__all__ = ["MAX_NODES_PER_SIDE", "Layout", "layout", "object_href"]
+__all__ = ["MAX_NODES_PER_SIDE", "Layout", "LineageIndex", "layout", "object_href"]
 
 MAX_NODES_PER_SIDE = 60
 COL_WIDTH, ROW_HEIGHT, BOX_W, BOX_H, PAD = 230, 56, 200, 40, 20
@@ -27,6 +30,29 @@ class Layout:
     nodes: list[dict[str, Any]]
     edges: list[dict[str, float]]
     hidden: int
+
+
+class LineageIndex:
+    """The lineage index of the store, rebuilt only when run, model or training dataset records
+    changed (a count and latest-change query per kind tells): building it reads every run
+    record, so a page that reuses it costs the same with 100 or 10,000 runs."""
+
+    KINDS = (RUN_KIND, "model", "training_dataset")
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._index: Any = None
+
+    def graph(self, kind: str, name: str, version: int | None) -> LineageGraph:
+        fingerprint = tuple(self._ctx.registry.summary(k) for k in self.KINDS)
+        with self._lock:
+            if fingerprint != self._fingerprint:
+                self._index = lineage_graph.build(self._ctx)
+                self._fingerprint = fingerprint
+            index = self._index
+        return lineage_graph.lineage(self._ctx, kind, name, version, index=index)
 
 
 def object_href(kind: str, name: str, version: int | None) -> str | None:

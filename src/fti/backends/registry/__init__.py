@@ -76,6 +76,10 @@ class Registry(Protocol):
     def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
         """A record's events, oldest first."""
 
+    def summary(self, kind: str) -> tuple[int, datetime | None]:
+        """How many records of a kind there are and when one last changed (None: no records):
+        a cheap fingerprint to know whether something derived from them is still current."""
+
     def recent_events(
         self, kind: str, *, limit: int = 100
     ) -> list[tuple[str, int, dict[str, Any]]]:

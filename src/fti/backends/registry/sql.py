@@ -320,6 +320,22 @@ class SqlRegistry:
 
         return self._run(op, f"listing a page of {kind} records")
 
+    def summary(self, kind: str) -> tuple[int, datetime | None]:
+        q = sa.select(sa.func.count(), sa.func.max(objects.c.updated_at)).where(
+            objects.c.kind == kind
+        )
+
+        def op() -> tuple[int, datetime | None]:
+            with self._read() as conn:
+                count, last = conn.execute(q).one()
+            if isinstance(last, str):  # SQLite returns the aggregate as text
+                last = datetime.fromisoformat(last)
+            if isinstance(last, datetime) and last.tzinfo is None:
+                last = last.replace(tzinfo=UTC)
+            return int(count), last
+
+        return self._run(op, f"summarizing {kind} records")
+
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
     ) -> Record:
