@@ -352,3 +352,25 @@ def test_lineage_page_shows_a_run_recorded_after_it_was_first_drawn(
         outputs=[{"kind": "feature_group", "name": "flights", "version": 1, "table_version": 1}],
     )
     assert "late_writer" in client.get(path).text
+
+
+def test_a_large_lineage_is_drawn_bounded_nearest_first(tmp_path: Path) -> None:
+    from fti.pipelines.runs import context_of, finish_run, start_run
+    from fti.services.lineage_graph import lineage
+    from fti.ui.graph import MAX_NODES_PER_SIDE
+
+    with fti.connect(tmp_path / "store") as fs:
+        ctx = context_of(fs)
+        for i in range(MAX_NODES_PER_SIDE + 10):
+            run = start_run(
+                ctx, kind="feature", pipeline=f"w{i}", function="f:g", parameters={}, source=None
+            )
+            out = [{"kind": "feature_group", "name": "g", "version": 1, "table_version": i}]
+            finish_run(ctx, run, status="succeeded", error=None, inputs=[], outputs=out)
+        full = lineage(ctx, "feature_group", "g", 1)
+        assert len(full.upstream()) == MAX_NODES_PER_SIDE + 10
+        bounded = lineage(ctx, "feature_group", "g", 1, limit=5)
+        assert bounded.upstream() == full.upstream()[:5]
+        html = TestClient(create_ui_app(fs)).get("/lineage/feature_group/g?version=1").text
+        assert html.count('class="node node-run"') == MAX_NODES_PER_SIDE
+        assert f"More than {MAX_NODES_PER_SIDE} nodes" in html

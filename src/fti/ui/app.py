@@ -28,7 +28,7 @@ from fti.errors import FtiError, ValidationError
 from fti.services import model_registry
 from fti.serving.auth import AuthError, ForbiddenError, TokenStore
 from fti.ui import activity, pages
-from fti.ui.graph import LineageIndex, layout, object_href
+from fti.ui.graph import MAX_NODES_PER_SIDE, LineageIndex, layout, object_href
 from fti.ui.security import COOKIE, Guard, Viewer
 
 __all__ = ["create_ui_app", "served_with_ui"]
@@ -247,6 +247,7 @@ def create_ui_app(fs: Any, *, auth: bool = False) -> FastAPI:
             root=root,
             root_href=object_href(root.kind, root.name, root.version),
             svg=layout(graph),
+            max_nodes=MAX_NODES_PER_SIDE,
             files=graph.files("upstream"),
         )
 

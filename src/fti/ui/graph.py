@@ -23,13 +23,13 @@ NodeKey = tuple[str, str, int | None]
 
 @dataclass(frozen=True)
 class Layout:
-    """Boxes and lines in SVG coordinates, and how many nodes were left out."""
+    """Boxes and lines in SVG coordinates; ``hidden``: more nodes exist than were drawn."""
 
     width: int
     height: int
     nodes: list[dict[str, Any]]
     edges: list[dict[str, float]]
-    hidden: int
+    hidden: bool
 
 
 class LineageIndex:
@@ -52,7 +52,9 @@ class LineageIndex:
                 self._index = lineage_graph.build(self._ctx)
                 self._fingerprint = fingerprint
             index = self._index
-        return lineage_graph.lineage(self._ctx, kind, name, version, index=index)
+        return lineage_graph.lineage(
+            self._ctx, kind, name, version, index=index, limit=MAX_NODES_PER_SIDE + 1
+        )
 
 
 def object_href(kind: str, name: str, version: int | None) -> str | None:
@@ -113,10 +115,11 @@ def _label(node: LineageNode) -> tuple[str, str]:
 
 def layout(graph: LineageGraph) -> Layout:
     """Place the root, its upstream and its downstream nodes (at most
-    :data:`MAX_NODES_PER_SIDE` per side, nearest first)."""
+    :data:`MAX_NODES_PER_SIDE` per side, nearest first; the graph is walked one node further
+    to know whether there are more)."""
     up, down = graph.upstream(), graph.downstream()
     shown = [graph.root, *up[:MAX_NODES_PER_SIDE], *down[:MAX_NODES_PER_SIDE]]
-    hidden = max(0, len(up) - MAX_NODES_PER_SIDE) + max(0, len(down) - MAX_NODES_PER_SIDE)
+    hidden = len(up) > MAX_NODES_PER_SIDE or len(down) > MAX_NODES_PER_SIDE
     depth = _depths(graph)
     keys = {n.key for n in shown}
     columns: dict[int, list[LineageNode]] = {}
