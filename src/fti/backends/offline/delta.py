@@ -277,7 +277,9 @@ class DeltaOfflineStore:
     def history(self, table: str, *, limit: int = 20) -> list[dict[str, Any]]:
         out = []
         skip = {"version", "timestamp", "operation", "operationParameters", "operationMetrics"}
-        for entry in self._open(table).history(max(1, limit)):
+        with self._lock:  # the cached table, brought up to date (no replay of the whole log)
+            entries = self._latest(table).history(max(1, limit))
+        for entry in entries:
             metrics = entry.get("operationMetrics") or {}
             added = metrics.get("num_added_rows", metrics.get("numOutputRows"))
             out.append(
