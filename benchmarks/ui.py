@@ -180,17 +180,18 @@ def main() -> None:
             a_run = conn.execute(
                 sa.select(objects.c.name).where(objects.c.kind == "run").limit(1)
             ).scalar()
+        model = f"m{int(100 * args.scale) // 2:03d}"
         paths = [
             "/",
             "/groups",
-            "/groups?offset=975",
+            f"/groups?offset={max(0, int(1000 * args.scale) - 25)}",
             "/groups?q=g05",
             "/groups/flights/1",
             "/views",
             "/views/delays/1",
             "/models",
-            "/models/m012",
-            "/models/m012?sort=auc",
+            f"/models/{model}",
+            f"/models/{model}?sort=auc",
             "/runs",
             "/runs?offset=5000",
             "/runs?status=failed",
@@ -200,6 +201,12 @@ def main() -> None:
             "/lineage/feature_group/flights?version=1",
             "/streams",
         ]
+        from fastapi import FastAPI
+        from fastapi.responses import HTMLResponse
+
+        bare = FastAPI()
+        bare.get("/")(lambda: HTMLResponse("<p>constant</p>"))
+        baseline = measure(TestClient(bare), ["/"], args.repeat)["/"]
         few = measure(client, paths, args.repeat)
         clone_runs(registry, runs // 10, runs)
         flights = fs.get_feature_group("flights", version=1)
@@ -216,8 +223,12 @@ def main() -> None:
             )
         many = measure(client, paths, args.repeat)
         print(
-            f"\n{'page':<44}{'p50 ms':>8}{'p95 ms':>8}   p95 with {runs // 10:,} runs "
-            "(and 2 commits)"
+            f"\nbaseline: a bare FastAPI route returning constant HTML through the same client, "
+            f"p50 {baseline[0]:.1f} ms, p95 {baseline[1]:.1f} ms"
+        )
+        print(
+            f"\n{'page':<44}{'p50 ms':>8}{'p95 ms':>8}{'p50/base':>9}   p95 with {runs // 10:,} "
+            "runs (and 2 commits)"
         )
         worst = 0.0
         for path in paths:
@@ -226,7 +237,8 @@ def main() -> None:
             grows = p95 > 2 * before and p95 - before > 5
             worst = max(worst, p95)
             flag = "  <- grows with runs/commits" if grows else ""
-            print(f"{path[:43]:<44}{p50:>8.1f}{p95:>8.1f}   {before:>6.1f}{flag}")
+            ratio = p50 / baseline[0]
+            print(f"{path[:43]:<44}{p50:>8.1f}{p95:>8.1f}{ratio:>8.1f}x   {before:>6.1f}{flag}")
         print(
             f"\n{int(1000 * args.scale):,} feature groups, {int(200 * args.scale):,} views, "
             f"{int(500 * args.scale):,} model versions, {runs:,} runs, 200 commits on flights; "
