@@ -388,6 +388,28 @@ class DeltaOfflineStore:
                 out[str(value)] = int(entry["version"])
         return out
 
+    @engine_errors("reading the history of offline table {}", name_arg=1)
+    def history(self, table: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        out = []
+        skip = {"version", "timestamp", "operation", "operationParameters", "operationMetrics"}
+        with self._lock:  # the cached table, brought up to date (no replay of the whole log)
+            entries = self._latest(table).history(max(1, limit))
+        for entry in entries:
+            metrics = entry.get("operationMetrics") or {}
+            added = metrics.get("num_added_rows", metrics.get("numOutputRows"))
+            out.append(
+                {
+                    "version": int(entry["version"]),
+                    "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
+                    "operation": entry.get("operation"),
+                    "rows_added": None if added is None else int(added),
+                    "metadata": {
+                        k: v for k, v in entry.items() if k not in skip and not isinstance(v, dict)
+                    },
+                }
+            )
+        return out
+
     @engine_errors("reading the version of offline table {}", name_arg=1)
     def version(self, table: str) -> int:
         with self._lock:
