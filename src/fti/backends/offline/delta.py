@@ -151,7 +151,7 @@ class DeltaOfflineStore:
 
     @engine_errors("creating offline table {}", name_arg=1)
     def create(self, table: str, schema: pa.Schema) -> int:
-        from deltalake import DeltaTable
+        from deltalake import CommitProperties, DeltaTable
         from deltalake.exceptions import CommitFailedError
 
         if table in self._tables:
@@ -161,7 +161,13 @@ class DeltaOfflineStore:
                 if not self.exists(table):
                     try:
                         DeltaTable.create(
-                            self.path(table), schema, mode="ignore", storage_options=self._options
+                            self.path(table),
+                            schema,
+                            mode="ignore",
+                            storage_options=self._options,
+                            # a creation that lost the race for version 0 must fail, not retry
+                            # itself as version 1 (a second creation commit)
+                            commit_properties=CommitProperties(max_commit_retries=0),
                         )
                     except CommitFailedError:
                         # On S3 the loser of a creation race fails its conditional put of
