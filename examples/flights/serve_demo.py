@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
             "read it with fv.read_log(start, end, model=...)."
         )
         fs.close()
+    console.print(
+        f"Browse the demo store in a web browser: fti ui --root {root} (then open http://127.0.0.1:8080/)"
+    )
 
 
 if __name__ == "__main__":

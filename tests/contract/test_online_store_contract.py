@@ -524,3 +524,30 @@ def test_bad_prefix_is_rejected() -> None:
 
     with pytest.raises(ConfigError, match="prefix"):
         open_online("redis://127.0.0.1:1/0?prefix=a:b")
+
+
+def test_large_upsert_in_rounds_marks_its_version_once_all_rows_are_in(
+    store: OnlineStore,
+) -> None:
+    # More rows than one write round (Redis encodes the next round while the previous runs):
+    # every row lands, older rows still lose to stored newer ones, the version is marked.
+    t = ready(store, make_table([("id", "int64")], [("v", "float64")]))
+    n = 120_003
+    store.upsert(t, batch(t, [{"id": 7, "et": 10, "seq": 10, "v": -1.0}]), version=None)
+    rows = pa.table(
+        {
+            "id": pa.array(range(n), pa.int64()),
+            ET: pa.array([5] * n, pa.int64()),
+            SEQ: pa.array(range(n), pa.int64()),
+            "v": pa.array([float(i) for i in range(n)], pa.float64()),
+        }
+    )
+    assert store.upsert(t, rows, version=3) == n - 1  # key 7 holds a newer row
+    assert 3 in store.applied_versions(t)
+    assert store.count(t) == n
+    assert store.read(t, [(0,), (7,), (n - 1,), (60_000,)]) == [
+        (5, 0, 0.0),
+        (10, 10, -1.0),
+        (5, n - 1, float(n - 1)),
+        (5, 60_000, 60_000.0),
+    ]

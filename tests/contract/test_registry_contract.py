@@ -312,3 +312,53 @@ def test_head_constant_matches_the_migration_scripts() -> None:
     from fti.backends.registry.migrations import HEAD
 
     assert head_revision() == HEAD
+
+
+def test_page_lists_one_page_with_the_total(registry: Registry, kind: str) -> None:
+    for i in range(7):
+        registry.create(kind, f"Item_{i}", 1, {"n": i, "status": "failed" if i % 3 else "ok"})
+    registry.create(kind, "Item_0", 2, {"n": 0, "status": "ok"})
+    registry.create(kind, "other%_x", 1, {"n": 9, "status": "ok"})
+    recs, total = registry.page(kind, offset=0, limit=3)
+    assert total == 9
+    assert [(r.name, r.version) for r in recs] == [("Item_0", 1), ("Item_0", 2), ("Item_1", 1)]
+    recs, total = registry.page(kind, offset=8, limit=3)
+    assert total == 9
+    assert [r.name for r in recs] == ["other%_x"]
+    recs, total = registry.page(kind, limit=2, newest_first=True)
+    assert [(r.name, r.version) for r in recs] == [("other%_x", 1), ("Item_6", 1)]
+    # case-insensitive substring; LIKE wildcards in the text match only themselves
+    assert registry.page(kind, name_contains="item_", limit=0)[1] == 8
+    assert [r.name for r in registry.page(kind, name_contains="%_", limit=10)[0]] == ["other%_x"]
+    recs, total = registry.page(kind, body_contains=('"status": "failed"',), limit=10)
+    assert total == 4
+    assert all(r.body["status"] == "failed" for r in recs)
+    assert registry.page(kind + "_none", limit=5) == ([], 0)
+
+
+def test_recent_events_of_a_kind_newest_first(registry: Registry, kind: str) -> None:
+    registry.add_event(kind, "a", 1, {"n": 1})
+    registry.add_event(kind, "b", 2, {"n": 2})
+    registry.add_event(kind + "_other", "a", 1, {"n": 9})
+    registry.add_event(kind, "a", 1, {"n": 3})
+    got = registry.recent_events(kind, limit=2)
+    assert [(name, version, e["n"]) for name, version, e in got] == [("a", 1, 3), ("b", 2, 2)]
+    assert "at" in got[0][2]
+    assert len(registry.recent_events(kind, limit=10)) == 3
+
+
+def test_summary_changes_with_every_write(registry: Registry, kind: str) -> None:
+    assert registry.summary(kind) == (0, None)
+    rec = registry.create(kind, "a", 1, {"n": 1})
+    registry.create(kind, "b", 1, {"n": 1})
+    count, first = registry.summary(kind)
+    assert count == 2
+    assert first is not None
+    assert first.tzinfo is not None
+    registry.update(kind, "a", 1, {"n": 2}, revision=rec.revision)
+    count, second = registry.summary(kind)
+    assert count == 2
+    assert second is not None
+    assert second > first
+    registry.delete(kind, "b", 1)
+    assert registry.summary(kind)[0] == 1

@@ -22,6 +22,7 @@ from fti.cli import serve as serve_cli
 from fti.cli import stream as stream_cli
 from fti.cli import td as td_cli
 from fti.cli import token as token_cli
+from fti.cli import ui as ui_cli
 from fti.cli.options import console, emit_json, json_option, open_store, store_option
 from fti.config import mask_url
 from fti.errors import FtiError
@@ -57,6 +58,7 @@ app.add_typer(online_cli.app, name="online")
 app.add_typer(monitor_cli.app, name="monitor")
 pipelines_cli.register(app)
 serve_cli.register(app)
+ui_cli.register(app)
 app.add_typer(token_cli.app, name="token")
 app.add_typer(stream_cli.app, name="stream")
 

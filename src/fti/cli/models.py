@@ -1,7 +1,8 @@
-"""``fti models``: list, show and alias registered models."""
+"""``fti models``: list, show and alias registered models; check training-serving skew."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -207,7 +208,7 @@ def alias(
 
 def _when(text: str | None, option: str) -> Any:
     """An ISO date/time from the command line (UTC when it names no time zone)."""
-    from datetime import UTC, datetime
+    from datetime import UTC
 
     if text is None:
         return None
@@ -283,3 +284,68 @@ def _cell(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return str(value.isoformat(timespec="minutes"))
     return str(value)
+
+
+@app.command()
+def skew(
+    model: Annotated[
+        str, typer.Argument(help="NAME, or NAME:VERSION to check only that version's requests.")
+    ],
+    sample: Annotated[
+        int, typer.Option(help="Logged rows to check, sampled at random (0: all).", min=0)
+    ] = 1_000,
+    start: Annotated[
+        str | None, typer.Option(help="Only requests logged at or after (ISO 8601, with zone).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Only requests logged before (ISO 8601, with zone).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
+    show: Annotated[int, typer.Option(help="Findings to print (the JSON has all).")] = 20,
+    root: store_option = None,
+    json_: json_option = False,
+) -> None:
+    """Training-serving skew: recompute logged feature vectors offline, as the store knew them
+    at each request's time, and compare every feature. Exits 1 if anything differs.
+
+    Examples: fti models skew delays ;  fti models skew delays:3 --sample 5000 --json ;
+    fti models skew delays --start 2026-01-01T00:00:00Z --end 2026-01-02T00:00:00Z
+    """
+    name, version, alias = parse_model_ref(model)
+    if alias is not None:
+        raise ValidationError(
+            f"fti models skew takes NAME or NAME:VERSION, got {model!r}: the log records model "
+            f"versions, not aliases. Use e.g. {name}:2 (fti models list {name})."
+        )
+    fs = open_store(root)
+    report = fs.models.skew_check(
+        name,
+        version=version,
+        sample=sample or None,
+        start=_when(start, "--start"),
+        end=_when(end, "--end"),
+        seed=seed,
+    )
+    if json_:
+        emit_json(report.to_dict())
+    else:
+        console.print(str(report), highlight=False)
+        table = Table(title="Per feature")
+        for col in ("feature", "match", "mismatch", "missing online", "missing offline"):
+            table.add_column(col)
+        for feature, c in report.by_feature.items():
+            table.add_row(feature, *(str(v) for v in c.values()))
+        console.print(table)
+        if report.findings:
+            shown = Table(title=f"Findings (first {min(show, len(report.findings))})")
+            for col in ("request_id", "position", "logged_at", "feature", "status", "online",
+                        "offline"):  # fmt: skip
+                shown.add_column(col)
+            for f in report.findings[:show]:
+                shown.add_row(
+                    f["request_id"], str(f["position"]), f["logged_at"].isoformat(),
+                    f["feature"], f["status"], repr(f["online"]), repr(f["offline"]),
+                )  # fmt: skip
+            console.print(shown)
+    if not report.ok:
+        raise typer.Exit(1)

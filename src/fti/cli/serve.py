@@ -67,6 +67,9 @@ def serve(
         ),
     ] = 512,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    with_ui: Annotated[
+        bool, typer.Option("--ui", help="Also serve the web UI under /ui (same auth).")
+    ] = False,
     root: store_option = None,
 ) -> None:
     """Serve a registered model over HTTP: predictions, feature vectors, metrics.
@@ -75,7 +78,7 @@ def serve(
     SIGTERM (or Ctrl-C) finishes requests in flight and flushes the prediction log; workers
     also stop when this process is killed.
 
-    Example: fti serve --model delays@production --port 8000
+    Example: fti serve --model delays@production --port 8000 --ui
     """
     if not is_loopback(host) and not auth:
         raise ConfigError(
@@ -118,6 +121,7 @@ def serve(
     console.print(
         f"Serving model [bold]{mv.name}[/] version {mv.version} on http://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}, auth {'on' if auth else 'off'})"
+        + (f"; web UI on http://{host}:{port}/ui/" if with_ui else "")
     )
     fs.close()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it to the previous handler: make
@@ -127,7 +131,8 @@ def serve(
     from fti.serving.timeouts import PROTOCOL
 
     run_uvicorn(
-        "fti.serving.app:app_from_env",
+        # the UI sits above the serving layer: its factory builds the model app and mounts /ui
+        "fti.ui.app:served_with_ui" if with_ui else "fti.serving.app:app_from_env",
         factory=True,
         http=PROTOCOL,  # uvicorn's HTTP protocol with a deadline for request headers
         # uvicorn answers 503 once open connections (the asking one included) reach the limit.

@@ -241,6 +241,7 @@ class FeatureGroup:
         version: int | None = None,
         latest: bool = False,
         include_superseded: bool = False,
+        known_at: datetime | None = None,
         format: str = "pandas",
     ) -> Any:
         """Offline rows, ordered by (event time, ingestion order), in one of three modes:
@@ -256,7 +257,8 @@ class FeatureGroup:
 
         ``start <= event_time < end`` filters first, then the mode applies (``latest=True,
         end=t`` is the state just before ``t``); ``version=`` or ``as_of=`` read an older
-        table version.
+        table version. ``known_at=t`` reads as the store knew it at ``t``: only rows ingested
+        at or before ``t`` (``_fti_seq``, UTC ns) count, then the mode applies.
 
         >>> fg.read(start=datetime(2013, 1, 1, tzinfo=UTC), format="polars")  # doctest: +SKIP
         >>> fg.read(latest=True)                                              # doctest: +SKIP
@@ -270,6 +272,7 @@ class FeatureGroup:
             version=version,
             latest=latest,
             include_superseded=include_superseded,
+            known_at=known_at,
             format=format,
         )
 

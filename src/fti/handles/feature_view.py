@@ -77,6 +77,7 @@ class FeatureView:
         end: datetime | None = None,
         format: str = "pandas",
         engine: Any = "duckdb",
+        known_at: datetime | str | None = None,
     ) -> Any:
         """Point-in-time features and labels, untransformed, as one frame.
 
@@ -84,8 +85,12 @@ class FeatureView:
         feature group with ``start <= event_time < end``). Spine columns are passed through.
 
         ``engine="spark"`` (or a SparkSession) runs the join in Spark instead of DuckDB.
+        ``known_at`` adds the second time axis: only rows ingested at or before it are seen, a
+        datetime for all rows or the name of a spine column for a cut-off per row (what an
+        online request at that time saw). DuckDB only.
 
         >>> df = fv.training_data(spine=spine_df)                             # doctest: +SKIP
+        >>> df = fv.training_data(spine=spine_df, known_at="requested_at")    # doctest: +SKIP
         """
         result = point_in_time(
             self._ctx,
@@ -97,6 +102,7 @@ class FeatureView:
             labels=self._spec.label_sources,
             on_demand=self._spec.on_demand,
             engine=engine,
+            known_at=known_at,
         )
         return from_arrow(result.table, format)
 

@@ -23,6 +23,7 @@ from fti.services import (
     outcomes,
     prediction_logs,
     record_state,
+    skew,
 )
 from fti.services.context import StoreContext
 
@@ -366,6 +367,28 @@ class ModelRegistry:
     def aliases(self, name: str) -> dict[str, int]:
         """``{alias: version}`` of one model."""
         return model_registry.aliases(self._ctx, name)
+
+    def skew_check(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        sample: int | None = 1_000,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        seed: int = 0,
+    ) -> skew.SkewReport:
+        """Training-serving skew: recompute up to ``sample`` logged predictions of ``name``
+        (``start <= logged_at < end``; all versions unless ``version=``) offline, as the store
+        knew them at their request time, and compare every feature: match, mismatch (both
+        values), missing online, missing offline (floats within 1e-9 relative).
+
+        >>> report = fs.models.skew_check("delays", sample=1_000)          # doctest: +SKIP
+        >>> report.ok, report.counts, report.frame()                       # doctest: +SKIP
+        """
+        return skew.check(
+            self._ctx, name, version=version, sample=sample, start=start, end=end, seed=seed
+        )
 
     def alias_history(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every alias change of a model (set/remove, version, previous), oldest first."""

@@ -24,6 +24,9 @@ greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event
   statistics, often never read): rows after the spine's last time and, with a ttl, rows before
   its first time minus the ttl (such a row could only be a too-old match: nulls either way);
 * snapshot groups (no event time) keep their latest row per key and join by key;
+* ``known_at`` (bitemporal reads) hides rows with ``_fti_seq`` after a cut-off: one constant
+  filter per group, or, for a cut-off per spine row, the constant filter at the latest cut-off
+  plus a range join that re-chooses only the rows whose match came too late (``_fix_ctes``);
 * keys are compared column by column, so (1, "23") and (12, "3") never collide;
 * spine order comes from a row-number column (sorted as UINTEGER below 2**32 rows, again for
   the fixed-width sort path), duplicates and unknown keys are kept; the spine's own columns
@@ -110,6 +113,8 @@ def compile_pit(
     end: datetime | None = None,
     key_ranges: Mapping[str, tuple[int, int]] | None = None,
     spine_times: tuple[datetime, datetime] | None = None,
+    known_at: int | None = None,
+    known_column: str | None = None,
 ) -> PitStatement:
     """Compile the point-in-time join.
 
@@ -124,7 +129,17 @@ def compile_pit(
     single-column integer key spanning at most 2**32 values join as a narrow offset.
     ``spine_times``: (min, max) of the spine's times; feature rows that no spine row can
     choose (after the max, or older than min - ttl) are then left out before the join.
+    ``known_at``: an ingestion cut-off in UTC nanoseconds; rows with ``_fti_seq`` above it are
+    invisible (bitemporal reads). ``known_column``: a spine column of per-row cut-offs (int64
+    ns); then ``known_at`` must be their maximum (rows above it are left out before the join)
+    and each group's match is checked against its row's cut-off: the ASOF join picks the
+    greatest row among those known at the maximum; if that row is known at the spine row's own
+    cut-off it is also the greatest among the rows known then (a subset), else the row is
+    recomputed by a range join over its key (see ``_fix_ctes``). Late rows are rare, so the
+    range join touches few spine rows.
     """
+    if known_column is not None and (spine_columns is None or known_at is None):
+        raise ValueError("known_column needs a spine and known_at (the column's maximum)")
     left = query.left.group
     et = left.event_time
     params: list[Any] = []
@@ -145,6 +160,9 @@ def compile_pit(
         own += query.entity_columns()
         own += [c for c, _ in by_group.get(0, []) if c not in own]
         where = [condition_sql(c, "g", params, quote) for c in group_conditions(query, 0)]
+        if known_at is not None:
+            where.append(f"g.{SEQ} <= ?")
+            params.append(known_at)
         cols = ", ".join(f"g.{quote(c)}" for c in own)
         if et is not None:
             where += time_bounds(f"g.{quote(et)}", start, end, params)
@@ -170,7 +188,7 @@ def compile_pit(
         first_joined = 1
     else:
         present = set(spine_columns)
-        out_cols = [c for c in spine_columns if c != ROW]
+        out_cols = [c for c in spine_columns if c not in (ROW, known_column)]
         # Left group columns the spine does not carry come from its point-in-time row.
         wanted = [c for c in query.entity_columns() if c not in present]
         wanted += [c for c, _ in by_group.get(0, []) if c not in present and c not in wanted]
@@ -206,6 +224,9 @@ def compile_pit(
         joined = " ".join(p.join for p in pending)
         ctes.append(f"{name} AS (SELECT {select} FROM {prev} s {joined})")
         prev = name
+        if known_column is not None:
+            ctes.extend(_fix_ctes(name, pending, known_column))
+            prev = f"{name}k"
         prev_cols.update(o for p in pending for o in p.outputs)
         pending = []
 
@@ -229,6 +250,8 @@ def compile_pit(
             timed=et is not None,
             narrow=narrow.get(left_on[0]) if len(left_on) == 1 else None,
             spine_times=spine_times if spine_columns is not None else None,
+            known_at=known_at,
+            per_row=known_column is not None,
         )
         ctes += step.ctes
         pending.append(step)
@@ -251,6 +274,49 @@ class _Joined:
     exprs: list[str]
     join: str
     outputs: list[str]
+    index: int = 0
+    raw: str = ""  # the CTE of the group's (filtered) rows: keys, _fti_o, _fti_q, _fti_f<n>
+    on: str = ""  # the join condition on keys (aliases s and g<i>)
+    timed: bool = False  # rows must also satisfy g._fti_o <= s._fti_o
+    ttl_us: int | None = None
+
+
+def _fix_ctes(prev: str, joined: Sequence[_Joined], known: str) -> list[str]:
+    """Re-choose, for the spine rows whose match was ingested after their own cut-off, the
+    greatest row known at that cut-off: a range join over the key, only for those rows.
+
+    ``x<i>`` holds the re-chosen values per spine row; ``<prev>k`` replaces the columns of every
+    group whose match was too late (no row known then: nulls; a ttl applies as in the ASOF).
+    """
+    out: list[str] = []
+    joins: list[str] = []
+    replaced: list[str] = []
+    k = f"s.{quote(known)}"
+    for p in joined:
+        i = p.index
+        late = f"s._fti_q{i} > {k}"
+        packed = ", ".join(f"'f{n}': g{i}._fti_f{n}" for n in range(len(p.outputs)))
+        order = f" AND g{i}._fti_o <= s._fti_o" if p.timed else ""
+        out.append(
+            f"x{i} AS (SELECT s.{ROW} AS _fti_r, arg_max({{{packed}}}, g{i}._fti_o) AS _fti_v, "
+            f"max(g{i}._fti_o) AS _fti_m FROM {prev} s JOIN {p.raw} g{i} ON {p.on}{order} "
+            f"AND g{i}._fti_q <= {k} WHERE {late} GROUP BY s.{ROW})"
+        )
+        joins.append(f"LEFT JOIN x{i} ON x{i}._fti_r = s.{ROW}")
+        fresh = ""
+        if p.ttl_us is not None:
+            fresh = f" AND (x{i}._fti_m >> 64) >= (s._fti_o >> 64) - {p.ttl_us}"
+        for n, name in enumerate(p.outputs):
+            value = f"struct_extract(x{i}._fti_v, 'f{n}')"
+            if fresh:
+                value = f"CASE WHEN x{i}._fti_m IS NOT NULL{fresh} THEN {value} END"
+            replaced.append(
+                f"CASE WHEN {late} THEN {value} ELSE s.{quote(name)} END AS {quote(name)}"
+            )
+    out.append(
+        f"{prev}k AS (SELECT s.* REPLACE ({', '.join(replaced)}) FROM {prev} s {' '.join(joins)})"
+    )
+    return out
 
 
 def _join_ctes(
@@ -266,6 +332,8 @@ def _join_ctes(
     timed: bool,
     narrow: tuple[str, int, int] | None = None,
     spine_times: tuple[datetime, datetime] | None = None,
+    known_at: int | None = None,
+    per_row: bool = False,
 ) -> _Joined:
     """A CTE ``g<i>`` over group ``i``'s rows and the join that attaches its columns.
 
@@ -273,6 +341,9 @@ def _join_ctes(
     and rows with a key outside ``[lo, hi]`` (which no spine row has) are left out.
     ``spine_times`` = (first, last) spine time: rows after ``last`` can never be chosen, rows
     before ``first - ttl`` only ever as a too-old match (nulls, the same as no match).
+    ``known_at``: rows ingested after this cut-off (ns) are left out. ``per_row``: the join
+    also returns the chosen row's seq as ``_fti_q<i>``, and the group's rows are exposed for
+    ``_fix_ctes``.
     """
     if narrow is not None:
         alias, lo, hi = narrow
@@ -283,6 +354,9 @@ def _join_ctes(
         keys = [f"g.{quote(r)} AS _fti_k{n}" for n, r in enumerate(right_on)]
         on = " AND ".join(f"s.{quote(lc)} = g{i}._fti_k{n}" for n, lc in enumerate(left_on))
     terms = [condition_sql(c, "g", params, quote) for c in group_conditions(query, i)]
+    if known_at is not None:
+        terms.append(f"g.{SEQ} <= ?")
+        params.append(known_at)
     if narrow is not None:
         # After the filters in the WHERE, so the cast above only sees keys within the range.
         terms.append(f"g.{quote(right_on[0])} BETWEEN ? AND ?")
@@ -301,21 +375,32 @@ def _join_ctes(
         # Latest row per key: by ingestion order, or by (event time, order) without a time.
         rank = f"g.{SEQ}" if et is None else _ord(f"g.{quote(et)}", f"g.{SEQ}")
         packed = ", ".join(f"'f{n}': g.{quote(src)}" for n, (src, _out) in enumerate(cols))
-        return _Joined(
-            [
-                f"g{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
-                f"FROM {relation} g{where} GROUP BY ALL)"
-            ],
-            [
-                f"struct_extract(g{i}._fti_v, 'f{n}') AS {quote(out)}"
-                for n, (_src, out) in enumerate(cols)
-            ],
-            f"LEFT JOIN g{i} ON {on}",
-            names,
-        )
+        exprs = [
+            f"struct_extract(g{i}._fti_v, 'f{n}') AS {quote(out)}"
+            for n, (_src, out) in enumerate(cols)
+        ]
+        ctes = [
+            f"g{i} AS (SELECT {', '.join(keys)}, arg_max({{{packed}}}, {rank}) AS _fti_v "
+            f"FROM {relation} g{where} GROUP BY ALL)"
+        ]
+        if per_row:
+            # The rows once (their filters' parameters are bound once), aggregated from there.
+            exprs.append(f"g{i}._fti_q AS _fti_q{i}")
+            feats = [f"g.{quote(src)} AS _fti_f{n}" for n, (src, _out) in enumerate(cols)]
+            packed = ", ".join(f"'f{n}': _fti_f{n}" for n in range(len(cols)))
+            ctes = [
+                f"r{i} AS NOT MATERIALIZED (SELECT {', '.join([*keys, *feats])}, "
+                f"{rank} AS _fti_o, "
+                f"g.{SEQ} AS _fti_q FROM {relation} g{where})",
+                f"g{i} AS (SELECT {', '.join(f'_fti_k{n}' for n in range(len(keys)))}, "
+                f"arg_max({{{packed}}}, _fti_o) AS _fti_v, arg_max(_fti_q, _fti_o) AS _fti_q "
+                f"FROM r{i} GROUP BY ALL)",
+            ]
+        return _Joined(ctes, exprs, f"LEFT JOIN g{i} ON {on}", names, i, f"r{i}", on)
     feats = [f"g.{quote(src)} AS _fti_f{n}" for n, (src, _out) in enumerate(cols)]
     order = f"{_ord(f'g.{quote(et)}', f'g.{SEQ}')} AS _fti_o"
-    inner = ", ".join([*keys, order, *feats])
+    inner = ", ".join([*keys, order, *feats, *([f"g.{SEQ} AS _fti_q"] if per_row else [])])
+    ttl_us = None
     if group.ttl is not None:
         # Both times come back out of the order keys (the high 64 bits, an arithmetic shift).
         ttl_us = int(group.ttl // _MICROSECOND)
@@ -326,11 +411,21 @@ def _join_ctes(
         ]
     else:
         exprs = [f"g{i}._fti_f{n} AS {quote(out)}" for n, (_src, out) in enumerate(cols)]
+    # With per-row cut-offs the fix re-reads these rows; DuckDB would materialize a CTE used
+    # twice (measured at 10M rows: 1.66x today's CPU; scanning twice instead: 1.30x).
+    cte = f"g{i} AS NOT MATERIALIZED" if per_row else f"g{i} AS"
+    if per_row:
+        exprs.append(f"g{i}._fti_q AS _fti_q{i}")
     return _Joined(
-        [f"g{i} AS (SELECT {inner} FROM {relation} g{where})"],
+        [f"{cte} (SELECT {inner} FROM {relation} g{where})"],
         exprs,
         f"ASOF LEFT JOIN g{i} ON {on} AND s._fti_o >= g{i}._fti_o",
         names,
+        i,
+        f"g{i}",
+        on,
+        True,
+        ttl_us,
     )
 
 

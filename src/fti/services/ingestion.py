@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ class InsertReport:
     version: int
     rows: int
     offline_version: int | None
-    online_rows_changed: int
+    online_rows_changed: int  # keys whose online row changed (the newest row per key is written)
     seconds: float
     message: str = ""
     compaction: compaction.CompactionReport | None = None  # the insert passed the file threshold
@@ -152,23 +153,31 @@ def insert(
             # table of another name) fails the insert with nothing written, instead of leaving
             # a commit the online store can never apply (and a group that no longer opens).
             ctx.online.ensure_table(feature_groups.online_table(spec))
-        ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
-        version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
-        checked.finish(ctx, spec, version)
-        profiles.record(ctx, spec, normalized, version)
-        record_output("feature_group", spec.name, spec.version, table_version=version)
-        progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
-        changed = 0
-        if spec.online:
-            table_def = feature_groups.online_table(spec)
-            changed = materialization.upsert_chunks(
-                ctx,
-                table_def,
-                materialization.canonical_batch(spec, normalized),
-                version=version,
-                on_chunk=progress.advance,
-            )
-            materialization.catch_up(ctx, spec, upto=version)
+        with ThreadPoolExecutor(1, thread_name_prefix="fti-online-batch") as pool:
+            # The newest row per key is computed while the offline commit is written (both
+            # release the GIL); it reaches the online store only after that commit.
+            pending: Future[pa.Table] | None = None
+            if spec.online:
+                pending = pool.submit(materialization.online_batch, spec, normalized)
+            ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
+            version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
+            checked.finish(ctx, spec, version)
+            record_output("feature_group", spec.name, spec.version, table_version=version)
+            progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
+            changed = 0
+            if pending is not None:
+                changed = materialization.upsert_chunks(
+                    ctx,
+                    feature_groups.online_table(spec),
+                    pending.result(),
+                    version=version,
+                    on_chunk=progress.advance,
+                    rows=n,
+                    reduced=True,
+                )
+                materialization.catch_up(ctx, spec, upto=version)
+            # After the online write (freshness first); a crash before it is healed lazily.
+            profiles.record(ctx, spec, normalized, version)
     compacted = compaction.auto_compact(ctx, spec)
     report = InsertReport(
         spec.name,

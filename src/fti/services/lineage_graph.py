@@ -179,13 +179,14 @@ def _expand(
 
 
 def _walk(
-    index: _Index, root: LineageNode, direction: str
+    index: _Index, root: LineageNode, direction: str, limit: int | None = None
 ) -> list[tuple[LineageNode, LineageEdge]]:
-    """Breadth-first walk; (node, edge it was first reached by), each node once, root excluded."""
+    """Breadth-first walk; (node, edge it was first reached by), each node once, root excluded;
+    stops after ``limit`` nodes (the nearest) when given."""
     seen: set[tuple[tuple[str, str, int | None], int | None]] = set()
     reached: dict[tuple[str, str, int | None], tuple[LineageNode, LineageEdge]] = {}
     queue: deque[tuple[LineageNode, int | None]] = deque([(root, None)])
-    while queue:
+    while queue and (limit is None or len(reached) < limit):
         node, bound = queue.popleft()
         if (node.key, bound) in seen:
             continue
@@ -194,7 +195,8 @@ def _walk(
             if nxt.key != root.key and nxt.key not in reached:
                 reached[nxt.key] = (nxt, edge)
             queue.append((nxt, next_bound))
-    return list(reached.values())
+    found = list(reached.values())
+    return found if limit is None else found[:limit]
 
 
 class LineageGraph:
@@ -205,11 +207,12 @@ class LineageGraph:
     >>> print(lin)                                                           # doctest: +SKIP
     """
 
-    def __init__(self, index: _Index, root: LineageNode) -> None:
+    def __init__(self, index: _Index, root: LineageNode, *, limit: int | None = None) -> None:
         self._index = index
         self.root = index.nodes.get(root.key, root)
-        self._up = _walk(index, self.root, "upstream")
-        self._down = _walk(index, self.root, "downstream")
+        self.limit = limit  # at most this many nodes per direction (the nearest), if set
+        self._up = _walk(index, self.root, "upstream", limit)
+        self._down = _walk(index, self.root, "downstream", limit)
 
     def upstream(self, kind: str | None = None) -> list[LineageNode]:
         """Everything this object was derived from (transitively), nearest first."""
@@ -435,13 +438,23 @@ def target_of(obj: Any) -> tuple[str, str, int | None]:
     )
 
 
-def lineage(ctx: StoreContext, kind: str, name: str, version: int | None = None) -> LineageGraph:
+def lineage(
+    ctx: StoreContext,
+    kind: str,
+    name: str,
+    version: int | None = None,
+    *,
+    index: _Index | None = None,
+    limit: int | None = None,
+) -> LineageGraph:
     """The lineage of ``kind`` ``name`` ``version`` (latest version seen in runs when None).
 
     ``kind`` is ``"run"`` (name = run id), ``"feature_group"``, ``"training_dataset"``,
-    ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported.
+    ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported. ``index``: the
+    result of :func:`build` when the caller keeps one (it is only read); ``limit``: walk at
+    most that many nodes each way, nearest first (a page that draws a bounded graph).
     """
-    index = build(ctx)
+    index = build(ctx) if index is None else index
     registered = [] if kind in (RUN_KIND, "file") else ctx.registry.records(kind, name)
     if kind != RUN_KIND and kind != "file" and version is None:
         version = index.latest_version(kind, name)
@@ -457,4 +470,4 @@ def lineage(ctx: StoreContext, kind: str, name: str, version: int | None = None)
             "version (e.g. fti lineage model delays:3; a training dataset is "
             "FEATURE_VIEW_vN:VERSION)."
         )
-    return LineageGraph(index, LineageNode(kind, name, version))
+    return LineageGraph(index, LineageNode(kind, name, version), limit=limit)

@@ -18,6 +18,7 @@ from fti.definitions.fields import arrow_type
 from fti.errors import ValidationError
 from fti.planner.predicates import time_bounds, where_clause
 from fti.services.context import StoreContext
+from fti.services.training_data import known_ns
 
 __all__ = ["SUPERSEDED", "counts", "read"]
 
@@ -46,11 +47,15 @@ def read(
     version: int | None = None,
     latest: bool = False,
     include_superseded: bool = False,
+    known_at: datetime | None = None,
     format: str = "pandas",
 ) -> Any:
     """Rows with ``start <= event_time < end`` of one table version, ordered by (event time,
     ingestion order), in one of three modes (see ``fg.read``). The filters apply first, then
-    the mode: ``latest=True, end=t`` is the state just before ``t``."""
+    the mode: ``latest=True, end=t`` is the state just before ``t``. ``known_at`` keeps only
+    rows ingested at or before it (``_fti_seq <= known_at`` in UTC ns) before the mode applies,
+    so every mode reads as the store knew it then."""
+    cutoff = None if known_at is None else known_ns(known_at)
     _aware("start", start)
     _aware("end", end)
     _aware("as_of", as_of)
@@ -80,6 +85,9 @@ def read(
     )
     params: list[Any] = []
     where = time_bounds(quote(spec.event_time or ""), start, end, params)
+    if cutoff is not None:
+        where.append(f"{quote(SEQ)} <= ?")
+        params.append(cutoff)
     keys = [quote(k) for k in spec.primary_key]
     et = [quote(spec.event_time)] if spec.event_time else []
     order = ", ".join([*et, quote(SEQ)])

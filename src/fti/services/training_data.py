@@ -37,7 +37,9 @@ from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
 from fti.services.context import StoreContext
 
 __all__ = [
+    "KNOWN",
     "PointInTimeResult",
+    "known_ns",
     "normalize_spine",
     "pin_versions",
     "point_in_time",
@@ -46,6 +48,30 @@ __all__ = [
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+KNOWN = "_fti_known"  # per-row ingestion cut-off (int64 UTC ns) added to a normalized spine
+
+
+def known_ns(value: datetime) -> int:
+    """A ``known_at=`` datetime as the ingestion cut-off compared with ``_fti_seq``: UTC
+    nanoseconds (a row stamped within the microsecond after ``value`` is not yet known)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(
+            f"known_at={value!r} must be a timezone-aware datetime (e.g. "
+            "datetime(2024, 1, 1, tzinfo=timezone.utc)) or the name of a spine column of "
+            "timezone-aware timestamps."
+        )
+    return ((value - _EPOCH) // timedelta(microseconds=1)) * 1000
+
+
+def _known_column(spine: pa.Table, name: str) -> pa.Table:
+    """The spine with ``_fti_known``: the cut-offs of column ``name`` in UTC nanoseconds."""
+    if name not in spine.column_names:
+        raise ValidationError(
+            f"known_at={name!r} is not a column of the spine (it has {spine.column_names}). "
+            "Pass a datetime, or the name of a spine column of per-row cut-offs."
+        )
+    us = _utc_microseconds(spine.column(name), name).cast(pa.int64())
+    return spine.append_column(KNOWN, pc.multiply(us, 1000))
 
 
 @dataclass(frozen=True)
@@ -261,6 +287,7 @@ def point_in_time(
     on_demand: Sequence[OnDemandFeature] = (),
     table_versions: Mapping[str, int | None] | None = None,
     engine: Any = "duckdb",
+    known_at: datetime | str | None = None,
 ) -> PointInTimeResult:
     """One row per spine row (or per left-group row without a spine), point-in-time correct.
 
@@ -270,9 +297,22 @@ def point_in_time(
     feature group exactly like a feature. ``table_versions`` pins the offline table version
     read per feature group key (None = the latest); the versions actually read are returned
     with the rows. ``engine`` is "duckdb" (default), "spark" (the active SparkSession, else a
-    local one) or a SparkSession.
+    local one) or a SparkSession. ``known_at``: only rows ingested at or before this time are
+    visible (``_fti_seq <= known_at`` in UTC ns); a datetime, or the name of a spine column of
+    per-row cut-offs.
     """
     spark = spark_session(engine)
+    if known_at is not None and spark is not None:
+        raise ValidationError(
+            'known_at= is not supported with engine="spark" yet; use the default engine '
+            '"duckdb" for bitemporal reads.'
+        )
+    if isinstance(known_at, str) and spine is None:
+        raise ValidationError(
+            f"known_at={known_at!r} names a spine column, but no spine was given. Pass a spine "
+            "with that column, or a datetime."
+        )
+    cutoff = None if known_at is None or isinstance(known_at, str) else known_ns(known_at)
     _aware("start", start)
     _aware("end", end)
     if (start is not None or end is not None) and query.left.group.event_time is None:
@@ -293,9 +333,15 @@ def point_in_time(
         reserved = [out for _i, _src, out in features] + [f.name for f in on_demand]
         spine_table, spine_names = normalize_spine(query, spine, reserved=reserved)
     wanted = features + _label_columns(query, labels, spine_names)
+    per_row = None
+    if isinstance(known_at, str) and spine_table is not None:
+        spine_table = _known_column(spine_table, known_at)
+        per_row = KNOWN
+        top = pc.max(spine_table.column(KNOWN)).as_py()
+        cutoff = None if top is None else int(top)
     spine_columns = None if spine_table is None else spine_table.column_names
     if spine_table is None and spark is None:
-        relations[0] = _corrected_left(query.left.group, relations[0], start, end)
+        relations[0] = _corrected_left(query.left.group, relations[0], start, end, cutoff)
     if spark is None:
         statement = compile_pit(
             query,
@@ -305,6 +351,8 @@ def point_in_time(
             end=end,
             key_ranges=None if spine_table is None else _key_ranges(query, spine_table),
             spine_times=None if spine_table is None else _time_range(query, spine_table),
+            known_at=cutoff,
+            known_column=per_row if cutoff is not None else None,
         )
     else:
         statement = compile_pit_spark(
@@ -350,19 +398,25 @@ def _corrected_left(
     relation: ds.Dataset | pa.Table | ParquetFiles,
     start: datetime | None,
     end: datetime | None,
+    known_at: int | None = None,
 ) -> ds.Dataset | pa.Table | ParquetFiles:
     """Without a spine the left group's rows are the spine, so they must be its corrected
     history (one row per key and event time, the last ingested), as ``fg.read()`` returns it.
 
     The join scans the table lazily; only a table that holds corrections in ``[start, end)``
-    is replaced by its corrected rows (computed by DuckDB, handed over as Arrow).
+    is replaced by its corrected rows (computed by DuckDB, handed over as Arrow). With
+    ``known_at`` (ns) the correction is chosen among the rows ingested by then.
     """
     if spec.event_time is None:
         return relation  # the join already takes the last row per key of a snapshot group
     source = relation.fallback if isinstance(relation, ParquetFiles) else relation
     keys = ", ".join(quote(c) for c in (*spec.primary_key, spec.event_time))
     params: list[Any] = []
-    where = where_clause(time_bounds(quote(spec.event_time), start, end, params))
+    terms = time_bounds(quote(spec.event_time), start, end, params)
+    if known_at is not None:
+        terms.append(f"{quote(SEQ)} <= ?")
+        params.append(known_at)
+    where = where_clause(terms)
     con = duckdb.connect()
     try:
         con.register("g", source)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -82,6 +82,11 @@ class OfflineStore(Protocol):
 
     def stats(self, table: str) -> TableStats:
         """Row count, files and last commit, from metadata only."""
+
+    def history(self, table: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` commits, newest first: ``version``, ``timestamp`` (datetime),
+        ``operation``, ``rows_added`` (None when the engine does not say) and ``metadata``
+        (the commit's own keys, e.g. an insert id)."""
 
     def drop(self, table: str) -> None:
         """Delete the table and its files."""

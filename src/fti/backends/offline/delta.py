@@ -151,7 +151,7 @@ class DeltaOfflineStore:
 
     @engine_errors("creating offline table {}", name_arg=1)
     def create(self, table: str, schema: pa.Schema) -> int:
-        from deltalake import DeltaTable
+        from deltalake import CommitProperties, DeltaTable
         from deltalake.exceptions import CommitFailedError
 
         if table in self._tables:
@@ -161,7 +161,13 @@ class DeltaOfflineStore:
                 if not self.exists(table):
                     try:
                         DeltaTable.create(
-                            self.path(table), schema, mode="ignore", storage_options=self._options
+                            self.path(table),
+                            schema,
+                            mode="ignore",
+                            storage_options=self._options,
+                            # a creation that lost the race for version 0 must fail, not retry
+                            # itself as version 1 (a second creation commit)
+                            commit_properties=CommitProperties(max_commit_retries=0),
                         )
                     except CommitFailedError:
                         # On S3 the loser of a creation race fails its conditional put of
@@ -386,6 +392,28 @@ class DeltaOfflineStore:
             value = entry.get(key)
             if value is not None:
                 out[str(value)] = int(entry["version"])
+        return out
+
+    @engine_errors("reading the history of offline table {}", name_arg=1)
+    def history(self, table: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        out = []
+        skip = {"version", "timestamp", "operation", "operationParameters", "operationMetrics"}
+        with self._lock:  # the cached table, brought up to date (no replay of the whole log)
+            entries = self._latest(table).history(max(1, limit))
+        for entry in entries:
+            metrics = entry.get("operationMetrics") or {}
+            added = metrics.get("num_added_rows", metrics.get("numOutputRows"))
+            out.append(
+                {
+                    "version": int(entry["version"]),
+                    "timestamp": datetime.fromtimestamp(entry["timestamp"] / 1000, UTC),
+                    "operation": entry.get("operation"),
+                    "rows_added": None if added is None else int(added),
+                    "metadata": {
+                        k: v for k, v in entry.items() if k not in skip and not isinstance(v, dict)
+                    },
+                }
+            )
         return out
 
     @engine_errors("reading the version of offline table {}", name_arg=1)

@@ -33,6 +33,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
@@ -50,6 +51,7 @@ __all__ = ["RedisOnlineStore"]
 
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ROWS_PER_CALL = 1000  # rows per script call: short enough not to block Redis for long
+_ROWS_PER_ROUND = 50_000  # rows encoded while Redis runs the previous round's scripts
 _SCAN_COUNT = 1000
 _ET_B = ET.encode()
 _SEQ_B = SEQ.encode()
@@ -288,8 +290,9 @@ class RedisOnlineStore:
         self._prep(table)
 
     # ------------------------------------------------------------------ writes
-    def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
-        p = self._prep(table)
+    def _calls(self, p: _Prepared, batch: pa.Table) -> list[tuple[list[str], list[Any]]]:
+        """The script calls (keys, args) that write ``batch``, ``_ROWS_PER_CALL`` rows each."""
+        table = p.table
         n = batch.num_rows
         parts: list[Any] = [p.hash_prefix]
         for k, t in table.keys:
@@ -312,14 +315,34 @@ class RedisOnlineStore:
                 [names, ets[start:stop], seqs[start:stop], *(c[start:stop] for c in columns)]
             )
             calls.append(([p.count_key, p.applied_key, *keys[start:stop]], [b"", blob]))
-        # Rows first (pipelined, one round trip); the version mark goes with the last call,
-        # sent only after every other call succeeded, so a failure never marks it applied.
+        return calls
+
+    def _run(self, calls: list[tuple[list[str], list[Any]]]) -> int:
+        """Pipelined script calls, one round trip; returns the rows they changed."""
+        pipe = self._client.pipeline(transaction=False)
+        for ks, args in calls:
+            self._upsert(keys=ks, args=args, client=pipe)
+        return sum(int(r) for r in pipe.execute())
+
+    def upsert(self, table: OnlineTable, batch: pa.Table, *, version: int | None) -> int:
+        p = self._prep(table)
+        n = batch.num_rows
+        # Rows first, the version mark with the last call, sent only after every other call
+        # succeeded, so a failure never marks it applied. A large batch goes in rounds: Redis
+        # runs one round's scripts while the next round is encoded here.
+        rounds = [batch.slice(s, _ROWS_PER_ROUND) for s in range(0, n, _ROWS_PER_ROUND)]
         changed = 0
-        if len(calls) > 1:
-            pipe = self._client.pipeline(transaction=False)
-            for ks, args in calls[:-1]:
-                self._upsert(keys=ks, args=args, client=pipe)
-            changed += sum(int(r) for r in pipe.execute())
+        if len(rounds) <= 1:
+            calls = self._calls(p, batch)
+            if len(calls) > 1:
+                changed += self._run(calls[:-1])
+        else:
+            with ThreadPoolExecutor(1, thread_name_prefix="fti-redis-upsert") as pool:
+                sent = [pool.submit(self._run, self._calls(p, r)) for r in rounds[:-1]]
+                calls = self._calls(p, rounds[-1])
+                if len(calls) > 1:
+                    sent.append(pool.submit(self._run, calls[:-1]))
+                changed += sum(f.result() for f in sent)
         ks, args = calls[-1]
         if version is not None:
             args[0] = version

@@ -46,6 +46,22 @@ class Registry(Protocol):
     def records(self, kind: str, name: str | None = None) -> list[Record]:
         """Records of a kind (optionally one name), ordered by name, version."""
 
+    def page(
+        self,
+        kind: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        name_contains: str | None = None,
+        body_contains: tuple[str, ...] = (),
+        newest_first: bool = False,
+    ) -> tuple[list[Record], int]:
+        """One page of a kind's records and how many match in all, for listings that must not
+        load every record (the web UI). Ordered by name, version (``newest_first``: reversed,
+        which for runs, whose ids start with their start time, is newest first).
+        ``name_contains`` matches case-insensitively; each ``body_contains`` string must occur
+        in the stored JSON text (e.g. ``'"status": "failed"'``)."""
+
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
     ) -> Record:
@@ -59,6 +75,16 @@ class Registry(Protocol):
 
     def events(self, kind: str, name: str, version: int) -> list[dict[str, Any]]:
         """A record's events, oldest first."""
+
+    def summary(self, kind: str) -> tuple[int, datetime | None]:
+        """How many records of a kind there are and when one last changed (None: no records):
+        a cheap fingerprint to know whether something derived from them is still current."""
+
+    def recent_events(
+        self, kind: str, *, limit: int = 100
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        """The newest ``limit`` events of every record of a kind, newest first:
+        ``(name, version, event)`` (the event as :meth:`events` returns it)."""
 
     def close(self) -> None:
         """Release connections."""

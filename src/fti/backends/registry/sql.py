@@ -287,6 +287,55 @@ class SqlRegistry:
         of = "" if name is None else f" of {label(kind, name)}"
         return self._run(op, f"listing {kind} records{of}")
 
+    def page(
+        self,
+        kind: str,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        name_contains: str | None = None,
+        body_contains: tuple[str, ...] = (),
+        newest_first: bool = False,
+    ) -> tuple[list[Record], int]:
+        where = [objects.c.kind == kind]
+        if name_contains:
+            where.append(
+                sa.func.lower(objects.c.name).contains(name_contains.lower(), autoescape=True)
+            )
+        where.extend(objects.c.body.contains(text, autoescape=True) for text in body_contains)
+        order = (
+            (objects.c.name.desc(), objects.c.version.desc())
+            if newest_first
+            else (objects.c.name, objects.c.version)
+        )
+        q = sa.select(objects).where(*where).order_by(*order)
+        q = q.offset(max(0, offset)).limit(max(0, limit))
+        total_q = sa.select(sa.func.count()).select_from(objects).where(*where)
+
+        def op() -> tuple[list[Record], int]:
+            with self._read() as conn:
+                rows = conn.execute(q).all()
+                total = int(conn.execute(total_q).scalar() or 0)
+            return [_record(r) for r in rows], total
+
+        return self._run(op, f"listing a page of {kind} records")
+
+    def summary(self, kind: str) -> tuple[int, datetime | None]:
+        q = sa.select(sa.func.count(), sa.func.max(objects.c.updated_at)).where(
+            objects.c.kind == kind
+        )
+
+        def op() -> tuple[int, datetime | None]:
+            with self._read() as conn:
+                count, last = conn.execute(q).one()
+            if isinstance(last, str):  # SQLite returns the aggregate as text
+                last = datetime.fromisoformat(last)
+            if isinstance(last, datetime) and last.tzinfo is None:
+                last = last.replace(tzinfo=UTC)
+            return int(count), last
+
+        return self._run(op, f"summarizing {kind} records")
+
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int
     ) -> Record:
@@ -372,8 +421,26 @@ class SqlRegistry:
                 )
 
         rows = self._run(op, f"reading the events of {label(kind, name)} version {version}")
-        out = []
-        for at, body in rows:
-            at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
-            out.append({"at": at.isoformat(), **json.loads(body)})
-        return out
+        return [_event(at, body) for at, body in rows]
+
+    def recent_events(
+        self, kind: str, *, limit: int = 100
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        q = (
+            sa.select(events.c.name, events.c.version, events.c.at, events.c.body)
+            .where(events.c.kind == kind)
+            .order_by(events.c.id.desc())
+            .limit(max(0, limit))
+        )
+
+        def op() -> list[Any]:
+            with self._read() as conn:
+                return list(conn.execute(q).all())
+
+        rows = self._run(op, f"reading the newest {kind} events")
+        return [(name, int(version), _event(at, body)) for name, version, at, body in rows]
+
+
+def _event(at: datetime, body: str) -> dict[str, Any]:
+    at = at.astimezone(UTC) if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    return {"at": at.isoformat(), **json.loads(body)}
