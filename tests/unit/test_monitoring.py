@@ -503,3 +503,21 @@ def test_window_counts_match_plain_counting(
     assert got["c"].counts == {v: cs.count(v) for v in set(cs)}
     assert got["c"].nulls == len(rows) - len(cs)
     scan.con.close()
+
+
+def test_the_web_ui_overview_shows_the_last_run_of_each_monitor(fs: fti.FeatureStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from fti.ui.app import create_ui_app
+
+    shifted = _group(fs, _frame(5_000, shift=1.0, de_share=0.8, seed=2), "tx2")
+    drifting = _monitor(fs, shifted, name="tx2_drift")
+    quiet = _monitor(fs, _group(fs, _frame(5_000, seed=1)), name="quiet_one")
+    client = TestClient(create_ui_app(fs), raise_server_exceptions=False)
+    page = client.get("/").text
+    assert page.count("not run") >= 2  # neither has run yet
+    assert drifting.run()["alert"]
+    assert not quiet.run()["alert"]
+    page = client.get("/").text
+    assert "drifted amount, country" in page
+    assert "not run" not in page

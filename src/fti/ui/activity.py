@@ -109,16 +109,24 @@ def _quality_alerts(ctx: StoreContext) -> list[dict[str, Any]]:
 
 
 def _monitors(ctx: StoreContext) -> list[dict[str, Any]]:
+    from fti.services import monitoring
+
     out = []
     for r in ctx.registry.page(MONITOR_KIND, limit=50)[0]:
-        last = r.body.get("last_result") or r.body.get("last") or {}
-        drifted = last.get("drifted") if isinstance(last, dict) else None
+        # the last stored run (monitor_run records, one per run)
+        last = monitoring.last_run(ctx, r.name) or {}
+        alert = last.get("alert") if last else None
+        drifted = ", ".join(last.get("drifted") or []) if last else ""
         out.append(
             {
                 "name": r.name,
                 "version": r.version,
-                "status": "drift" if drifted else ("ok" if drifted is False else "not run"),
-                "detail": cell(last)[:200] if last else "-",
+                "status": "drift" if alert else ("ok" if alert is False else "not run"),
+                "detail": (
+                    f"{last.get('at', '')}: drifted {drifted}" if alert else last.get("at", "-")
+                )
+                if last
+                else "-",
             }
         )
     return out
