@@ -80,7 +80,10 @@ def test_engine_reads_s3_tables_through_s3a_uris(
     fs.close()
 
 
-def test_s3a_session_options_follow_the_offline_url() -> None:
+def test_s3a_session_options_follow_the_offline_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    # only the URL speaks here: CI exports FTI_S3_ENDPOINT for the test server
+    for var in ("FTI_S3_ENDPOINT", "FTI_S3_PATH_STYLE", "FTI_S3_ALLOW_HTTP", "FTI_S3_REGION"):
+        monkeypatch.delenv(var, raising=False)
     opts = s3a_options("s3://bkt/o?endpoint=http://127.0.0.1:9000&path_style=true&region=eu-west-1")
     assert opts["spark.hadoop.fs.s3a.endpoint"] == "http://127.0.0.1:9000"
     assert opts["spark.hadoop.fs.s3a.path.style.access"] == "true"
