@@ -45,7 +45,7 @@ def test_stats_table_json_window_and_errors(tmp_path: Path) -> None:
     assert got["start"] == "2024-01-02T00:00:00+00:00"
     bad = runner.invoke(app, ["fg", "stats", "tx", "--root", str(tmp_path), "--end", "soon"])
     assert bad.exit_code != 0
-    assert "not an ISO 8601 time" in bad.output
+    assert "--end 'soon' is not an ISO date or time" in bad.output + str(bad.exception)
     v0 = runner.invoke(
         app, ["fg", "stats", "tx", "--root", str(tmp_path), "--version", "0", "--json"], env=env
     )

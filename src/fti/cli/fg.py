@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,6 +16,7 @@ from fti.cli.options import (
     open_store,
     parse_key_values,
     parse_name_version,
+    parse_time,
     store_option,
 )
 
@@ -238,19 +238,6 @@ def compact(
     console.print(str(report))
 
 
-def _parse_time(text: str | None, what: str) -> datetime | None:
-    """An ISO 8601 time; a naive one is read as UTC (the CLI's only time zone)."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{what} {text!r} is not an ISO 8601 time; e.g. 2024-01-31 or 2024-01-31T12:00+00:00."
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 @app.command()
 def stats(
     name: Annotated[str, typer.Argument(help="NAME or NAME:VERSION (default: latest).")],
@@ -276,7 +263,7 @@ def stats(
     n, v = parse_name_version(name)
     fg = fs.get_feature_group(n, version=v)
     result = fg.statistics(
-        start=_parse_time(start, "--start"), end=_parse_time(end, "--end"), version=table_version
+        start=parse_time(start, "--start"), end=parse_time(end, "--end"), version=table_version
     )
     if json_:
         emit_json(result.to_dict())

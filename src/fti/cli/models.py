@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from fti.cli.options import console, emit_json, json_option, open_store, store_option
+from fti.cli.options import (
+    console,
+    emit_json,
+    json_option,
+    open_store,
+    parse_time,
+    store_option,
+)
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -206,22 +212,6 @@ def alias(
     console.print(f"[green]{name}@{alias_name}[/] -> version {version}{moved}")
 
 
-def _when(text: str | None, option: str) -> Any:
-    """An ISO date/time from the command line (UTC when it names no time zone)."""
-    from datetime import UTC
-
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(
-            f"{option} {text!r} is not an ISO date or time: use e.g. 2026-03-01 or "
-            "2026-03-01T12:00+00:00."
-        ) from None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 @app.command()
 def performance(
     name: Annotated[str, typer.Argument(help="Model name.")],
@@ -249,8 +239,8 @@ def performance(
     fs = open_store(root)
     frame = fs.models.performance(
         name,
-        start=_when(start, "--start"),
-        end=_when(end, "--end"),
+        start=parse_time(start, "--start"),
+        end=parse_time(end, "--end"),
         every=every,
         label_delay=None if label_delay is None else parse_every(label_delay),
         version=version,
@@ -322,8 +312,8 @@ def skew(
         name,
         version=version,
         sample=sample or None,
-        start=_when(start, "--start"),
-        end=_when(end, "--end"),
+        start=parse_time(start, "--start"),
+        end=parse_time(end, "--end"),
         seed=seed,
     )
     if json_:

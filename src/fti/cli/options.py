@@ -19,6 +19,8 @@ from rich.console import Console
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from fti.services.context import StoreContext
     from fti.store import FeatureStore
 
@@ -119,3 +121,20 @@ def parse_key_values(pairs: list[str], dtypes: dict[str, str]) -> dict[str, Any]
         else:
             out[key] = value
     return out
+
+
+def parse_time(text: str | None, option: str) -> datetime | None:
+    """An ISO date or time given on the command line; a naive one is read as UTC (the CLI's
+    only time zone). A bad one is a one-line ValidationError naming the option."""
+    from datetime import UTC, datetime
+
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"{option} {text!r} is not an ISO date or time: use e.g. 2026-03-01 or "
+            "2026-03-01T12:00+00:00."
+        ) from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
