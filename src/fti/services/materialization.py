@@ -9,14 +9,10 @@ offline table instead.
 
 from __future__ import annotations
 
-import os
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import unquote
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +20,7 @@ import pyarrow.dataset as ds
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
+from fti.backends.compute import duckdb_session
 from fti.backends.offline import SEQ
 from fti.backends.online import ET, OnlineTable
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -48,27 +45,6 @@ HEAL_LOCK_SECONDS = 30.0  # a restore's lock frees this long after its holder di
 _CHUNK = 1_000_000
 _POS = "_fti_pos"
 
-_duck_lock = threading.Lock()
-_duck: tuple[int, duckdb.DuckDBPyConnection] | None = None
-
-
-def _duckdb() -> duckdb.DuckDBPyConnection:
-    """A new cursor on one in-memory DuckDB per process: opening a database costs ~30 ms, a
-    cursor ~1 ms, and what a cursor registers is visible to that cursor only."""
-    global _duck
-    with _duck_lock:
-        if _duck is None or _duck[0] != os.getpid():  # not across fork
-            # Capped like the point-in-time joins' database: beyond it DuckDB spills to disk,
-            # so reducing a large insert or a whole offline table stays within a known footprint.
-            spill = Path(tempfile.gettempdir()) / "fti-duckdb"
-            config: dict[str, str | bool | int | float | list[str]] = {
-                "memory_limit": os.environ.get("FTI_DUCKDB_MEMORY_LIMIT", "1536MB"),
-                "temp_directory": str(spill),
-            }
-            _duck = (os.getpid(), duckdb.connect(config=config))
-        return _duck[1].cursor()
-
-
 def _order(et: str, seq: str) -> str:
     """SQL for one HUGEINT that orders rows as ``(et, seq)`` does, both int64: et * 2^64 +
     (seq + 2^63), exact (a struct comparison would be several times slower)."""
@@ -85,7 +61,7 @@ def newest_per_key(batch: pa.Table, keys: Sequence[str]) -> pa.Table:
     if n <= 1:
         return batch
     cols = ", ".join(quote(k) for k in keys)
-    con = _duckdb()
+    con = duckdb_session.cursor()
     try:
         con.register("b", batch.append_column(_POS, pa.array(np.arange(n, dtype=np.int64))))
         winners = con.sql(
@@ -195,7 +171,7 @@ def latest_per_key(
         return _order(et, f"{alias}{quote(SEQ)}")
 
     on = " AND ".join(f"fg.{quote(k)} = w.{quote(k)}" for k in spec.primary_key)
-    con = _duckdb()
+    con = duckdb_session.cursor()
     try:
         source = None if ctx is None else _local_parquet(ctx, spec, dataset)
         if source is not None:

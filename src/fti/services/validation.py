@@ -21,8 +21,6 @@ insert.
 from __future__ import annotations
 
 import math
-import os
-import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import pyarrow.compute as pc
 
 from fti._internal.frames import from_arrow
 from fti._internal.names import quote
+from fti.backends.compute import duckdb_session
 from fti.backends.offline import SEQ
 from fti.definitions.expectations import Expectation
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -65,21 +64,6 @@ _Q_INSERT, _Q_RULES, _Q_AT, _Q_COMMITTED = (
     "_fti_quarantined_at",
     "_fti_committed_rows",
 )
-
-
-_duck_lock = threading.Lock()
-_duck: tuple[int, duckdb.DuckDBPyConnection] | None = None
-
-
-def _cursor() -> duckdb.DuckDBPyConnection:
-    """A cursor on one in-memory DuckDB per process (as materialization does): opening a
-    database costs 40-70 ms, more than validating 200,000 rows; a cursor costs ~1 ms and what
-    it registers is visible to it only."""
-    global _duck
-    with _duck_lock:
-        if _duck is None or _duck[0] != os.getpid():  # not across fork
-            _duck = (os.getpid(), duckdb.connect())
-        return _duck[1].cursor()
 
 
 def quarantine_table(spec: FeatureGroupSpec) -> str:
@@ -325,7 +309,7 @@ def evaluate(
     base = f"WITH _fti_v AS (SELECT {_cleaned(table, rules, row=False)} FROM _fti_src)"
     aggs = [_count_sql(r, f, table) for r, f in zip(row_rules, fails, strict=True)]
     aggs += [expr for _, expr in batch if expr is not None]
-    con = _cursor()
+    con = duckdb_session.cursor()
     try:
         con.register("_fti_src", table)
         try:
