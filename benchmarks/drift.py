@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 import fti
-from fti.pipelines.runs import context_of
+from fti.store import context_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DECILES = [i / 10 for i in range(1, 10)]

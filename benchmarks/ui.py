@@ -31,7 +31,8 @@ import sqlalchemy as sa
 
 import fti
 from fti.backends.registry.sql import SqlRegistry, objects
-from fti.pipelines.runs import context_of, finish_run, start_run
+from fti.pipelines.runs import finish_run, start_run
+from fti.store import context_of
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 import fti
-from fti.pipelines.runs import context_of
 from fti.services.feature_groups import online_table
+from fti.store import context_of
 
 __all__ = ["KINDS", "World", "build", "offline_files", "online_rows", "registry_snapshot"]
 

@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 import fti
-from fti.pipelines.runs import context_of, finish_run, start_run
+from fti.pipelines.runs import finish_run, start_run
+from fti.store import context_of
 from lifecycle_world import build as build_lifecycle
 
 __all__ = ["EVIL_CELL", "EVIL_DESCRIPTION", "build"]

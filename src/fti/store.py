@@ -26,7 +26,7 @@ from fti.services import (
 from fti.services.context import StoreContext
 from fti.services.lineage_graph import LineageGraph
 
-__all__ = ["FeatureStore", "connect"]
+__all__ = ["FeatureStore", "connect", "context_of"]
 
 # Defaults of get-or-create arguments: "keep the stored value, else this on creation".
 _KEEP_OR_NONE: Any = feature_groups.Unset(None)
@@ -278,6 +278,15 @@ class FeatureStore:
         >>> fs.models.get("delays", alias="production").load()             # doctest: +SKIP
         """
         return ModelRegistry(self._ctx, self)
+
+
+def context_of(fs: FeatureStore) -> StoreContext:
+    """The backends of ``fs`` for fti's own layers above the store (serving, UI, CLI, pipelines).
+
+    The one typed way in: these layers call services with it instead of reaching into the
+    store's private attributes. Not part of the user-facing API.
+    """
+    return fs._ctx
 
 
 def connect(

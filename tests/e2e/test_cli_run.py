@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 import fti
 from fti.cli.app import app
-from fti.pipelines.runs import context_of, list_runs
+from fti.pipelines.runs import list_runs
+from fti.store import context_of
 
 FLOW = textwrap.dedent(
     """

@@ -335,7 +335,8 @@ def test_fti_serve_ui_mounts_the_ui_next_to_the_model_routes(world: Any) -> None
 def test_lineage_page_shows_a_run_recorded_after_it_was_first_drawn(
     world: Any, client: TestClient
 ) -> None:
-    from fti.pipelines.runs import context_of, finish_run, start_run
+    from fti.pipelines.runs import finish_run, start_run
+    from fti.store import context_of
 
     path = "/lineage/feature_group/flights?version=1"
     assert client.get(path).status_code == 200  # the lineage index is built and kept
@@ -355,8 +356,9 @@ def test_lineage_page_shows_a_run_recorded_after_it_was_first_drawn(
 
 
 def test_a_large_lineage_is_drawn_bounded_nearest_first(tmp_path: Path) -> None:
-    from fti.pipelines.runs import context_of, finish_run, start_run
+    from fti.pipelines.runs import finish_run, start_run
     from fti.services.lineage_graph import lineage
+    from fti.store import context_of
     from fti.ui.graph import MAX_NODES_PER_SIDE
 
     with fti.connect(tmp_path / "store") as fs:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import fti
-from fti.pipelines.runs import context_of, list_runs
+from fti.pipelines.runs import list_runs
 from fti.pipelines.scheduler import add_schedule
+from fti.store import context_of
 
 PROCESSES = 4
 TICKS = 6

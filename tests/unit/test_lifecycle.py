@@ -25,8 +25,8 @@ from fti.errors import (
     NotFoundError,
     ValidationError,
 )
-from fti.pipelines.runs import context_of
 from fti.services import feature_groups
+from fti.store import context_of
 from lifecycle_world import T0, build, offline_files, online_rows, registry_snapshot
 
 pytest.importorskip("sklearn")

@@ -16,8 +16,8 @@ import fti
 from fti._internal import lineage_events
 from fti.pipelines.lineage import lineage as cli_lineage
 from fti.pipelines.lineage import parse_target
-from fti.pipelines.runs import context_of
 from fti.services.lineage_graph import LineageGraph, LineageNode, _Index
+from fti.store import context_of
 
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
 

@@ -25,10 +25,10 @@ from typer.testing import CliRunner
 
 import fti
 from fti.cli.app import app
-from fti.pipelines.runs import context_of
 from fti.pipelines.scheduler import Scheduler, list_schedules
 from fti.services import drift_metrics
 from fti.services.prediction_logs import LogRow, append, log_spec
+from fti.store import context_of
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MID = T0 + timedelta(days=10)

@@ -19,7 +19,8 @@ import fti
 from fti.pipelines.backfill import Months, chunks, parse_chunk, parse_duration
 from fti.pipelines.loader import load_pipeline
 from fti.pipelines.runner import parse_value
-from fti.pipelines.runs import context_of, get_run, list_runs
+from fti.pipelines.runs import get_run, list_runs
+from fti.store import context_of
 
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
 calls: list[dict[str, Any]] = []

@@ -14,7 +14,7 @@ import pytest
 
 import fti
 from fti.pipelines.loader import load_pipeline
-from fti.pipelines.runs import context_of, list_runs
+from fti.pipelines.runs import list_runs
 from fti.pipelines.scheduler import (
     LOCK_KIND,
     Scheduler,
@@ -24,6 +24,7 @@ from fti.pipelines.scheduler import (
     list_schedules,
     remove_schedule,
 )
+from fti.store import context_of
 
 T0 = datetime(2013, 1, 1, tzinfo=UTC)
 

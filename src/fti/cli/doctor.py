@@ -18,7 +18,8 @@ __all__ = ["checks"]
 def checks(fs: FeatureStore) -> list[tuple[str, str, str, bool, str]]:
     """(part, url, source, ok, detail) for each backend; passwords in URLs and messages are
     masked."""
-    ctx = fs._ctx
+    from fti.store import context_of
+    ctx = context_of(fs)
     out = []
     for part in ("offline", "online", "registry", "artifacts"):
         url = getattr(fs.config, part)

@@ -60,7 +60,8 @@ def rebuild(
             "Name the feature groups to rebuild (fti online rebuild weather:1) or pass --all."
         )
     fs = open_store(root)
-    ctx = fs._ctx
+    from fti.store import context_of
+    ctx = context_of(fs)
     if all_:
         # deprecated groups still serve: they are rebuilt too
         all_specs = feature_groups.list_specs(ctx, include_deprecated=True)
@@ -136,7 +137,8 @@ def status(
     from fti.services import feature_groups, online_health
 
     fs = open_store(root)
-    ctx = fs._ctx
+    from fti.store import context_of
+    ctx = context_of(fs)
     n, v = parse_name_version(name)
     spec = feature_groups.get_spec(ctx, n, v)
     store_url = mask_url(fs.config.online)

@@ -169,9 +169,10 @@ def runs_list(
 
     Examples: fti runs list --kind feature -n 5 ;  fti runs list --json
     """
-    from fti.pipelines.runs import context_of, list_runs
+    from fti.pipelines.runs import list_runs
 
     fs = open_store(root)
+    from fti.store import context_of
     runs = list_runs(context_of(fs), pipeline=pipeline, kind=kind, status=status, limit=limit)
     if json_:
         emit_json([run_json(r) for r in runs])
@@ -203,9 +204,10 @@ def runs_show(
 
     Examples: fti runs show 20130101T060000 ;  fti runs show 20130101T060000 --json
     """
-    from fti.pipelines.runs import context_of, get_run
+    from fti.pipelines.runs import get_run
 
     fs = open_store(root)
+    from fti.store import context_of
     r = get_run(context_of(fs), run_id)
     if json_:
         emit_json(

@@ -42,7 +42,9 @@ def create(
     from fti.serving.auth import create_token
 
     fs = open_store(root)
-    token, info = create_token(fs._ctx.registry, scope or ["predict"], description=description)
+    from fti.store import context_of
+    registry = context_of(fs).registry
+    token, info = create_token(registry, scope or ["predict"], description=description)
     Console(stderr=True).print(
         f"Token {info.id} (scope {info.scope}). It is shown only now; store it safely:",
         highlight=False,
@@ -60,7 +62,8 @@ def list_(root: store_option = None, json_: json_option = False) -> None:
     from fti.serving.auth import list_tokens
 
     fs = open_store(root)
-    tokens = list_tokens(fs._ctx.registry)
+    from fti.store import context_of
+    tokens = list_tokens(context_of(fs).registry)
     if json_:
         emit_json(
             [
@@ -95,5 +98,6 @@ def revoke(
     from fti.serving.auth import revoke_token
 
     fs = open_store(root)
-    revoke_token(fs._ctx.registry, token_id)
+    from fti.store import context_of
+    revoke_token(context_of(fs).registry, token_id)
     console.print(f"Token {token_id} revoked.")

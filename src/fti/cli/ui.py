@@ -50,8 +50,8 @@ def ui(
     fs = open_store(root)
     if auth:
         from fti.serving.auth import list_tokens
-
-        if not [t for t in list_tokens(fs._ctx.registry) if not t.revoked]:
+        from fti.store import context_of
+        if not [t for t in list_tokens(context_of(fs).registry) if not t.revoked]:
             console.print(
                 "[yellow]warning:[/] --auth is on but no token exists; create one with: "
                 "fti token create --scope read"

@@ -10,10 +10,10 @@ The graph itself is built from run records in ``fti.services.lineage_graph`` (th
 from __future__ import annotations
 
 from fti.errors import ValidationError
-from fti.pipelines.runs import context_of, get_run
+from fti.pipelines.runs import get_run
 from fti.services import lineage_graph
 from fti.services.lineage_graph import LineageGraph
-from fti.store import FeatureStore
+from fti.store import FeatureStore, context_of
 
 __all__ = ["KIND_ALIASES", "lineage", "parse_target"]
 

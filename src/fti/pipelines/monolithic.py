@@ -14,8 +14,8 @@ from typing import Any
 from fti.errors import ValidationError
 from fti.pipelines.decorators import STORE_PARAMETER, Pipeline
 from fti.pipelines.runner import bind, execute
-from fti.pipelines.runs import PipelineRun, context_of, finish_run, jsonable, start_run
-from fti.store import FeatureStore, connect
+from fti.pipelines.runs import PipelineRun, finish_run, jsonable, start_run
+from fti.store import FeatureStore, connect, context_of
 
 __all__ = ["run_monolithic"]
 

@@ -19,8 +19,8 @@ from typing import Any
 from fti._internal import lineage_events
 from fti.errors import ValidationError
 from fti.pipelines.decorators import STORE_PARAMETER, Pipeline
-from fti.pipelines.runs import PipelineRun, context_of, finish_run, jsonable, start_run
-from fti.store import FeatureStore, connect
+from fti.pipelines.runs import PipelineRun, finish_run, jsonable, start_run
+from fti.store import FeatureStore, connect, context_of
 
 __all__ = [
     "StepOutcome",

@@ -24,12 +24,10 @@ from fti.services.lineage_graph import RUN_KIND
 
 if TYPE_CHECKING:
     from fti.services.context import StoreContext
-    from fti.store import FeatureStore
 
 __all__ = [
     "PipelineRun",
     "code_version",
-    "context_of",
     "finish_run",
     "get_run",
     "jsonable",
@@ -39,11 +37,6 @@ __all__ = [
 ]
 
 _GIT_TIMEOUT = 5.0
-
-
-def context_of(fs: FeatureStore) -> StoreContext:
-    """The store's backends (pipelines sit above the facade and share its context)."""
-    return fs._ctx
 
 
 def new_run_id(now: datetime | None = None) -> str:

@@ -35,9 +35,9 @@ from fti.backends.registry import Record
 from fti.errors import ConflictError, FtiError, NotFoundError, ValidationError
 from fti.pipelines.loader import load_pipeline, split_ref
 from fti.pipelines.runner import bind, run_pipeline
-from fti.pipelines.runs import PipelineRun, context_of, jsonable
+from fti.pipelines.runs import PipelineRun, jsonable
 from fti.services import monitoring
-from fti.store import FeatureStore
+from fti.store import FeatureStore, context_of
 
 __all__ = [
     "LOCK_KIND",

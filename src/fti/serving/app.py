@@ -61,6 +61,7 @@ from fti.serving.schemas import (
     VectorsRequest,
     VectorsResponse,
 )
+from fti.store import context_of
 
 __all__ = ["PUBLIC_PATHS", "ServerState", "app_from_env", "create_app"]
 
@@ -178,7 +179,7 @@ def create_app(
 
     ref = ModelRef.parse(model_ref) if isinstance(model_ref, str) else model_ref
     metrics = Metrics()
-    ctx = fs._ctx  # the store's backends; the serving layer is part of fti
+    ctx = context_of(fs)  # the store's backends; the serving layer is part of fti
     writer: PredictionLogWriter | SpoolLogWriter | None = None
     if log_predictions and log_spool:
         cfg = fs.config

@@ -11,6 +11,7 @@ from fti.errors import NotFoundError, ValidationError
 from fti.services import feature_vectors, feature_views, training_datasets
 from fti.services.model_formats import handles_missing_values
 from fti.serving.runtime import ModelRef, Served, VectorSource, predictor
+from fti.store import context_of
 
 __all__ = ["fitted_statistics", "model_loader", "plan_getter"]
 
@@ -39,7 +40,7 @@ def _plan(
 
 def plan_getter(fs: Any) -> Callable[[str, int, int | None], VectorSource]:
     """Plans for ``/v1/feature-views/{name}/{version}/vectors``."""
-    ctx = fs._ctx
+    ctx = context_of(fs)
 
     def get(name: str, version: int, td_version: int | None) -> VectorSource:
         return _plan(ctx, name, version, td_version, None)
@@ -49,7 +50,7 @@ def plan_getter(fs: Any) -> Callable[[str, int, int | None], VectorSource]:
 
 def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
     """Resolve ``ref`` (an alias is resolved on every call, so reload follows it) and load."""
-    ctx = fs._ctx
+    ctx = context_of(fs)
     last: list[tuple[tuple[str, int, str], Served]] = []
 
     def load() -> Served:

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fti.store import context_of
+
 __all__ = ["commit_spool", "decode_line", "main"]
 
 log = logging.getLogger("fti.serving")
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         while True:
             last = ended.wait(every)
             try:
-                commit_spool(fs._ctx, spool, specs)
+                commit_spool(context_of(fs), spool, specs)
             except Exception:
                 log.exception("prediction log: commit of %s failed; retrying", spool)
                 if last:

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fti.errors import FtiError, ValidationError
 from fti.services import model_registry
 from fti.serving.auth import AuthError, ForbiddenError, TokenStore
+from fti.store import context_of
 from fti.ui import activity, pages
 from fti.ui.graph import MAX_NODES_PER_SIDE, LineageIndex, layout, object_href
 from fti.ui.security import COOKIE, Guard, Viewer
@@ -89,7 +90,7 @@ def _environment() -> jinja2.Environment:
 
 def create_ui_app(fs: Any, *, auth: bool = False) -> FastAPI:
     """The UI app for the store ``fs``; ``auth``: require a token (``fti token create``)."""
-    ctx = fs._ctx  # the store's backends; the UI is part of fti
+    ctx = context_of(fs)  # the store's backends; the UI is part of fti
     env = _environment()
     guard = Guard(TokenStore(ctx.registry) if auth else None)
     lineages = LineageIndex(ctx)

@@ -219,8 +219,8 @@ class StreamPipeline:
         generates: users cannot create groups ending in ``_events``)."""
         from fti.definitions.feature_group import normalize_features
         from fti.handles import feature_group as handle
-        from fti.pipelines.runs import context_of
         from fti.services import feature_groups
+        from fti.store import context_of
 
         s = self.spec
         ctx = context_of(fs)

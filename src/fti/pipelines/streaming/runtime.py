@@ -46,6 +46,7 @@ from fti.errors import ConflictError, FtiError
 from fti.pipelines.streaming.pipeline import StreamPipeline
 from fti.pipelines.streaming.state import Event, WindowState
 from fti.pipelines.streaming.vector import EventBatch, VectorState, batch_table, new_state
+from fti.store import context_of
 
 if TYPE_CHECKING:
     from fti.backends.streams import SourceRecord, StreamSource
@@ -83,7 +84,7 @@ class RunReport:
 
 
 def _registry(fs: FeatureStore) -> Registry:
-    return fs._ctx.registry  # the pipelines layer reaches the registry through the store
+    return context_of(fs).registry  # the pipelines layer reaches the registry through the store
 
 
 def events_table(pipeline: StreamPipeline, events: list[Event]) -> pa.Table:
