@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fti.backends.artifacts import ArtifactRef, ArtifactStore
-from fti.backends.artifacts.local import sha256_file
+from fti.backends.artifacts import ArtifactRef, ArtifactStore, sha256_file
 from fti.backends.resolver import open_artifacts
 from fti.errors import IntegrityError, NotFoundError, ValidationError
 

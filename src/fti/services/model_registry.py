@@ -27,8 +27,7 @@ from typing import Any
 
 from fti._internal.lineage_events import record_input, record_output
 from fti._internal.names import check_identifier
-from fti.backends.artifacts import ArtifactRef
-from fti.backends.artifacts.local import sha256_file
+from fti.backends.artifacts import ArtifactRef, sha256_file
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.definitions.model_version import (
     ArtifactInfo,

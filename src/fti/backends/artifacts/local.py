@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import uuid
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from fti.backends.artifacts import ArtifactRef
+from fti.backends.artifacts import ArtifactRef, sha256_file
 from fti.errors import IntegrityError, NotFoundError, ValidationError
 
-__all__ = ["LocalArtifactStore", "sha256_file"]
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = ["LocalArtifactStore"]
 
 
 class LocalArtifactStore:

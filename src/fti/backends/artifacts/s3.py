@@ -14,8 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fti._internal.s3_location import S3Location
-from fti.backends.artifacts import ArtifactRef
-from fti.backends.artifacts.local import sha256_file
+from fti.backends.artifacts import ArtifactRef, sha256_file
 from fti.errors import BackendUnavailableError, IntegrityError, NotFoundError, ValidationError
 
 __all__ = ["S3ArtifactStore"]

@@ -9,18 +9,44 @@ enforced inside the backend, atomically, so an older or out-of-order write never
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ET", "SEQ", "OnlineStore", "OnlineTable"]
+__all__ = ["ET", "SEQ", "OnlineStore", "OnlineTable", "decoder_for"]
 
 ET = "_fti_et"
 SEQ = "_fti_seq"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _ts(v: Any) -> Any:
+    return None if v is None else _EPOCH + timedelta(microseconds=v)
+
+
+def _date(v: Any) -> Any:
+    return None if v is None else date.fromordinal(_EPOCH_ORDINAL + v)
+
+
+def _bool(v: Any) -> Any:
+    return None if v is None else bool(v)
+
+
+def decoder_for(dtype: str) -> Callable[[Any], Any] | None:
+    """How to turn a stored value back into the Python value of ``dtype`` (None: as is).
+
+    Every store keeps timestamps as integer microseconds since the epoch (UTC), dates as days
+    since the epoch and booleans as 0/1, so they all decode alike and a read returns the same
+    Python values whichever store answers it.
+    """
+    return {"timestamp": _ts, "date": _date, "bool": _bool}.get(dtype)
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,7 @@ import msgpack  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fti.backends.online import ET, SEQ, OnlineTable
-from fti.backends.online.sqlite import decoder_for
+from fti.backends.online import ET, SEQ, OnlineTable, decoder_for
 from fti.config import mask_url
 from fti.errors import BackendUnavailableError, ConfigError
 

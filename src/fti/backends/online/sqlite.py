@@ -8,7 +8,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fti._internal.names import quote
-from fti.backends.online import ET, SEQ, OnlineTable
+from fti.backends.online import ET, SEQ, OnlineTable, decoder_for
 from fti.errors import IntegrityError, SchemaError
 
-__all__ = ["SqliteOnlineStore", "arrow_column_to_list", "decoder_for"]
+__all__ = ["SqliteOnlineStore", "arrow_column_to_list"]
 
 _SQL_TYPE = {
     "bool": "INTEGER",
@@ -34,8 +33,6 @@ _SQL_TYPE = {
     "timestamp": "INTEGER",
     "date": "INTEGER",
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _APPLIED = "_fti_applied"
 _SYNCED = -1  # the marker: an applied "version" no table has
 _CHUNK_KEYS = 500
@@ -50,18 +47,6 @@ def arrow_column_to_list(col: pa.ChunkedArray | pa.Array, dtype: str) -> list[An
     if col.null_count == 0 and dtype not in ("string", "bool"):
         return col.to_numpy().tolist()  # type: ignore[no-any-return]
     return col.to_pylist()  # type: ignore[no-any-return]
-
-
-def _ts(v: Any) -> Any:
-    return None if v is None else _EPOCH + timedelta(microseconds=v)
-
-
-def _date(v: Any) -> Any:
-    return None if v is None else date.fromordinal(_EPOCH_ORDINAL + v)
-
-
-def _bool(v: Any) -> Any:
-    return None if v is None else bool(v)
 
 
 def _check_owner(conn: sqlite3.Connection, table: OnlineTable, path: Path) -> None:
@@ -85,11 +70,6 @@ def _check_owner(conn: sqlite3.Connection, table: OnlineTable, path: Path) -> No
 # SQLite stores a NaN REAL as NULL; NaN is stored as this text (a REAL column keeps text that
 # is not a number literal as is) so that null and NaN stay distinct.
 _NAN_TEXT = "NaN"
-
-
-def decoder_for(dtype: str) -> Callable[[Any], Any] | None:
-    """How to turn a stored value back into the Python value of ``dtype`` (None: as is)."""
-    return {"timestamp": _ts, "date": _date, "bool": _bool}.get(dtype)
 
 
 class SqliteOnlineStore:
