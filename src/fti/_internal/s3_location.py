@@ -170,10 +170,6 @@ class S3Location:
             ),
         )
 
-    def spark_uri(self, *keys: str) -> str:
-        """The same location for Hadoop's S3A connector (``s3a://``)."""
-        return "s3a" + self.uri(*keys)[2:]
-
 
 def credential_source() -> str:
     """Where AWS credentials come from (never what they are), for ``fti doctor``."""

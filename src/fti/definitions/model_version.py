@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -226,9 +226,6 @@ class ModelVersionSpec:
     def ref(self) -> str:
         """``name:version``, as the CLI accepts it."""
         return f"{self.name}:{self.version}"
-
-    def with_status(self, status: str) -> ModelVersionSpec:
-        return replace(self, status=status)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -502,13 +502,3 @@ def spark_corrected(frame: Any, spec: FeatureGroupSpec) -> Any:
     rank = f"row_number() OVER (PARTITION BY {keys} ORDER BY `{SEQ}` DESC) AS _fti_rn"
     return frame.selectExpr("*", rank).where("_fti_rn = 1").drop("_fti_rn")
 
-
-def time_column_filter(table: pa.Table, column: str, start: Any, end: Any) -> pa.Table:
-    """Rows with ``start <= column < end`` (either bound may be None)."""
-    mask = None
-    if start is not None:
-        mask = pc.greater_equal(table.column(column), pa.scalar(start, _UTC_US))
-    if end is not None:
-        m = pc.less(table.column(column), pa.scalar(end, _UTC_US))
-        mask = m if mask is None else pc.and_(mask, m)
-    return table if mask is None else table.filter(mask)
