@@ -250,6 +250,7 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_fresh_url"))
 
 
+@pytest.mark.slow
 def test_eight_processes_start_on_a_fresh_database_and_number_gap_free(fresh_url: str) -> None:
     """8 processes open an empty database at the same moment (so all of them race to migrate
     it), then each registers 25 versions of one model: 1..200, no gaps, no duplicates."""

@@ -216,6 +216,7 @@ def test_errors_print_without_traceback_and_exit_non_zero(
     assert message in " ".join(err.split())
 
 
+@pytest.mark.slow
 def test_python_dash_m_fti(store: Path, tmp_path: Path) -> None:
     ok = fti_cli("fg", "list", "--root", str(store), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr

@@ -166,6 +166,7 @@ def test_bad_input_is_a_clear_error(env: tuple[Path, Path], args: list[str], mes
     assert message in str(result.exception)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -144,6 +144,7 @@ def test_piped_tables_are_not_cut(store: Path) -> None:
     assert LONG.strip() in line  # one line, nothing wrapped or cut with "…"
 
 
+@pytest.mark.slow
 def test_token_create_prints_only_the_token_and_scopes_repeat(store: Path) -> None:
     out = cli("token", "create", "--scope", "predict", "--scope", "read")
     assert out.returncode == 0, out.stderr
@@ -174,6 +175,7 @@ def test_unknown_keys_error_names_the_servers_allow_missing_flag(store: Path) ->
             fv.feature_vector({"origin": "XXX"})
 
 
+@pytest.mark.slow
 def test_lineage_names_and_errors(store: Path) -> None:
     unknown = cli("lineage", "model", "nope:1")
     assert unknown.returncode != 0
@@ -210,6 +212,7 @@ def test_stream_backfill_with_a_missing_events_file_is_one_line(tmp_path: Path) 
     assert "does not exist" in lines[0]
 
 
+@pytest.mark.slow
 def test_backfill_chunk_accepts_calendar_months(tmp_path: Path) -> None:
     flow = tmp_path / "flow.py"
     flow.write_text(

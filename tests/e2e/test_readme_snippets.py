@@ -245,6 +245,7 @@ def _fti_commands() -> list[tuple[int, list[str]]]:
     return out
 
 
+@pytest.mark.slow
 def test_bash_fti_commands_parse() -> None:
     commands = _fti_commands()
     assert len(commands) >= 20

@@ -22,6 +22,8 @@ import fti
 import serving_world
 from fti.serving import create_app
 
+pytestmark = pytest.mark.slow  # hundreds of generated requests
+
 EXAMPLES = int(os.environ.get("FTI_FUZZ_EXAMPLES", "1000"))
 
 JSON_SCALARS = (

@@ -239,6 +239,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0)
     pytest.fail("fti serve did not become ready")
 
 
+@pytest.mark.slow
 def test_a_store_reads_a_column_a_separate_process_added(root: Path) -> None:
     """The report's reproduction, with a real second process."""
     with fti.connect(root) as fs:
@@ -253,6 +254,7 @@ def test_a_store_reads_a_column_a_separate_process_added(root: Path) -> None:
         assert a.refresh().read_online({"id": 1})[0]["y"] == 3.0
 
 
+@pytest.mark.slow
 def test_fti_serve_reloads_onto_a_column_another_process_added(root: Path) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

@@ -18,6 +18,8 @@ import pytest
 import fti
 import serving_world
 
+pytestmark = pytest.mark.slow  # `fti serve` processes under load, signalled
+
 TESTS = Path(__file__).resolve().parents[1]
 
 

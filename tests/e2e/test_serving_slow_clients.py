@@ -19,6 +19,8 @@ import pytest
 import fti
 import serving_world
 
+pytestmark = pytest.mark.slow  # each test drives a real `fti serve` process
+
 TESTS = Path(__file__).resolve().parents[1]
 READ_TIMEOUT = 2.25  # not a multiple of INTERVAL: the deadline never meets a byte
 INTERVAL = 0.5  # seconds between two bytes of a slow client

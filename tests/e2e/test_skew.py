@@ -106,6 +106,7 @@ def _corrupt_online(world: serving_world.World, trip_ids: list[int]) -> None:
     )
 
 
+@pytest.mark.slow
 def test_clean_store_then_corrupted_online_values(
     world: serving_world.World, tmp_path: Any
 ) -> None:

@@ -296,6 +296,7 @@ def test_cli_refuses_a_public_bind_without_auth(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_fti_serve_ui_mounts_the_ui_next_to_the_model_routes(world: Any) -> None:
     import socket
     import time

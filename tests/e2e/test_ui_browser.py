@@ -25,6 +25,8 @@ from fti.serving.auth import create_token
 from fti.ui.app import create_ui_app
 from ui_world import build
 
+pytestmark = pytest.mark.slow  # a real browser
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",

@@ -18,7 +18,7 @@ from fti.backends.compute.spark import SparkEngine, delta_files, s3a_options
 from fti.backends.offline.delta import DeltaOfflineStore
 from s3_server import S3Server
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a Spark session
 
 pytest.importorskip("pyspark")
 

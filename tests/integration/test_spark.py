@@ -25,7 +25,7 @@ from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
 from fti.services import training_data
 from fti.services.training_data import normalize_spine, point_in_time
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a Spark session
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 _names = itertools.count()

@@ -185,6 +185,7 @@ def shuffle_with_dupes(raw: list, seed: int) -> list[tuple[str, int, int, Any]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", sorted(STATES))
 @pytest.mark.parametrize("dtype", ["float64", "int64"])
 @settings(max_examples=40, deadline=None)
@@ -207,6 +208,7 @@ def test_stream_backfill_and_oracle_agree(
     assert mismatches(batch, expected) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("state", sorted(STATES))
 def test_identical_on_a_large_random_sequence(state: str) -> None:
     rng = random.Random(7)
@@ -222,6 +224,7 @@ def test_identical_on_a_large_random_sequence(state: str) -> None:
     assert mismatches(to_us(run_backfill(spec, events, "float64")), expected) == []
 
 
+@pytest.mark.slow
 def test_vector_state_matches_on_many_keys_with_ties_and_nulls() -> None:
     """Integer sums and stddev over many keys, colliding times and ids, large batches."""
     rng = random.Random(3)
@@ -371,6 +374,7 @@ def test_vector_state_types_match_the_python_state() -> None:
     assert len(rows_w) > 300
 
 
+@pytest.mark.slow
 def test_vector_state_sums_floats_exactly_in_int64_limbs() -> None:
     """Float sum/mean through the limb prefix sums (no fallback), equal to the exact oracle."""
     rng = random.Random(7)

@@ -53,6 +53,7 @@ def _frame(fg: fti.FeatureGroup, **kw: object) -> list[tuple[object, ...]]:
     return sorted(zip(df["k"], df["t"], df["x"], strict=True))
 
 
+@pytest.mark.slow
 def test_compaction_changes_no_rows_and_keeps_every_version(fs: fti.FeatureStore) -> None:
     fg = _many(fs, 30)
     versions = {v: _frame(fg, version=v) for v in range(0, 31, 5)}

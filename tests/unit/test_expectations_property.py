@@ -173,6 +173,7 @@ def oracle(rule: Expectation, data: dict[str, list[Any]]) -> tuple[set[int], boo
 
 
 # ----------------------------------------------------------------------------- evaluation
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(data=frames(), rs=rule_lists)
 def test_evaluation_matches_the_oracle(data: dict[str, list[Any]], rs: list[Expectation]) -> None:
@@ -199,6 +200,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     fs.close()
 
 
+@pytest.mark.slow
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

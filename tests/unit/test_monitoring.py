@@ -305,6 +305,7 @@ def _cli(root: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["monitor", *args, "--root", str(root)])
 
 
+@pytest.mark.slow
 def test_cli_run_exit_codes_list_and_show(tmp_path: Path) -> None:
     root = tmp_path / "cli"
     with fti.connect(root) as fs:
@@ -459,6 +460,7 @@ floats = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(

@@ -44,6 +44,7 @@ def oracle(batch: list[tuple[str, int, int, int, float]]) -> dict[tuple[str, int
     return best
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=rows)
 def test_newest_per_key_matches_the_oracle(rows: list[tuple[str, int, int, int]]) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +43,7 @@ def oracle(batches: list[list[tuple[str, int]]], with_time: bool) -> list[Row]:
     return rows
 
 
+@pytest.mark.slow
 @settings(
     max_examples=200,
     deadline=None,

@@ -181,6 +181,7 @@ def test_read_log_across_view_versions_is_one_timeline(fs: fti.FeatureStore) -> 
 _times = st.integers(min_value=0, max_value=40)
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     predictions=st.lists(

@@ -135,6 +135,7 @@ def _oracle_rows(inserts: list[list[Any]], make: Any) -> list[Row]:
     return [make(row, (i, j)) for i, batch in enumerate(inserts) for j, row in enumerate(batch)]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

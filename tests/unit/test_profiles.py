@@ -102,6 +102,7 @@ def check_strings(got: dict[str, Any], values: list[str | None]) -> None:
         assert item["lower"] <= true <= item["upper"]
 
 
+@pytest.mark.slow
 @given(batches=inserts, start_day=day_offsets, days=st.integers(1, 8), shift=st.integers(0, 3))
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_window_statistics_equal_exact_statistics_of_the_same_rows(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from fti.backends.registry.migrations import VERSION_TABLE, head_revision
@@ -24,6 +25,7 @@ def _opens_with_alembic(root: Path) -> bool:
     return out.stdout.strip().splitlines()[-1] == "True"
 
 
+@pytest.mark.slow
 def test_a_registry_at_head_opens_without_importing_alembic(tmp_path: Path) -> None:
     root = tmp_path / "store"
     assert _opens_with_alembic(root)  # fresh: migrated with Alembic

@@ -15,6 +15,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 import fti
 
 BATCHES = 60
@@ -58,6 +60,7 @@ print(n, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_compaction_racing_an_insert_process_loses_no_row(tmp_path: Path) -> None:
     root, stop = tmp_path / "store", tmp_path / "stop"
     (tmp_path / "insert.py").write_text(INSERTER)

@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import fti
 
 WRITERS = 2
@@ -46,6 +48,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_two_writer_processes_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     root, go, script = tmp_path / "store", tmp_path / "go", tmp_path / "writer.py"
     script.write_text(WRITER)
