@@ -75,6 +75,7 @@ def _fti(root: Path, env: dict[str, str], *args: str) -> str:
     return f"$ fti {' '.join(args)} (exit {out.returncode})\n{out.stdout}\n{out.stderr}"
 
 
+@pytest.mark.slow
 def test_no_command_output_log_or_record_shows_a_password(
     urls: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -69,6 +69,7 @@ def store(tmp_path: Path, prefix: str, registry_url: str) -> Iterator[fti.Featur
     fs.close()
 
 
+@pytest.mark.slow
 def test_delete_on_redis_touches_nothing_else(store: fti.FeatureStore, prefix: str) -> None:
     w = build(store)
     keys = [{"k": "a"}, {"k": "b"}]

@@ -43,6 +43,7 @@ print(json.dumps(got), flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_concurrent_registrations_get_versions_1_to_n(tmp_path: Path, registry_url: str) -> None:
     root = tmp_path / "store"

@@ -10,22 +10,20 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 import fti
+import online_loss_world as world
 from fti.cli.app import app
 from fti.errors import BackendUnavailableError
 from fti.services.feature_groups import online_table
@@ -34,7 +32,6 @@ from service_checks import require_service
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2024, 3, 1, tzinfo=UTC)
 FLUSH_DB = 13  # a logical database only this file flushes
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -66,47 +63,6 @@ def prefix() -> Iterator[str]:
         _delete_prefix(db, f"{p}:_lock")
 
 
-def _rows(n_keys: int, inserts: int) -> list[list[dict[str, Any]]]:
-    """Several inserts: later ones update some keys with later times, one goes back in time."""
-    batches = []
-    for b in range(inserts):
-        batch = []
-        for k in range(n_keys):
-            if b and k % (b + 1):
-                continue
-            hour = b if k % 7 else -b  # every 7th key gets an older row: must not win
-            batch.append(
-                {"station": f"s{k:04d}", "t": T0 + timedelta(hours=hour), "temp": float(k + b)}
-            )
-        batches.append(batch)
-    return batches
-
-
-def _oracle(batches: list[list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    latest: dict[str, dict[str, Any]] = {}
-    for batch in batches:
-        for row in batch:
-            old = latest.get(row["station"])
-            if old is None or row["t"] >= old["t"]:
-                latest[row["station"]] = row
-    return latest
-
-
-def _store(root: Path, url: str, batches: list[list[dict[str, Any]]]) -> fti.FeatureStore:
-    fs = fti.connect(root, online=url)
-    fg = fs.feature_group("weather", primary_key=["station"], event_time="t", online=True)
-    for batch in batches:
-        fg.insert(pa.Table.from_pylist(batch))
-    return fs
-
-
-def _check(rows: list[dict[str, Any] | None], want: dict[str, dict[str, Any]]) -> None:
-    assert len(rows) == len(want)
-    for row, (key, expected) in zip(rows, sorted(want.items()), strict=True):
-        assert row is not None, key
-        assert (row["station"], row["t"], row["temp"]) == (key, expected["t"], expected["temp"])
-
-
 def _status(root: Path, url: str, *args: str) -> dict[str, Any]:
     env = {"FTI_ONLINE": url, "FTI_PROGRESS": "0"}
     result = CliRunner().invoke(
@@ -118,13 +74,13 @@ def _status(root: Path, url: str, *args: str) -> dict[str, Any]:
 
 def test_flushdb_under_a_running_reader_is_detected_and_healed(prefix: str, tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:6379/{FLUSH_DB}?prefix={prefix}"
-    batches = _rows(120, 4)
-    want = _oracle(batches)
-    fs = _store(tmp_path / "s", url, batches)
+    batches = world.batches(120, 4)
+    want = world.oracle(batches)
+    fs = world.store_with(tmp_path / "s", url, batches)
     spec = fs.get_feature_group("weather").spec
     reader = OnlineReader(fs._ctx, spec)  # as a server holds it: never waits for a restore
     entities = [{"station": k} for k in sorted(want)]
-    _check(reader.rows(entities), want)
+    world.check(reader.rows(entities), want)
 
     client = _redis(FLUSH_DB)
     client.flushdb()  # the store lost everything (only this test's database)
@@ -139,7 +95,7 @@ def test_flushdb_under_a_running_reader_is_detected_and_healed(prefix: str, tmp_
             outcomes.append(str(e))
             time.sleep(0.05)
             continue
-        _check(rows, want)
+        world.check(rows, want)
         outcomes.append("ok")
         break
     assert outcomes[-1] == "ok", outcomes
@@ -154,9 +110,9 @@ def test_flushdb_under_a_running_reader_is_detected_and_healed(prefix: str, tmp_
 def test_partial_and_full_loss_are_reported_and_rebuilt(prefix: str, tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:6379/0?prefix={prefix}"
     root = tmp_path / "s"
-    batches = _rows(300, 3)
-    want = _oracle(batches)
-    _store(root, url, batches).close()
+    batches = world.batches(300, 3)
+    want = world.oracle(batches)
+    world.store_with(root, url, batches).close()
     healthy = _status(root, url, "--exact")
     assert healthy["check"]["missing"] == 0
     assert healthy["check"]["offline_keys"] == 300
@@ -194,7 +150,7 @@ def test_partial_and_full_loss_are_reported_and_rebuilt(prefix: str, tmp_path: P
     assert _status(root, url, "--exact")["check"]["missing"] == 0
     fs = fti.connect(root, online=url)
     fg = fs.get_feature_group("weather")
-    _check(fg.read_online([{"station": k} for k in sorted(want)]), want)
+    world.check(fg.read_online([{"station": k} for k in sorted(want)]), want)
 
     # Full loss: every key under the prefix gone; a reader heals, status first reports it.
     assert _delete_prefix(0, prefix) > 300
@@ -202,30 +158,8 @@ def test_partial_and_full_loss_are_reported_and_rebuilt(prefix: str, tmp_path: P
     assert lost["check"]["marker"] is False
     assert lost["check"]["missing"] == 300
     assert lost["online_keys"] == 0
-    _check(fg.read_online([{"station": k} for k in sorted(want)]), want)  # waits for the heal
+    world.check(fg.read_online([{"station": k} for k in sorted(want)]), want)  # waits for the heal
     assert _status(root, url, "--exact")["check"]["missing"] == 0
-    fs.close()
-
-
-def test_sqlite_table_dropped_under_a_reader_is_restored(tmp_path: Path) -> None:
-    root = tmp_path / "s"
-    batches = _rows(50, 3)
-    want = _oracle(batches)
-    fs = _store(root, f"sqlite:///{root}/online.db", batches)
-    fg = fs.get_feature_group("weather")
-    entities = [{"station": k} for k in sorted(want)]
-    _check(fg.read_online(entities), want)
-    with sqlite3.connect(root / "online.db") as conn:
-        conn.execute('DROP TABLE "weather_v1"')
-    _check(fg.read_online(entities), want)
-    # An insert into a dropped table restores the rows of every earlier insert too.
-    with sqlite3.connect(root / "online.db") as conn:
-        conn.execute('DROP TABLE "weather_v1"')
-    extra = [{"station": "zzz", "t": T0, "temp": 1.0}]
-    fg.insert(pa.Table.from_pylist(extra))
-    want = _oracle([*batches, extra])
-    raw = fs._ctx.online.read(online_table(fg.spec), [(k,) for k in sorted(want)])
-    assert None not in raw
     fs.close()
 
 
@@ -235,6 +169,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_server_answers_503_with_the_reason_while_healing_never_wrong_data(
     prefix: str, tmp_path: Path
 ) -> None:
@@ -328,14 +263,3 @@ def test_server_answers_503_with_the_reason_while_healing_never_wrong_data(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def test_stream_commits_set_the_marker_so_unknown_keys_stay_plain_misses(tmp_path: Path) -> None:
-    fs = fti.connect(tmp_path / "s")
-    fg = fs.feature_group("weather", primary_key=["station"], event_time="t", online=True)
-    staged = [fg.stage_online(pa.Table.from_pylist(b)) for b in _rows(20, 3)]
-    fg.commit_staged(staged)
-    assert fs._ctx.online.holds(online_table(fg.spec))
-    reader = OnlineReader(fs._ctx, fg.spec)  # heal_wait 0: a lost table would raise here
-    assert reader.rows([{"station": "unknown"}]) == [None]
-    fs.close()

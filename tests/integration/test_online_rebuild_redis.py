@@ -155,8 +155,3 @@ def test_rebuild_after_redis_lost_everything(
     assert same_state(online_state(fs, w.spec, w_keys), before_w)
     assert same_state(online_state(fs, e.spec, e_keys), before_e)
     fs.close()
-
-
-def test_rebuild_needs_a_name_or_all(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["online", "rebuild", "--root", str(tmp_path / "s")])
-    assert result.exit_code != 0

@@ -51,6 +51,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("commit_lock", ["conditional", "registry"])
 def test_two_writer_processes_on_s3_lose_nothing(
     tmp_path: Path, s3_server: S3Server, s3_bucket: str, commit_lock: str

@@ -65,6 +65,7 @@ print(started, flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_scheduler_processes_run_each_tick_once(tmp_path: Path, registry_url: str) -> None:
     root = tmp_path / "store"

@@ -23,6 +23,7 @@ def _files(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if "__pycache__" not in p.parts}
 
 
+@pytest.mark.slow
 def test_streaming_example_writes_only_under_the_store(tmp_path: Path) -> None:
     require_service("Redis", "127.0.0.1", 6379)
     import redis

@@ -132,6 +132,7 @@ def produce(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
     assert producer.flush(30) == 0
 
 
+@pytest.mark.slow
 def test_kafka_stream_matches_oracle(tmp_path: Path, broker: Broker) -> None:
     from fti.backends.streams.kafka import KafkaSource
 
@@ -150,6 +151,7 @@ def test_kafka_stream_matches_oracle(tmp_path: Path, broker: Broker) -> None:
     fs.close()
 
 
+@pytest.mark.slow
 def test_kafka_broker_restart_reconnects_and_catches_up(tmp_path: Path, broker: Broker) -> None:
     from fti.backends.streams.kafka import KafkaSource
 

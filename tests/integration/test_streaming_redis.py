@@ -17,7 +17,7 @@ from fti.backends.streams.redis import RedisStreamSource
 from fti.pipelines.streaming import statuses
 from service_checks import require_service
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # `fti stream run` processes
 URL = "redis://127.0.0.1:6379/0"
 
 

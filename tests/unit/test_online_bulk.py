@@ -8,6 +8,7 @@ rows the insert had.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,9 +16,11 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import fti
 from fti.backends.online import ET, SEQ
+from fti.cli.app import app
 from fti.services.materialization import newest_per_key
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -123,3 +126,8 @@ def test_rebuild_reads_the_files_and_a_column_no_file_has(fs: fti.FeatureStore) 
     assert fg.rebuild_online() == 2
     got = fg.read_online([{"user": 1}, {"user": 2}])
     assert [(r["x"], r["y"]) for r in got if r is not None] == [(3.0, None), (2.0, None)]
+
+
+def test_rebuild_needs_a_name_or_all(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["online", "rebuild", "--root", str(tmp_path / "s")])
+    assert result.exit_code != 0
