@@ -19,10 +19,15 @@ __all__ = ["StoreContext"]
 
 
 class StoreContext:
-    """Config plus lazily opened backends (an online store is opened only when used)."""
+    """Config plus lazily opened backends (an online store is opened only when used).
 
-    def __init__(self, config: StoreConfig) -> None:
+    ``read_only=True`` is for listings that never write: the registry may then be opened
+    read-only (see :func:`fti.backends.resolver.open_registry`), and writing through it fails.
+    """
+
+    def __init__(self, config: StoreConfig, *, read_only: bool = False) -> None:
         self.config = config
+        self.read_only = read_only
         self.lock = threading.RLock()
 
     @cached_property
@@ -35,7 +40,7 @@ class StoreContext:
 
     @cached_property
     def registry(self) -> Registry:
-        return resolver.open_registry(self.config.registry)
+        return resolver.open_registry(self.config.registry, read_only=self.read_only)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
