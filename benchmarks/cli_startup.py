@@ -21,6 +21,10 @@ an option pays for importing pydantic, which ``import typer, rich`` does not sho
 ``--imports`` then runs each command ``--runs`` times more under ``python -X importtime`` and
 prints the median import time per top-level package (fti per subpackage): far less noisy than
 wall time on a shared machine, and it says where the time goes.
+
+``--instructions`` runs each command once under valgrind (``cachegrind``, needs the ``valgrind``
+package) and prints the instructions it executed: unlike any time, that count does not depend on
+the load, so on a busy machine it is the figure to compare (it runs ~50x slower).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -137,12 +143,51 @@ def import_times(
         print(f"  {package:<20}" + "".join(f"{ms(n, package):20.1f}" for n in names))
 
 
+def instructions(commands: dict[str, list[str]], env: dict[str, str]) -> None:
+    """Instructions each command executes (valgrind's ``I refs``), next to the baseline's."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind: apt-get install valgrind")
+    counts = {}
+    for name, cmd in commands.items():
+        err = subprocess.run(
+            [
+                valgrind,
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                "--cachegrind-out-file=/dev/null",
+                *cmd,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        ).stderr
+        found = re.search(r"I\s+refs:\s+([\d,]+)", err)
+        assert found is not None, err[-500:]
+        counts[name] = int(found.group(1).replace(",", "")) / 1e6
+    base = counts[BASELINE]
+    print("\ninstructions executed (millions, valgrind; independent of the load):")
+    print(f"  {BASELINE:<34} {base:8.1f}   (baseline)")
+    for name, count in counts.items():
+        if name != BASELINE:
+            print(
+                f"  {name:<34} {count:8.1f}   +{count - base:7.1f} ({count / base:.2f}x baseline)"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--groups", type=int, default=100)
     parser.add_argument(
         "--imports", action="store_true", help="Also print the import time by package."
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="Also count the instructions each command executes (valgrind).",
     )
     args = parser.parse_args()
     python = sys.executable
@@ -183,6 +228,8 @@ def main() -> None:
         print_medians(times, cpu, args.runs)
         if args.imports:
             import_times(commands, env, args.runs)
+        if args.instructions:
+            instructions(commands, env)
 
 
 if __name__ == "__main__":
