@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -35,15 +35,13 @@ import pyarrow.compute as pc
 
 from fti._internal.frames import from_arrow
 from fti._internal.names import quote
+from fti.backends.compute.duckdb import DuckDBEngine, parse_sql
 from fti.backends.offline import SEQ
-from fti.definitions.expectations import Expectation
+from fti.definitions.expectations import Expectation, sql_columns
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ValidationError
 from fti.services.context import StoreContext
 from fti.services.feature_groups import QUALITY_KIND
-
-if TYPE_CHECKING:
-    from fti.backends.compute.duckdb import DuckDBEngine
 
 __all__ = [
     "INSERT_ID",
@@ -206,7 +204,10 @@ def _fails_sql(rule: Expectation, table: pa.Table, params: list[Any]) -> str:
                     f"Expectation {rule.describe()} references column {c!r}, which the insert "
                     f"does not have. Columns: {table.column_names}."
                 )
-        # The predicate was checked on construction: one expression, no subquery or comment.
+        # Checked on construction, and again here (a stored definition is text from the
+        # registry): one expression, no statement, subquery or comment.
+        assert rule.predicate is not None
+        sql_columns(rule.predicate, parse=parse_sql)
         return f"coalesce(NOT ({rule.predicate}), false)"
     raise AssertionError(rule.kind)
 

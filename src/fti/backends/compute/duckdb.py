@@ -13,6 +13,8 @@ its own on first use (a connection is never shared across processes).
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import tempfile
 import threading
@@ -30,7 +32,7 @@ from deltalake import DeltaTable
 
 from fti.errors import ConfigError
 
-__all__ = ["DuckDBConfig", "DuckDBEngine", "ParquetFiles"]
+__all__ = ["DuckDBConfig", "DuckDBEngine", "ParquetFiles", "parse_sql"]
 
 ENV_MEMORY_LIMIT = "FTI_DUCKDB_MEMORY_LIMIT"
 ENV_THREADS = "FTI_DUCKDB_THREADS"
@@ -209,6 +211,21 @@ class DuckDBEngine:
             db, self._db = self._db, None
         if db is not None and self._pid == os.getpid():
             db.close()
+
+
+def parse_sql(text: str) -> dict[str, Any]:
+    """DuckDB's parse tree of ``text`` (``json_serialize_sql``; an ``error`` key if it does not
+    parse). Nothing is executed; used to check expectation predicates when they are defined,
+    before any store exists, so it parses on a small database of its own (results cached).
+    """
+    return dict(json.loads(_serialized(text)))
+
+
+@functools.lru_cache(maxsize=256)
+def _serialized(text: str) -> str:
+    with duckdb.connect() as con:
+        row = con.execute("SELECT json_serialize_sql(?)", [text]).fetchone()
+    return str(row[0]) if row else '{"error": true, "error_message": "no result"}'
 
 
 def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: ParquetFiles) -> None:
