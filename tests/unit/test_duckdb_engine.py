@@ -152,7 +152,8 @@ def test_a_forked_child_gets_a_database_of_its_own() -> None:
     report = os.read(read, 100).decode()
     os.close(read)
     worker.join()
-    assert status is not None and os.waitstatus_to_exitcode(status) == 0
+    assert status is not None
+    assert os.waitstatus_to_exitcode(status) == 0
     assert report == "0 42"  # a fresh database (no parent table) that answers queries
     # The parent's cursor still works.
     assert held.sql("SELECT x FROM parent_only").fetchall() == [(42,)]
