@@ -143,7 +143,6 @@ class DuckDBEngine:
             self._forget_parent()
         with self._lock:
             if self._db is None:
-                Path(self.config.temp_directory).mkdir(parents=True, exist_ok=True)
                 self._db = duckdb.connect(config=self.config.options())
             return self._db
 
