@@ -9,9 +9,9 @@ import pyarrow as pa
 
 from fti._internal.frames import to_arrow
 from fti.errors import ValidationError
+from fti.pipelines.streaming.aggregation import duckdb_backfill
 from fti.pipelines.streaming.pipeline import StreamPipeline
 from fti.pipelines.streaming.runtime import events_table
-from fti.services import stream_backfill
 
 if TYPE_CHECKING:
     from fti.services.ingestion import InsertReport
@@ -65,6 +65,6 @@ def backfill(
         table = pipeline.events_group(fs).read(format="arrow")
     else:
         table = prepare_events(pipeline, events)
-    rows = stream_backfill.aggregate(pipeline.spec, table)
+    rows = duckdb_backfill.aggregate(pipeline.spec, table)
     report = pipeline.feature_group(fs).insert(rows) if write and rows.num_rows else None
     return BackfillResult(rows, report)

@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from fti.definitions.aggregations import Aggregation, WindowSpec
 from fti.errors import ValidationError
-from fti.pipelines.streaming.state import Event
-from fti.pipelines.streaming.vector import EventBatch
+from fti.pipelines.streaming.aggregation.vector_state import EventBatch
+from fti.pipelines.streaming.aggregation.window_state import Event
 
 if TYPE_CHECKING:
     from fti.backends.streams import StreamSource
@@ -309,7 +309,7 @@ class StreamPipeline:
         >>> card_activity.aggregates_at(fs, spine_df)                         # doctest: +SKIP
         """
         from fti._internal.frames import from_arrow, to_arrow
-        from fti.services.stream_backfill import aggregate
+        from fti.pipelines.streaming.aggregation.duckdb_backfill import aggregate
 
         points = to_arrow(spine, what=f"the spine of {self.name!r}")
         events = self.events_group(fs).read(format="arrow")

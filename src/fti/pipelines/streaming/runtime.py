@@ -43,9 +43,14 @@ from fti.backends.registry import Registry
 from fti.config import mask_url
 from fti.definitions.fields import arrow_type
 from fti.errors import ConflictError, FtiError
+from fti.pipelines.streaming.aggregation.vector_state import (
+    EventBatch,
+    VectorState,
+    batch_table,
+    new_state,
+)
+from fti.pipelines.streaming.aggregation.window_state import Event, WindowState
 from fti.pipelines.streaming.pipeline import StreamPipeline
-from fti.pipelines.streaming.state import Event, WindowState
-from fti.pipelines.streaming.vector import EventBatch, VectorState, batch_table, new_state
 from fti.store import context_of
 
 if TYPE_CHECKING:

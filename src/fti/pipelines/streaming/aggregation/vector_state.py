@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 
 from fti.definitions.aggregations import Partial, WindowSpec, finalize
 from fti.definitions.fields import arrow_type
-from fti.pipelines.streaming.state import Event, WindowState
+from fti.pipelines.streaming.aggregation.window_state import Event, WindowState
 
 __all__ = ["EventBatch", "VectorState", "batch_table", "new_state"]
 
