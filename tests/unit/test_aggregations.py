@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 
 from fti.definitions.aggregations import Aggregation, WindowSpec
 from fti.errors import ValidationError
-from fti.pipelines.streaming.aggregation.duckdb_backfill import aggregate
-from fti.pipelines.streaming.aggregation.vector_state import VectorState
-from fti.pipelines.streaming.aggregation.window_state import Event, WindowState
+from fti.pipelines.streaming.aggregation import Event, VectorState, WindowState, aggregate
 
 FNS = ("count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct")
 # What the columnar state handles (else the pipeline uses WindowState): no count_distinct, and
