@@ -181,7 +181,6 @@ def run(
     events_fg = pipeline.events_group(fs)
     ck = _Checkpoint(_registry(fs), pipeline.checkpoint_name)
     state, restored = _restore(pipeline, fs, ck)
-    name = pipeline.name
     counters: dict[str, int] = {
         "records": 0,
         "accepted": 0,
@@ -191,13 +190,9 @@ def run(
         "rows": 0,
         **ck.body.get("counters", {}),
     }
-    progress = _Progress(state, pipeline.transform, fg, counters, ck.positions, RunReport(name))
-    report, positions, pending, staged = (
-        progress.report,
-        progress.positions,
-        progress.pending,
-        progress.staged,
-    )
+    report = RunReport(pipeline.name)
+    progress = _Progress(state, pipeline.transform, fg, counters, ck.positions, report)
+    positions, pending, staged = progress.positions, progress.pending, progress.staged
     started = time.monotonic()
     last_ck = time.monotonic()
     last_ck_records = counters["records"]

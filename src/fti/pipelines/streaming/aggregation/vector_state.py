@@ -12,12 +12,13 @@ Representation (``n`` retained events):
   index of the event id in a Python list; a key's events are one contiguous *segment*;
 * per value column ``val`` (int64 for int/bool/timestamp columns, float64 for floats) and
   ``ok`` (not null);
-* rebuilt after each batch's inserts, O(n) each: prefix sums of the non-null count, of the
-  value and of its square (a window's count/sum/sum of squares is a difference of two prefixes,
-  exact in int64 — guarded, see below); a forward fill of the last non-null position
-  (``last``); and for ``min``/``max`` a block decomposition: the extreme of each block of 32
-  events and a sparse table over those, so a range is two lookups for its whole blocks plus a
-  masked 32-wide reduction for each of its two edge blocks.
+* rebuilt after each batch's inserts, O(n) each (``vector_query.WindowQuery``): prefix sums of
+  the non-null count, of the value and of its square (a window's count/sum/sum of squares is a
+  difference of two prefixes, exact in int64 — guarded, see below); a forward fill of the last
+  non-null position (``last``); and for ``min``/``max`` a block decomposition
+  (``kernels.RangeExtremes``): the extreme of each block of 32 events and a sparse table over
+  those, so a range is two lookups for its whole blocks plus a masked 32-wide reduction for each
+  of its two edge blocks.
 
 Per batch: ids are checked against the ids seen (duplicates), lateness against the running
 watermark (vectorised), the accepted events are sorted and inserted with ``np.insert`` at
