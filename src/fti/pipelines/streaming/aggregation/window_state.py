@@ -104,9 +104,6 @@ class WindowState:
     def is_late(self, et: int) -> bool:
         return self.watermark is not None and et <= self.watermark - self.spec.lateness_us
 
-    def seen(self, eid: Any) -> bool:
-        return eid in self._seen
-
     def _insert(self, ev: Event) -> bool:
         """Add an event; True if it is now its key's newest (greatest (time, id))."""
         ke = self._keys.get(ev.key)
