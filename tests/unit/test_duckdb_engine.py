@@ -161,7 +161,7 @@ def test_a_forked_child_gets_a_database_of_its_own() -> None:
 
 
 # Modules another change is moving onto ctx.compute (remove when it lands).
-_PENDING = {"pipelines/streaming/aggregation/duckdb_backfill.py"}
+_PENDING: set[str] = set()
 
 
 def test_only_the_compute_backend_opens_duckdb() -> None:
