@@ -206,7 +206,7 @@ def create_app(
         if writer is not None:
             writer.close()
         raise
-    tokens = TokenStore(ctx.registry) if auth else None
+    tokens = TokenStore(ctx) if auth else None
     state = ServerState(runtime, metrics, writer, tokens)
     if ref is not None or loader is not None:
         _add_model_checks(state.readiness, runtime)
