@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fti.serving.runtime import predictor
+from fti.services.model_formats import predictor
 
 
 def _data() -> tuple[pd.DataFrame, np.ndarray]:

@@ -146,6 +146,17 @@ def latest(ctx: StoreContext, fv: FeatureViewSpec) -> TrainingDatasetSpec | None
     return specs[-1] if specs else None
 
 
+def latest_version(ctx: StoreContext, fv: FeatureViewSpec) -> int | None:
+    """The version :func:`latest` returns, without building every version's spec (a request
+    path asks this on every call)."""
+    versions = [
+        r.version
+        for r in ctx.registry.records(KIND, fv.key)
+        if record_state.listed(r.body, include_deprecated=True)
+    ]
+    return max(versions, default=None)
+
+
 def _store_profile(ctx: StoreContext, table: pa.Table, key: str, tmp: str) -> dict[str, Any]:
     """Mergeable sketches of a split (the format of feature group commit profiles), so the
     split can serve as a monitoring reference."""
