@@ -92,12 +92,13 @@ def predictor(model: Any, names: Sequence[str]) -> Predict:
     booster = _lightgbm_booster(model) if binary else None
     tree = _sklearn_tree(model)
 
-    def call(method: Callable[..., Any], X: Any, **options: Any) -> Any:
+    def checked(method: Callable[..., Any], X: Any) -> Any:
+        """A scikit-learn call that validates its input (and may warn about the names)."""
         if not named:
-            return np.asarray(method(X, **options))
+            return np.asarray(method(X))
         with warnings.catch_warnings():  # only around this call: no process-wide filter
             warnings.filterwarnings("ignore", message=_UNNAMED, category=UserWarning)
-            return np.asarray(method(X, **options))
+            return np.asarray(method(X))
 
     def unchecked(X: Any) -> Any:
         if not tree or X.dtype != np.float64:
@@ -114,18 +115,19 @@ def predictor(model: Any, names: Sequence[str]) -> Predict:
         if perm is not None:
             X = X[:, perm]
         X32 = unchecked(X)
+        # The fast paths validate nothing, so they have nothing to warn about either.
         if binary:
             if booster is not None:
-                proba = call(booster.predict, X, num_threads=1)
+                proba = np.asarray(booster.predict(X, num_threads=1))
             elif X32 is not None:
-                proba = call(model.predict_proba, X32, check_input=False)[:, 1]
+                proba = np.asarray(model.predict_proba(X32, check_input=False))[:, 1]
             else:
-                proba = call(model.predict_proba, X)[:, 1]
+                proba = checked(model.predict_proba, X)[:, 1]
             # argmax of (1 - p, p), as predict does: a tie goes to the first class.
             labels = np.asarray(classes)[(proba > 0.5).astype(np.int64)]
             return list(labels.tolist()), [float(x) for x in proba]
         if X32 is not None:
-            return list(call(model.predict, X32, check_input=False).tolist()), None
-        return list(call(model.predict, X).tolist()), None
+            return list(np.asarray(model.predict(X32, check_input=False)).tolist()), None
+        return list(checked(model.predict, X).tolist()), None
 
     return predict
