@@ -245,7 +245,7 @@ def create_app(
         route = request.scope.get("route")
         metrics.error(getattr(route, "path", None) or "unrouted", kind)
 
-    _install_error_handlers(app, on_error, PathRedactor.for_store(getattr(fs, "config", None)))
+    _install_error_handlers(app, on_error, PathRedactor.for_store(fs.config))
     # Without auth the routes carry no dependency at all (nothing to solve per request).
     need: dict[str, list[Any]] = {
         s: [Depends(_auth_dependency(state, s))] if auth else []
