@@ -27,6 +27,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fti._internal.previews import preview
@@ -382,6 +383,30 @@ _plans_lock = threading.Lock()
 _MAX_PLANS = 256
 
 
+# The latest training dataset version per view, valid while the registry's summary of training
+# dataset records (their count and last change, one aggregate query) is unchanged: reading the
+# records themselves (with their fitted statistics) on every request costs milliseconds.
+_Fingerprint = tuple[int, datetime | None]
+_latest: weakref.WeakKeyDictionary[StoreContext, dict[str, tuple[_Fingerprint, int | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _latest_training_dataset(ctx: StoreContext, spec: FeatureViewSpec) -> int | None:
+    fingerprint = ctx.registry.summary(training_datasets.KIND)
+    with _plans_lock:
+        known = _latest.setdefault(ctx, {}).get(spec.key)
+    if known is not None and known[0] == fingerprint:
+        return known[1]
+    version = training_datasets.latest_version(ctx, spec)
+    with _plans_lock:
+        cache = _latest.setdefault(ctx, {})
+        if len(cache) >= _MAX_PLANS:
+            cache.clear()
+        cache[spec.key] = (fingerprint, version)
+    return version
+
+
 def plan_of(
     ctx: StoreContext,
     spec: FeatureViewSpec,
@@ -399,7 +424,7 @@ def plan_of(
     """
     td_version = training_dataset_version
     if td_version is None and spec.transformations:
-        td_version = training_datasets.latest_version(ctx, spec)
+        td_version = _latest_training_dataset(ctx, spec)
         if td_version is None:
             resolve_fitted(ctx, spec, None)  # raises: says how to create one
     # Keyed by the spec object (kept alive in the entry, so its id is not reused): a handle

@@ -34,7 +34,17 @@ from fti.services.profile_sketches import ColumnProfile
 from fti.services.statistics import describe
 from fti.services.training_data import point_in_time
 
-__all__ = ["KIND", "batch_data", "create", "get", "latest", "list_specs", "read", "read_rows"]
+__all__ = [
+    "KIND",
+    "batch_data",
+    "create",
+    "get",
+    "latest",
+    "latest_version",
+    "list_specs",
+    "read",
+    "read_rows",
+]
 
 KIND = "training_dataset"
 
