@@ -9,12 +9,12 @@ from __future__ import annotations
 import threading
 import time
 
-from fti.definitions.token import ANY_SCOPE, SCOPES, TokenInfo
+from fti.definitions.token import ANY_SCOPE, TokenInfo
 from fti.errors import AuthError, ForbiddenError
 from fti.services import tokens
 from fti.services.context import StoreContext
 
-__all__ = ["ANY_SCOPE", "SCOPES", "TokenInfo", "TokenStore"]
+__all__ = ["ANY_SCOPE", "TokenStore"]
 
 _REFRESH_SECONDS = 10.0
 _MISS_REFRESH_SECONDS = 1.0
