@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.definitions.aggregations import Aggregation, WindowSpec
 from fti.errors import ValidationError
 from fti.pipelines.streaming.aggregation import (
@@ -134,6 +135,9 @@ def run_stream(
     return latest
 
 
+ENGINE = DuckDBEngine()  # the backfill's SQL runs on a store's engine; one for the module
+
+
 def run_backfill(spec: WindowSpec, events: list, dtype: str) -> dict[tuple, dict]:
     table = pa.table(
         {
@@ -146,7 +150,7 @@ def run_backfill(spec: WindowSpec, events: list, dtype: str) -> dict[tuple, dict
         }
     )
     out = {}
-    for r in aggregate(spec, table).to_pylist():
+    for r in aggregate(spec, table, engine=ENGINE).to_pylist():
         out[(r.pop("k"), r.pop("ts"))] = r
     return out
 

@@ -11,6 +11,7 @@ from fti.config import StoreConfig
 
 if TYPE_CHECKING:
     from fti.backends.artifacts import ArtifactStore
+    from fti.backends.compute.duckdb import DuckDBEngine
     from fti.backends.offline import OfflineStore
     from fti.backends.online import OnlineStore
     from fti.backends.registry import Registry
@@ -41,8 +42,16 @@ class StoreContext:
     def artifacts(self) -> ArtifactStore:
         return resolver.open_artifacts(self.config.artifacts)
 
+    @cached_property
+    def compute(self) -> DuckDBEngine:
+        """The store's DuckDB (configured from ``FTI_DUCKDB_*``): every SQL pass runs on a
+        cursor of it (``ctx.compute.cursor()``, ``ctx.compute.query(...)``)."""
+        from fti.backends.compute.duckdb import DuckDBEngine  # duckdb loads on first use
+
+        return DuckDBEngine()
+
     def close(self) -> None:
-        for name in ("online", "registry"):
+        for name in ("online", "registry", "compute"):
             backend = self.__dict__.pop(name, None)
             if backend is not None:
                 backend.close()

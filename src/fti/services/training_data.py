@@ -1,8 +1,10 @@
 """Point-in-time-correct training data: validate the spine, pin table versions, run the join.
 
-The join itself is compiled by :mod:`fti.planner.duckdb_pit` into one DuckDB statement over the
-Delta tables' Arrow datasets (scanned lazily, never loaded whole into Python), or with
-``engine="spark"`` by :mod:`fti.planner.spark_pit` into Spark SQL over the same table versions.
+The join is planned once (:mod:`fti.planner.pit_plan`) and rendered by
+:mod:`fti.planner.duckdb_pit` into one DuckDB statement over the Delta tables' files (scanned
+lazily, never loaded whole into Python) that the store's DuckDB (``ctx.compute``) runs, or with
+``engine="spark"`` by :mod:`fti.planner.spark_pit` into Spark SQL over the same table versions,
+run by :class:`~fti.backends.compute.spark.SparkEngine`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +24,7 @@ import pyarrow.dataset as ds
 from fti._internal.error_translation import engine_errors
 from fti._internal.frames import to_arrow
 from fti._internal.names import RESERVED_PREFIX, quote
+from fti.backends.compute.duckdb import DuckDBEngine, ParquetFiles
 from fti.backends.compute.spark import SparkEngine, spark_schema
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -31,10 +33,12 @@ from fti.definitions.fields import arrow_type
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
 from fti.errors import MissingDependencyError, ValidationError
-from fti.planner.duckdb_pit import ROW, ParquetFiles, PitStatement, compile_pit, run_pit
+from fti.planner.duckdb_pit import compile_pit
+from fti.planner.pit_plan import ROW, PitStatement
 from fti.planner.predicates import time_bounds, where_clause
-from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
+from fti.planner.spark_pit import compile_pit_spark
 from fti.services.context import StoreContext
+from fti.services.pit_execution import execute_pit
 
 __all__ = [
     "KNOWN",
@@ -340,7 +344,9 @@ def point_in_time(
         cutoff = None if top is None else int(top)
     spine_columns = None if spine_table is None else spine_table.column_names
     if spine_table is None and spark is None:
-        relations[0] = _corrected_left(query.left.group, relations[0], start, end, cutoff)
+        relations[0] = _corrected_left(
+            ctx.compute, query.left.group, relations[0], start, end, cutoff
+        )
     if spark is None:
         statement = compile_pit(
             query,
@@ -358,7 +364,7 @@ def point_in_time(
             query, spine_columns=spine_columns, columns=wanted, start=start, end=end
         )
     if spark is None:
-        table = run_pit(statement, spine=spine_table, groups=relations)
+        table = execute_pit(ctx.compute, statement, spine=spine_table, groups=relations)
     else:
         table = _run_on_spark(ctx, spark, query, statement, spine_table, versions)
     table = _restore_types(
@@ -393,6 +399,7 @@ def _label_columns(
 
 
 def _corrected_left(
+    engine: DuckDBEngine,
     spec: FeatureGroupSpec,
     relation: ds.Dataset | pa.Table | ParquetFiles,
     start: datetime | None,
@@ -416,8 +423,7 @@ def _corrected_left(
         terms.append(f"{quote(SEQ)} <= ?")
         params.append(known_at)
     where = where_clause(terms)
-    con = duckdb.connect()
-    try:
+    with engine.cursor() as con:
         con.register("g", source)
         (superseded,) = con.sql(
             f"SELECT count(*) - count(DISTINCT row({keys})) FROM g{where}", params=params
@@ -429,8 +435,6 @@ def _corrected_left(
             f"ORDER BY {quote(SEQ)} DESC) = 1",
             params=params,
         ).to_arrow_table()
-    finally:
-        con.close()
     return corrected
 
 
@@ -486,7 +490,7 @@ def _run_on_spark(
             )
     if spine is None:
         frames[0] = spark_corrected(frames[0], query.left.group)
-    return run_pit_spark(spark, statement, spine=spine, groups=frames)
+    return execute_pit(engine, statement, spine=spine, groups=frames)
 
 
 def spark_corrected(frame: Any, spec: FeatureGroupSpec) -> Any:

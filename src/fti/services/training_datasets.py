@@ -89,7 +89,7 @@ def create(
     tables = {name: table.take(pa.array(idx, pa.int64())) for name, idx in parts.items()}
     fit_on = tables[split_spec.fit_split]
     fitted = fit_transformations(fv.transformations, fit_on.select(list(fv.transformations)))
-    statistics = {name: describe(t) for name, t in tables.items()}
+    statistics = {name: describe(t, engine=ctx.compute) for name, t in tables.items()}
     folder = f"training_datasets/{fv.key}/{uuid.uuid4().hex}"
     files: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="fti-td-") as tmp:

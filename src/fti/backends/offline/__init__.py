@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fti._internal.names import SEQ
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
 __all__ = ["SEQ", "OfflineStore", "TableStats"]
 
-SEQ = "_fti_seq"
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fti._internal.names import SEQ
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["ET", "SEQ", "OnlineStore", "OnlineTable"]
 
 ET = "_fti_et"
-SEQ = "_fti_seq"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from fti.errors import ValidationError
 from fti.pipelines.streaming.aggregation import aggregate
 from fti.pipelines.streaming.aggregation.events import events_table
 from fti.pipelines.streaming.definition import StreamDefinition
+from fti.store import context_of
 
 if TYPE_CHECKING:
     from fti.services.ingestion import InsertReport
@@ -65,6 +66,6 @@ def backfill(
         table = pipeline.events_group(fs).read(format="arrow")
     else:
         table = prepare_events(pipeline, events)
-    rows = aggregate(pipeline.spec, table)
+    rows = aggregate(pipeline.spec, table, engine=context_of(fs).compute)
     report = pipeline.feature_group(fs).insert(rows) if write and rows.num_rows else None
     return BackfillResult(rows, report)

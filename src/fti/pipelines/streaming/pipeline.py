@@ -15,6 +15,7 @@ from fti.pipelines.streaming import batch, runtime
 from fti.pipelines.streaming.aggregation import aggregate
 from fti.pipelines.streaming.aggregation.decoding import Transform
 from fti.pipelines.streaming.definition import StreamDefinition
+from fti.store import context_of
 
 if TYPE_CHECKING:
     from fti.backends.streams import StreamSource
@@ -45,7 +46,8 @@ class StreamPipeline(StreamDefinition):
         """
         points = to_arrow(spine, what=f"the spine of {self.name!r}")
         events = self.events_group(fs).read(format="arrow")
-        return from_arrow(aggregate(self.spec, events, points), format)
+        engine = context_of(fs).compute
+        return from_arrow(aggregate(self.spec, events, points, engine=engine), format)
 
     def backfill(self, fs: FeatureStore, events: Any = None, **kwargs: Any) -> batch.BackfillResult:
         """Compute the aggregates in batch (DuckDB) over historical events and write them.
