@@ -138,10 +138,9 @@ def upsert_chunks(
 def _local_parquet(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -> str | None:
     """``read_parquet([...])`` over the dataset's files if they are local (DuckDB's own reader
     is several times faster than scanning an Arrow dataset), else None."""
-    path_of = getattr(ctx.offline, "path", None)
-    if not callable(path_of) or not isinstance(dataset, ds.FileSystemDataset):
+    if not isinstance(dataset, ds.FileSystemDataset):
         return None
-    base = Path(str(path_of(spec.key)))
+    base = Path(ctx.offline.path(spec.key))
     paths = []
     for name in dataset.files:
         path = base / name

@@ -230,10 +230,9 @@ def _relation(
 
 def _local_files(ctx: StoreContext, table: str, dataset: ds.Dataset) -> list[str] | None:
     """The dataset's files as local paths, if the offline store is a local folder."""
-    path_of = getattr(ctx.offline, "path", None)
-    if not callable(path_of) or not isinstance(dataset, ds.FileSystemDataset):
+    if not isinstance(dataset, ds.FileSystemDataset):
         return None
-    base = Path(str(path_of(table)))
+    base = Path(ctx.offline.path(table))
     out = []
     for name in dataset.files:
         path = base / name
@@ -473,11 +472,7 @@ def _run_on_spark(
 ) -> pa.Table:
     """Run a Spark-compiled join over the same Delta table versions the DuckDB path reads."""
     engine = SparkEngine(spark)
-    path_of = getattr(ctx.offline, "path", None)
-    if path_of is None:
-        raise ValidationError(
-            'engine="spark" needs the Delta offline store (a local folder or s3:// prefix).'
-        )
+    options = ctx.offline.storage_options
     frames = []
     for group in query.groups:
         key = group.key
@@ -488,9 +483,10 @@ def _run_on_spark(
             )
             frames.append(spark.createDataFrame([], spark_schema(schema)))
         else:
-            options = getattr(ctx.offline, "storage_options", None)
             frames.append(
-                engine.read_table(path_of(key), version=versions[key], storage_options=options)
+                engine.read_table(
+                    ctx.offline.path(key), version=versions[key], storage_options=options
+                )
             )
     if spine is None:
         frames[0] = spark_corrected(frames[0], query.left.group)
