@@ -71,6 +71,7 @@ def _kind_of(dtype: str, feature: str, where: str) -> str:
 
 def _columns(ctx: StoreContext, spec: MonitorSpec) -> dict[str, tuple[FeatureGroupSpec, str]]:
     """feature -> (feature group it is stored in, column name there)."""
+    assert spec.source_version is not None  # drift sources always have one (MonitorSpec)
     if spec.source_kind == "feature_group":
         g = feature_groups.get_spec(ctx, spec.source_name, spec.source_version)
         have = [c for c in g.column_names if c not in g.primary_key and c != g.event_time]
@@ -167,6 +168,7 @@ def scans(
     if target.prediction_log:
         from fti.services import prediction_logs
 
+        assert spec.source_version is not None
         g = prediction_logs.log_spec(ctx, spec.source_name, spec.source_version)
         label = f"prediction log of feature view {spec.source_name!r} v{spec.source_version}"
         where, params = _time_filter(g.event_time, bounds, label)
