@@ -3,7 +3,9 @@ time window of the feature groups, a prediction log) and their statistics, compu
 over the Delta table's Arrow dataset -- one ``quantile_cont`` pass over the reference for the
 bin edges, then one pass per window and table with a ``histogram()`` per feature.
 
-:func:`window_counts` is the seam where per-commit sketches can replace the scan.
+A feature group's window is read from its per-commit profiles where they describe it exactly
+(:mod:`fti.services.drift_sketches`): whole UTC days merged from sketches, only the partial days
+at the window's edges scanned.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.monitors import CATEGORICAL_ONLY, NUMERIC_ONLY, MonitorSpec, Window
 from fti.errors import ValidationError
-from fti.services import feature_groups, feature_views, training_datasets
+from fti.services import drift_sketches, feature_groups, feature_views, training_datasets
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -56,6 +58,8 @@ class Scan:
     where: str
     params: list[Any]
     label: str
+    # the whole-day part of the window from the group's commit profiles (None: scan it all)
+    sketch: drift_sketches.Sketched | None = None
 
 
 def _kind_of(dtype: str, feature: str, where: str) -> str:
@@ -179,8 +183,8 @@ def scans(
         for f in spec.features:
             raw = f"json_extract_string(features, {_sql_string('$.' + f)})"
             values[f] = raw if kinds[f] == "categorical" else f"TRY_CAST({raw} AS DOUBLE)"
-        data = _dataset(ctx, g)
-        return [] if data is None else [Scan(connect(data), values, where, params, label)]
+        found = _dataset(ctx, g)
+        return [] if found is None else [Scan(connect(found[0]), values, where, params, label)]
     out: list[Scan] = []
     by_group: dict[str, list[str]] = {}
     for f, (g, _c) in cols.items():
@@ -189,11 +193,16 @@ def scans(
         g = cols[fs_[0]][0]
         label = f"feature group {g.name!r} version {g.version}"
         where, params = _time_filter(g.event_time, bounds, label)
-        data = _dataset(ctx, g)
-        if data is None:
+        found = _dataset(ctx, g)
+        if found is None:
             continue
+        data, version = found
         values = {f: _value_expr(cols[f][1], kinds[f]) for f in fs_}
-        out.append(Scan(connect(data), values, where, params, label))
+        sketch = None
+        if where:  # a window (a whole table has no days to merge: the scan is one pass anyway)
+            columns = {f: cols[f][1] for f in fs_}
+            sketch = drift_sketches.plan(ctx, g, version, data.count_rows(), columns, kinds, bounds)
+        out.append(Scan(connect(data), values, where, params, label, sketch))
     return out
 
 
@@ -202,11 +211,11 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _dataset(ctx: StoreContext, g: FeatureGroupSpec) -> Any:
+def _dataset(ctx: StoreContext, g: FeatureGroupSpec) -> tuple[Any, int] | None:
     if not g.has_schema or not ctx.offline.exists(g.key):
         return None
-    data, _ = ctx.offline.dataset(g.key)
-    return data
+    data, version = ctx.offline.dataset(g.key)
+    return data, version
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -218,6 +227,7 @@ class FeatureCounts:
     rows: int = 0
     nulls: int = 0
     counts: dict[Any, int] = field(default_factory=dict)
+    approx: bool = False  # numeric bins counted from a KLL sketch (drift_sketches.BIN_ERROR)
 
     @property
     def present(self) -> int:
@@ -248,6 +258,8 @@ def bin_edges(scan: Scan, features: Sequence[str]) -> dict[str, list[float]]:
     pass."""
     if not features:
         return {}
+    if scan.sketch is not None:
+        return _sketch_edges(scan, scan.sketch, features)
     items = ", ".join(
         f"quantile_cont({scan.values[f]}, {_DECILES!r}) FILTER (WHERE NOT isnan("
         f"{scan.values[f]})) AS q{i}"
@@ -261,12 +273,50 @@ def bin_edges(scan: Scan, features: Sequence[str]) -> dict[str, list[float]]:
     return out
 
 
-def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, FeatureCounts]:
-    """Every feature's histogram in one pass: numeric features (those in ``edges``) counted
-    per bin, the others per value; nulls (and NaN) apart.
+def _sketch_edges(
+    scan: Scan, sketch: drift_sketches.Sketched, features: Sequence[str]
+) -> dict[str, list[float]]:
+    """Deciles of the merged KLL sketches of the whole days and the partial days' values."""
+    out: dict[str, list[float]] = {}
+    for f in features:
+        extra = np.empty(0)
+        if sketch.where is not None:
+            v = scan.values[f]
+            sql = f"SELECT v FROM (SELECT {v} AS v FROM src{sketch.where}) WHERE isfinite(v)"
+            extra = _run_sql(scan, sql, sketch.params)["v"].to_numpy()
+        kll = drift_sketches.merged_kll(sketch.profiles.get(f), extra)
+        q = [] if kll.is_empty() else kll.get_quantiles(_DECILES)
+        out[f] = sorted({float(x) for x in q if math.isfinite(x)})
+    return out
 
-    This is the seam for per-commit sketches: a window whose commits all carry a sketch can
-    merge them here instead of scanning."""
+
+def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, FeatureCounts]:
+    """Every feature's histogram: numeric features (those in ``edges``) counted per bin, the
+    others per value; nulls (and NaN) apart. One pass over the window, or, where the scan
+    carries a sketch, the whole days from it and one pass over the partial days."""
+    if scan.sketch is None:
+        return _scan_counts(scan, edges, scan.where, scan.params)
+    sk = scan.sketch
+    out = (
+        _scan_counts(scan, edges, sk.where, sk.params)
+        if sk.where is not None
+        else {f: FeatureCounts() for f in scan.values}
+    )
+    for f, c in out.items():
+        numeric = f in edges
+        kind = "numeric" if numeric else "categorical"
+        present, counts = drift_sketches.bin_counts(sk.profiles.get(f), kind, edges.get(f))
+        c.rows += sk.rows
+        c.nulls += sk.rows - present
+        for k, n in counts.items():
+            c.counts[k] = c.counts.get(k, 0) + n
+        c.approx = numeric
+    return out
+
+
+def _scan_counts(
+    scan: Scan, edges: dict[str, list[float]], where: str, params: list[Any]
+) -> dict[str, FeatureCounts]:
     feats = list(scan.values)
     items = ["count(*) AS n"]
     for i, f in enumerate(feats):
@@ -275,8 +325,8 @@ def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, Featur
         items += [f"histogram({key}) AS h{i}", f"count({v}) AS c{i}"]
         if f in edges:
             items.append(f"count(*) FILTER (WHERE isnan({v})) AS nan{i}")
-    sql = f"SELECT {', '.join(items)} FROM src{scan.where}"
-    row = _run_sql(scan, sql, scan.params).to_pylist()[0]
+    sql = f"SELECT {', '.join(items)} FROM src{where}"
+    row = _run_sql(scan, sql, params).to_pylist()[0]
     rows = int(row["n"])
     out: dict[str, FeatureCounts] = {}
     for i, f in enumerate(feats):

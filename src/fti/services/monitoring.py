@@ -372,6 +372,10 @@ def _feature_result(
         "drifted": bool(drifted),
         "n_ref": ref.rows,
         "n_detect": det.rows,
+        # bins counted from KLL sketches: each bin's share within drift_sketches.BIN_ERROR
+        "approx": kind == "numeric"
+        and metric in ("psi", "js", "hellinger")
+        and (ref.approx or det.approx),
         "null_fraction_ref": nf_ref,
         "null_fraction_detect": nf_det,
     }
