@@ -34,8 +34,9 @@ from typing import Any
 
 import datasketches as ds
 import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pds
 
-from fti._internal.names import quote
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.services import profiles
 from fti.services.context import StoreContext
@@ -58,13 +59,25 @@ def enabled() -> bool:
 @dataclass(frozen=True)
 class Sketched:
     """The whole-day part of a window, merged from profiles: rows, and per feature its merged
-    profile (None: the column holds no value in those days); ``where``/``params`` select the
-    partial days a scan must still read (``where`` None: none)."""
+    profile (None: the column holds no value in those days); ``partial``: the ``[start, end)``
+    event-time ranges of the partial days a scan must still read (of ``column``)."""
 
     rows: int
+    column: str
     profiles: dict[str, ColumnProfile | None] = field(default_factory=dict)
-    where: str | None = None
-    params: list[Any] = field(default_factory=list)
+    partial: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def partial_of(self, data: Any) -> Any:
+        """``data`` (an Arrow dataset) filtered to the partial days (row groups outside them
+        are skipped by their statistics)."""
+        t = pa.timestamp("us", tz="UTC")
+        expr: Any = None
+        for lo, hi in self.partial:
+            part = (pds.field(self.column) >= pa.scalar(lo, t)) & (
+                pds.field(self.column) < pa.scalar(hi, t)
+            )
+            expr = part if expr is None else expr | part
+        return data.filter(expr)
 
 
 def _day(t: datetime) -> int:
@@ -81,23 +94,17 @@ def _whole_days(
     return lo, hi
 
 
-def _residual(
-    column: str, bounds: tuple[datetime | None, datetime | None], lo: int | None, hi: int | None
-) -> tuple[str | None, list[Any]]:
-    """SQL selecting the partial days at the window's edges."""
+def _partial(
+    bounds: tuple[datetime | None, datetime | None], lo: int | None, hi: int | None
+) -> list[tuple[datetime, datetime]]:
+    """The partial days at the window's edges, as ``[start, end)`` ranges."""
     start, end = bounds
-    parts: list[str] = []
-    params: list[Any] = []
-    col = quote(column)
+    out: list[tuple[datetime, datetime]] = []
     if start is not None and lo is not None and _EPOCH + lo * _DAY > start:
-        parts.append(f"({col} >= ? AND {col} < ?)")
-        params += [start, _EPOCH + lo * _DAY]
+        out.append((start, _EPOCH + lo * _DAY))
     if end is not None and hi is not None and _EPOCH + hi * _DAY < end:
-        parts.append(f"({col} >= ? AND {col} < ?)")
-        params += [_EPOCH + hi * _DAY, end]
-    if not parts:
-        return None, []
-    return " WHERE " + " OR ".join(parts), params
+        out.append((_EPOCH + hi * _DAY, end))
+    return out
 
 
 def _sketchable(p: ColumnProfile | None, kind: str) -> bool:
@@ -157,8 +164,7 @@ def plan(
         merged[feature] = merge_profiles(parts) if parts else None
         if not _sketchable(merged[feature], kinds[feature]):
             return None
-    where, params = _residual(g.event_time, bounds, lo, hi)
-    return Sketched(rows, merged, where, params)
+    return Sketched(rows, g.event_time, merged, _partial(bounds, lo, hi))
 
 
 def merged_kll(p: ColumnProfile | None, extra: np.ndarray) -> Any:

@@ -202,7 +202,10 @@ def scans(
         if where:  # a window (a whole table has no days to merge: the scan is one pass anyway)
             columns = {f: cols[f][1] for f in fs_}
             sketch = drift_sketches.plan(ctx, g, version, data.count_rows(), columns, kinds, bounds)
-        out.append(Scan(connect(data), values, where, params, label, sketch))
+        con = connect(data)
+        if sketch is not None and sketch.partial:
+            con.register("part", sketch.partial_of(data))
+        out.append(Scan(con, values, where, params, label, sketch))
     return out
 
 
@@ -277,14 +280,16 @@ def _sketch_edges(
     scan: Scan, sketch: drift_sketches.Sketched, features: Sequence[str]
 ) -> dict[str, list[float]]:
     """Deciles of the merged KLL sketches of the whole days and the partial days' values."""
+    extra: dict[str, np.ndarray] = {}
+    if sketch.partial:  # the partial days' values of every feature, one pass
+        items = ", ".join(f"{scan.values[f]} AS v{i}" for i, f in enumerate(features))
+        part = _run_sql(scan, f"SELECT {items} FROM part", [])
+        for i, f in enumerate(features):
+            v = np.asarray(part[f"v{i}"].to_numpy(), dtype=np.float64)
+            extra[f] = v[np.isfinite(v)]  # nulls arrive as NaN
     out: dict[str, list[float]] = {}
     for f in features:
-        extra = np.empty(0)
-        if sketch.where is not None:
-            v = scan.values[f]
-            sql = f"SELECT v FROM (SELECT {v} AS v FROM src{sketch.where}) WHERE isfinite(v)"
-            extra = _run_sql(scan, sql, sketch.params)["v"].to_numpy()
-        kll = drift_sketches.merged_kll(sketch.profiles.get(f), extra)
+        kll = drift_sketches.merged_kll(sketch.profiles.get(f), extra.get(f, np.empty(0)))
         q = [] if kll.is_empty() else kll.get_quantiles(_DECILES)
         out[f] = sorted({float(x) for x in q if math.isfinite(x)})
     return out
@@ -298,8 +303,8 @@ def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, Featur
         return _scan_counts(scan, edges, scan.where, scan.params)
     sk = scan.sketch
     out = (
-        _scan_counts(scan, edges, sk.where, sk.params)
-        if sk.where is not None
+        _scan_counts(scan, edges, "", [], table="part")
+        if sk.partial
         else {f: FeatureCounts() for f in scan.values}
     )
     for f, c in out.items():
@@ -315,7 +320,7 @@ def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, Featur
 
 
 def _scan_counts(
-    scan: Scan, edges: dict[str, list[float]], where: str, params: list[Any]
+    scan: Scan, edges: dict[str, list[float]], where: str, params: list[Any], table: str = "src"
 ) -> dict[str, FeatureCounts]:
     feats = list(scan.values)
     items = ["count(*) AS n"]
@@ -325,7 +330,7 @@ def _scan_counts(
         items += [f"histogram({key}) AS h{i}", f"count({v}) AS c{i}"]
         if f in edges:
             items.append(f"count(*) FILTER (WHERE isnan({v})) AS nan{i}")
-    sql = f"SELECT {', '.join(items)} FROM src{where}"
+    sql = f"SELECT {', '.join(items)} FROM {table}{where}"
     row = _run_sql(scan, sql, params).to_pylist()[0]
     rows = int(row["n"])
     out: dict[str, FeatureCounts] = {}
