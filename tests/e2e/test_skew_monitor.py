@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -25,8 +26,33 @@ from fti.services import feature_groups, materialization
 from fti.services.ingestion import next_sequence
 from fti.serving import create_app
 from fti.store import context_of
+from service_checks import create_pg_database, drop_pg_database, require_service
 
 BAD_KEYS = 23
+
+
+@pytest.fixture(params=["embedded", pytest.param("servers", marks=pytest.mark.integration)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The store's root and its backends (env for the CLI): embedded, then Redis (online) +
+    PostgreSQL (registry)."""
+    if request.param == "embedded":
+        yield tmp_path / "store", {}
+        return
+    require_service("Redis", "127.0.0.1", 6379)
+    import redis
+
+    prefix = "fti_test_skewmon_" + uuid.uuid4().hex[:12]
+    registry = create_pg_database()
+    env = {"FTI_ONLINE": f"redis://127.0.0.1:6379/0?prefix={prefix}", "FTI_REGISTRY": registry}
+    try:
+        yield tmp_path / "store", env
+    finally:
+        drop_pg_database(registry)
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.unlink(*keys)
+        client.close()
 
 
 @pytest.fixture
@@ -80,10 +106,14 @@ def _corrupt_online(world: serving_world.World, trip_ids: list[int]) -> None:
 
 
 def test_skew_monitor_finds_exactly_the_corrupted_keys(
-    tmp_path: Path, hook: tuple[str, list[dict[str, Any]]]
+    store: tuple[Path, dict[str, str]],
+    hook: tuple[str, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     url, received = hook
-    root = tmp_path / "store"
+    root, env = store
+    for k, v in env.items():  # the CLI below opens the same backends
+        monkeypatch.setenv(k, v)
     fs = fti.connect(root)
     world = serving_world.build(fs, trips=200)
     _serve(world, world.trip_ids)
