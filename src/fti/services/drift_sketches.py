@@ -142,6 +142,8 @@ def plan(
     docstring)."""
     if not enabled() or not g.event_time:
         return None
+    if any(c in g.primary_key for c in columns.values()):
+        return None  # keys are not profiled (a view may select another group's key column)
     lo, hi = _whole_days(bounds)
     if lo is not None and hi is not None and hi <= lo:
         return None  # no whole day inside
