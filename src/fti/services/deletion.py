@@ -39,6 +39,7 @@ from fti.services import (
     outcomes,
     profile_store,
     record_state,
+    stream_checkpoints,
     validation,
 )
 from fti.services.context import StoreContext
@@ -58,7 +59,7 @@ _FV = "feature_view"
 _TD = "training_dataset"
 _MODEL = "model"
 _ALIAS = "model_alias"
-_CHECKPOINT = "stream_checkpoint"  # fti.pipelines.streaming.runtime.KIND (a layer above)
+_CHECKPOINT = stream_checkpoints.KIND
 _MONITOR = monitoring.KIND
 _LOG_SUFFIX = "_log"
 _EVENTS_SUFFIX = "_events"

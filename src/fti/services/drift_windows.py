@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from fti._internal.names import quote
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.monitors import CATEGORICAL_ONLY, NUMERIC_ONLY, MonitorSpec, Window
 from fti.errors import ValidationError
@@ -167,7 +168,7 @@ def scans(
             )
         values = {f: _value_expr(f, kinds[f]) for f in cols}
         label = f"training dataset version {target} ({split} split) of {spec.source_name!r}"
-        return [Scan(connect(table), values, "", [], label)]
+        return [Scan(connect(ctx.compute, table), values, "", [], label)]
     bounds = target.bounds(now)
     if target.prediction_log:
         from fti.services import prediction_logs
@@ -184,7 +185,9 @@ def scans(
             raw = f"json_extract_string(features, {_sql_string('$.' + f)})"
             values[f] = raw if kinds[f] == "categorical" else f"TRY_CAST({raw} AS DOUBLE)"
         found = _dataset(ctx, g)
-        return [] if found is None else [Scan(connect(found[0]), values, where, params, label)]
+        if found is None:
+            return []
+        return [Scan(connect(ctx.compute, found[0]), values, where, params, label)]
     out: list[Scan] = []
     by_group: dict[str, list[str]] = {}
     for f, (g, _c) in cols.items():
@@ -202,7 +205,7 @@ def scans(
         if where:  # a window (a whole table has no days to merge: the scan is one pass anyway)
             columns = {f: cols[f][1] for f in fs_}
             sketch = drift_sketches.plan(ctx, g, version, data.count_rows(), columns, kinds, bounds)
-        con = connect(data)
+        con = connect(ctx.compute, data)
         if sketch is not None and sketch.partial:
             con.register("part", sketch.partial_of(data))
         out.append(Scan(con, values, where, params, label, sketch))
@@ -241,9 +244,10 @@ def _run_sql(scan: Scan, sql: str, params: list[Any]) -> pa.Table:
     return scan.con.sql(sql, params=params).to_arrow_table()
 
 
-def connect(data: Any) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection of one scan, with ``data`` (Arrow) registered as ``src``."""
-    con = duckdb.connect()
+def connect(engine: DuckDBEngine, data: Any) -> duckdb.DuckDBPyConnection:
+    """A cursor of the store's DuckDB (``ctx.compute``) for one scan, with ``data`` (Arrow)
+    registered as ``src`` (the caller closes it)."""
+    con = engine.cursor()
     con.register("src", data)
     return con
 
