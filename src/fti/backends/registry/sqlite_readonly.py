@@ -119,6 +119,11 @@ class SqliteReadonlyRegistry:
         with self._lock:
             self._conn.close()
 
+    def ping(self) -> None:
+        """One ``SELECT 1``."""
+        with self._read("checking the connection") as conn:
+            conn.execute("SELECT 1").fetchone()
+
     @contextmanager
     def _read(self, what: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
