@@ -4,7 +4,9 @@
 2. a monolithic run: refresh planes, then the training pipeline (time split, LightGBM, registry)
 3. the batch inference pipeline scores the test months and writes predictions
 4. monitoring: the scored flights are logged, their outcomes arrive a day later through
-   `fs.models.log_outcomes`, and `fs.models.performance` gives the live AUC per week
+   `fs.models.log_outcomes`, and `fs.models.performance` gives the live AUC per week; a weather
+   drift monitor compares each month with the training months (the skew check of served
+   requests is added to the report by serve_demo.py)
 5. a summary with the model's lineage, and an HTML report with plots
 """
 
@@ -14,7 +16,7 @@ import argparse
 import shutil
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -25,7 +27,7 @@ import fti
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pipelines as p
-from monitoring import live_metrics
+from monitoring import live_metrics, weather_drift
 from report import write_report
 
 console = Console()
@@ -111,6 +113,24 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['test_auc']:.3f}",
         )
     console.print(lt)
+    drift = weather_drift(fs, train_end, end)
+    dt = Table(title="Weather drift: PSI vs the training months (fti monitor show weather_drift)")
+    dt.add_column("month")
+    features = list(dict.fromkeys(drift["feature"]))
+    for f in features:
+        dt.add_column(f)
+    for at, rows in drift.groupby("at", sort=True):
+        cells = dict(
+            zip(rows["feature"], zip(rows["value"], rows["drifted"], strict=True), strict=True)
+        )
+        dt.add_row(
+            f"{at - timedelta(days=1):%Y-%m}",
+            *(
+                f"[red]{cells[f][0]:.2f}[/]" if cells[f][1] else f"{cells[f][0]:.2f}"
+                for f in features
+            ),
+        )
+    console.print(dt)
 
     # 5. summary -------------------------------------------------------------------------
     table = Table(title="Feature groups")
@@ -192,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             "quarantined rows": quarantined,
         },
         live=live,
+        drift=drift,
     )
     console.print(f"HTML report with plots: {report.resolve()}")
     console.print(f"[green]Done in {time.perf_counter() - started:.0f}s.[/]")
