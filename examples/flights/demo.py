@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import pipelines as p
 from monitoring import live_metrics, weather_drift
-from report import write_report
+from report import quality_section, write_report
 
 console = Console()
 
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     for col in ("group", "inserts", "rule", "failed", "quarantined"):
         dq.add_column(col)
     quarantined = 0
+    checks: list[dict[str, object]] = []
     for fg in fs.feature_groups():
         if not fg.expectations:
             continue
@@ -155,14 +157,22 @@ def main(argv: list[str] | None = None) -> None:
         quarantined += len(aside)
         for rule, rows in reports.groupby("rule", sort=False):
             in_quarantine = sum(rule in list(ids) for ids in aside["_fti_rules"])
-            dq.add_row(
-                f"{fg.name}",
-                str(rows["insert_id"].nunique()),
-                rows["description"].iloc[0],
-                f"{rows['failed'].sum():,}",
-                f"{in_quarantine:,}",
+            checks.append(
+                {
+                    "group": fg.name,
+                    "inserts": rows["insert_id"].nunique(),
+                    "rule": rows["description"].iloc[0],
+                    "failed": int(rows["failed"].sum()),
+                    "quarantined": in_quarantine,
+                }
             )
+    for c in checks:
+        dq.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in c.values()))
     console.print(dq)
+    weather = p.weather_group(fs)
+    quality = quality_section(
+        pd.DataFrame(checks), f"{weather.name} v{weather.version}", weather.statistics().to_dict()
+    )
     if quarantined:
         aside = p.weather_group(fs).quarantined()
         aside["rules"] = [", ".join(ids) for ids in aside["_fti_rules"]]
@@ -213,6 +223,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         live=live,
         drift=drift,
+        quality=quality,
     )
     console.print(f"HTML report with plots: {report.resolve()}")
     console.print(f"[green]Done in {time.perf_counter() - started:.0f}s.[/]")

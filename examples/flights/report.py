@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
 
-__all__ = ["add_section", "skew_section", "write_report"]
+__all__ = ["add_section", "quality_section", "skew_section", "write_report"]
 
 
 def _png(fig: Any) -> str:
@@ -39,6 +39,7 @@ def write_report(
     summary: dict[str, Any],
     live: pd.DataFrame | None = None,
     drift: pd.DataFrame | None = None,
+    quality: str = "",
 ) -> Path:
     """Write a self-contained HTML file (plots embedded as PNG)."""
     fpr, tpr, _ = roc_curve(y_test, p_test)
@@ -79,6 +80,7 @@ td{{padding:2px 10px;border-bottom:1px solid #ddd}} img{{max-width:48%;margin:1%
 <img alt="ROC curve" src="data:image/png;base64,{roc}">
 <img alt="Feature importance" src="data:image/png;base64,{imp}">
 <img alt="Prediction distribution" src="data:image/png;base64,{dist}">
+{quality}
 {monitoring}
 <!-- sections -->
 </body></html>"""
@@ -143,6 +145,47 @@ def _drift_section(history: pd.DataFrame) -> str:
         "<h2>Monitoring: weather drift</h2>\n"
         f'<img alt="Weather drift per feature" src="data:image/png;base64,{_png(fig)}">\n'
         f"<p>Drifted (PSI above {threshold:g}): {html.escape(summary)}</p>\n{table}"
+    )
+
+
+def quality_section(validation: pd.DataFrame, group: str, stats: dict[str, Any]) -> str:
+    """Data quality: the validation summary of every insert (one row per group and rule) and
+    the merged per-commit statistics of one feature group (``fg.statistics().to_dict()``)."""
+    checks = validation.to_html(index=False)
+    rows = []
+    for feature, s in stats["features"].items():
+        quantiles = s.get("quantiles") or {}
+        distinct = s.get("distinct") or {}
+        cells = [
+            feature,
+            s.get("kind"),
+            s.get("count"),
+            s.get("nulls"),
+            s.get("min"),
+            quantiles.get("p50"),
+            s.get("max"),
+            s.get("mean"),
+            s.get("stddev"),
+            None if not distinct else round(distinct["estimate"]),
+        ]
+        shown = [
+            "" if c is None else f"{c:,.3f}" if isinstance(c, float) else str(c) for c in cells
+        ]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in shown) + "</tr>")
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("feature", "kind", "count", "nulls", "min", "p50", "max", "mean", "stddev",
+                  "distinct")
+    )
+    return (
+        "<h2>Data quality</h2>\n"
+        "<p>Validation of every insert (rules per feature group; failing rows of a "
+        "quarantine group are set aside, see <code>fti fg quarantine</code>):</p>\n"
+        f"{checks}\n"
+        f"<p>Statistics of <b>{html.escape(group)}</b>, merged from the profiles of its "
+        f"{stats['commits']} commit(s), {stats['rows']:,} rows, without rescanning them "
+        "(<code>fg.statistics()</code>; quantiles within the KLL sketch's rank error):</p>\n"
+        f"<table><tr>{head}</tr>{''.join(rows)}</table>\n"
     )
 
 

@@ -55,4 +55,10 @@ def test_flights_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert report.count("data:image/png;base64,") == 5
     assert "Live AUC per week" in report
     assert "Weather drift per feature" in report
+    # data quality: the validation summary and the weather group's merged statistics
+    assert "<h2>Data quality</h2>" in report
+    assert "wind_speed" in report.split("<h2>Data quality</h2>")[1]
+    stats = fs.get_feature_group("weather").statistics()
+    assert f"{stats.commits} commit(s), {stats.rows:,} rows" in report
+    assert f"<td>{stats['wind_speed']['count']}</td>" in report
     fs.close()
