@@ -24,11 +24,14 @@ from scipy.spatial.distance import jensenshannon
 from typer.testing import CliRunner
 
 import fti
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.cli.app import app
 from fti.pipelines.scheduler import Scheduler, list_schedules
 from fti.services import drift_metrics
 from fti.services.prediction_logs import LogRow, append, log_spec
 from fti.store import context_of
+
+ENGINE = DuckDBEngine()  # the DuckDB of the tests that run a scan without a store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MID = T0 + timedelta(days=10)
@@ -141,7 +144,11 @@ def test_same_distribution_is_not_drifted_and_a_shift_is(fs: fti.FeatureStore) -
     assert r["drifted"] == ["amount", "country"]
 
 
-def test_run_psi_matches_a_numpy_oracle(fs: fti.FeatureStore) -> None:
+def test_run_psi_matches_a_numpy_oracle(
+    fs: fti.FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the scan's exact PSI (sketches: tests/unit/test_drift_sketches.py)
+    monkeypatch.setenv("FTI_DRIFT_SKETCHES", "0")
     df = _frame(5_000, shift=0.3, seed=4)
     r = _monitor(fs, _group(fs, df), features=["amount"]).run()
     ref = df.loc[df["t"] < MID, "amount"].to_numpy()
@@ -485,7 +492,7 @@ def test_window_counts_match_plain_counting(
         }
     )
     scan = drift_windows.Scan(
-        drift_windows.connect(table),
+        drift_windows.connect(ENGINE, table),
         {"x": 'CAST("x" AS DOUBLE)', "c": 'CAST("c" AS VARCHAR)'},
         "",
         [],

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, ValidationError
+from fti.services import runs
 from fti.services.context import StoreContext
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ __all__ = [
     "training_dataset_name",
 ]
 
-RUN_KIND = "run"  # registry kind of run records (written by fti.pipelines.runs)
+RUN_KIND = runs.KIND  # registry kind of run records (fti.services.runs)
 
 
 @dataclass(frozen=True)

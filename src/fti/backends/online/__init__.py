@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fti._internal.names import SEQ
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["ET", "SEQ", "OnlineStore", "OnlineTable", "decoder_for"]
 
 ET = "_fti_et"
-SEQ = "_fti_seq"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -126,3 +127,7 @@ class OnlineStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+    def ping(self) -> None:
+        """Reach the service (for ``fti doctor``): one cheap request; BackendUnavailableError
+        (or the driver's error) if it cannot be reached."""
