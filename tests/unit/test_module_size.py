@@ -22,4 +22,3 @@ def test_no_module_exceeds_600_lines() -> None:
     assert too_long == {}, (
         f"Modules over {LIMIT} lines: split each by concept into a package or sibling modules."
     )
-
