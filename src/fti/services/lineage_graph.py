@@ -11,11 +11,20 @@ runs that read table versions >= 5. That keeps the walk exact, not merely "same 
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fti.backends.registry.lineage_edges import (
+    EDGE_KINDS,
+    EdgeRow,
+    EdgeSource,
+    NodeKey,
+    run_info,
+    training_dataset_name,
+)
 from fti.errors import NotFoundError, ValidationError
 from fti.services.context import StoreContext
 
@@ -34,6 +43,7 @@ __all__ = [
 ]
 
 RUN_KIND = "run"  # registry kind of run records (written by fti.pipelines.runs)
+_BATCH = 1000  # queued nodes whose edges one query reads
 
 
 @dataclass(frozen=True)
@@ -89,69 +99,132 @@ class LineageEdge:
         return value if isinstance(value, int) else None
 
 
-def _detail(entry: dict[str, Any], skip: Iterable[str]) -> tuple[tuple[str, Any], ...]:
-    skipped = set(skip)
+def _detail(entry: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(
-        (k, v if not isinstance(v, list | dict) else repr(v))
-        for k, v in sorted(entry.items())
-        if k not in skipped
+        (k, v if not isinstance(v, list | dict) else repr(v)) for k, v in sorted(entry.items())
     )
 
 
+def _order(row: EdgeRow) -> tuple[int, str, int, int]:
+    """Runs' edges first (by run id, which starts with the start time), then the edges of
+    model and training dataset records; within a record, its order."""
+    return (EDGE_KINDS.index(row.owner[0]), row.owner[1], row.owner[2], row.seq)
+
+
 class _Index:
-    """Adjacency lists built from run bodies."""
+    """Adjacency lists read from the registry's lineage edge table as a walk reaches nodes:
+    each :meth:`load` is one indexed query for a whole frontier, each node's edges are read
+    once per index.
 
-    def __init__(self, runs: Iterable[dict[str, Any]]) -> None:
-        self.nodes: dict[tuple[str, str, int | None], LineageNode] = {}
-        self.into: dict[tuple[str, str, int | None], list[LineageEdge]] = {}
-        self.out_of: dict[tuple[str, str, int | None], list[LineageEdge]] = {}
-        for body in runs:
-            self._add_run(body)
+    A record implies edges a run may also have reported (a model registered inside a training
+    pipeline run): such an edge is shown only when no run reported the link, directly or through
+    the run, as if the record's edges were added after every run's.
+    """
 
-    def _node(self, node: LineageNode) -> LineageNode:
-        known = self.nodes.get(node.key)
-        if known is None or (node.detail and not known.detail):
-            self.nodes[node.key] = node
+    def __init__(self, source: EdgeSource) -> None:
+        self._registry = source
+        self.nodes: dict[NodeKey, LineageNode] = {}
+        self._into: dict[NodeKey, list[EdgeRow]] = {}
+        self._out_of: dict[NodeKey, list[EdgeRow]] = {}
+        self._shown_into: dict[NodeKey, list[LineageEdge]] = {}
+        self._shown_ids: set[int] = set()
+
+    def _node(self, key: NodeKey, info: dict[str, Any]) -> LineageNode:
+        known = self.nodes.get(key)
+        if known is None or (info and not known.detail):
+            node = LineageNode(key[0], key[1], key[2], _detail(info))
+            self.nodes[key] = node
             return node
         return known
 
-    def _edge(self, edge: LineageEdge) -> None:
-        self.out_of.setdefault(edge.source.key, []).append(edge)
-        self.into.setdefault(edge.target.key, []).append(edge)
+    def _fetch(self, keys: Iterable[NodeKey], direction: str) -> None:
+        cache = self._into if direction == "into" else self._out_of
+        missing = [k for k in dict.fromkeys(keys) if k not in cache]
+        if not missing:
+            return
+        for k in missing:
+            cache[k] = []
+        for row in sorted(self._registry.lineage_edges(missing, direction=direction), key=_order):
+            cache[row.target if direction == "into" else row.source].append(row)
+            self._node(row.source, row.source_info)
+            self._node(row.target, row.target_info)
 
-    def _add_run(self, body: dict[str, Any]) -> None:
-        run = self._node(
-            LineageNode(
-                RUN_KIND,
-                str(body["id"]),
-                None,
-                (
-                    ("function", body.get("function")),
-                    ("pipeline", body.get("pipeline")),
-                    ("pipeline_kind", body.get("kind")),
-                    ("started_at", body.get("started_at")),
-                    ("status", body.get("status")),
-                ),
-            )
+    def load(self, keys: Iterable[NodeKey], direction: str) -> None:
+        """Read the edges of ``keys`` in one direction (``"upstream"``: into them) and what
+        deciding which of them to show needs."""
+        keys = list(keys)
+        if direction == "upstream":
+            self._fetch(keys, "into")
+            self._settle(keys)
+        else:
+            self._fetch(keys, "out_of")
+            targets = [r.target for k in keys for r in self._out_of[k] if r.owner[0] != RUN_KIND]
+            self._fetch(targets, "into")
+            self._settle(targets)
+
+    def _settle(self, keys: list[NodeKey]) -> None:
+        """Decide which edges into ``keys`` are shown (needs the edges into the runs that
+        feed them)."""
+        keys = [k for k in dict.fromkeys(keys) if k not in self._shown_into]
+        runs = [
+            r.source
+            for k in keys
+            if any(r.owner[0] != RUN_KIND for r in self._into[k])
+            for r in self._into[k]
+            if r.source[0] == RUN_KIND
+        ]
+        self._fetch(runs, "into")
+        for key in keys:
+            shown = []
+            by_runs = [r for r in self._into[key] if r.owner[0] == RUN_KIND]
+            for row in self._into[key]:
+                if row.owner[0] != RUN_KIND and self._reported(row, by_runs):
+                    continue
+                shown.append(self._edge(row))
+                self._shown_ids.add(row.id)
+            self._shown_into[key] = shown
+
+    def _reported(self, row: EdgeRow, by_runs: list[EdgeRow]) -> bool:
+        """Did a run report the link a record's edge stands for?"""
+        if row.source[0] == "feature_group" and row.table_version is not None:
+            return bool(by_runs)  # a run reported creating the dataset, with what it read
+        for r in by_runs:
+            if r.source == row.source:
+                return True
+            feeding = self._into[r.source] if r.source[0] == RUN_KIND else []
+            if any(e.source == row.source for e in feeding):
+                return True
+        return False
+
+    def _edge(self, row: EdgeRow) -> LineageEdge:
+        return LineageEdge(
+            self.nodes[row.source], self.nodes[row.target], _detail(row.detail), row.versioned
         )
-        for entry in body.get("inputs", []):
-            art = self._artifact(entry)
-            self._edge(LineageEdge(art, run, _detail(entry, ("kind", "name", "version"))))
-        for entry in body.get("outputs", []):
-            art = self._artifact(entry)
-            detail = _detail(entry, ("kind", "name", "version"))
-            self._edge(LineageEdge(run, art, detail, versioned="target"))
 
-    def _artifact(self, entry: dict[str, Any]) -> LineageNode:
-        kind, name, version = str(entry["kind"]), str(entry["name"]), entry.get("version")
-        detail = _detail(entry, ("kind", "name", "version")) if kind == "file" else ()
-        return self._node(LineageNode(kind, name, version, detail))
+    def into(self, key: NodeKey) -> list[LineageEdge]:
+        """The shown edges into ``key``."""
+        if key not in self._shown_into:
+            self.load([key], "upstream")
+        return self._shown_into[key]
+
+    def out_of(self, key: NodeKey) -> list[LineageEdge]:
+        """The shown edges out of ``key``."""
+        self.load([key], "downstream")
+        return [
+            self._edge(r)
+            for r in self._out_of[key]
+            if r.owner[0] == RUN_KIND or r.id in self._shown_ids
+        ]
+
+    def remember(self, node: LineageNode) -> None:
+        """Know ``node`` (and its facts) even if no edge mentions it (a run with no inputs)."""
+        self.nodes[node.key] = node
+
+    def loaded(self, key: NodeKey, direction: str) -> bool:
+        return key in (self._shown_into if direction == "upstream" else self._out_of)
 
     def latest_version(self, kind: str, name: str) -> int | None:
-        versions = [
-            k[2] for k in self.nodes if k[0] == kind and k[1] == name and isinstance(k[2], int)
-        ]
-        return max(versions) if versions else None
+        return self._registry.lineage_latest_version(kind, name)
 
 
 def _expand(
@@ -164,8 +237,8 @@ def _expand(
     version belongs to sets the bound for the next hop.
     """
     out = []
-    edges = index.into if direction == "upstream" else index.out_of
-    for edge in edges.get(node.key, []):
+    edges = index.into(node.key) if direction == "upstream" else index.out_of(node.key)
+    for edge in edges:
         tv = edge.table_version
         if bound is not None and tv is not None:
             if direction == "upstream" and tv > bound:
@@ -179,22 +252,31 @@ def _expand(
 
 
 def _walk(
-    index: _Index, root: LineageNode, direction: str, limit: int | None = None
+    index: _Index,
+    root: LineageNode,
+    direction: str,
+    limit: int | None = None,
+    depth: int | None = None,
 ) -> list[tuple[LineageNode, LineageEdge]]:
     """Breadth-first walk; (node, edge it was first reached by), each node once, root excluded;
-    stops after ``limit`` nodes (the nearest) when given."""
-    seen: set[tuple[tuple[str, str, int | None], int | None]] = set()
-    reached: dict[tuple[str, str, int | None], tuple[LineageNode, LineageEdge]] = {}
-    queue: deque[tuple[LineageNode, int | None]] = deque([(root, None)])
+    stops after ``limit`` nodes (the nearest) and ``depth`` hops when given. The edges of the
+    whole queue are read in one query when the walk reaches a node not read yet."""
+    seen: set[tuple[NodeKey, int | None]] = set()
+    reached: dict[NodeKey, tuple[LineageNode, LineageEdge]] = {}
+    queue: deque[tuple[LineageNode, int | None, int]] = deque([(root, None, 0)])
     while queue and (limit is None or len(reached) < limit):
-        node, bound = queue.popleft()
+        node, bound, hops = queue.popleft()
         if (node.key, bound) in seen:
             continue
         seen.add((node.key, bound))
+        if not index.loaded(node.key, direction):
+            ahead = [n.key for n, _, _ in itertools.islice(queue, _BATCH)]
+            index.load([node.key, *ahead], direction)
         for edge, nxt, next_bound in _expand(index, node, bound, direction):
             if nxt.key != root.key and nxt.key not in reached:
                 reached[nxt.key] = (nxt, edge)
-            queue.append((nxt, next_bound))
+            if depth is None or hops + 1 < depth:
+                queue.append((nxt, next_bound, hops + 1))
     found = list(reached.values())
     return found if limit is None else found[:limit]
 
@@ -207,12 +289,22 @@ class LineageGraph:
     >>> print(lin)                                                           # doctest: +SKIP
     """
 
-    def __init__(self, index: _Index, root: LineageNode, *, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        index: _Index,
+        root: LineageNode,
+        *,
+        limit: int | None = None,
+        depth: int | None = None,
+    ) -> None:
         self._index = index
+        index.load([root.key], "upstream")
+        index.load([root.key], "downstream")
         self.root = index.nodes.get(root.key, root)
         self.limit = limit  # at most this many nodes per direction (the nearest), if set
-        self._up = _walk(index, self.root, "upstream", limit)
-        self._down = _walk(index, self.root, "downstream", limit)
+        self.depth = depth  # at most this many hops each way, if set
+        self._up = _walk(index, self.root, "upstream", limit, depth)
+        self._down = _walk(index, self.root, "downstream", limit, depth)
 
     def upstream(self, kind: str | None = None) -> list[LineageNode]:
         """Everything this object was derived from (transitively), nearest first."""
@@ -238,7 +330,7 @@ class LineageGraph:
             runs.insert(0, self.root)
         found: dict[str, dict[str, dict[str, Any]]] = {}
         for run in runs:
-            for edge in self._index.into.get(run.key, []):
+            for edge in self._index.into(run.key):
                 if edge.source.kind != "file":
                     continue
                 d = dict(edge.detail)
@@ -331,72 +423,12 @@ class LineageGraph:
         )
 
 
-def training_dataset_name(feature_view: str, feature_view_version: int) -> str:
-    """Lineage name of a training dataset: its feature view's ``<name>_v<version>``."""
-    return f"{feature_view}_v{feature_view_version}"
-
-
 def build(ctx: StoreContext) -> _Index:
-    """Index every run record of the store, plus the links the registry records themselves hold:
-    model -> training dataset (model registry) and feature group table versions -> training
-    dataset (training dataset records), so objects created outside a pipeline run still have
-    their lineage."""
-    index = _Index(r.body for r in ctx.registry.records(RUN_KIND))
-    for rec in ctx.registry.records("model"):
-        td = rec.body.get("training_dataset")
-        if not isinstance(td, dict) or not {"feature_view", "fv_version", "version"} <= set(td):
-            continue
-        source = index._node(
-            LineageNode(
-                "training_dataset",
-                training_dataset_name(str(td["feature_view"]), int(td["fv_version"])),
-                int(td["version"]),
-            )
-        )
-        target = index._node(LineageNode("model", rec.name, rec.version))
-        if not _linked(index, source, target):
-            index._edge(LineageEdge(source, target, (("via", "model registry"),)))
-    for rec in ctx.registry.records("training_dataset"):
-        _link_training_dataset(index, rec.name, rec.version, rec.body.get("table_versions"))
-        fv, fv_version = rec.body.get("feature_view"), rec.body.get("feature_view_version")
-        if isinstance(fv, str) and isinstance(fv_version, int):
-            source = index._node(LineageNode("feature_view", fv, fv_version))
-            target = index._node(LineageNode("training_dataset", rec.name, rec.version))
-            if not _linked(index, source, target):
-                index._edge(LineageEdge(source, target, (("via", "training dataset record"),)))
-    return index
-
-
-def _linked(index: _Index, source: LineageNode, target: LineageNode) -> bool:
-    """Is there already an edge source -> target, or source -> run -> target?"""
-    for edge in index.into.get(target.key, []):
-        if edge.source.key == source.key:
-            return True
-        if edge.source.kind == RUN_KIND and any(
-            e.source.key == source.key for e in index.into.get(edge.source.key, [])
-        ):
-            return True
-    return False
-
-
-def _link_training_dataset(index: _Index, name: str, version: int, table_versions: Any) -> None:
-    """Edges feature group @ table version -> training dataset, from the dataset's own record
-    (``table_versions``: ``{"<group>_v<version>": table version}``), unless a run reported
-    the same read."""
-    if not isinstance(table_versions, dict):
-        return
-    target = index._node(LineageNode("training_dataset", name, version))
-    if any(e.source.kind == RUN_KIND for e in index.into.get(target.key, [])):
-        return  # a run reported creating it, with what it read
-    known = {(e.source.key, e.table_version) for e in index.into.get(target.key, [])}
-    for key, tv in table_versions.items():
-        group, sep, group_version = str(key).rpartition("_v")
-        if not sep or not group_version.isdigit() or not isinstance(tv, int):
-            continue
-        source = index._node(LineageNode("feature_group", group, int(group_version)))
-        if (source.key, tv) not in known:
-            detail = (("table_version", tv), ("via", "training dataset record"))
-            index._edge(LineageEdge(source, target, detail))
+    """A lineage index of the store: it reads the registry's edge table as walks reach nodes
+    (run records, and the links model and training dataset records hold, so objects created
+    outside a pipeline run still have their lineage). Cheap to make; keep one for several
+    walks over the same state."""
+    return _Index(ctx.registry)
 
 
 _HANDLE_KINDS = {
@@ -446,28 +478,42 @@ def lineage(
     *,
     index: _Index | None = None,
     limit: int | None = None,
+    depth: int | None = None,
 ) -> LineageGraph:
     """The lineage of ``kind`` ``name`` ``version`` (latest version seen in runs when None).
 
     ``kind`` is ``"run"`` (name = run id), ``"feature_group"``, ``"training_dataset"``,
     ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported. ``index``: the
-    result of :func:`build` when the caller keeps one (it is only read); ``limit``: walk at
-    most that many nodes each way, nearest first (a page that draws a bounded graph).
+    result of :func:`build` when the caller keeps one; ``limit``: walk at most that many nodes
+    each way, nearest first (a page that draws a bounded graph); ``depth``: at most that many
+    hops each way.
     """
     index = build(ctx) if index is None else index
-    registered = [] if kind in (RUN_KIND, "file") else ctx.registry.records(kind, name)
-    if kind != RUN_KIND and kind != "file" and version is None:
-        version = index.latest_version(kind, name)
-        if version is None and registered:
-            version = max(r.version for r in registered)
-    key = (kind, name, version)
-    if key not in index.nodes and not any(r.version == version for r in registered):
+    if kind == RUN_KIND:
+        run = ctx.registry.get(RUN_KIND, name, 1)
+        if run is not None:
+            index.remember(LineageNode(RUN_KIND, name, None, _detail(run_info(run.body))))
+        exists = run is not None
+    else:
+        registered = [] if kind == "file" else ctx.registry.records(kind, name)
+        if kind != "file" and version is None:
+            version = index.latest_version(kind, name)
+            if version is None and registered:
+                version = max(r.version for r in registered)
+        index.load([(kind, name, version)], "upstream")
+        index.load([(kind, name, version)], "downstream")
+        exists = (kind, name, version) in index.nodes or any(
+            r.version == version for r in registered
+        )
+    if not exists:
         what = f"{kind} {name!r}" + ("" if version is None else f" version {version}")
-        known = sorted({n.name for n in index.nodes.values() if n.kind == kind})
+        known = ctx.registry.lineage_names(kind) if kind != RUN_KIND else []
+        if kind not in (RUN_KIND, "file") and not known:
+            known = sorted({r.name for r in ctx.registry.records(kind, name)})
         raise NotFoundError(
             f"No {what} is registered or recorded in any pipeline run. Known {kind} names: "
-            f"{known or sorted({r.name for r in registered}) or 'none'}. Check the name and "
+            f"{known or 'none'}. Check the name and "
             "version (e.g. fti lineage model delays:3; a training dataset is "
             "FEATURE_VIEW_vN:VERSION)."
         )
-    return LineageGraph(index, LineageNode(kind, name, version), limit=limit)
+    return LineageGraph(index, LineageNode(kind, name, version), limit=limit, depth=depth)

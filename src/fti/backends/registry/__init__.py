@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fti.backends.registry.lineage_edges import EdgeRow, NodeKey
 
 __all__ = ["Record", "Registry"]
 
@@ -85,6 +88,18 @@ class Registry(Protocol):
     ) -> list[tuple[str, int, dict[str, Any]]]:
         """The newest ``limit`` events of every record of a kind, newest first:
         ``(name, version, event)`` (the event as :meth:`events` returns it)."""
+
+    def lineage_edges(self, nodes: list[NodeKey], *, direction: str) -> list[EdgeRow]:
+        """The stored lineage edges into (``direction="into"``) or out of (``"out_of"``) any of
+        ``nodes`` (``(kind, name, version)``; version None for runs and files). The registry
+        keeps them from the run, model and training dataset records it stores
+        (:mod:`fti.backends.registry.lineage_edges`), written with the record."""
+
+    def lineage_latest_version(self, kind: str, name: str) -> int | None:
+        """The highest version of an object that any lineage edge mentions."""
+
+    def lineage_names(self, kind: str) -> list[str]:
+        """Names (the first 50, sorted) of the objects of a kind in lineage edges."""
 
     def close(self) -> None:
         """Release connections."""

@@ -1,0 +1,151 @@
+"""The lineage edge table of the SQL registry (schema: migration 0003) and its queries.
+
+Edges are written by :func:`replace_edges` inside the transaction that writes their record,
+and read by node in either direction (one query per frontier of a walk, both directions
+indexed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from fti.backends.registry.lineage_edges import (
+    EDGE_KINDS,
+    NO_VERSION,
+    EdgeRow,
+    NodeKey,
+    edges_of,
+)
+
+__all__ = ["edges", "insert_edges", "latest_version", "names", "read_edges", "replace_edges"]
+
+_meta = sa.MetaData()
+edges = sa.Table(
+    "fti_lineage_edges",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("src_kind", sa.String(32), nullable=False),
+    sa.Column("src_name", sa.Text, nullable=False),
+    sa.Column("src_version", sa.Integer, nullable=False),
+    sa.Column("dst_kind", sa.String(32), nullable=False),
+    sa.Column("dst_name", sa.Text, nullable=False),
+    sa.Column("dst_version", sa.Integer, nullable=False),
+    sa.Column("versioned", sa.String(8), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("src_info", sa.Text, nullable=False),
+    sa.Column("dst_info", sa.Text, nullable=False),
+    sa.Column("owner_kind", sa.String(32), nullable=False),
+    sa.Column("owner_name", sa.String(128), nullable=False),
+    sa.Column("owner_version", sa.Integer, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+)
+_CHUNK = 200  # node keys per IN list
+
+
+def _stored(version: int | None) -> int:
+    return NO_VERSION if version is None else version
+
+
+def _key(kind: str, name: str, version: int) -> NodeKey:
+    return (kind, name, None if version == NO_VERSION else version)
+
+
+def _values(row: EdgeRow) -> dict[str, Any]:
+    return {
+        "src_kind": row.source[0],
+        "src_name": row.source[1],
+        "src_version": _stored(row.source[2]),
+        "dst_kind": row.target[0],
+        "dst_name": row.target[1],
+        "dst_version": _stored(row.target[2]),
+        "versioned": row.versioned,
+        "detail": json.dumps(row.detail, default=str),
+        "src_info": json.dumps(row.source_info, default=str),
+        "dst_info": json.dumps(row.target_info, default=str),
+        "owner_kind": row.owner[0],
+        "owner_name": row.owner[1],
+        "owner_version": row.owner[2],
+        "seq": row.seq,
+    }
+
+
+def insert_edges(conn: Connection, rows: Sequence[EdgeRow]) -> None:
+    """Store edges (one executemany)."""
+    if rows:
+        conn.execute(edges.insert(), [_values(r) for r in rows])
+
+
+def replace_edges(
+    conn: Connection, kind: str, name: str, version: int, body: dict[str, Any] | None
+) -> None:
+    """Make the stored edges of a record those its ``body`` implies (None: it was deleted)."""
+    if kind not in EDGE_KINDS:
+        return
+    conn.execute(
+        edges.delete().where(
+            edges.c.owner_kind == kind,
+            edges.c.owner_name == name,
+            edges.c.owner_version == version,
+        )
+    )
+    if body is not None:
+        insert_edges(conn, edges_of(kind, name, version, body))
+
+
+def _row(r: Any) -> EdgeRow:
+    return EdgeRow(
+        source=_key(r.src_kind, r.src_name, r.src_version),
+        target=_key(r.dst_kind, r.dst_name, r.dst_version),
+        detail=json.loads(r.detail),
+        source_info=json.loads(r.src_info),
+        target_info=json.loads(r.dst_info),
+        versioned=r.versioned,
+        owner=(r.owner_kind, r.owner_name, r.owner_version),
+        seq=r.seq,
+        id=r.id,
+    )
+
+
+def read_edges(conn: Connection, nodes: Iterable[NodeKey], direction: str) -> list[EdgeRow]:
+    """Edges into (``"into"``) or out of (``"out_of"``) any of ``nodes``, in no set order."""
+    keys = sorted({(k, n, _stored(v)) for k, n, v in nodes})
+    if direction == "into":
+        cols = (edges.c.dst_kind, edges.c.dst_name, edges.c.dst_version)
+    else:
+        cols = (edges.c.src_kind, edges.c.src_name, edges.c.src_version)
+    out: list[EdgeRow] = []
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        q = sa.select(edges).where(sa.tuple_(*cols).in_(chunk))
+        out.extend(_row(r) for r in conn.execute(q))
+    return out
+
+
+def latest_version(conn: Connection, kind: str, name: str) -> int | None:
+    """The highest version of ``kind`` ``name`` any edge mentions."""
+    found = [
+        conn.execute(
+            sa.select(sa.func.max(v)).where(k == kind, n == name, v != NO_VERSION)
+        ).scalar()
+        for k, n, v in (
+            (edges.c.src_kind, edges.c.src_name, edges.c.src_version),
+            (edges.c.dst_kind, edges.c.dst_name, edges.c.dst_version),
+        )
+    ]
+    versions = [int(f) for f in found if f is not None]
+    return max(versions) if versions else None
+
+
+def names(conn: Connection, kind: str, *, limit: int = 50) -> list[str]:
+    """Names of ``kind`` nodes that edges mention (for an error message)."""
+    q = sa.union(
+        sa.select(edges.c.src_name.label("name")).where(edges.c.src_kind == kind),
+        sa.select(edges.c.dst_name.label("name")).where(edges.c.dst_kind == kind),
+    )
+    rows = conn.execute(sa.select(q.subquery().c.name).order_by("name").limit(limit))
+    return [str(r[0]) for r in rows]
