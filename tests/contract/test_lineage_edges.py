@@ -1,0 +1,149 @@
+"""The registry's lineage edge table (migration 0003) on SQLite and PostgreSQL: edges are
+written with their record, replaced and dropped with it, and a store built before the table
+existed (at 0002) shows the same lineage once upgraded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import fti
+from fti.backends.registry import migrations
+from fti.backends.registry.migrations import VERSION_TABLE, head_revision
+from fti.backends.registry.sql import SqlRegistry
+from fti.backends.registry.sql_lineage import edges
+from fti.store import context_of
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@fti.feature_pipeline
+def load(fs: fti.FeatureStore, path: str, start: datetime, hours: int) -> None:
+    fti.record_input_file(Path(path))
+    fs.feature_group("flights", primary_key=["flight"], event_time="t").insert(
+        pd.DataFrame(
+            {
+                "flight": [int(start.timestamp()) + i for i in range(hours)],
+                "t": [start + timedelta(hours=i) for i in range(hours)],
+                "distance": [float(i) for i in range(hours)],
+                "delayed": [i % 2 for i in range(hours)],
+            }
+        )
+    )
+
+
+@fti.training_pipeline
+def train(fs: fti.FeatureStore) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    fv = fs.get_feature_view("delays", version=1)
+    td = fv.create_training_dataset()
+    x, y = td.read("train")
+    fs.models.register(
+        "delays", LogisticRegression().fit(x, y.squeeze()), feature_view=fv, training_dataset=td
+    )
+
+
+def _build(fs: fti.FeatureStore, tmp_path: Path) -> dict[str, Any]:
+    raw = tmp_path / "flights.csv"
+    raw.write_text("flight,distance\n1,100\n")
+    first = fti.run_pipeline(load, fs=fs, params={"path": str(raw), "start": T0, "hours": 8})
+    flights = fs.get_feature_group("flights", version=1)
+    fv = fs.feature_view("delays", query=flights.select(["distance"]), labels=["delayed"])
+    outside = fv.create_training_dataset()  # a dataset made outside any run
+    fti.run_pipeline(
+        load, fs=fs, params={"path": str(raw), "start": T0 + timedelta(hours=8), "hours": 8}
+    )
+    trained = fti.run_pipeline(train, fs=fs)
+    return {"first": first.id, "trained": trained.id, "td": outside.version}
+
+
+def _lineages(fs: fti.FeatureStore, ids: dict[str, Any]) -> dict[str, str]:
+    targets: list[tuple[str, ...]] = [
+        ("model", "delays"),
+        ("feature_group", "flights", "1"),
+        ("training_dataset", "delays_v1", str(ids["td"])),
+        ("run", ids["first"]),
+        ("run", ids["trained"]),
+        ("feature_view", "delays", "1"),
+    ]
+    out = {}
+    for t in targets:
+        target = (t[0], t[1], int(t[2])) if len(t) == 3 else (t[0], t[1])
+        lin = fs.lineage(target)
+        out[" ".join(t)] = lin.render() + repr(lin.files()) + repr(lin.edges)
+    return out
+
+
+def test_an_upgraded_store_shows_the_same_lineage(registry_url: str, tmp_path: Path) -> None:
+    pytest.importorskip("sklearn")
+    fs = fti.connect(tmp_path / "store", registry=registry_url)
+    ids = _build(fs, tmp_path)
+    before = _lineages(fs, ids)
+    assert ids["trained"] in before["model delays"]
+    fs.close()
+
+    # Take the registry back to 0002 (the edge table did not exist) and open it again.
+    reg = SqlRegistry(registry_url)
+    with reg.engine.begin() as conn:
+        from alembic import command
+
+        command.downgrade(migrations._config(conn), "0002")
+        assert "fti_lineage_edges" not in sa.inspect(conn).get_table_names()
+    reg.close()
+
+    fs = fti.connect(tmp_path / "store", registry=registry_url)
+    try:
+        registry = context_of(fs).registry
+        assert isinstance(registry, SqlRegistry)
+        with registry.engine.connect() as conn:
+            rev = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()
+            assert rev.all() == [head_revision()]
+            assert conn.execute(sa.select(sa.func.count()).select_from(edges)).scalar()
+        assert _lineages(fs, ids) == before
+    finally:
+        fs.close()
+
+
+def _edge_owners(registry: SqlRegistry) -> list[tuple[str, str, str, str]]:
+    with registry.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                edges.c.owner_name, edges.c.src_name, edges.c.dst_name, edges.c.detail
+            ).order_by(edges.c.id)
+        ).all()
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_edges_follow_their_record(registry_url: str) -> None:
+    reg = SqlRegistry(registry_url)
+    try:
+        body: dict[str, Any] = {"id": "r1", "kind": "feature", "inputs": [], "outputs": []}
+        rec = reg.create("run", "r1", 1, body)
+        assert _edge_owners(reg) == []  # a running run has read and written nothing yet
+        body["inputs"] = [{"kind": "file", "name": "/raw/a.csv", "version": None, "size": 3}]
+        body["outputs"] = [{"kind": "feature_group", "name": "w", "version": 1, "table_version": 2}]
+        reg.update("run", "r1", 1, body, revision=rec.revision)
+        assert [(o, s, d) for o, s, d, _ in _edge_owners(reg)] == [
+            ("r1", "/raw/a.csv", "r1"),
+            ("r1", "r1", "w"),
+        ]
+        into_w = reg.lineage_edges([("feature_group", "w", 1)], direction="into")
+        assert [(e.source, e.table_version) for e in into_w] == [(("run", "r1", None), 2)]
+        out_of_file = reg.lineage_edges([("file", "/raw/a.csv", None)], direction="out_of")
+        assert [e.target for e in out_of_file] == [("run", "r1", None)]
+        assert reg.lineage_latest_version("feature_group", "w") == 1
+        assert reg.lineage_names("feature_group") == ["w"]
+        # a record kind without lineage writes no edges; deleting the run drops its edges
+        reg.create("feature_group", "w", 1, {"inputs": body["inputs"]})
+        assert len(_edge_owners(reg)) == 2
+        reg.delete("run", "r1", 1)
+        assert _edge_owners(reg) == []
+        assert reg.lineage_latest_version("feature_group", "w") is None
+    finally:
+        reg.close()
