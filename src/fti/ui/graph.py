@@ -104,6 +104,9 @@ def layout(graph: LineageGraph) -> Layout:
     to know whether there are more)."""
     up, down = graph.upstream(), graph.downstream()
     shown = [graph.root, *up[:MAX_NODES_PER_SIDE], *down[:MAX_NODES_PER_SIDE]]
+    sides = ["root"] + ["upstream"] * len(up[:MAX_NODES_PER_SIDE])
+    sides += ["downstream"] * len(down[:MAX_NODES_PER_SIDE])
+    side_of = {n.key: side for n, side in zip(shown, sides, strict=True)}
     hidden = len(up) > MAX_NODES_PER_SIDE or len(down) > MAX_NODES_PER_SIDE
     depth = _depths(graph)
     keys = {n.key for n in shown}
@@ -129,6 +132,8 @@ def layout(graph: LineageGraph) -> Layout:
                     "full": n.label(),
                     "kind": n.kind,
                     "root": n.key == graph.root.key,
+                    "side": side_of[n.key],
+                    "hops": abs(d),
                     "href": lineage_href(n),
                 }
             )

@@ -17,6 +17,7 @@ from fti.backends.registry import Record
 from fti.services import model_registry
 from fti.services.context import StoreContext
 from fti.services.lineage_graph import RUN_KIND
+from fti.ui import model_charts
 from fti.ui.group_page import group_detail, group_rows
 from fti.ui.listing import PAGE_SIZE, Page, cell, iso
 
@@ -209,7 +210,16 @@ def model_detail(
         return (1, float(value))
 
     versions.sort(key=key, reverse=desc)
+    views = {
+        (str(fv["name"]), int(fv["version"]))
+        for v in versions
+        if isinstance(fv := v["feature_view"], dict) and {"name", "version"} <= set(fv)
+    }
+    performance, performance_note = model_charts.performance_chart(ctx, name)
     return {
+        "performance": performance,
+        "performance_note": performance_note,
+        "drift": model_charts.drift_charts(ctx, name, views),
         "name": name,
         "versions": versions,
         "metric_names": metric_names,

@@ -58,10 +58,12 @@ class Registry(Protocol):
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
         newest_first: bool = False,
+        name: str | None = None,
     ) -> tuple[list[Record], int]:
         """One page of a kind's records and how many match in all, for listings that must not
         load every record (the web UI). Ordered by name, version (``newest_first``: reversed,
         which for runs, whose ids start with their start time, is newest first).
+        ``name``: only that name's versions (e.g. the newest runs of one monitor);
         ``name_contains`` matches case-insensitively; each ``body_contains`` string must occur
         in the stored JSON text (e.g. ``'"status": "failed"'``)."""
 

@@ -299,8 +299,11 @@ class SqlRegistry:
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
         newest_first: bool = False,
+        name: str | None = None,
     ) -> tuple[list[Record], int]:
         where = [objects.c.kind == kind]
+        if name is not None:
+            where.append(objects.c.name == name)
         if name_contains:
             where.append(
                 sa.func.lower(objects.c.name).contains(name_contains.lower(), autoescape=True)
@@ -444,7 +447,6 @@ class SqlRegistry:
 
         rows = self._run(op, f"reading the newest {kind} events")
         return [(name, int(version), _event(at, body)) for name, version, at, body in rows]
-
 
     def lineage_edges(self, nodes: list[NodeKey], *, direction: str) -> list[EdgeRow]:
         def op() -> list[EdgeRow]:
