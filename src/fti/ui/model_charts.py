@@ -109,7 +109,18 @@ def line_chart(
         {"y": py(lo + (hi - lo) * k / 4), "label": _fmt(lo + (hi - lo) * k / 4)} for k in range(5)
     ]
     every = max(1, math.ceil(len(x) / 6))
-    x_labels = [{"x": px(i), "label": x[i]} for i in range(0, len(x), every)]
+    shown = sorted({*range(0, len(x), every), len(x) - 1})
+    x_labels = [
+        {
+            "x": px(i),
+            "label": x[i],
+            "anchor": "start"
+            if i == 0 and len(x) > 1
+            else ("end" if i == len(x) - 1 else "middle"),
+        }
+        for i in shown
+        if i == len(x) - 1 or len(x) - 1 - i >= every / 2  # no overlap with the last label
+    ]
     columns = ["x", *(name for name, _, _ in series)] + (["flagged"] if marks else [])
     rows = [
         [x[i], *("-" if vs[i] is None else cell(vs[i]) for _, vs, _ in series)]
@@ -167,7 +178,7 @@ def performance_chart(ctx: StoreContext, name: str) -> tuple[list[Chart], str]:
             series.append(
                 (f"test {metric} (registered)", table[f"test_{metric}"].to_pylist(), "s1")
             )
-        chart = line_chart(f"{metric} per day", x, series, note=note)
+        chart = line_chart(f"{metric} per day", x, series)
         if chart is not None:
             charts.append(chart)
     cov = line_chart("labelled share of predictions per day", x, [("coverage", coverage, "s2")])
