@@ -147,3 +147,73 @@ def test_edges_follow_their_record(registry_url: str) -> None:
         assert reg.lineage_latest_version("feature_group", "w") is None
     finally:
         reg.close()
+
+
+def _run_body(rid: str, inputs: list[Any], outputs: list[Any]) -> dict[str, Any]:
+    def entry(e: tuple[Any, ...]) -> dict[str, Any]:
+        return {"kind": e[0], "name": e[1], "version": e[2], "table_version": e[3]}
+
+    return {
+        "id": rid,
+        "kind": "feature",
+        "pipeline": rid,
+        "status": "succeeded",
+        "inputs": [entry(i) for i in inputs],
+        "outputs": [entry(o) for o in outputs],
+    }
+
+
+def test_a_bounded_walk_reads_the_first_edges_and_more_only_when_needed(
+    registry_url: str,
+) -> None:
+    """The nearest ``limit`` nodes of a walk that reads a few edges per node first equal the
+    first ``limit`` of the full walk, also when the edges read first are all filtered out by
+    the table-version bound; the SQL registry and the in-memory edges agree."""
+    from fti.backends.registry.lineage_edges import MemoryEdges
+    from fti.services.lineage_graph import LineageGraph, LineageNode, _Index
+
+    records: list[tuple[str, str, int, dict[str, Any]]] = []
+    # 40 early readers of table version 0, then 5 readers of version 100 (run ids sort so)
+    for i in range(40):
+        rid = f"a{i:03d}"
+        body = _run_body(rid, [("feature_group", "g", 1, 0)], [("model", f"m{i}", 1, None)])
+        records.append(("run", rid, 1, body))
+    for i in range(5):
+        rid = f"b{i:03d}"
+        body = _run_body(rid, [("feature_group", "g", 1, 100)], [("model", "late", i + 1, None)])
+        records.append(("run", rid, 1, body))
+    records.append(("run", "w", 1, _run_body("w", [], [("feature_group", "g", 1, 100)])))
+    td = {"training_dataset": {"feature_view": "v", "fv_version": 1, "version": 1}}
+    records.append(("model", "late", 1, td))
+    records.append(("model", "late", 2, td))
+    # run c read the dataset and wrote model late v2: the model record's edge is not shown
+    records.append(("run", "c", 1, _run_body("c", [("training_dataset", "v_v1", 1, None)],
+                                             [("model", "late", 2, None)])))  # fmt: skip
+    reg = SqlRegistry(registry_url)
+    try:
+        for kind, name, version, body in records:
+            reg.create(kind, name, version, body)
+        for source in (reg, MemoryEdges(records)):
+            w = LineageNode("run", "w", None)
+            full = LineageGraph(_Index(source), w).downstream()
+            assert [n.name for n in full if n.kind == "run"] == [f"b{i:03d}" for i in range(5)]
+            for limit in (1, 3, 6):
+                bounded = LineageGraph(_Index(source), w, limit=limit).downstream()
+                assert bounded == full[:limit]
+            g = LineageNode("feature_group", "g", 1)
+            full_g = LineageGraph(_Index(source), g).downstream()
+            assert len(full_g) == 2 * 45
+            assert LineageGraph(_Index(source), g, limit=7).downstream() == full_g[:7]
+            late = LineageGraph(_Index(source), LineageNode("model", "late", 1))
+            # the registry's dataset -> model edge is shown: no run read the dataset
+            assert [n.key for n in late.upstream()][:2] == [
+                ("run", "b000", None),
+                ("training_dataset", "v_v1", 1),
+            ]
+            late2 = LineageGraph(_Index(source), LineageNode("model", "late", 2))
+            assert [e.source.name for e in late2.edges][:2] == ["b001", "c"]
+            assert ("model registry",) not in [
+                tuple(v for k, v in e.detail if k == "via") for e in late2.edges
+            ]
+    finally:
+        reg.close()

@@ -114,20 +114,23 @@ def _order(row: EdgeRow) -> tuple[int, str, int, int]:
 class _Index:
     """Adjacency lists read from the registry's lineage edge table as a walk reaches nodes:
     each :meth:`load` is one indexed query for a whole frontier, each node's edges are read
-    once per index.
+    once per index. A bounded walk reads at most ``cap`` edges per node (the first in order)
+    and the rest only if it needs them.
 
     A record implies edges a run may also have reported (a model registered inside a training
     pipeline run): such an edge is shown only when no run reported the link, directly or through
-    the run, as if the record's edges were added after every run's.
+    the run, as if the record's edges were added after every run's (one indexed query each).
     """
 
     def __init__(self, source: EdgeSource) -> None:
         self._registry = source
         self.nodes: dict[NodeKey, LineageNode] = {}
-        self._into: dict[NodeKey, list[EdgeRow]] = {}
-        self._out_of: dict[NodeKey, list[EdgeRow]] = {}
-        self._shown_into: dict[NodeKey, list[LineageEdge]] = {}
-        self._shown_ids: set[int] = set()
+        # direction -> node -> (edges in order, all of them?)
+        self._rows: dict[str, dict[NodeKey, tuple[list[EdgeRow], bool]]] = {
+            "into": {},
+            "out_of": {},
+        }
+        self._hidden: dict[int, bool] = {}
 
     def _node(self, key: NodeKey, info: dict[str, Any]) -> LineageNode:
         known = self.nodes.get(key)
@@ -137,98 +140,74 @@ class _Index:
             return node
         return known
 
-    def _fetch(self, keys: Iterable[NodeKey], direction: str) -> None:
-        cache = self._into if direction == "into" else self._out_of
-        missing = [k for k in dict.fromkeys(keys) if k not in cache]
+    def load(self, keys: Iterable[NodeKey], direction: str, cap: int | None = None) -> None:
+        """Read the edges of ``keys`` in one direction (``"upstream"``: into them): all of
+        them, or the first ``cap`` of each."""
+        side = "into" if direction == "upstream" else "out_of"
+        cache = self._rows[side]
+        missing = [k for k in dict.fromkeys(keys) if not self.loaded(k, direction, cap)]
         if not missing:
             return
-        for k in missing:
-            cache[k] = []
-        for row in sorted(self._registry.lineage_edges(missing, direction=direction), key=_order):
-            cache[row.target if direction == "into" else row.source].append(row)
+        found: dict[NodeKey, list[EdgeRow]] = {k: [] for k in missing}
+        per_node = None if cap is None else cap + 1  # one more tells whether there are more
+        for row in self._registry.lineage_edges(missing, direction=side, per_node=per_node):
+            found[row.target if side == "into" else row.source].append(row)
             self._node(row.source, row.source_info)
             self._node(row.target, row.target_info)
+        for key, rows in found.items():
+            rows.sort(key=_order)
+            complete = per_node is None or len(rows) < per_node
+            cache[key] = (rows if complete else rows[:cap], complete)
 
-    def load(self, keys: Iterable[NodeKey], direction: str) -> None:
-        """Read the edges of ``keys`` in one direction (``"upstream"``: into them) and what
-        deciding which of them to show needs."""
-        keys = list(keys)
-        if direction == "upstream":
-            self._fetch(keys, "into")
-            self._settle(keys)
-        else:
-            self._fetch(keys, "out_of")
-            targets = [r.target for k in keys for r in self._out_of[k] if r.owner[0] != RUN_KIND]
-            self._fetch(targets, "into")
-            self._settle(targets)
+    def loaded(self, key: NodeKey, direction: str, cap: int | None = None) -> bool:
+        side = "into" if direction == "upstream" else "out_of"
+        found = self._rows[side].get(key)
+        return found is not None and (found[1] or (cap is not None and len(found[0]) >= cap))
 
-    def _settle(self, keys: list[NodeKey]) -> None:
-        """Decide which edges into ``keys`` are shown (needs the edges into the runs that
-        feed them)."""
-        keys = [k for k in dict.fromkeys(keys) if k not in self._shown_into]
-        runs = [
-            r.source
-            for k in keys
-            if any(r.owner[0] != RUN_KIND for r in self._into[k])
-            for r in self._into[k]
-            if r.source[0] == RUN_KIND
-        ]
-        self._fetch(runs, "into")
-        for key in keys:
-            shown = []
-            by_runs = [r for r in self._into[key] if r.owner[0] == RUN_KIND]
-            for row in self._into[key]:
-                if row.owner[0] != RUN_KIND and self._reported(row, by_runs):
-                    continue
-                shown.append(self._edge(row))
-                self._shown_ids.add(row.id)
-            self._shown_into[key] = shown
-
-    def _reported(self, row: EdgeRow, by_runs: list[EdgeRow]) -> bool:
-        """Did a run report the link a record's edge stands for?"""
-        if row.source[0] == "feature_group" and row.table_version is not None:
-            return bool(by_runs)  # a run reported creating the dataset, with what it read
-        for r in by_runs:
-            if r.source == row.source:
-                return True
-            feeding = self._into[r.source] if r.source[0] == RUN_KIND else []
-            if any(e.source == row.source for e in feeding):
-                return True
-        return False
+    def _shown(self, row: EdgeRow) -> bool:
+        """Is a record's edge shown (no run reported the link it stands for)?"""
+        if row.owner[0] == RUN_KIND:
+            return True
+        if row.id not in self._hidden:
+            # a group's table version read by a dataset: hidden if a run reported creating it
+            any_run = row.source[0] == "feature_group" and row.table_version is not None
+            self._hidden[row.id] = self._registry.lineage_reported(
+                row.source, row.target, any_run=any_run
+            )
+        return not self._hidden[row.id]
 
     def _edge(self, row: EdgeRow) -> LineageEdge:
         return LineageEdge(
             self.nodes[row.source], self.nodes[row.target], _detail(row.detail), row.versioned
         )
 
+    def edges(
+        self, key: NodeKey, direction: str, *, cap: int | None = None
+    ) -> tuple[list[LineageEdge], bool]:
+        """The shown edges into (``"upstream"``) or out of ``key``, in order, and whether that
+        is all of them (with ``cap``: the first ``cap`` edges read may be a prefix)."""
+        self.load([key], direction, cap)
+        rows, complete = self._rows["into" if direction == "upstream" else "out_of"][key]
+        return [self._edge(r) for r in rows if self._shown(r)], complete
+
     def into(self, key: NodeKey) -> list[LineageEdge]:
         """The shown edges into ``key``."""
-        if key not in self._shown_into:
-            self.load([key], "upstream")
-        return self._shown_into[key]
+        return self.edges(key, "upstream")[0]
 
     def out_of(self, key: NodeKey) -> list[LineageEdge]:
         """The shown edges out of ``key``."""
-        self.load([key], "downstream")
-        return [
-            self._edge(r)
-            for r in self._out_of[key]
-            if r.owner[0] == RUN_KIND or r.id in self._shown_ids
-        ]
+        return self.edges(key, "downstream")[0]
 
     def remember(self, node: LineageNode) -> None:
         """Know ``node`` (and its facts) even if no edge mentions it (a run with no inputs)."""
         self.nodes[node.key] = node
 
-    def loaded(self, key: NodeKey, direction: str) -> bool:
-        return key in (self._shown_into if direction == "upstream" else self._out_of)
-
     def latest_version(self, kind: str, name: str) -> int | None:
         return self._registry.lineage_latest_version(kind, name)
 
 
-def _expand(
-    index: _Index, node: LineageNode, bound: int | None, direction: str
+def _steps(
+    edges: list[LineageEdge], bound: int | None, direction: str
 ) -> list[tuple[LineageEdge, LineageNode, int | None]]:
     """One hop: (edge, next node, next bound) for every edge allowed by the table-version bound.
 
@@ -237,7 +216,6 @@ def _expand(
     version belongs to sets the bound for the next hop.
     """
     out = []
-    edges = index.into(node.key) if direction == "upstream" else index.out_of(node.key)
     for edge in edges:
         tv = edge.table_version
         if bound is not None and tv is not None:
@@ -249,6 +227,13 @@ def _expand(
         onto_versioned = edge.versioned == ("source" if direction == "upstream" else "target")
         out.append((edge, nxt, tv if onto_versioned else None))
     return out
+
+
+def _expand(
+    index: _Index, node: LineageNode, bound: int | None, direction: str
+) -> list[tuple[LineageEdge, LineageNode, int | None]]:
+    """Every hop from ``node`` (see :func:`_steps`)."""
+    return _steps(index.edges(node.key, direction)[0], bound, direction)
 
 
 def _walk(
@@ -264,19 +249,28 @@ def _walk(
     seen: set[tuple[NodeKey, int | None]] = set()
     reached: dict[NodeKey, tuple[LineageNode, LineageEdge]] = {}
     queue: deque[tuple[LineageNode, int | None, int]] = deque([(root, None, 0)])
+    cap = None if limit is None else 2 * limit + 8  # edges read per node at first
+
+    def visit(edges: list[LineageEdge], bound: int | None, hops: int) -> None:
+        for edge, nxt, next_bound in _steps(edges, bound, direction):
+            if nxt.key != root.key and nxt.key not in reached:
+                reached[nxt.key] = (nxt, edge)
+            if depth is None or hops + 1 < depth:
+                queue.append((nxt, next_bound, hops + 1))
+
     while queue and (limit is None or len(reached) < limit):
         node, bound, hops = queue.popleft()
         if (node.key, bound) in seen:
             continue
         seen.add((node.key, bound))
-        if not index.loaded(node.key, direction):
+        if not index.loaded(node.key, direction, cap):
             ahead = [n.key for n, _, _ in itertools.islice(queue, _BATCH)]
-            index.load([node.key, *ahead], direction)
-        for edge, nxt, next_bound in _expand(index, node, bound, direction):
-            if nxt.key != root.key and nxt.key not in reached:
-                reached[nxt.key] = (nxt, edge)
-            if depth is None or hops + 1 < depth:
-                queue.append((nxt, next_bound, hops + 1))
+            index.load([node.key, *ahead], direction, cap)
+        edges, complete = index.edges(node.key, direction, cap=cap)
+        visit(edges, bound, hops)
+        if not complete and (limit is None or len(reached) < limit):
+            # the first edges were not enough: the rest, in order, after those
+            visit(index.edges(node.key, direction)[0][len(edges) :], bound, hops)
     found = list(reached.values())
     return found if limit is None else found[:limit]
 
@@ -298,8 +292,8 @@ class LineageGraph:
         depth: int | None = None,
     ) -> None:
         self._index = index
-        index.load([root.key], "upstream")
-        index.load([root.key], "downstream")
+        index.load([root.key], "upstream", 1)  # the root's facts, from its first edges
+        index.load([root.key], "downstream", 1)
         self.root = index.nodes.get(root.key, root)
         self.limit = limit  # at most this many nodes per direction (the nearest), if set
         self.depth = depth  # at most this many hops each way, if set
@@ -500,8 +494,8 @@ def lineage(
             version = index.latest_version(kind, name)
             if version is None and registered:
                 version = max(r.version for r in registered)
-        index.load([(kind, name, version)], "upstream")
-        index.load([(kind, name, version)], "downstream")
+        index.load([(kind, name, version)], "upstream", 1)
+        index.load([(kind, name, version)], "downstream", 1)
         exists = (kind, name, version) in index.nodes or any(
             r.version == version for r in registered
         )

@@ -91,11 +91,18 @@ class Registry(Protocol):
         """The newest ``limit`` events of every record of a kind, newest first:
         ``(name, version, event)`` (the event as :meth:`events` returns it)."""
 
-    def lineage_edges(self, nodes: list[NodeKey], *, direction: str) -> list[EdgeRow]:
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]:
         """The stored lineage edges into (``direction="into"``) or out of (``"out_of"``) any of
-        ``nodes`` (``(kind, name, version)``; version None for runs and files). The registry
-        keeps them from the run, model and training dataset records it stores
-        (:mod:`fti.backends.registry.lineage_edges`), written with the record."""
+        ``nodes`` (``(kind, name, version)``; version None for runs and files); ``per_node``:
+        only the first that many of each node (runs' edges by run id, then models', then
+        datasets'). The registry keeps them from the run, model and training dataset records
+        it stores (:mod:`fti.backends.registry.lineage_edges`), written with the record."""
+
+    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+        """Did a run report the link ``source`` -> ``target``: an edge between them, or a run
+        that read ``source`` and wrote ``target``? ``any_run``: did any run write ``target``?"""
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None:
         """The highest version of an object that any lineage edge mentions."""

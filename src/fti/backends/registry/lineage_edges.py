@@ -158,7 +158,11 @@ def edges_of(kind: str, name: str, version: int, body: dict[str, Any]) -> list[E
 class EdgeSource(Protocol):
     """What a lineage walk reads: the registry (its indexed table), or :class:`MemoryEdges`."""
 
-    def lineage_edges(self, nodes: list[NodeKey], *, direction: str) -> list[EdgeRow]: ...
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]: ...
+
+    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool: ...
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None: ...
 
@@ -178,9 +182,30 @@ class MemoryEdges:
         """The edges of run bodies (each with its ``id``)."""
         return cls((RUN, str(body["id"]), 1, body) for body in runs)
 
-    def lineage_edges(self, nodes: list[NodeKey], *, direction: str) -> list[EdgeRow]:
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]:
         wanted = set(nodes)
-        return [r for r in self.rows if (r.target if direction == "into" else r.source) in wanted]
+        found: dict[NodeKey, list[EdgeRow]] = {}
+        for r in self.rows:
+            node = r.target if direction == "into" else r.source
+            if node in wanted:
+                found.setdefault(node, []).append(r)
+        order = {kind: i for i, kind in enumerate(EDGE_KINDS)}
+
+        def key(r: EdgeRow) -> tuple[int, str, int, int]:
+            return (order[r.owner[0]], r.owner[1], r.owner[2], r.seq)
+
+        return [r for rows in found.values() for r in sorted(rows, key=key)[:per_node]]
+
+    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+        by_runs = [r for r in self.rows if r.target == target and r.owner[0] == RUN]
+        if any_run:
+            return bool(by_runs)
+        writers = {r.source for r in by_runs}
+        return source in writers or any(
+            r.source == source and r.target in writers and r.owner[0] == RUN for r in self.rows
+        )
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None:
         versions = [

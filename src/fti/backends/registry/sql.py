@@ -448,12 +448,21 @@ class SqlRegistry:
         rows = self._run(op, f"reading the newest {kind} events")
         return [(name, int(version), _event(at, body)) for name, version, at, body in rows]
 
-    def lineage_edges(self, nodes: list[NodeKey], *, direction: str) -> list[EdgeRow]:
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]:
         def op() -> list[EdgeRow]:
             with self._read() as conn:
-                return lineage.read_edges(conn, nodes, direction)
+                return lineage.read_edges(conn, nodes, direction, per_node)
 
         return self._run(op, f"reading the lineage edges of {len(nodes)} objects")
+
+    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+        def op() -> bool:
+            with self._read() as conn:
+                return lineage.reported(conn, source, target, any_run=any_run)
+
+        return self._run(op, f"reading the lineage of {label(target[0], target[1])}")
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None:
         def op() -> int | None:

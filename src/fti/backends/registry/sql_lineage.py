@@ -22,7 +22,15 @@ from fti.backends.registry.lineage_edges import (
     edges_of,
 )
 
-__all__ = ["edges", "insert_edges", "latest_version", "names", "read_edges", "replace_edges"]
+__all__ = [
+    "edges",
+    "insert_edges",
+    "latest_version",
+    "names",
+    "read_edges",
+    "replace_edges",
+    "reported",
+]
 
 _meta = sa.MetaData()
 edges = sa.Table(
@@ -111,19 +119,79 @@ def _row(r: Any) -> EdgeRow:
     )
 
 
-def read_edges(conn: Connection, nodes: Iterable[NodeKey], direction: str) -> list[EdgeRow]:
-    """Edges into (``"into"``) or out of (``"out_of"``) any of ``nodes``, in no set order."""
+_SRC = (edges.c.src_kind, edges.c.src_name, edges.c.src_version)
+_DST = (edges.c.dst_kind, edges.c.dst_name, edges.c.dst_version)
+
+
+def _order(dialect: str) -> tuple[Any, ...]:
+    """The order a walk reads a node's edges in: runs' (by run id), then models', then
+    datasets'; names compared by code point, as Python does (PostgreSQL's default collation
+    would not)."""
+    name = edges.c.owner_name.collate("C") if dialect == "postgresql" else edges.c.owner_name
+    kind = sa.case({"run": 0, "model": 1}, value=edges.c.owner_kind, else_=2)
+    return (kind, name, edges.c.owner_version, edges.c.seq)
+
+
+def read_edges(
+    conn: Connection, nodes: Iterable[NodeKey], direction: str, per_node: int | None = None
+) -> list[EdgeRow]:
+    """Edges into (``"into"``) or out of (``"out_of"``) any of ``nodes``, in no set order;
+    with ``per_node``, only the first that many of each node (in the walk's order)."""
     keys = sorted({(k, n, _stored(v)) for k, n, v in nodes})
-    if direction == "into":
-        cols = (edges.c.dst_kind, edges.c.dst_name, edges.c.dst_version)
-    else:
-        cols = (edges.c.src_kind, edges.c.src_name, edges.c.src_version)
+    cols = _DST if direction == "into" else _SRC
     out: list[EdgeRow] = []
     for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i : i + _CHUNK]
-        q = sa.select(edges).where(sa.tuple_(*cols).in_(chunk))
+        where = sa.tuple_(*cols).in_(keys[i : i + _CHUNK])
+        if per_node is None:
+            q = sa.select(edges).where(where)
+        else:
+            order = _order(conn.dialect.name)
+            rank = sa.func.row_number().over(partition_by=cols, order_by=order).label("rank")
+            ranked = sa.select(edges, rank).where(where).subquery()
+            q = sa.select(ranked).where(ranked.c.rank <= per_node)
         out.extend(_row(r) for r in conn.execute(q))
     return out
+
+
+def _node_is(cols: tuple[Any, ...], key: NodeKey) -> Any:
+    return sa.and_(cols[0] == key[0], cols[1] == key[1], cols[2] == _stored(key[2]))
+
+
+def reported(conn: Connection, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+    """Did a run report the link ``source`` -> ``target`` (directly, or reading ``source`` and
+    writing ``target``)? ``any_run``: did any run report writing ``target``?"""
+    into_target = sa.and_(_node_is(_DST, target), edges.c.owner_kind == "run")
+    if any_run:
+        q = sa.select(edges.c.id).where(into_target).limit(1)
+        return conn.execute(q).first() is not None
+    direct = sa.select(edges.c.id).where(into_target, _node_is(_SRC, source)).limit(1)
+    if conn.execute(direct).first() is not None:
+        return True
+    read = edges.alias("read")
+    wrote = edges.alias("wrote")
+    via = (
+        sa.select(read.c.id)
+        .join(
+            wrote,
+            sa.and_(
+                wrote.c.src_kind == read.c.dst_kind,
+                wrote.c.src_name == read.c.dst_name,
+                wrote.c.src_version == read.c.dst_version,
+            ),
+        )
+        .where(
+            read.c.src_kind == source[0],
+            read.c.src_name == source[1],
+            read.c.src_version == _stored(source[2]),
+            read.c.dst_kind == "run",
+            wrote.c.dst_kind == target[0],
+            wrote.c.dst_name == target[1],
+            wrote.c.dst_version == _stored(target[2]),
+            wrote.c.owner_kind == "run",
+        )
+        .limit(1)
+    )
+    return conn.execute(via).first() is not None
 
 
 def latest_version(conn: Connection, kind: str, name: str) -> int | None:
