@@ -249,7 +249,7 @@ def _walk(
     seen: set[tuple[NodeKey, int | None]] = set()
     reached: dict[NodeKey, tuple[LineageNode, LineageEdge]] = {}
     queue: deque[tuple[LineageNode, int | None, int]] = deque([(root, None, 0)])
-    cap = None if limit is None else 2 * limit + 8  # edges read per node at first
+    cap = None if limit is None else limit + 8  # edges read per node at first
 
     def visit(edges: list[LineageEdge], bound: int | None, hops: int) -> None:
         for edge, nxt, next_bound in _steps(edges, bound, direction):

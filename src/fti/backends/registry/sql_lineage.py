@@ -47,12 +47,13 @@ edges = sa.Table(
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("src_info", sa.Text, nullable=False),
     sa.Column("dst_info", sa.Text, nullable=False),
+    sa.Column("owner_rank", sa.Integer, nullable=False),  # EDGE_KINDS.index(owner_kind)
     sa.Column("owner_kind", sa.String(32), nullable=False),
     sa.Column("owner_name", sa.String(128), nullable=False),
     sa.Column("owner_version", sa.Integer, nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
 )
-_CHUNK = 200  # node keys per IN list
+_CHUNK = 200  # node keys per IN list (or per UNION ALL of index ranges)
 
 
 def _stored(version: int | None) -> int:
@@ -75,6 +76,7 @@ def _values(row: EdgeRow) -> dict[str, Any]:
         "detail": json.dumps(row.detail, default=str),
         "src_info": json.dumps(row.source_info, default=str),
         "dst_info": json.dumps(row.target_info, default=str),
+        "owner_rank": EDGE_KINDS.index(row.owner[0]),
         "owner_kind": row.owner[0],
         "owner_name": row.owner[1],
         "owner_version": row.owner[2],
@@ -128,8 +130,7 @@ def _order(dialect: str) -> tuple[Any, ...]:
     datasets'; names compared by code point, as Python does (PostgreSQL's default collation
     would not)."""
     name = edges.c.owner_name.collate("C") if dialect == "postgresql" else edges.c.owner_name
-    kind = sa.case({"run": 0, "model": 1}, value=edges.c.owner_kind, else_=2)
-    return (kind, name, edges.c.owner_version, edges.c.seq)
+    return (edges.c.owner_rank, name, edges.c.owner_version, edges.c.seq)
 
 
 def read_edges(
@@ -141,14 +142,22 @@ def read_edges(
     cols = _DST if direction == "into" else _SRC
     out: list[EdgeRow] = []
     for i in range(0, len(keys), _CHUNK):
-        where = sa.tuple_(*cols).in_(keys[i : i + _CHUNK])
+        chunk = keys[i : i + _CHUNK]
+        q: Any
         if per_node is None:
-            q = sa.select(edges).where(where)
-        else:
+            q = sa.select(edges).where(sa.tuple_(*cols).in_(chunk))
+        else:  # per node one index range, read until the first per_node (one statement)
             order = _order(conn.dialect.name)
-            rank = sa.func.row_number().over(partition_by=cols, order_by=order).label("rank")
-            ranked = sa.select(edges, rank).where(where).subquery()
-            q = sa.select(ranked).where(ranked.c.rank <= per_node)
+            parts = [
+                sa.select(edges)
+                .where(_node_is(cols, _key(*k)))
+                .order_by(*order)
+                .limit(per_node)
+                .subquery()
+                .select()
+                for k in chunk
+            ]
+            q = parts[0] if len(parts) == 1 else sa.union_all(*parts)
         out.extend(_row(r) for r in conn.execute(q))
     return out
 

@@ -40,16 +40,23 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text, nullable=False),
         sa.Column("src_info", sa.Text, nullable=False),
         sa.Column("dst_info", sa.Text, nullable=False),
+        sa.Column("owner_rank", sa.Integer, nullable=False),
         sa.Column("owner_kind", sa.String(32), nullable=False),
         sa.Column("owner_name", sa.String(128), nullable=False),
         sa.Column("owner_version", sa.Integer, nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
     )
+    # By node, then in the order a walk reads a node's edges: the first few are an index range.
+    order = ["owner_rank", "owner_name", "owner_version", "seq"]
     op.create_index(
-        "ix_fti_lineage_edges_src", "fti_lineage_edges", ["src_kind", "src_name", "src_version"]
+        "ix_fti_lineage_edges_src",
+        "fti_lineage_edges",
+        ["src_kind", "src_name", "src_version", *order],
     )
     op.create_index(
-        "ix_fti_lineage_edges_dst", "fti_lineage_edges", ["dst_kind", "dst_name", "dst_version"]
+        "ix_fti_lineage_edges_dst",
+        "fti_lineage_edges",
+        ["dst_kind", "dst_name", "dst_version", *order],
     )
     op.create_index(
         "ix_fti_lineage_edges_owner",
