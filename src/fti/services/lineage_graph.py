@@ -322,6 +322,7 @@ class LineageGraph:
         runs = [n for n, _ in self._up if n.kind == RUN_KIND]
         if self.root.kind == RUN_KIND:
             runs.insert(0, self.root)
+        self._index.load([r.key for r in runs], "upstream")  # one query for all of them
         found: dict[str, dict[str, dict[str, Any]]] = {}
         for run in runs:
             for edge in self._index.into(run.key):
