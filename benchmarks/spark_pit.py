@@ -34,8 +34,9 @@ from training_data import build_store, make_workload
 
 import fti
 from fti.backends.compute.spark import SparkEngine
-from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
+from fti.planner.spark_pit import compile_pit_spark
 from fti.services import training_data as td_service
+from fti.services.pit_execution import execute_pit
 
 SCALES = {"tiny": (10_000, 100_000, 10_000), "small": (100_000, 1_000_000, 100_000)}
 
@@ -47,7 +48,7 @@ def spark_join(spark: Any, fs: fti.FeatureStore, fv: Any, spine: pa.Table) -> pa
     reserved = [c for c in query.output_columns() if c not in query.entity_columns()]
     spine_table, names = td_service.normalize_spine(query, spine, reserved=reserved)
     statement = compile_pit_spark(query, spine_columns=spine_table.column_names)
-    table = run_pit_spark(spark, statement, spine=spine_table, groups=frames)
+    table = execute_pit(engine, statement, spine=spine_table, groups=frames)
     return td_service._restore_types(query, table, spine_table.select(names).schema)
 
 

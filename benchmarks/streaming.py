@@ -124,7 +124,7 @@ def throughput(args: argparse.Namespace, folder: Path) -> None:
         raw = [raw_xreadgroup(client, key, f"raw{i}", 5_000) for i in range(3)]
         raw_rate = statistics.median(raw)
         pipeline, _ = load_pipeline(folder)
-        from fti.pipelines.streaming.vector import new_state
+        from fti.pipelines.streaming.aggregation import new_state
 
         print(f"stream state: {type(new_state(pipeline.spec)).__name__}")
         fs = fti.connect(folder / "store", online=args.online)

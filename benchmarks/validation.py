@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import fti
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.services.validation import evaluate
 
 RULES = [
@@ -122,7 +123,8 @@ def main() -> None:
             assert report.validation is not None
             assert report.validation.ok
         b, w = statistics.median(base), statistics.median(with_rules)
-        alone = median_seconds(lambda: evaluate(RULES, data), args.repeat)
+        engine = DuckDBEngine()
+        alone = median_seconds(lambda: evaluate(RULES, data, engine=engine), args.repeat)
         print(f"fg.insert without rules   {b:8.3f} s")
         print(f"fg.insert with 7 rules    {w:8.3f} s   ratio {w / b:.3f} (+{(w / b - 1):.1%})")
         print(f"validation pass alone     {alone:8.3f} s   ({alone / b:.1%} of an insert)")

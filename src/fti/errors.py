@@ -11,6 +11,8 @@ One root, :class:`FtiError`; each error also inherits the matching builtin so th
     ├── ConflictError                             409  a definition clashes with an existing one
     │   ├── NameConflictError                     409  a name equals another but for case
     │   └── DependantsError                       409  other objects depend on a delete's target
+    ├── AuthError              (PermissionError)  401  no token, or an unknown/revoked one
+    ├── ForbiddenError         (PermissionError)  403  a valid token whose scope does not allow it
     ├── IntegrityError                            500  stored data failed a check (e.g. sha256)
     ├── MissingDependencyError (ImportError)      500  an optional extra is not installed
     └── BackendUnavailableError(ConnectionError)  503  a configured service cannot be reached
@@ -21,11 +23,13 @@ and one warning, :class:`DeprecatedWarning` (``FutureWarning``): a deprecated ob
 from __future__ import annotations
 
 __all__ = [
+    "AuthError",
     "BackendUnavailableError",
     "ConfigError",
     "ConflictError",
     "DependantsError",
     "DeprecatedWarning",
+    "ForbiddenError",
     "FtiError",
     "IntegrityError",
     "MissingDependencyError",
@@ -82,6 +86,18 @@ class DependantsError(ConflictError):
     def __init__(self, message: str, dependants: list[str]) -> None:
         super().__init__(message)
         self.dependants = dependants
+
+
+class AuthError(FtiError, PermissionError):
+    """No token, or a token that is unknown, malformed or revoked (model server, web UI)."""
+
+    http_status = 401
+
+
+class ForbiddenError(FtiError, PermissionError):
+    """A valid token whose scope does not allow the route."""
+
+    http_status = 403
 
 
 class IntegrityError(FtiError):

@@ -8,6 +8,7 @@
 See :mod:`fti.definitions.expectations` for the exact semantics of each rule.
 """
 
+from fti.definitions import expectations as _rules
 from fti.definitions.expectations import (
     Expectation,
     between,
@@ -18,7 +19,6 @@ from fti.definitions.expectations import (
     not_null,
     null_fraction,
     row_count,
-    sql,
     unique,
 )
 from fti.definitions.great_expectations import from_great_expectations
@@ -37,3 +37,18 @@ __all__ = [
     "sql",
     "unique",
 ]
+
+
+def sql(
+    predicate: str, *, mostly: float = 1.0, severity: str = "error", id: str | None = None
+) -> Expectation:
+    """A boolean SQL expression over the insert's columns, e.g. ``"amount <= credit_limit"``.
+    Rows where it is false fail; NULL passes (as in a SQL CHECK constraint). Checked now
+    against DuckDB's grammar: one expression, no statements, subqueries or aggregates.
+
+    >>> fti.expect.sql("amount <= credit_limit").columns                   # doctest: +SKIP
+    ('amount', 'credit_limit')
+    """
+    from fti.backends.compute.duckdb import parse_sql  # duckdb loads on first use
+
+    return _rules.sql(predicate, parse=parse_sql, mostly=mostly, severity=severity, id=id)

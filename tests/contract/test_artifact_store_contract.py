@@ -69,3 +69,13 @@ def test_empty_file(store: ArtifactStore, tmp_path: Path) -> None:
     ref = store.put("empty.bin", _file(tmp_path, "empty.bin", b""))
     assert ref.size == 0
     assert store.fetch(ref, tmp_path / "out.bin").read_bytes() == b""
+
+
+def test_ping_reaches_the_store(store: ArtifactStore, tmp_path: Path) -> None:
+    store.ping()
+    if store.url.startswith("file://"):
+        import shutil
+
+        shutil.rmtree(store.url.removeprefix("file://"))
+        with pytest.raises(NotFoundError, match="does not exist"):
+            store.ping()

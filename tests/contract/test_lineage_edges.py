@@ -193,7 +193,12 @@ def test_a_bounded_walk_reads_the_first_edges_and_more_only_when_needed(
     try:
         for kind, name, version, body in records:
             reg.create(kind, name, version, body)
-        for source in (reg, MemoryEdges(records)):
+        from fti.backends.registry.sqlite_readonly import SqliteReadonlyRegistry
+
+        readonly = SqliteReadonlyRegistry.open_at_head(registry_url)  # None on PostgreSQL
+        sources: list[Any] = [reg, MemoryEdges(records), *([readonly] if readonly else [])]
+        assert (readonly is None) == registry_url.startswith("postgresql")
+        for source in sources:
             w = LineageNode("run", "w", None)
             full = LineageGraph(_Index(source), w).downstream()
             assert [n.name for n in full if n.kind == "run"] == [f"b{i:03d}" for i in range(5)]
@@ -215,5 +220,6 @@ def test_a_bounded_walk_reads_the_first_edges_and_more_only_when_needed(
             assert ("model registry",) not in [
                 tuple(v for k, v in e.detail if k == "via") for e in late2.edges
             ]
+            assert source.lineage_latest_version("model", "late") == 5  # run b004 wrote v5
     finally:
         reg.close()

@@ -142,3 +142,23 @@ def test_a_commit_never_overwrites_another_writers_log_entry(store: OfflineStore
     assert store.append("t_v1", _batch([2], seq0=1)) == 3
     assert read() == squat
     assert _rows(store, "t_v1") == [1, 2]
+
+
+def test_path_and_storage_options_open_the_table_for_other_readers(store: OfflineStore) -> None:
+    """What DuckDB (local Parquet files) and Spark (Delta) are handed to read a table
+    themselves: the location and the options, never credentials."""
+    from deltalake import DeltaTable
+
+    store.create("t_v1", SCHEMA)
+    version = store.append("t_v1", _batch([3, 1, 2]))
+    path, options = store.path("t_v1"), store.storage_options
+    if store.url.startswith("s3://"):
+        assert path.startswith("s3://")
+        assert options is not None
+        assert not [k for k in options if "secret" in k.lower() or "token" in k.lower()]
+    else:
+        assert options is None
+        assert (Path(path) / "_delta_log").is_dir()
+    table = DeltaTable(path, version=version, storage_options=options).to_pyarrow_table()
+    assert sorted(table.column("id").to_pylist()) == [1, 2, 3]
+    store.ping()

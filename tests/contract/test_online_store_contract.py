@@ -77,6 +77,12 @@ def ready(store: OnlineStore, table: OnlineTable) -> OnlineTable:
     return table
 
 
+def test_ping_answers_and_a_closed_store_reconnects(store: OnlineStore) -> None:
+    store.ping()
+    store.close()
+    store.ping()
+
+
 # ---------------------------------------------------------------------------- newer wins
 def test_newer_wins_with_ties_broken_by_sequence(store: OnlineStore) -> None:
     t = ready(store, make_table([("id", "int64")], [("v", "string")]))

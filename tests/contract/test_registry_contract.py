@@ -362,3 +362,9 @@ def test_summary_changes_with_every_write(registry: Registry, kind: str) -> None
     assert second > first
     registry.delete(kind, "b", 1)
     assert registry.summary(kind)[0] == 1
+
+
+def test_ping_answers_on_an_open_registry(registry: Registry) -> None:
+    registry.ping()
+    registry.close()
+    registry.ping()  # a closed pool reconnects, like every other call

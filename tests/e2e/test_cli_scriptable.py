@@ -155,10 +155,12 @@ def test_token_create_prints_only_the_token_and_scopes_repeat(store: Path) -> No
     listed = as_json("token", "list")
     assert ["predict", "read"] in [t["scopes"] for t in listed]
 
-    from fti.serving.auth import AuthError, TokenStore
+    from fti.errors import AuthError
+    from fti.serving.auth import TokenStore
+    from fti.store import context_of
 
     with fti.connect(store) as fs:
-        tokens = TokenStore(fs._ctx.registry)
+        tokens = TokenStore(context_of(fs))
         assert tokens.check(f"Bearer {token}", "read").scope == "predict read"
         assert tokens.check(f"Bearer {token}", "predict")
         with pytest.raises(AuthError, match="--scope read"):  # the scope the route needs

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 
 import fti
 import serving_world
+from fti.services.tokens import create_token, revoke_token
 from fti.serving import create_app
 from fti.serving.app import PUBLIC_PATHS
-from fti.serving.auth import create_token, revoke_token
+from fti.store import context_of
 
 
 @pytest.fixture(scope="module")
@@ -239,10 +240,10 @@ def test_every_route_but_health_checks_requires_a_token(world: serving_world.Wor
 
 
 def test_token_scopes_revocation_and_constant_hash_storage(world: serving_world.World) -> None:
-    registry = world.fs._ctx.registry
-    predict_token, info = create_token(registry, "predict")
-    admin_token, _ = create_token(registry, "admin")
-    stored = registry.get("token", info.id, 1)
+    ctx = context_of(world.fs)
+    predict_token, info = create_token(ctx, "predict")
+    admin_token, _ = create_token(ctx, "admin")
+    stored = ctx.registry.get("token", info.id, 1)
     assert stored is not None
     assert predict_token not in json.dumps(stored.body)  # only the hash is stored
     app = create_app(world.fs, world.model_name, auth=True, log_predictions=False)
@@ -261,7 +262,7 @@ def test_token_scopes_revocation_and_constant_hash_storage(world: serving_world.
         assert c.post(f"/v1/models/{world.model_name}/reload", headers=admin).status_code == 200
         assert c.get("/metrics", headers=admin).status_code == 200
         assert c.get("/openapi.json", headers=auth).status_code == 200
-        revoke_token(registry, info.id)
+        revoke_token(ctx, info.id)
         app.state.fti.tokens._loaded_at = -1e18  # skip the 10 s refresh interval
         assert c.post(url, json=body, headers=auth).status_code == 401
 

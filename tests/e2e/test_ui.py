@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 import fti
 from fti.services import model_registry
-from fti.serving.auth import create_token
+from fti.services.tokens import create_token
+from fti.store import context_of
 from fti.ui import pages
 from fti.ui.app import create_ui_app
 from ui_world import EVIL_CELL, EVIL_DESCRIPTION, build
@@ -166,8 +167,8 @@ def test_errors_are_short_pages_without_stack_traces(
 
 @pytest.fixture(scope="module")
 def tokens(world: Any) -> dict[str, str]:
-    registry = world[0]._ctx.registry
-    return {scope: create_token(registry, scope)[0] for scope in ("read", "admin", "predict")}
+    ctx = context_of(world[0])
+    return {scope: create_token(ctx, scope)[0] for scope in ("read", "admin", "predict")}
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ import pytest
 
 import fti
 from fti.services import model_registry
-from fti.serving.auth import create_token
+from fti.services.tokens import create_token
+from fti.store import context_of
 from fti.ui.app import create_ui_app
 from ui_world import build
 
@@ -81,8 +82,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
     fs = fti.connect(tmp_path_factory.mktemp("ui_browser") / "store")
     build(fs)
-    registry = fs._ctx.registry
-    tokens = {scope: create_token(registry, scope)[0] for scope in ("read", "admin")}
+    tokens = {scope: create_token(context_of(fs), scope)[0] for scope in ("read", "admin")}
     port = _free_port()
     config = uvicorn.Config(
         create_ui_app(fs, auth=True), host="127.0.0.1", port=port, log_level="warning"

@@ -21,8 +21,9 @@ import fti
 from fti.definitions.feature_view import LabelSource
 from fti.definitions.query import Query
 from fti.errors import FtiError
-from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
+from fti.planner.spark_pit import compile_pit_spark
 from fti.services import training_data
+from fti.services.pit_execution import execute_pit
 from fti.services.training_data import normalize_spine, point_in_time
 
 pytestmark = pytest.mark.integration
@@ -156,7 +157,7 @@ def spark_point_in_time(
         spine_columns=None if spine_table is None else spine_table.column_names,
         columns=columns,
     )
-    table = run_pit_spark(spark, statement, spine=spine_table, groups=frames)
+    table = execute_pit(eng, statement, spine=spine_table, groups=frames)
     spine_schema = None if spine_table is None else spine_table.select(names or []).schema
     return training_data._restore_types(query, table, spine_schema, columns)
 

@@ -4,8 +4,10 @@ deliveries and equal timestamps."""
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from fractions import Fraction
 from typing import Any
@@ -16,11 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.definitions.aggregations import Aggregation, WindowSpec
 from fti.errors import ValidationError
-from fti.pipelines.streaming.state import Event, WindowState
-from fti.pipelines.streaming.vector import VectorState
-from fti.services.stream_backfill import aggregate
+from fti.pipelines.streaming.aggregation import (
+    AggregationState,
+    Event,
+    VectorState,
+    WindowState,
+    aggregate,
+    new_state,
+)
+from fti.pipelines.streaming.aggregation.kernels import I64_MAX, I64_MIN, RangeExtremes, search
 
 FNS = ("count", "sum", "mean", "min", "max", "stddev", "last", "count_distinct")
 # What the columnar state handles (else the pipeline uses WindowState): no count_distinct, and
@@ -126,6 +135,9 @@ def run_stream(
     return latest
 
 
+ENGINE = DuckDBEngine()  # the backfill's SQL runs on a store's engine; one for the module
+
+
 def run_backfill(spec: WindowSpec, events: list, dtype: str) -> dict[tuple, dict]:
     table = pa.table(
         {
@@ -138,7 +150,7 @@ def run_backfill(spec: WindowSpec, events: list, dtype: str) -> dict[tuple, dict
         }
     )
     out = {}
-    for r in aggregate(spec, table).to_pylist():
+    for r in aggregate(spec, table, engine=ENGINE).to_pylist():
         out[(r.pop("k"), r.pop("ts"))] = r
     return out
 
@@ -393,3 +405,142 @@ def test_vector_state_sums_floats_exactly_in_int64_limbs() -> None:
     assert state._fallback is None  # the exponents fit in the limbs
     assert mismatches(got, expected) == []
     assert len(got) > 2_000
+
+
+# ---------------------------------------------------------------- the one state interface
+StateFactory = Callable[[WindowSpec, int | None], AggregationState]
+Rows = dict[tuple[Any, ...], dict[str, Any]]
+FACTORIES: dict[str, StateFactory] = {
+    "window": lambda spec, wm: WindowState(spec, watermark=wm),
+    "vector": lambda spec, wm: VectorState(spec, watermark=wm),
+}
+
+
+def _drop_pings(record: dict[str, Any]) -> Mapping[str, Any] | None:
+    """A row-level transformation: drops pings, renames the time column."""
+    if record.get("kind") == "ping":
+        return None
+    return {**record, "ts": record.pop("at", None)}
+
+
+def ingest_all(
+    make: StateFactory,
+    spec: WindowSpec,
+    records: list[dict[str, Any]],
+    sizes: list[int],
+    restart: int,
+) -> tuple[Rows, dict[str, int]]:
+    """Feed raw records through ``ingest`` only; after batch ``restart`` start a new state
+    from the watermark and the journal of accepted events, as the runtime does after a crash."""
+    state = make(spec, None)
+    journal: list[pa.Table] = []
+    latest: Rows = {}
+    counts = {"accepted": 0, "duplicates": 0, "late": 0, "invalid": 0}
+    chunks = iter(sizes)
+    i = batch = 0
+    while i < len(records):
+        n = next(chunks, 7)
+        step = state.ingest(records[i : i + n], _drop_pings)
+        i += n
+        journal.append(step.events)
+        for name in counts:
+            counts[name] += getattr(step, name)
+        for r in step.rows.to_pylist():
+            latest[(r.pop("k"), r.pop("ts"))] = r
+        batch += 1
+        if batch == restart:
+            state = make(spec, state.watermark)
+            assert state.restore(pa.concat_tables(journal)) == counts["accepted"]
+    return latest, counts
+
+
+def test_both_states_implement_the_one_protocol() -> None:
+    spec = make_spec("int64", (5,), 2, fns=VECTOR_FNS["int64"])
+    for make in FACTORIES.values():
+        assert isinstance(make(spec, None), AggregationState)
+    assert isinstance(new_state(spec), AggregationState)
+    # new_state falls back to the Python state for what the columnar one does not compute.
+    assert type(new_state(make_spec("int64", (5,), 2, fns=("count_distinct",)))) is WindowState
+
+
+@pytest.mark.parametrize("state", sorted(FACTORIES))
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**32))
+def test_ingest_and_restore_through_the_protocol_match_the_oracle(
+    state: str, data: st.DataObject, seed: int
+) -> None:
+    raw = data.draw(events_strategy(INTS))
+    windows = data.draw(st.sampled_from([(1, 7), (5, 20), (16,)]))
+    fns = FNS if state == "window" else VECTOR_FNS["int64"]
+    spec = make_spec("int64", windows, 3, hops=((10, 5),), fns=fns)
+    events = shuffle_with_dupes(raw, seed)
+    records: list[dict[str, Any]] = [
+        {"k": k, "at": t, "id": eid, "v": v} for k, t, eid, v in events
+    ]
+    rng = random.Random(seed)
+    n_bad = len(records) // 5
+    for j in range(n_bad):  # pings (dropped) and records without a time (invalid)
+        bad = {"k": "a", "id": -1 - j, "v": 1} | ({"kind": "ping"} if j % 2 else {})
+        records.insert(rng.randrange(len(records) + 1), bad)
+    sizes = data.draw(st.lists(st.integers(1, 20), max_size=30))
+    restart = data.draw(st.integers(0, 6))
+    got, counts = ingest_all(FACTORIES[state], spec, records, sizes, restart)
+    assert mismatches(to_us(got), oracle(spec, events)) == []
+    assert counts["accepted"] == len({e[2] for e in events})
+    assert counts["duplicates"] == len(events) - counts["accepted"]
+    assert counts["invalid"] == (n_bad + 1) // 2  # the pings are dropped, not invalid
+    assert counts["late"] == 0
+
+
+def test_both_states_journal_events_in_the_same_schema() -> None:
+    """The runtime concatenates the accepted events of every micro-batch into one commit."""
+    spec = make_spec("float64", (5,), 2, fns=VECTOR_FNS["float64"])
+    records = [{"k": "a", "at": t, "id": t, "v": None if t % 3 else t / 2} for t in range(20)]
+    tables = [make(spec, None).ingest(records, _drop_pings).events for make in FACTORIES.values()]
+    assert tables[0].schema == tables[1].schema
+    assert tables[0].to_pylist() == tables[1].to_pylist()
+    assert tables[0].num_rows == 20
+
+
+# ---------------------------------------------------------------- the columnar kernels
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(-(10**6), 10**6), min_size=1, max_size=300),
+    data=st.data(),
+)
+def test_range_extremes_match_python_min_and_max(values: list[int], data: st.DataObject) -> None:
+    n = len(values)
+    pairs = data.draw(
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, n)), min_size=1, max_size=40)
+    )
+    pairs = [(a, b) if a < b else (b - 1, a + 1) for a, b in pairs]
+    lo = np.array([a for a, _ in pairs], np.int64)
+    hi = np.array([b for _, b in pairs], np.int64)
+    arr = np.array(values, np.int64)
+    assert RangeExtremes(arr, np.maximum, I64_MIN).query(lo, hi).tolist() == [
+        max(values[a:b]) for a, b in pairs
+    ]
+    assert RangeExtremes(arr, np.minimum, I64_MAX).query(lo, hi).tolist() == [
+        min(values[a:b]) for a, b in pairs
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    times=st.lists(st.integers(0, 50), max_size=200),
+    data=st.data(),
+    right=st.booleans(),
+)
+def test_segment_search_matches_bisect(times: list[int], data: st.DataObject, right: bool) -> None:
+    et = sorted(times)
+    n = len(et)
+    queries = data.draw(
+        st.lists(st.tuples(st.integers(0, n), st.integers(0, n), st.integers(-5, 55)), max_size=40)
+    )
+    lo = np.array([min(a, b) for a, b, _ in queries], np.int64)
+    hi = np.array([max(a, b) for a, b, _ in queries], np.int64)
+    target = np.array([t for _, _, t in queries], np.int64)
+    side = bisect.bisect_right if right else bisect.bisect_left
+    expected = [side(et, t, int(a), int(b)) for a, b, t in zip(lo, hi, target, strict=True)]
+    got = search(np.array(et, np.int64), lo, hi, target, right=right)
+    assert got.tolist() == expected

@@ -24,11 +24,14 @@ from scipy.spatial.distance import jensenshannon
 from typer.testing import CliRunner
 
 import fti
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.cli.app import app
 from fti.pipelines.scheduler import Scheduler, list_schedules
 from fti.services import drift_metrics
 from fti.services.prediction_logs import LogRow, append, log_spec
 from fti.store import context_of
+
+ENGINE = DuckDBEngine()  # the DuckDB of the tests that run a scan without a store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 MID = T0 + timedelta(days=10)
@@ -483,7 +486,7 @@ def test_window_counts_match_plain_counting(
         }
     )
     scan = drift_windows.Scan(
-        drift_windows.connect(table),
+        drift_windows.connect(ENGINE, table),
         {"x": 'CAST("x" AS DOUBLE)', "c": 'CAST("c" AS VARCHAR)'},
         "",
         [],

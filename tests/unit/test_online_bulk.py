@@ -17,10 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fti
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.backends.online import ET, SEQ
 from fti.services.materialization import newest_per_key
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+ENGINE = DuckDBEngine()
 
 # (key part 1, key part 2, event time, seq offset): seqs are made unique per row below.
 rows = st.lists(
@@ -63,7 +65,7 @@ def test_newest_per_key_matches_the_oracle(rows: list[tuple[str, int, int, int]]
             "x": pa.array([r[4] for r in batch], pa.float64()),
         }
     )
-    got = newest_per_key(table, ["k1", "k2"]).to_pylist()
+    got = newest_per_key(ENGINE, table, ["k1", "k2"]).to_pylist()
     expected = oracle(batch)
     assert len(got) == len(expected)
     keys = [(g["k1"], g["k2"]) for g in got]

@@ -471,6 +471,7 @@ def test_a_running_record_whose_process_is_gone_shows_died(fs: fti.FeatureStore)
 
     from fti._internal.liveness import effective_status
     from fti.pipelines.runs import start_run
+    from fti.services import runs
 
     here = socket.gethostname()
     assert effective_status({"status": "running", "host": here, "pid": _dead_pid()}) == "died"
@@ -489,7 +490,7 @@ def test_a_running_record_whose_process_is_gone_shows_died(fs: fti.FeatureStore)
     )
     assert get_run(ctx, record.name).status == "running"  # this process is alive
     ctx.registry.update(
-        record.kind,
+        runs.KIND,
         record.name,
         1,
         {**record.body, "pid": _dead_pid()},

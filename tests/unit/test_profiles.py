@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import fti
 from fti.errors import NotFoundError, ValidationError
 from fti.services import profile_store
+from fti.store import context_of
 
 DAY0 = datetime(2024, 1, 1, tzinfo=UTC)
 SPAN_US = 6 * 86_400 * 1_000_000  # event times fall within six days
@@ -288,3 +289,29 @@ def test_profiles_of_an_earlier_group_with_the_same_name_do_not_count(
     got = fg.statistics()
     assert got.rows == 15
     assert got["x"]["count"] == 15
+
+
+def test_profile_table_stays_small_and_a_first_call_writes_nothing(tmp_path: Any) -> None:
+    """Profiles are compacted every COMPACT_EVERY commits (a new process opens few files), the
+    creation commit's marker is stored with the first insert (the first statistics() call of a
+    process heals nothing, so it writes nothing), and neither changes the statistics."""
+    fs = fti.connect(tmp_path)
+    fg = fs.feature_group("tx", version=1, primary_key=["id"], event_time="ts")
+    commits = 2 * profile_store.COMPACT_EVERY + 3
+    for day in range(commits):
+        fg.insert(frame(5, day % 6, first_id=5 * day))
+    fs.close()
+    fresh = fti.connect(tmp_path)
+    ctx = context_of(fresh)
+    table = profile_store.profile_table(fg.spec)
+    before = ctx.offline.version(table)
+    got = fresh.get_feature_group("tx", version=1).statistics()
+    assert ctx.offline.version(table) == before  # nothing healed, nothing written
+    assert got.rows == 5 * commits
+    assert got.commits == commits
+    assert got["x"]["count"] == 5 * commits
+    assert got["x"]["max"] == 4.0
+    assert got["k"]["min"] == 0
+    # Compacted twice: at most COMPACT_EVERY files written since the last compaction, plus
+    # what the compaction wrote.
+    assert ctx.offline.file_count(table) <= profile_store.COMPACT_EVERY + 1

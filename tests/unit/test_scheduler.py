@@ -18,12 +18,12 @@ from fti.pipelines.runs import list_runs
 from fti.pipelines.scheduler import (
     LOCK_KIND,
     Scheduler,
-    _lock_name,
     add_schedule,
     get_schedule,
     list_schedules,
     remove_schedule,
 )
+from fti.services.schedules import lease_name as _lock_name
 from fti.store import context_of
 
 T0 = datetime(2013, 1, 1, tzinfo=UTC)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fti.serving.runtime import predictor
+from fti.services.model_formats import predictor
 
 
 def _data() -> tuple[pd.DataFrame, np.ndarray]:
@@ -87,3 +87,34 @@ def test_a_tree_answers_non_finite_inputs_as_the_model_does() -> None:
         except ValueError as e:
             got = type(e)
         assert got == expected, bad
+
+
+@pytest.mark.parametrize("kind", ["lightgbm", "tree", "linear"])
+def test_named_models_predict_without_warnings_and_leave_the_filters_alone(kind: str) -> None:
+    """A model fitted on a frame gets plain arrays (in its column order): scikit-learn's
+    "no valid feature names" warning is silenced around the call only, never process-wide."""
+    import warnings
+
+    X, y = _data()
+    X = X.fillna(0.0)
+    if kind == "lightgbm":
+        import lightgbm as lgb
+
+        model: object = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(X, y)
+    elif kind == "tree":
+        from sklearn.tree import DecisionTreeClassifier
+
+        model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression().fit(X, y)
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inside = list(warnings.filters)
+        labels, _ = predictor(model, list(X.columns))(X.head(5).to_numpy().tolist())
+        assert list(warnings.filters) == inside  # nothing added for the process
+    assert labels == model.predict(X.head(5)).tolist()  # type: ignore[attr-defined]
+    assert [str(w.message) for w in caught] == []
+    assert list(warnings.filters) == before

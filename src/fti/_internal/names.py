@@ -9,6 +9,7 @@ from fti.errors import ValidationError
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED_PREFIX = "_fti_"
+SEQ = "_fti_seq"  # a row's ingestion order (UTC ns of its commit + its position), every table
 
 
 def check_identifier(name: object, *, what: str = "column") -> str:
@@ -40,9 +41,10 @@ def check_unique(names: Iterable[str], *, what: str = "column") -> None:
         seen[key] = n
 
 
-def quote(name: str) -> str:
-    """Quote an identifier for SQL (DuckDB, SQLite, PostgreSQL, Spark's ANSI mode)."""
-    return '"' + name.replace('"', '""') + '"'
+def quote(name: str, char: str = '"') -> str:
+    """Quote an identifier for SQL: ``"name"`` (DuckDB, SQLite, PostgreSQL, Spark's ANSI mode)
+    or, with ``char="`"``, ```name``` (Spark's default dialect)."""
+    return char + name.replace(char, char + char) + char
 
 
 def _suggest(name: object) -> str:

@@ -59,8 +59,17 @@ def open_online(url: str) -> OnlineStore:
     raise ConfigError(f"Unknown online store URL {mask_url(url)!r}.")
 
 
-def open_registry(url: str) -> Registry:
+def open_registry(url: str, *, read_only: bool = False) -> Registry:
+    """The registry at ``url``. ``read_only``: the caller only reads, so an SQLite file at the
+    schema head is read through ``sqlite3`` without importing SQLAlchemy (what keeps ``fti fg
+    list`` fast); anything else opens the full registry as usual."""
     scheme = urlparse(url).scheme
+    if read_only and scheme == "sqlite":
+        from fti.backends.registry.sqlite_readonly import SqliteReadonlyRegistry
+
+        reader = SqliteReadonlyRegistry.open_at_head(url)
+        if reader is not None:
+            return reader
     if scheme.startswith("postgresql"):
         _require("psycopg", "psycopg", "postgres", "The PostgreSQL registry")
     from fti.backends.registry.sql import SqlRegistry

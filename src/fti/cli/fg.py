@@ -63,7 +63,7 @@ def list_(root: store_option = None, json_: json_option = False) -> None:
 
     Examples: fti fg list ;  fti fg list --json
     """
-    ctx = open_context(root)
+    ctx = open_context(root, read_only=True)
     try:
         rows = list_rows(ctx)
     finally:

@@ -78,13 +78,14 @@ def open_store(root: Path | None) -> FeatureStore:
     return connect(root)
 
 
-def open_context(root: Path | None) -> StoreContext:
-    """The store's backends without the facade: for read-only listings that must not pay for
-    importing pandas and Arrow (``fti fg list``)."""
+def open_context(root: Path | None, *, read_only: bool = False) -> StoreContext:
+    """The store's backends without the facade: for listings that must not pay for importing
+    pandas and Arrow (``fti fg list``). ``read_only``: the command never writes, so an embedded
+    registry is read without SQLAlchemy too (see ``StoreContext``)."""
     from fti.config import resolve_config
     from fti.services.context import StoreContext
 
-    return StoreContext(resolve_config(root))
+    return StoreContext(resolve_config(root), read_only=read_only)
 
 
 def parse_name_version(text: str) -> tuple[str, int | None]:

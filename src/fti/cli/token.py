@@ -39,12 +39,11 @@ def create(
     Examples: fti token create --scope predict --description "checkout service" ;
     fti token create --scope predict --scope read
     """
-    from fti.serving.auth import create_token
+    from fti.services.tokens import create_token
+    from fti.store import context_of
 
     fs = open_store(root)
-    from fti.store import context_of
-    registry = context_of(fs).registry
-    token, info = create_token(registry, scope or ["predict"], description=description)
+    token, info = create_token(context_of(fs), scope or ["predict"], description=description)
     Console(stderr=True).print(
         f"Token {info.id} (scope {info.scope}). It is shown only now; store it safely:",
         highlight=False,
@@ -59,11 +58,11 @@ def list_(root: store_option = None, json_: json_option = False) -> None:
 
     Examples: fti token list ;  fti token list --json
     """
-    from fti.serving.auth import list_tokens
+    from fti.services.tokens import list_tokens
+    from fti.store import context_of
 
     fs = open_store(root)
-    from fti.store import context_of
-    tokens = list_tokens(context_of(fs).registry)
+    tokens = list_tokens(context_of(fs))
     if json_:
         emit_json(
             [
@@ -95,9 +94,9 @@ def revoke(
 
     Example: fti token revoke 3f2a9c1b7d0e
     """
-    from fti.serving.auth import revoke_token
+    from fti.services.tokens import revoke_token
+    from fti.store import context_of
 
     fs = open_store(root)
-    from fti.store import context_of
-    revoke_token(context_of(fs).registry, token_id)
+    revoke_token(context_of(fs), token_id)
     console.print(f"Token {token_id} revoked.")

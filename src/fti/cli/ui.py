@@ -49,9 +49,10 @@ def ui(
         raise MissingDependencyError("uvicorn, jinja2", "serve", "fti ui") from None
     fs = open_store(root)
     if auth:
-        from fti.serving.auth import list_tokens
+        from fti.services.tokens import list_tokens
         from fti.store import context_of
-        if not [t for t in list_tokens(context_of(fs).registry) if not t.revoked]:
+
+        if not [t for t in list_tokens(context_of(fs)) if not t.revoked]:
             console.print(
                 "[yellow]warning:[/] --auth is on but no token exists; create one with: "
                 "fti token create --scope read"

@@ -24,12 +24,11 @@ different inserts and expectation revisions stay comparable.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -195,8 +194,7 @@ class Expectation:
             severity=d.get("severity", "error"),
             name=d.get("name"),
         )
-        if kind == "sql" and e.predicate is not None:
-            sql_columns(e.predicate)  # re-validate stored predicates too
+        # A stored predicate is checked again right before it runs (services.validation).
         return e
 
 
@@ -299,35 +297,27 @@ def unique(
 _FORBIDDEN_SQL = (";", "--", "/*")
 
 
-def sql_columns(predicate: str) -> list[str]:
-    """Validate a row predicate and return the column names it references."""
-    return list(_sql_columns(predicate))
+SqlParser = Callable[[str], Mapping[str, Any]]
+"""DuckDB's parse tree of a SQL text (``json_serialize_sql``), e.g.
+``fti.backends.compute.duckdb.parse_sql``: predicates are checked against DuckDB's own grammar,
+and the definitions layer stays free of a database."""
 
 
-@functools.lru_cache(maxsize=256)
-def _sql_columns(predicate: str) -> tuple[str, ...]:
-    """(Cached: stored definitions are re-validated on every load, and opening DuckDB costs
-    tens of milliseconds.)
+def sql_columns(predicate: str, *, parse: SqlParser) -> list[str]:
+    """Validate a row predicate and return the column names it references.
 
     It must be ONE boolean SQL expression over the insert's columns: no statements, no
     subqueries (which could read other tables), no comments, no aggregates over the insert.
+    ``parse`` turns SQL text into DuckDB's parse tree (nothing is executed).
     """
-    import duckdb
-
     for bad in _FORBIDDEN_SQL:
         if bad in predicate:
             raise ValidationError(
                 f"sql({predicate!r}) contains {bad!r}; a predicate is one expression without "
                 "statements or comments. Remove it."
             )
-    con = duckdb.connect()
-    try:
-        row = con.execute("SELECT json_serialize_sql(?)", [f"SELECT ({predicate})"]).fetchone()
-    finally:
-        con.close()
-    tree: dict[str, Any] = (
-        json.loads(row[0]) if row else {"error": True, "error_message": "no result"}
-    )
+    parsed = parse(f"SELECT ({predicate})")
+    tree: Mapping[str, Any] = parsed or {"error": True, "error_message": "no result"}
     if tree.get("error"):
         raise ValidationError(
             f"sql({predicate!r}) is not a valid SQL expression: {tree.get('error_message')}. "
@@ -379,17 +369,23 @@ def _sql_columns(predicate: str) -> tuple[str, ...]:
         raise ValidationError(
             f"sql({predicate!r}) references no column; a constant predicate checks nothing."
         )
-    return tuple(sorted(set(columns)))
+    return sorted(set(columns))
 
 
 def sql(
-    predicate: str, *, mostly: float = 1.0, severity: str = "error", id: str | None = None
+    predicate: str,
+    *,
+    parse: SqlParser,
+    mostly: float = 1.0,
+    severity: str = "error",
+    id: str | None = None,
 ) -> Expectation:
     """A boolean SQL expression over the insert's columns, e.g. ``"amount <= credit_limit"``.
-    Rows where it is false fail; NULL passes (as in a SQL CHECK constraint)."""
+    Rows where it is false fail; NULL passes (as in a SQL CHECK constraint). ``parse``: see
+    :data:`SqlParser` (``fti.expect.sql`` passes DuckDB's)."""
     if not isinstance(predicate, str) or not predicate.strip():
         raise ValidationError(f"sql() needs a predicate string. Got {predicate!r}.")
-    cols = sql_columns(predicate)
+    cols = sql_columns(predicate, parse=parse)
     return Expectation(
         "sql",
         tuple(cols),

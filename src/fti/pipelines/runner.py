@@ -18,7 +18,7 @@ from typing import Any
 
 from fti._internal import lineage_events
 from fti.errors import ValidationError
-from fti.pipelines.decorators import STORE_PARAMETER, Pipeline
+from fti.pipelines.function import STORE_PARAMETER, PipelineFunction
 from fti.pipelines.runs import PipelineRun, finish_run, jsonable, start_run
 from fti.store import FeatureStore, connect, context_of
 
@@ -129,7 +129,7 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
 
 
 def bind(
-    pipeline: Pipeline,
+    pipeline: PipelineFunction,
     fs: FeatureStore | None,
     params: dict[str, Any] | None = None,
     *,
@@ -198,7 +198,7 @@ class StepOutcome:
     ended_at: datetime
 
 
-def execute(pipeline: Pipeline, kwargs: dict[str, Any]) -> StepOutcome:
+def execute(pipeline: PipelineFunction, kwargs: dict[str, Any]) -> StepOutcome:
     """Call the function while collecting the lineage events it reports; never raises."""
     started = datetime.now(UTC)
     with lineage_events.recording() as rec:
@@ -219,7 +219,7 @@ def _recorded_parameters(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: jsonable(v) for k, v in kwargs.items() if k != STORE_PARAMETER}
 
 
-def _source(pipeline: Pipeline) -> str | None:
+def _source(pipeline: PipelineFunction) -> str | None:
     try:
         return inspect.getsourcefile(pipeline.fn)
     except TypeError:
@@ -227,7 +227,7 @@ def _source(pipeline: Pipeline) -> str | None:
 
 
 def run_pipeline(
-    pipeline: Pipeline,
+    pipeline: PipelineFunction,
     *,
     fs: FeatureStore | None = None,
     params: dict[str, Any] | None = None,
@@ -244,7 +244,7 @@ def run_pipeline(
     >>> run = fti.run_pipeline(weather, fs=fs, start="2013-01-01T00:00:00Z",
     ...                        end="2013-01-02T00:00:00Z")                  # doctest: +SKIP
     """
-    if not isinstance(pipeline, Pipeline):
+    if not isinstance(pipeline, PipelineFunction):
         raise ValidationError(
             f"{pipeline!r} is not a pipeline. Mark the function with @fti.feature_pipeline, "
             "@fti.training_pipeline or @fti.inference_pipeline."
@@ -282,7 +282,7 @@ def _annotate(exc: BaseException, run_id: str) -> None:
     exc.add_note(f"(recorded as failed run {run_id}; see 'fti runs show {run_id}')")
 
 
-def call_directly(pipeline: Pipeline, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def call_directly(pipeline: PipelineFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """A plain call of a decorated function: recorded as a run when given a feature store and
     no run is already active (inside a run it is just a call; its lineage joins that run)."""
     if lineage_events.active() is not None:

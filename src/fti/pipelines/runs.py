@@ -1,32 +1,29 @@
-"""Run records: every pipeline run, stored in the registry as kind ``"run"``.
+"""Run records of pipelines: what the runner writes before and after a pipeline runs.
 
-A record holds the run id, the pipeline kind and function (``"file.py:func"``), the parameters,
-the code version (git commit + dirty flag when the file is in a git work tree, and the sha256
-of the source file), start and end time, status, error, and the inputs and outputs with their
-exact versions (feature group table versions, training dataset and model versions, raw files).
-A monolithic run also lists its steps, each with its own inputs and outputs.
+The record (:class:`~fti.definitions.pipeline_run.PipelineRun`) is stored by
+:mod:`fti.services.runs`; this module adds what only the pipelines layer knows: the code
+version of the pipeline's source file (git commit, dirty flag, sha256) and JSON-friendly
+parameter values.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 import subprocess
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fti._internal.liveness import effective_status, writer
-from fti.backends.registry import Record
-from fti.errors import NotFoundError, ValidationError
-from fti.services.lineage_graph import RUN_KIND
+from fti.definitions.pipeline_run import PipelineRun, new_run_id
+from fti.services import runs
+from fti.services.runs import StartedRun
 
 if TYPE_CHECKING:
     from fti.services.context import StoreContext
 
 __all__ = [
     "PipelineRun",
+    "StartedRun",
     "code_version",
     "finish_run",
     "get_run",
@@ -37,12 +34,6 @@ __all__ = [
 ]
 
 _GIT_TIMEOUT = 5.0
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable by start time: ``20130101T060000.000000Z-1a2b3c``."""
-    now = now or datetime.now(UTC)
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}"
 
 
 def jsonable(value: Any) -> Any:
@@ -95,72 +86,6 @@ def code_version(source: str | None) -> dict[str, Any]:
     return out
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-@dataclass(frozen=True)
-class PipelineRun:
-    """One recorded run. ``result`` is what the function returned (this process only)."""
-
-    id: str
-    kind: str
-    pipeline: str
-    function: str
-    parameters: dict[str, Any]
-    code_version: dict[str, Any]
-    started_at: datetime
-    ended_at: datetime | None
-    status: str
-    error: str | None
-    inputs: list[dict[str, Any]]
-    outputs: list[dict[str, Any]]
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
-    result: Any = field(default=None, compare=False)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "succeeded"
-
-    @property
-    def seconds(self) -> float | None:
-        if self.ended_at is None:
-            return None
-        return (self.ended_at - self.started_at).total_seconds()
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any], result: Any = None) -> PipelineRun:
-        ended = body.get("ended_at")
-        known = {
-            "id", "kind", "pipeline", "function", "parameters", "code_version", "started_at",
-            "ended_at", "status", "error", "inputs", "outputs", "steps", "host", "pid",
-        }  # fmt: skip
-        return cls(
-            id=body["id"],
-            kind=body["kind"],
-            pipeline=body["pipeline"],
-            function=body["function"],
-            parameters=dict(body.get("parameters", {})),
-            code_version=dict(body.get("code_version", {})),
-            started_at=datetime.fromisoformat(body["started_at"]),
-            ended_at=datetime.fromisoformat(ended) if ended else None,
-            status=effective_status(body),
-            error=body.get("error"),
-            inputs=list(body.get("inputs", [])),
-            outputs=list(body.get("outputs", [])),
-            steps=list(body.get("steps", [])),
-            extra={k: v for k, v in body.items() if k not in known},
-            result=result,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"PipelineRun({self.id!r}, kind={self.kind!r}, pipeline={self.pipeline!r}, "
-            f"status={self.status!r}, inputs={len(self.inputs)}, outputs={len(self.outputs)})"
-        )
-
-
 def start_run(
     ctx: StoreContext,
     *,
@@ -170,31 +95,22 @@ def start_run(
     parameters: dict[str, Any],
     source: str | None,
     extra: dict[str, Any] | None = None,
-) -> Record:
+) -> StartedRun:
     """Create the record (status ``running``) before the pipeline starts."""
-    started = datetime.now(UTC)
-    body: dict[str, Any] = {
-        "id": new_run_id(started),
-        "kind": kind,
-        "pipeline": pipeline,
-        "function": function,
-        "parameters": jsonable(parameters),
-        "code_version": code_version(source),
-        "started_at": started.isoformat(),
-        "ended_at": None,
-        "status": "running",
-        "error": None,
-        "inputs": [],
-        "outputs": [],
-        **writer(),  # host and pid: a reader on this host can tell a run that died
-        **(extra or {}),
-    }
-    return ctx.registry.create(RUN_KIND, body["id"], 1, body)
+    return runs.start(
+        ctx,
+        kind=kind,
+        pipeline=pipeline,
+        function=function,
+        parameters=jsonable(parameters),
+        code_version=code_version(source),
+        extra=extra,
+    )
 
 
 def finish_run(
     ctx: StoreContext,
-    record: Record,
+    record: StartedRun,
     *,
     status: str,
     error: str | None,
@@ -202,37 +118,23 @@ def finish_run(
     outputs: list[dict[str, Any]],
     steps: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
-) -> Record:
+) -> StartedRun:
     """Store the outcome (compare-and-set on the record written by :func:`start_run`)."""
-    body = dict(record.body)
-    body.update(
+    return runs.finish(
+        ctx,
+        record,
         status=status,
         error=error,
-        ended_at=_now(),
         inputs=inputs,
         outputs=outputs,
-        **({"steps": steps} if steps is not None else {}),
-        **(extra or {}),
+        steps=steps,
+        extra=extra,
     )
-    return ctx.registry.update(RUN_KIND, record.name, 1, body, revision=record.revision)
 
 
 def get_run(ctx: StoreContext, run_id: str) -> PipelineRun:
     """A run by id, or by a unique prefix of its id."""
-    record = ctx.registry.get(RUN_KIND, run_id, 1)
-    if record is not None:
-        return PipelineRun.from_body(record.body)
-    if not run_id:
-        raise ValidationError("Give a run id, e.g. from 'fti runs list'.")
-    matches = [r for r in ctx.registry.records(RUN_KIND) if r.name.startswith(run_id)]
-    if len(matches) == 1:
-        return PipelineRun.from_body(matches[0].body)
-    if matches:
-        raise ValidationError(
-            f"Run id prefix {run_id!r} matches {len(matches)} runs "
-            f"({', '.join(m.name for m in matches[:5])}, ...). Give more characters."
-        )
-    raise NotFoundError(f"Run {run_id!r} does not exist. List runs with 'fti runs list'.")
+    return runs.get(ctx, run_id)
 
 
 def list_runs(
@@ -244,13 +146,4 @@ def list_runs(
     limit: int | None = None,
 ) -> list[PipelineRun]:
     """Runs, newest first, optionally filtered."""
-    runs = [PipelineRun.from_body(r.body) for r in ctx.registry.records(RUN_KIND)]
-    runs = [
-        r
-        for r in runs
-        if (pipeline is None or r.pipeline == pipeline)
-        and (kind is None or r.kind == kind)
-        and (status is None or r.status == status)
-    ]
-    runs.sort(key=lambda r: (r.started_at, r.id), reverse=True)
-    return runs if limit is None else runs[:limit]
+    return runs.list_runs(ctx, pipeline=pipeline, kind=kind, status=status, limit=limit)

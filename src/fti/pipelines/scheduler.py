@@ -18,25 +18,24 @@ and skips; a lease whose holder died expires and is taken over.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
 
 from fti._internal.names import check_identifier
-from fti.backends.registry import Record
-from fti.errors import ConflictError, FtiError, NotFoundError, ValidationError
+from fti.definitions.schedule import Schedule
+from fti.errors import ConflictError, FtiError, ValidationError
 from fti.pipelines.loader import load_pipeline, split_ref
 from fti.pipelines.runner import bind, run_pipeline
 from fti.pipelines.runs import PipelineRun, jsonable
-from fti.services import monitoring
+from fti.services import monitoring, schedules
+from fti.services.schedules import KIND as SCHEDULE_KIND
+from fti.services.schedules import LOCK_KIND, Lease
 from fti.store import FeatureStore, context_of
 
 __all__ = [
@@ -49,54 +48,6 @@ __all__ = [
     "list_schedules",
     "remove_schedule",
 ]
-
-SCHEDULE_KIND = "schedule"
-LOCK_KIND = "lock"
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A stored schedule; ``last_tick`` is the cursor (the latest tick already run)."""
-
-    name: str
-    function: str
-    cron: str
-    parameters: dict[str, Any]
-    catch_up: bool
-    enabled: bool
-    created_at: datetime
-    last_tick: datetime
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Schedule:
-        return cls(
-            name=body["name"],
-            function=body["function"],
-            cron=body["cron"],
-            parameters=dict(body.get("parameters", {})),
-            catch_up=bool(body.get("catch_up", True)),
-            enabled=bool(body.get("enabled", True)),
-            created_at=datetime.fromisoformat(body["created_at"]),
-            last_tick=datetime.fromisoformat(body["last_tick"]),
-        )
-
-    def ticks(self, now: datetime) -> list[datetime]:
-        """Cron ticks in ``(last_tick, now]``, oldest first."""
-        it = croniter(self.cron, self.last_tick)
-        out: list[datetime] = []
-        while True:
-            t = it.get_next(datetime)
-            if t > now:
-                return out
-            out.append(t)
-
-    def next_tick(self, after: datetime) -> datetime:
-        t: datetime = croniter(self.cron, max(after, self.last_tick)).get_next(datetime)
-        return t
-
-    def previous_tick(self, tick: datetime) -> datetime:
-        t: datetime = croniter(self.cron, tick).get_prev(datetime)
-        return t
 
 
 def _aware(now: datetime) -> datetime:
@@ -136,58 +87,43 @@ def add_schedule(
     }
     bind(pipeline, fs, dict(params or {}), **window)  # raises on unknown/missing parameters
     now = _aware(now or datetime.now(UTC))
-    body = {
-        "name": name,
-        "function": f"{path.resolve()}:{func}",
-        "pipeline": pipeline.name,
-        "kind": pipeline.kind,
-        "cron": cron,
-        "parameters": jsonable(dict(params or {})),
-        "catch_up": catch_up,
-        "enabled": True,
-        "created_at": now.isoformat(),
-        "last_tick": now.isoformat(),
-    }
-    try:
-        record = context_of(fs).registry.create(SCHEDULE_KIND, name, 1, body)
-    except ConflictError:
-        raise ConflictError(
-            f"Schedule {name!r} already exists. Remove it first ('fti schedule remove {name}') "
-            "or pick another name."
-        ) from None
-    return Schedule.from_body(record.body)
+    schedule = Schedule(
+        name=name,
+        function=f"{path.resolve()}:{func}",
+        cron=cron,
+        parameters=jsonable(dict(params or {})),
+        catch_up=catch_up,
+        enabled=True,
+        created_at=now,
+        last_tick=now,
+        pipeline=pipeline.name,
+        kind=pipeline.kind,
+    )
+    return schedules.create(context_of(fs), schedule)
 
 
 def get_schedule(fs: FeatureStore, name: str) -> Schedule:
-    record = context_of(fs).registry.get(SCHEDULE_KIND, name, 1)
-    if record is None:
-        raise NotFoundError(
-            f"Schedule {name!r} does not exist. Existing: {[s.name for s in list_schedules(fs)]}."
-        )
-    return Schedule.from_body(record.body)
+    """The schedule ``name``; NotFoundError naming the existing ones."""
+    return schedules.get(context_of(fs), name)
 
 
 def list_schedules(fs: FeatureStore) -> list[Schedule]:
     """Every schedule, by name."""
-    return [Schedule.from_body(r.body) for r in context_of(fs).registry.records(SCHEDULE_KIND)]
+    return schedules.list_schedules(context_of(fs))
 
 
 def remove_schedule(fs: FeatureStore, name: str) -> None:
-    get_schedule(fs, name)
-    context_of(fs).registry.delete(SCHEDULE_KIND, name, 1)
-
-
-def _lock_name(function: str) -> str:
-    return "pipeline_" + hashlib.sha256(function.encode()).hexdigest()[:32]
+    """Remove a schedule (its past runs are kept)."""
+    schedules.delete(context_of(fs), name)
 
 
 class _Lease:
-    """A compare-and-set lease on one pipeline, renewed by a background thread while held."""
+    """A pipeline's lease (:mod:`fti.services.schedules`), renewed by a background thread while
+    held."""
 
-    def __init__(self, scheduler: Scheduler, function: str, record: Record) -> None:
+    def __init__(self, scheduler: Scheduler, lease: Lease) -> None:
         self._scheduler = scheduler
-        self._function = function
-        self._record = record
+        self._lease = lease
         self._mutex = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew_loop, daemon=True)
@@ -195,13 +131,11 @@ class _Lease:
 
     def _renew_loop(self) -> None:
         interval = max(self._scheduler.lease.total_seconds() / 3, 0.05)
+        ctx = context_of(self._scheduler.fs)
         while not self._stop.wait(interval):
             with self._mutex:
-                body = {**self._record.body, "expires_at": self._scheduler.expiry().isoformat()}
                 try:
-                    self._record = self._scheduler.registry.update(
-                        LOCK_KIND, self._record.name, 1, body, revision=self._record.revision
-                    )
+                    self._lease = schedules.renew_lease(ctx, self._lease, self._scheduler.expiry())
                 except ConflictError:
                     return  # taken over after expiry; nothing left to renew
 
@@ -209,12 +143,7 @@ class _Lease:
         self._stop.set()
         self._thread.join()
         with self._mutex:
-            body = {**self._record.body, "holder": None, "expires_at": None, "run": None}
-            # A conflict means someone took the lease over after it expired: nothing to free.
-            with contextlib.suppress(ConflictError):
-                self._scheduler.registry.update(
-                    LOCK_KIND, self._record.name, 1, body, revision=self._record.revision
-                )
+            schedules.release_lease(context_of(self._scheduler.fs), self._lease)
 
 
 class Scheduler:
@@ -233,7 +162,6 @@ class Scheduler:
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.fs = fs
-        self.registry = context_of(fs).registry
         self.clock = clock or (lambda: datetime.now(UTC))
         self.lease = lease
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -244,30 +172,20 @@ class Scheduler:
 
     def _acquire(self, function: str, schedule: str) -> _Lease | None:
         """Take the pipeline's lease, or None when another holder has a live one."""
-        name = _lock_name(function)
         now = _aware(self.clock())
-        body = {
-            "function": function,
-            "holder": self.holder,
-            "schedule": schedule,
-            "acquired_at": now.isoformat(),
-            "expires_at": (now + self.lease).isoformat(),
-        }
-        record = self.registry.get(LOCK_KIND, name, 1)
         try:
-            if record is None:
-                record = self.registry.create(LOCK_KIND, name, 1, body)
-            else:
-                held_by = record.body.get("holder")
-                expires = record.body.get("expires_at")
-                if held_by and expires and datetime.fromisoformat(expires) > now:
-                    self._say(f"{schedule}: skipped, pipeline busy (held by {held_by})")
-                    return None
-                record = self.registry.update(LOCK_KIND, name, 1, body, revision=record.revision)
-        except ConflictError:
-            self._say(f"{schedule}: skipped, another scheduler took the pipeline first")
+            lease = schedules.acquire_lease(
+                context_of(self.fs),
+                function,
+                holder=self.holder,
+                schedule=schedule,
+                now=now,
+                expires_at=now + self.lease,
+            )
+        except ConflictError as e:
+            self._say(f"{schedule}: skipped, {e}")
             return None
-        return _Lease(self, function, record)
+        return _Lease(self, lease)
 
     def due(self, now: datetime | None = None) -> dict[str, list[datetime]]:
         """Schedule name -> ticks due at ``now`` (nothing is run)."""
@@ -283,26 +201,26 @@ class Scheduler:
         return started
 
     def _run_schedule(self, name: str, now: datetime) -> list[PipelineRun]:
-        record = self.registry.get(SCHEDULE_KIND, name, 1)
-        if record is None:
+        ctx = context_of(self.fs)
+        schedule = schedules.find(ctx, name)
+        if schedule is None:
             return []
-        lease = self._acquire(record.body["function"], name)
+        lease = self._acquire(schedule.function, name)
         if lease is None:
             return []
         runs: list[PipelineRun] = []
         try:
             # Re-read under the lease: another scheduler may have advanced the cursor.
-            record = self.registry.get(SCHEDULE_KIND, name, 1)
-            if record is None:
+            schedule = schedules.find(ctx, name)
+            if schedule is None:
                 return []
-            schedule = Schedule.from_body(record.body)
             ticks = schedule.ticks(now)
             if not schedule.catch_up:
                 ticks = ticks[-1:]
             if not ticks:
                 return []
-            if record.body.get("monitor"):
-                self._run_monitor(record, str(record.body["monitor"]), ticks)
+            if schedule.monitor:
+                self._run_monitor(schedule, schedule.monitor, ticks)
                 return []
             try:
                 pipeline = load_pipeline(schedule.function)
@@ -331,41 +249,28 @@ class Scheduler:
                     break
                 runs.append(run)
                 self._say(f"{name}: tick {tick.isoformat()} -> run {run.id} {run.status}")
-                record = self._advance(record, tick)
+                schedules.advance(ctx, name, tick)
         finally:
             lease.release()
         return runs
 
-    def _run_monitor(self, record: Record, monitor: str, ticks: list[datetime]) -> None:
+    def _run_monitor(self, schedule: Schedule, monitor: str, ticks: list[datetime]) -> None:
         """A drift monitor's schedule: one monitor run per tick, its relative windows anchored
         at the tick. A failed run (e.g. an empty window) is reported and the cursor moves on:
         the next tick has new data to look at."""
+        ctx = context_of(self.fs)
         for tick in ticks:
             try:
-                result = monitoring.run(context_of(self.fs), monitor, now=tick)
+                result = monitoring.run(ctx, monitor, now=tick)
             except FtiError as e:
-                self._say(f"{record.name}: tick {tick.isoformat()} monitor {monitor!r}: {e}")
+                self._say(f"{schedule.name}: tick {tick.isoformat()} monitor {monitor!r}: {e}")
             else:
                 state = "ALERT " + ", ".join(result["drifted"]) if result["alert"] else "ok"
                 self._say(
-                    f"{record.name}: tick {tick.isoformat()} -> monitor run {result['run']} {state}"
+                    f"{schedule.name}: tick {tick.isoformat()} -> monitor run {result['run']} "
+                    f"{state}"
                 )
-            record = self._advance(record, tick)
-
-    def _advance(self, record: Record, tick: datetime) -> Record:
-        """Move the cursor to ``tick`` (compare-and-set; re-read if the schedule was edited)."""
-        for _ in range(10):
-            body = {**record.body, "last_tick": tick.isoformat()}
-            try:
-                return self.registry.update(
-                    SCHEDULE_KIND, record.name, 1, body, revision=record.revision
-                )
-            except ConflictError:
-                fresh = self.registry.get(SCHEDULE_KIND, record.name, 1)
-                if fresh is None:
-                    return record
-                record = fresh
-        raise ConflictError(f"Schedule {record.name!r} keeps changing; cannot move its cursor.")
+            schedules.advance(ctx, schedule.name, tick)
 
     def loop(self, *, stop: threading.Event | None = None, max_sleep: float = 60.0) -> None:
         """Run due schedules forever (until ``stop`` is set), sleeping until the next tick."""

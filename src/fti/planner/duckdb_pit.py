@@ -1,4 +1,4 @@
-"""Compile a query (and optional spine) to ONE point-in-time-correct DuckDB SQL statement.
+"""Render a point-in-time plan (:mod:`fti.planner.pit_plan`) as ONE DuckDB SQL statement.
 
 For a spine row with key ``k`` and time ``t`` and a feature group ``G``: the chosen row is the
 greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event_time <= t``
@@ -31,77 +31,35 @@ greatest by ``(event_time, _fti_seq)`` among G's rows with key ``k`` and ``event
 * spine order comes from a row-number column (sorted as UINTEGER below 2**32 rows, again for
   the fixed-width sort path), duplicates and unknown keys are kept; the spine's own columns
   do not go through the joins at all: the SQL returns the row number and the joined columns,
-  and ``run_pit`` puts the spine's columns beside them (5% less CPU on a 3-column spine).
+  and the caller (``fti.services.pit_execution``) puts the spine's columns beside them (5% less
+  CPU on a 3-column spine).
 
 Groups whose join columns the spine has are joined in one flat FROM clause; a group keyed on an
 earlier group's output is joined after it. Times are compared as UTC timestamps at microsecond
-precision. DuckDB scans the tables lazily (local Parquet files natively, else Arrow datasets), so
-tables are never loaded into Python.
+precision. The engine scans the tables lazily (local Parquet files natively, else Arrow
+datasets), so tables are never loaded into Python.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import duckdb
-import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from fti._internal.names import quote
-from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.fields import arrow_type
 from fti.definitions.query import Query
-from fti.planner.predicates import (
-    condition_sql,
-    group_conditions,
-    time_bounds,
-    where_clause,
-)
+from fti.planner.pit_plan import LAST_SEQ, ROW, SEQ, JoinStep, PitPlan, PitStatement, plan_pit
+from fti.planner.predicates import condition_sql, time_bounds, where_clause
 
-__all__ = ["ROW", "SEQ", "ParquetFiles", "PitStatement", "compile_pit", "run_pit"]
+__all__ = ["ROW", "SEQ", "PitStatement", "compile_pit", "render_duckdb"]
 
-SEQ = "_fti_seq"
-ROW = "_fti_row"  # spine position (int64), added by the caller to a user spine
 _MICROSECOND = timedelta(microseconds=1)
-_LAST = "9223372036854775807"  # a spine row sorts after every row at its time (2**63 - 1)
 _SEQ_SPAN = 2**64  # one event-time microsecond in an order key: room for every int64 seq
 _NARROW = 2**32 - 1  # a key range up to this wide joins as UINTEGER offsets from its minimum
-
-
-@dataclass(frozen=True)
-class ParquetFiles:
-    """A table version as local Parquet files, scanned by DuckDB's native reader.
-
-    Much faster than scanning an Arrow dataset through a Python file system; ``fallback`` is
-    used when a column exists in no file (declared after the last write).
-    """
-
-    paths: tuple[str, ...]
-    fallback: ds.Dataset | pa.Table
-
-
-@dataclass(frozen=True)
-class PitStatement:
-    """The SQL text, its bound parameters and the output column names in order.
-
-    ``from_spine``: output columns the SQL does not return; they are the spine's own columns,
-    attached by ``run_pit`` from the spine table by the ``_fti_row`` the SQL returns first.
-    """
-
-    sql: str
-    params: list[Any]
-    columns: list[str]
-    spine_relation: str
-    group_relations: list[str]
-    from_spine: tuple[str, ...] = ()
 
 
 def compile_pit(
@@ -138,28 +96,36 @@ def compile_pit(
     recomputed by a range join over its key (see ``_fix_ctes``). Late rows are rare, so the
     range join touches few spine rows.
     """
-    if known_column is not None and (spine_columns is None or known_at is None):
-        raise ValueError("known_column needs a spine and known_at (the column's maximum)")
-    left = query.left.group
-    et = left.event_time
+    plan = plan_pit(
+        query,
+        spine_columns=spine_columns,
+        columns=columns,
+        start=start,
+        end=end,
+        known_at=known_at,
+        known_column=known_column,
+    )
+    return render_duckdb(plan, key_ranges=key_ranges, spine_times=spine_times)
+
+
+def render_duckdb(
+    plan: PitPlan,
+    *,
+    key_ranges: Mapping[str, tuple[int, int]] | None = None,
+    spine_times: tuple[datetime, datetime] | None = None,
+) -> PitStatement:
+    """The plan as one DuckDB statement (``key_ranges``/``spine_times`` as in ``compile_pit``)."""
+    et = plan.time
+    start, end, known_at, known_column = plan.start, plan.end, plan.known_at, plan.known_column
     params: list[Any] = []
-    group_rel = [f"_fti_g{i}" for i in range(len(query.selections))]
+    group_rel = [f"_fti_g{i}" for i in range(plan.relations)]
     spine_rel = "_fti_spine"
-    by_group: dict[int, list[tuple[str, str]]] = {}
-    for i, src, out in query.feature_columns() if columns is None else columns:
-        by_group.setdefault(i, []).append((src, out))
     ctes: list[str] = []
-    own: list[str] = []
-    joins = [(0, left, tuple(left.primary_key), tuple(left.primary_key))]
-    joins += [
-        (i, j.selection.group, j.left_on, j.right_on) for i, j in enumerate(query.joins, start=1)
-    ]
     narrow: dict[str, tuple[str, int, int]] = {}
-    if spine_columns is None:
+    if plan.left is not None:
         # The left group's rows are the spine; its features come from the row itself.
-        own += query.entity_columns()
-        own += [c for c, _ in by_group.get(0, []) if c not in own]
-        where = [condition_sql(c, "g", params, quote) for c in group_conditions(query, 0)]
+        own = list(plan.left.columns)
+        where = [condition_sql(c, "g", params, quote) for c in plan.left.conditions]
         if known_at is not None:
             where.append(f"g.{SEQ} <= ?")
             params.append(known_at)
@@ -167,14 +133,14 @@ def compile_pit(
         if et is not None:
             where += time_bounds(f"g.{quote(et)}", start, end, params)
             head = (
-                f"SELECT {cols}, {_ord(f'g.{quote(et)}', _LAST)} AS _fti_o, g.{SEQ} AS {ROW} "
+                f"SELECT {cols}, {_ord(f'g.{quote(et)}', LAST_SEQ)} AS _fti_o, g.{SEQ} AS {ROW} "
                 f"FROM {group_rel[0]} g"
             )
             order = f"{quote(et)}, {ROW}"
         else:
             head = f"SELECT {cols}, g.{SEQ} AS {ROW} FROM {group_rel[0]} g"
             where_sql = f" WHERE {' AND '.join(where)}" if where else ""
-            keys = ", ".join(f"g.{quote(k)}" for k in left.primary_key)
+            keys = ", ".join(f"g.{quote(k)}" for k in plan.left.keys)
             head += (
                 f"{where_sql} QUALIFY row_number() OVER (PARTITION BY {keys} "
                 f"ORDER BY g.{SEQ} DESC) = 1"
@@ -184,24 +150,15 @@ def compile_pit(
         if where:
             head += f" WHERE {' AND '.join(where)}"
         ctes.append(f"s0 AS ({head})")
-        out_cols = own
-        first_joined = 1
+        spine_cols: set[str] = set(own)
     else:
-        present = set(spine_columns)
-        out_cols = [c for c in spine_columns if c not in (ROW, known_column)]
-        # Left group columns the spine does not carry come from its point-in-time row.
-        wanted = [c for c in query.entity_columns() if c not in present]
-        wanted += [c for c, _ in by_group.get(0, []) if c not in present and c not in wanted]
-        by_group[0] = [(c, c) for c in wanted]
-        out_cols += [c for c in wanted if c not in out_cols]
         exprs: list[str] = []
         bounds: list[str] = []
         if et is not None:
-            asof = [(g, lo, ro) for i, g, lo, ro in joins if by_group.get(i)]
-            narrow = _narrow_keys(asof, key_ranges or {})
+            narrow = _narrow_keys(plan.steps, key_ranges or {})
             exprs += [f"(s.{quote(c)} - ?)::UINTEGER AS {a}" for c, (a, _, _) in narrow.items()]
             params += [lo for _a, lo, _hi in narrow.values()]
-            exprs.append(f"{_ord(f's.{quote(et)}', _LAST)} AS _fti_o")
+            exprs.append(f"{_ord(f's.{quote(et)}', LAST_SEQ)} AS _fti_o")
             bounds = time_bounds(f"s.{quote(et)}", start, end, params)
         ctes.append(
             f"s0 AS (SELECT {', '.join(['s.*', *exprs])} FROM {spine_rel} s{where_clause(bounds)})"
@@ -209,10 +166,10 @@ def compile_pit(
         rows = (key_ranges or {}).get(ROW)
         # A 4-byte sort key halves the final sort's cost (its fixed-width fast path).
         order = f"{ROW}::UINTEGER" if rows and rows[0] >= 0 and rows[1] <= _NARROW else ROW
-        first_joined = 0
+        spine_cols = set(plan.spine_columns or ())
     # Groups whose join columns the spine already has are joined to it together (one CTE);
     # a group keyed on an earlier group's output waits until that output exists.
-    prev, prev_cols = "s0", set(spine_columns if spine_columns is not None else own)
+    prev, prev_cols = "s0", set(spine_cols)
     pending: list[_Joined] = []
 
     def flush() -> None:
@@ -230,35 +187,24 @@ def compile_pit(
         prev_cols.update(o for p in pending for o in p.outputs)
         pending = []
 
-    for i, group, left_on, right_on in joins:
-        if i < first_joined:
-            continue
-        picked = by_group.get(i, [])
-        if not picked:
-            continue  # nothing selected from this group: its join cannot change the rows
-        if not set(left_on) <= prev_cols:
+    for step in plan.steps:
+        if not set(step.left_on) <= prev_cols:
             flush()
-        step = _join_ctes(
-            query,
-            i,
-            group,
-            left_on,
-            right_on,
-            picked,
-            relation=group_rel[i],
+        joined = _join_ctes(
+            step,
+            relation=group_rel[step.index],
             params=params,
-            timed=et is not None,
-            narrow=narrow.get(left_on[0]) if len(left_on) == 1 else None,
-            spine_times=spine_times if spine_columns is not None else None,
+            narrow=narrow.get(step.left_on[0]) if len(step.left_on) == 1 else None,
+            spine_times=spine_times if plan.left is None else None,
             known_at=known_at,
             per_row=known_column is not None,
         )
-        ctes += step.ctes
-        pending.append(step)
-        out_cols += [out for _, out in picked if out not in out_cols]
+        ctes += joined.ctes
+        pending.append(joined)
     flush()
-    # The spine's own columns need not ride through the joins' sorts: run_pit attaches them.
-    spine_names = set(spine_columns or ())
+    out_cols = list(plan.columns)
+    # The spine's own columns need not ride through the joins' sorts: the caller attaches them.
+    spine_names = set(plan.spine_columns or ())
     from_spine = tuple(c for c in out_cols if c in spine_names)
     computed = [ROW, *(c for c in out_cols if c not in from_spine)] if from_spine else out_cols
     select = ", ".join(quote(c) for c in computed)
@@ -320,16 +266,10 @@ def _fix_ctes(prev: str, joined: Sequence[_Joined], known: str) -> list[str]:
 
 
 def _join_ctes(
-    query: Query,
-    i: int,
-    group: FeatureGroupSpec,
-    left_on: Sequence[str],
-    right_on: Sequence[str],
-    cols: list[tuple[str, str]],
+    step: JoinStep,
     *,
     relation: str,
     params: list[Any],
-    timed: bool,
     narrow: tuple[str, int, int] | None = None,
     spine_times: tuple[datetime, datetime] | None = None,
     known_at: int | None = None,
@@ -345,6 +285,8 @@ def _join_ctes(
     also returns the chosen row's seq as ``_fti_q<i>``, and the group's rows are exposed for
     ``_fix_ctes``.
     """
+    i, group, left_on, right_on = step.index, step.group, step.left_on, step.right_on
+    cols, timed = list(step.columns), step.timed
     if narrow is not None:
         alias, lo, hi = narrow
         keys = [f"(g.{quote(right_on[0])} - ?)::UINTEGER AS _fti_k0"]
@@ -353,7 +295,7 @@ def _join_ctes(
     else:
         keys = [f"g.{quote(r)} AS _fti_k{n}" for n, r in enumerate(right_on)]
         on = " AND ".join(f"s.{quote(lc)} = g{i}._fti_k{n}" for n, lc in enumerate(left_on))
-    terms = [condition_sql(c, "g", params, quote) for c in group_conditions(query, i)]
+    terms = [condition_sql(c, "g", params, quote) for c in step.conditions]
     if known_at is not None:
         terms.append(f"g.{SEQ} <= ?")
         params.append(known_at)
@@ -439,7 +381,7 @@ def _ord(time_expr: str, seq_expr: str) -> str:
 
 
 def _narrow_keys(
-    joins: Sequence[tuple[FeatureGroupSpec, Sequence[str], Sequence[str]]],
+    steps: Sequence[JoinStep],
     key_ranges: Mapping[str, tuple[int, int]],
 ) -> dict[str, tuple[str, int, int]]:
     """Spine key columns to join as UINTEGER offsets: column -> (alias, lo, hi).
@@ -450,7 +392,8 @@ def _narrow_keys(
     joins as ``key - lo``. Feature rows with keys outside the spine's range cannot match.
     """
     out: dict[str, tuple[str, int, int]] = {}
-    for group, left_on, right_on in joins:
+    for step in steps:
+        group, left_on, right_on = step.group, step.left_on, step.right_on
         if group.event_time is None or len(left_on) != 1 or left_on[0] in out:
             continue
         column = left_on[0]
@@ -462,71 +405,3 @@ def _narrow_keys(
         if hi - lo <= _NARROW:
             out[column] = (f"_fti_n{len(out)}", lo, hi)
     return out
-
-
-_ROOT: duckdb.DuckDBPyConnection | None = None
-_ROOT_LOCK = threading.Lock()
-
-
-def _cursor() -> duckdb.DuckDBPyConnection:
-    """A fresh connection to one in-process DuckDB database (opening a database is slow).
-
-    The database's memory is capped (``FTI_DUCKDB_MEMORY_LIMIT``, default 1536MB; DuckDB spills
-    to a temporary folder beyond it) so a large join stays within a predictable footprint.
-    """
-    global _ROOT
-    with _ROOT_LOCK:
-        if _ROOT is None:
-            spill = Path(tempfile.gettempdir()) / "fti-duckdb"
-            _ROOT = duckdb.connect(
-                config={
-                    "memory_limit": os.environ.get("FTI_DUCKDB_MEMORY_LIMIT", "1536MB"),
-                    "temp_directory": str(spill),
-                }
-            )
-        return _ROOT.cursor()
-
-
-def run_pit(
-    statement: PitStatement,
-    *,
-    spine: pa.Table | None,
-    groups: Sequence[ds.Dataset | pa.Table | ParquetFiles],
-) -> pa.Table:
-    """Execute a compiled statement over the spine and one relation per selection."""
-    con = _cursor()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if spine is not None:
-            con.register(statement.spine_relation, spine)
-        for name, relation in zip(statement.group_relations, groups, strict=True):
-            if isinstance(relation, ParquetFiles):
-                _parquet_view(con, name, relation)
-            else:
-                con.register(name, relation)
-        result: pa.Table = con.sql(statement.sql, params=statement.params).to_arrow_table()
-    finally:
-        con.close()
-    if not statement.from_spine or spine is None:
-        return result
-    rows = result.column(ROW).to_numpy()
-    own = spine.select(list(statement.from_spine))
-    if len(rows) != own.num_rows or not np.array_equal(rows, np.arange(len(rows))):
-        own = own.take(pa.array(rows))  # start/end left some spine rows out
-    columns = {n: own.column(n) for n in own.column_names}
-    columns.update((n, result.column(n)) for n in result.column_names if n != ROW)
-    return pa.Table.from_arrays(
-        [columns[n] for n in statement.columns], names=list(statement.columns)
-    )
-
-
-def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: ParquetFiles) -> None:
-    listed = ", ".join("'" + p.replace("'", "''") + "'" for p in files.paths)
-    # A TEMP view lives in this connection only, so concurrent joins do not collide.
-    con.execute(
-        f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet([{listed}], union_by_name = true)"
-    )
-    have = set(con.sql(f"SELECT * FROM {name} LIMIT 0").columns)
-    if not set(files.fallback.schema.names) <= have:
-        con.execute(f"DROP VIEW {name}")
-        con.register(name, files.fallback)

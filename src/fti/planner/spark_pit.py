@@ -1,6 +1,6 @@
-"""Compile a query (and optional spine) to one point-in-time-correct Spark SQL statement.
+"""Render a point-in-time plan (:mod:`fti.planner.pit_plan`) as one Spark SQL statement.
 
-Same inputs, semantics and output columns as :mod:`fti.planner.duckdb_pit`; Spark has no ASOF
+Same plan, semantics and output columns as :mod:`fti.planner.duckdb_pit`; Spark has no ASOF
 join, so each time-aware join is a window over the union of spine rows and group rows:
 
 * per join, spine rows ``(keys, t, seq = 2**63 - 1, side = 1)`` and group rows
@@ -15,7 +15,7 @@ join, so each time-aware join is a window over the union of spine rows and group
 * output rows come back in spine order (``ORDER BY _fti_row``).
 
 Identifiers are validated and quoted with backticks (Spark's default dialect); values are
-bound parameters (``spark.sql(text, args=[...])``).
+bound parameters (``spark.sql(text, args=[...])``); ``SparkEngine.query`` runs the statement.
 """
 
 from __future__ import annotations
@@ -23,22 +23,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pyarrow as pa
-
-from fti._internal.names import check_identifier
-from fti.definitions.feature_group import FeatureGroupSpec
+from fti._internal.names import check_identifier, quote
 from fti.definitions.query import Query
-from fti.planner.duckdb_pit import ROW, SEQ, PitStatement
-from fti.planner.predicates import condition_sql, group_conditions, time_bounds, where_clause
+from fti.planner.pit_plan import LAST_SEQ, ROW, SEQ, JoinStep, PitPlan, PitStatement, plan_pit
+from fti.planner.predicates import condition_sql, time_bounds, where_clause
 
-if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+__all__ = ["compile_pit_spark", "render_spark"]
 
-__all__ = ["compile_pit_spark", "run_pit_spark"]
-
-_SPINE_SEQ = "9223372036854775807"  # 2**63 - 1: after every real seq at the same time
 _MICROSECOND = timedelta(microseconds=1)
 _SQL_TYPE = {
     "bool": "BOOLEAN",
@@ -57,7 +50,7 @@ _SQL_TYPE = {
 def _q(name: str) -> str:
     if not name.startswith("_fti_"):
         check_identifier(name)
-    return "`" + name.replace("`", "``") + "`"
+    return quote(name, "`")
 
 
 def _us(expr: str) -> str:
@@ -73,20 +66,24 @@ def compile_pit_spark(
     end: datetime | None = None,
 ) -> PitStatement:
     """Compile the point-in-time join for Spark (arguments as in ``compile_pit``)."""
+    plan = plan_pit(query, spine_columns=spine_columns, columns=columns, start=start, end=end)
+    return render_spark(plan)
+
+
+def render_spark(plan: PitPlan) -> PitStatement:
+    """The plan as one Spark SQL statement (``known_at`` is not supported on Spark)."""
+    if plan.known_at is not None:
+        raise ValueError("known_at is not supported by the Spark renderer")
     tag = uuid.uuid4().hex[:10]  # temp view names unique per statement: runs may overlap
-    left = query.left.group
-    et = left.event_time
+    et = plan.time
+    start, end = plan.start, plan.end
     params: list[Any] = []
-    group_rel = [f"_fti_g{i}_{tag}" for i in range(len(query.selections))]
+    group_rel = [f"_fti_g{i}_{tag}" for i in range(plan.relations)]
     spine_rel = f"_fti_spine_{tag}"
-    by_group: dict[int, list[tuple[str, str]]] = {}
-    for i, src, out in query.feature_columns() if columns is None else columns:
-        by_group.setdefault(i, []).append((src, out))
     ctes: list[str] = []
-    if spine_columns is None:
-        own = [*query.entity_columns()]
-        own += [c for c, _ in by_group.get(0, []) if c not in own]
-        where = [condition_sql(c, "g", params, _q) for c in group_conditions(query, 0)]
+    if plan.left is not None:
+        own = list(plan.left.columns)
+        where = [condition_sql(c, "g", params, _q) for c in plan.left.conditions]
         cols = ", ".join(f"g.{_q(c)}" for c in own)
         if et is not None:
             where += time_bounds(f"g.{_q(et)}", start, end, params)
@@ -96,7 +93,7 @@ def compile_pit_spark(
             )
             order = f"_fti_t, {ROW}"
         else:
-            keys = ", ".join(f"g.{_q(k)}" for k in left.primary_key)
+            keys = ", ".join(f"g.{_q(k)}" for k in plan.left.keys)
             inner = (
                 f"SELECT {cols}, g.{SEQ} AS {ROW}, row_number() OVER (PARTITION BY {keys} "
                 f"ORDER BY g.{SEQ} DESC) AS _fti_rn FROM {group_rel[0]} g{where_clause(where)}"
@@ -107,10 +104,7 @@ def compile_pit_spark(
                 f"FROM ({inner}) WHERE _fti_rn = 1)"
             )
             order = ROW
-        out_cols = own
-        first_joined = 1
     else:
-        present = set(spine_columns)
         if et is not None:
             bounds = time_bounds(f"s.{_q(et)}", start, end, params)
             ctes.append(
@@ -119,57 +113,27 @@ def compile_pit_spark(
             )
         else:
             ctes.append(f"s0 AS (SELECT s.*, CAST(NULL AS BIGINT) AS _fti_t FROM {spine_rel} s)")
-        out_cols = [c for c in spine_columns if c != ROW]
-        wanted = [c for c in query.entity_columns() if c not in present]
-        wanted += [c for c, _ in by_group.get(0, []) if c not in present and c not in wanted]
-        by_group[0] = [(c, c) for c in wanted]
-        out_cols += [c for c in wanted if c not in out_cols]
         order = ROW
-        first_joined = 0
-    joins = [(0, left, tuple(left.primary_key), tuple(left.primary_key))]
-    joins += [
-        (i, j.selection.group, j.left_on, j.right_on) for i, j in enumerate(query.joins, start=1)
-    ]
     prev = "s0"
-    for i, group, left_on, right_on in joins:
-        if i < first_joined:
-            continue
-        picked = by_group.get(i, [])
-        ctes += _join_ctes(
-            query,
-            i,
-            group,
-            left_on,
-            right_on,
-            picked,
-            relation=group_rel[i],
-            prev=prev,
-            params=params,
-            timed=et is not None,
-        )
-        prev = f"j{i}"
-        out_cols += [out for _, out in picked if out not in out_cols]
-    select = ", ".join(_q(c) for c in out_cols)
+    for step in plan.steps:
+        ctes += _join_ctes(step, relation=group_rel[step.index], prev=prev, params=params)
+        prev = f"j{step.index}"
+    select = ", ".join(_q(c) for c in plan.columns)
     sql = f"WITH {', '.join(ctes)} SELECT {select} FROM {prev} ORDER BY {order}"
-    return PitStatement(sql, params, out_cols, spine_rel, group_rel)
+    return PitStatement(sql, params, list(plan.columns), spine_rel, group_rel)
 
 
-def _join_ctes(
-    query: Query,
-    i: int,
-    group: FeatureGroupSpec,
-    left_on: Sequence[str],
-    right_on: Sequence[str],
-    cols: list[tuple[str, str]],
-    *,
-    relation: str,
-    prev: str,
-    params: list[Any],
-    timed: bool,
-) -> list[str]:
-    where = [condition_sql(c, "g", params, _q) for c in group_conditions(query, i)]
+def _join_ctes(step: JoinStep, *, relation: str, prev: str, params: list[Any]) -> list[str]:
+    i, group, left_on, right_on, cols = (
+        step.index,
+        step.group,
+        step.left_on,
+        step.right_on,
+        step.columns,
+    )
+    where = [condition_sql(c, "g", params, _q) for c in step.conditions]
     et = group.event_time
-    if et is not None and timed:
+    if et is not None and step.timed:
         fields = [f"'e', {_us(f'g.{_q(et)}')}"]
         fields += [f"'f{n}', g.{_q(src)}" for n, (src, _out) in enumerate(cols)]
         struct_type = ", ".join(
@@ -186,7 +150,7 @@ def _join_ctes(
         )
         u_cte = (
             f"u{i} AS (SELECT {', '.join(s_keys)}, s._fti_t AS _fti_t, "
-            f"CAST({_SPINE_SEQ} AS BIGINT) AS _fti_q, 1 AS _fti_side, s.{ROW} AS _fti_r, "
+            f"CAST({LAST_SEQ} AS BIGINT) AS _fti_q, 1 AS _fti_side, s.{ROW} AS _fti_r, "
             f"CAST(NULL AS STRUCT<{struct_type}>) AS _fti_v FROM {prev} s "
             f"UNION ALL SELECT * FROM g{i})"
         )
@@ -222,26 +186,3 @@ def _join_ctes(
     outs = [f"g._fti_f{n} AS {_q(out)}" for n, (_src, out) in enumerate(cols)]
     j_cte = f"j{i} AS (SELECT {', '.join(['s.*', *outs])} FROM {prev} s LEFT JOIN g{i} g ON {on})"
     return [g_cte, j_cte]
-
-
-def run_pit_spark(
-    spark: SparkSession,
-    statement: PitStatement,
-    *,
-    spine: pa.Table | None,
-    groups: Sequence[DataFrame],
-) -> pa.Table:
-    """Execute a compiled statement in Spark over the spine (Arrow) and one DataFrame per
-    selection (e.g. ``SparkEngine.read_table``); the result comes back as Arrow, spine order."""
-    views = list(statement.group_relations)
-    try:
-        if spine is not None:
-            spark.createDataFrame(spine).createOrReplaceTempView(statement.spine_relation)
-            views.append(statement.spine_relation)
-        for name, frame in zip(statement.group_relations, groups, strict=True):
-            frame.createOrReplaceTempView(name)
-        result: pa.Table = spark.sql(statement.sql, args=statement.params).toArrow()
-        return result
-    finally:
-        for name in views:
-            spark.catalog.dropTempView(name)

@@ -26,7 +26,14 @@ from typing import Any
 from fti.backends.registry import Record
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import DependantsError, NotFoundError
-from fti.services import feature_groups, model_registry, profile_store, record_state, validation
+from fti.services import (
+    feature_groups,
+    model_registry,
+    profile_store,
+    record_state,
+    stream_checkpoints,
+    validation,
+)
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -44,7 +51,7 @@ _FV = "feature_view"
 _TD = "training_dataset"
 _MODEL = "model"
 _ALIAS = "model_alias"
-_CHECKPOINT = "stream_checkpoint"  # fti.pipelines.streaming.runtime.KIND (a layer above)
+_CHECKPOINT = stream_checkpoints.KIND
 _LOG_SUFFIX = "_log"
 _EVENTS_SUFFIX = "_events"
 

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from fti._internal.names import quote
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.monitors import CATEGORICAL_ONLY, NUMERIC_ONLY, MonitorSpec, Window
 from fti.errors import ValidationError
@@ -162,7 +163,7 @@ def scans(
             )
         values = {f: _value_expr(f, kinds[f]) for f in cols}
         label = f"training dataset version {target} ({split} split) of {spec.source_name!r}"
-        return [Scan(connect(table), values, "", [], label)]
+        return [Scan(connect(ctx.compute, table), values, "", [], label)]
     bounds = target.bounds(now)
     if target.prediction_log:
         from fti.services import prediction_logs
@@ -178,7 +179,9 @@ def scans(
             raw = f"json_extract_string(features, {_sql_string('$.' + f)})"
             values[f] = raw if kinds[f] == "categorical" else f"TRY_CAST({raw} AS DOUBLE)"
         data = _dataset(ctx, g)
-        return [] if data is None else [Scan(connect(data), values, where, params, label)]
+        if data is None:
+            return []
+        return [Scan(connect(ctx.compute, data), values, where, params, label)]
     out: list[Scan] = []
     by_group: dict[str, list[str]] = {}
     for f, (g, _c) in cols.items():
@@ -191,7 +194,7 @@ def scans(
         if data is None:
             continue
         values = {f: _value_expr(cols[f][1], kinds[f]) for f in fs_}
-        out.append(Scan(connect(data), values, where, params, label))
+        out.append(Scan(connect(ctx.compute, data), values, where, params, label))
     return out
 
 
@@ -226,9 +229,10 @@ def _run_sql(scan: Scan, sql: str, params: list[Any]) -> pa.Table:
     return scan.con.sql(sql, params=params).to_arrow_table()
 
 
-def connect(data: Any) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection of one scan, with ``data`` (Arrow) registered as ``src``."""
-    con = duckdb.connect()
+def connect(engine: DuckDBEngine, data: Any) -> duckdb.DuckDBPyConnection:
+    """A cursor of the store's DuckDB (``ctx.compute``) for one scan, with ``data`` (Arrow)
+    registered as ``src`` (the caller closes it)."""
+    con = engine.cursor()
     con.register("src", data)
     return con
 

@@ -27,6 +27,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fti._internal.previews import preview
@@ -47,6 +48,7 @@ __all__ = [
     "format_vectors",
     "online_groups",
     "plan_for_view",
+    "plan_of",
     "resolve_fitted",
 ]
 
@@ -374,36 +376,72 @@ def resolve_fitted(
     return latest.version, dict(latest.fitted)
 
 
-_Cache = dict[tuple[int, int | None], tuple[FeatureViewSpec, VectorPlan]]
+_Key = tuple[int, int | None, tuple[str, ...] | None]
+_Cache = dict[_Key, tuple[FeatureViewSpec, VectorPlan]]
 _plans: weakref.WeakKeyDictionary[StoreContext, _Cache] = weakref.WeakKeyDictionary()
 _plans_lock = threading.Lock()
+_MAX_PLANS = 256
 
 
-def _cached_plan(
-    ctx: StoreContext, spec: FeatureViewSpec, training_dataset_version: int | None
-) -> VectorPlan:
+# The latest training dataset version per view, valid while the registry's summary of training
+# dataset records (their count and last change, one aggregate query) is unchanged: reading the
+# records themselves (with their fitted statistics) on every request costs milliseconds.
+_Fingerprint = tuple[int, datetime | None]
+_latest: weakref.WeakKeyDictionary[StoreContext, dict[str, tuple[_Fingerprint, int | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _latest_training_dataset(ctx: StoreContext, spec: FeatureViewSpec) -> int | None:
+    fingerprint = ctx.registry.summary(training_datasets.KIND)
+    with _plans_lock:
+        known = _latest.setdefault(ctx, {}).get(spec.key)
+    if known is not None and known[0] == fingerprint:
+        return known[1]
+    version = training_datasets.latest_version(ctx, spec)
+    with _plans_lock:
+        cache = _latest.setdefault(ctx, {})
+        if len(cache) >= _MAX_PLANS:
+            cache.clear()
+        cache[spec.key] = (fingerprint, version)
+    return version
+
+
+def plan_of(
+    ctx: StoreContext,
+    spec: FeatureViewSpec,
+    training_dataset_version: int | None,
+    *,
+    order: Sequence[str] | None = None,
+) -> tuple[int | None, VectorPlan]:
+    """The vector plan of a feature view version and the training dataset version whose
+    statistics it applies: the one given, else (for a view with transformations) the latest,
+    resolved on every call so a new training dataset is picked up at once. ``order``: the
+    model signature's input order (default: the view's).
+
+    The one decision and the one plan cache behind ``fv.feature_vector(s)`` and the model
+    server's ``/vectors`` and ``/predict``, so they cannot drift apart.
+    """
+    td_version = training_dataset_version
+    if td_version is None and spec.transformations:
+        td_version = _latest_training_dataset(ctx, spec)
+        if td_version is None:
+            resolve_fitted(ctx, spec, None)  # raises: says how to create one
     # Keyed by the spec object (kept alive in the entry, so its id is not reused): a handle
-    # keeps its spec, a re-read definition builds a new plan. "Latest training dataset" is
-    # resolved on every call, so a new training dataset is picked up at once.
-    td_version, fitted = (
-        resolve_fitted(ctx, spec, None)
-        if training_dataset_version is None and spec.transformations
-        else (training_dataset_version, None)
-    )
-    key = (id(spec), td_version)
+    # keeps its spec, a re-read definition builds a new plan.
+    key = (id(spec), td_version, tuple(order) if order else None)
     with _plans_lock:
         found = _plans.setdefault(ctx, {}).get(key)
     if found is not None and found[0] is spec:
-        return found[1]
-    if fitted is None:
-        td_version, fitted = resolve_fitted(ctx, spec, td_version)
-    plan = plan_for_view(ctx, spec, fitted=fitted)
+        return td_version, found[1]
+    td_version, fitted = resolve_fitted(ctx, spec, td_version)
+    plan = plan_for_view(ctx, spec, fitted=fitted, order=order)
     with _plans_lock:
         cache = _plans.setdefault(ctx, {})
-        if len(cache) > 256:
+        if len(cache) >= _MAX_PLANS:
             cache.clear()
         cache[key] = (spec, plan)
-    return plan
+    return td_version, plan
 
 
 def for_view(
@@ -420,6 +458,6 @@ def for_view(
     """``fv.feature_vector(s)``: vectors of ``entities`` in the requested format."""
     if format not in FORMATS:
         raise ValidationError(f"Unknown format {format!r}. Known formats: {list(FORMATS)}.")
-    plan = _cached_plan(ctx, spec, training_dataset_version)
+    _, plan = plan_of(ctx, spec, training_dataset_version)
     batch = plan.compute(entities, request, allow_missing=allow_missing)
     return format_vectors(batch, format, single=single)

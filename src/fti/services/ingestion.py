@@ -158,7 +158,7 @@ def insert(
             # release the GIL); it reaches the online store only after that commit.
             pending: Future[pa.Table] | None = None
             if spec.online:
-                pending = pool.submit(materialization.online_batch, spec, normalized)
+                pending = pool.submit(materialization.online_batch, ctx.compute, spec, normalized)
             ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
             version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
             checked.finish(ctx, spec, version)

@@ -26,6 +26,7 @@ from fti.backends.registry.lineage_edges import (
     training_dataset_name,
 )
 from fti.errors import NotFoundError, ValidationError
+from fti.services import runs
 from fti.services.context import StoreContext
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ __all__ = [
     "training_dataset_name",
 ]
 
-RUN_KIND = "run"  # registry kind of run records (written by fti.pipelines.runs)
+RUN_KIND = runs.KIND  # registry kind of run records (fti.services.runs)
 _BATCH = 1000  # queued nodes whose edges one query reads
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import numpy as np
@@ -20,12 +21,14 @@ import pyarrow.dataset as ds
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
-from fti.backends.compute import duckdb_session
 from fti.backends.offline import SEQ
 from fti.backends.online import ET, OnlineTable
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.services.context import StoreContext
 from fti.services.feature_groups import online_table
+
+if TYPE_CHECKING:
+    from fti.backends.compute.duckdb import DuckDBEngine
 
 __all__ = [
     "HEAL_LOCK_SECONDS",
@@ -52,7 +55,7 @@ def _order(et: str, seq: str) -> str:
 
 
 @engine_errors("reducing an online batch to the newest row per key")
-def newest_per_key(batch: pa.Table, keys: Sequence[str]) -> pa.Table:
+def newest_per_key(engine: DuckDBEngine, batch: pa.Table, keys: Sequence[str]) -> pa.Table:
     """A canonical batch reduced to its greatest row per key by ``(_fti_et, _fti_seq)``, in key
     order: only those rows can survive in the online store, and key order keeps the store's
     B-tree writes local. Each row keeps its own ``_fti_seq``, so the store still compares it
@@ -61,14 +64,11 @@ def newest_per_key(batch: pa.Table, keys: Sequence[str]) -> pa.Table:
     if n <= 1:
         return batch
     cols = ", ".join(quote(k) for k in keys)
-    con = duckdb_session.cursor()
-    try:
+    with engine.cursor() as con:
         con.register("b", batch.append_column(_POS, pa.array(np.arange(n, dtype=np.int64))))
         winners = con.sql(
             f"SELECT arg_max({_POS}, {_order(ET, SEQ)}) FROM b GROUP BY {cols} ORDER BY {cols}"
         ).fetchnumpy()
-    finally:
-        con.close()
     positions = next(iter(winners.values()))
     if len(positions) == n and bool(np.all(positions[1:] > positions[:-1])):
         return batch  # already one row per key, in key order
@@ -91,11 +91,11 @@ def canonical_batch(spec: FeatureGroupSpec, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(cols, names=names)
 
 
-def online_batch(spec: FeatureGroupSpec, rows: pa.Table) -> pa.Table:
+def online_batch(engine: DuckDBEngine, spec: FeatureGroupSpec, rows: pa.Table) -> pa.Table:
     """Offline rows -> the canonical batch of their newest row per key, ready for
     ``upsert_chunks(..., reduced=True)``. Pure computation: an insert runs it while its offline
     commit is being written."""
-    return newest_per_key(canonical_batch(spec, rows), spec.primary_key)
+    return newest_per_key(engine, canonical_batch(spec, rows), spec.primary_key)
 
 
 def upsert_chunks(
@@ -116,7 +116,7 @@ def upsert_chunks(
     """
     rows = batch.num_rows if rows is None else rows
     if not reduced:
-        batch = newest_per_key(batch, table.key_names)
+        batch = newest_per_key(ctx.compute, batch, table.key_names)
     changed = 0
     n = batch.num_rows
     if n == 0:
@@ -138,10 +138,9 @@ def upsert_chunks(
 def _local_parquet(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -> str | None:
     """``read_parquet([...])`` over the dataset's files if they are local (DuckDB's own reader
     is several times faster than scanning an Arrow dataset), else None."""
-    path_of = getattr(ctx.offline, "path", None)
-    if not callable(path_of) or not isinstance(dataset, ds.FileSystemDataset):
+    if not isinstance(dataset, ds.FileSystemDataset):
         return None
-    base = Path(str(path_of(spec.key)))
+    base = Path(ctx.offline.path(spec.key))
     paths = []
     for name in dataset.files:
         path = base / name
@@ -154,11 +153,9 @@ def _local_parquet(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -
 
 
 @engine_errors("computing the latest row per key")
-def latest_per_key(
-    spec: FeatureGroupSpec, dataset: object, *, ctx: StoreContext | None = None
-) -> pa.Table:
+def latest_per_key(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -> pa.Table:
     """The greatest row per key by (event time, ingestion order), computed out of core, in
-    key order. With ``ctx``, a dataset of local files is scanned by DuckDB's Parquet reader.
+    key order. A dataset of local files is scanned by DuckDB's Parquet reader.
 
     Two hash passes instead of a window sort (several times faster on millions of rows): the
     greatest order per key, then the rows that carry it. A tie — equal event time and ingestion
@@ -171,9 +168,9 @@ def latest_per_key(
         return _order(et, f"{alias}{quote(SEQ)}")
 
     on = " AND ".join(f"fg.{quote(k)} = w.{quote(k)}" for k in spec.primary_key)
-    con = duckdb_session.cursor()
+    con = ctx.compute.cursor()
     try:
-        source = None if ctx is None else _local_parquet(ctx, spec, dataset)
+        source = _local_parquet(ctx, spec, dataset)
         if source is not None:
             con.execute(f"CREATE TEMP VIEW fg AS SELECT * FROM {source}")
             names = getattr(dataset, "schema", pa.schema([])).names
@@ -201,7 +198,7 @@ def rebuild(ctx: StoreContext, spec: FeatureGroupSpec, *, drop: bool = True) -> 
         ctx.online.drop(table)
     ctx.online.ensure_table(table)
     dataset, version = ctx.offline.dataset(spec.key)
-    latest = latest_per_key(spec, dataset, ctx=ctx)
+    latest = latest_per_key(ctx, spec, dataset)
     upsert_chunks(ctx, table, canonical_batch(spec, latest), version=None, reduced=True)
     ctx.online.mark_applied(table, range(version + 1))
     ctx.online.mark_synced(table)

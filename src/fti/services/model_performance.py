@@ -24,7 +24,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -189,7 +188,7 @@ def performance(
     if version is not None:
         filters.append("l.model_version = $version")
         params["version"] = version
-    con = duckdb.connect()
+    con = ctx.compute.cursor()
     try:
         con.execute("SET TimeZone = 'UTC'")
         log_sql = prediction_logs.register_logs(con, ctx, logs)

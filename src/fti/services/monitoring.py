@@ -32,9 +32,10 @@ from fti.definitions.monitors import (
     Window,
     features_tuple,
 )
+from fti.definitions.schedule import Schedule
 from fti.definitions.training_dataset import TrainingDatasetSpec
 from fti.errors import ConflictError, NotFoundError, ValidationError
-from fti.services import drift_metrics, drift_windows
+from fti.services import drift_metrics, drift_windows, schedules
 from fti.services.context import StoreContext
 from fti.services.drift_windows import FeatureCounts, Scan
 
@@ -52,7 +53,6 @@ __all__ = [
 
 KIND = "monitor"
 RUN_KIND = "monitor_run"
-SCHEDULE_KIND = "schedule"  # owned by fti.pipelines.scheduler, which runs it
 WEBHOOK_TIMEOUT = 5.0
 
 
@@ -182,25 +182,25 @@ def schedule_name(monitor: str) -> str:
 
 
 def _add_schedule(ctx: StoreContext, spec: MonitorSpec) -> None:
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC)
     name = schedule_name(spec.name)
-    body: dict[str, Any] = {
-        "name": name,
-        "function": f"monitor:{spec.name}",
-        "pipeline": spec.name,
-        "kind": "monitor",
-        "monitor": spec.name,
-        "cron": spec.schedule,
-        "parameters": {},
+    schedule = Schedule(
+        name=name,
+        function=f"monitor:{spec.name}",
+        cron=str(spec.schedule),
+        parameters={},
         # Relative windows make a missed tick's run meaningful only at its own time; after
         # downtime the latest tick runs once instead of a backlog.
-        "catch_up": False,
-        "enabled": True,
-        "created_at": now,
-        "last_tick": now,
-    }
+        catch_up=False,
+        enabled=True,
+        created_at=now,
+        last_tick=now,
+        pipeline=spec.name,
+        kind="monitor",
+        monitor=spec.name,
+    )
     try:
-        ctx.registry.create(SCHEDULE_KIND, name, 1, body)
+        schedules.create(ctx, schedule)
     except ConflictError:
         raise ConflictError(
             f"A schedule named {name!r} already exists; remove it "
@@ -213,9 +213,9 @@ def delete(ctx: StoreContext, name: str) -> list[str]:
     spec = get_spec(ctx, name)
     deleted: list[str] = []
     sched = schedule_name(spec.name)
-    rec = ctx.registry.get(SCHEDULE_KIND, sched, 1)
-    if rec is not None and rec.body.get("monitor") == spec.name:
-        ctx.registry.delete(SCHEDULE_KIND, sched, 1)
+    found = schedules.find(ctx, sched)
+    if found is not None and found.monitor == spec.name:
+        schedules.delete(ctx, sched)
         deleted.append(f"schedule {sched}")
     runs = ctx.registry.records(RUN_KIND, spec.name)
     for r in runs:

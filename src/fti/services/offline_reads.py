@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from fti._internal.error_translation import engine_errors
@@ -104,7 +103,7 @@ def read(
         )
     else:
         sql = f"SELECT {select} FROM fg{where_clause(where)} QUALIFY {rank} = 1 ORDER BY {order}"
-    con = duckdb.connect()
+    con = ctx.compute.cursor()
     try:
         con.register("fg", dataset)
         table = con.sql(sql, params=params).to_arrow_table()
@@ -123,7 +122,7 @@ def counts(ctx: StoreContext, spec: FeatureGroupSpec) -> dict[str, int]:
     keys = ", ".join(quote(k) for k in spec.primary_key)
     et = f", {quote(spec.event_time)}" if spec.event_time else ""
     sql = f"SELECT count(*), count(DISTINCT row({keys}{et})), count(DISTINCT row({keys})) FROM fg"
-    con = duckdb.connect()
+    con = ctx.compute.cursor()
     try:
         con.register("fg", dataset)
         written, history, current = con.sql(sql).fetchall()[0]

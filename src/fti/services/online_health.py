@@ -155,7 +155,7 @@ def verify(
     if not ctx.offline.exists(spec.key):
         return Verification(spec.name, spec.version, 0, online_keys, 0, True, 0, 0, marker)
     dataset, _ = ctx.offline.dataset(spec.key)
-    newest = materialization.latest_per_key(spec, dataset, ctx=ctx)
+    newest = materialization.latest_per_key(ctx, spec, dataset)
     latest = materialization.canonical_batch(spec, newest)
     total = latest.num_rows
     exact = sample is None or sample >= total

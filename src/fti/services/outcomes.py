@@ -116,7 +116,7 @@ def log(
         raise ValidationError(
             f"outcome_time={now!r} must be timezone-aware, e.g. datetime(..., tzinfo=UTC)."
         )
-    con = duckdb.connect()
+    con = ctx.compute.cursor()
     try:
         con.execute("SET TimeZone = 'UTC'")
         log_sql = prediction_logs.register_logs(con, ctx, logs)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -62,7 +61,7 @@ def complete_rows(
     )
     numbered = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     sql = f"WITH s AS ({stored}) SELECT {select} FROM n {join} ORDER BY n.{quote(_ROW)}"
-    con = duckdb.connect()
+    con = ctx.compute.cursor()
     try:
         con.register("fg", dataset)
         con.register("n", numbered)

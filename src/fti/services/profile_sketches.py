@@ -170,12 +170,9 @@ def _profile_strings(col: pa.ChunkedArray, nulls: int) -> ColumnProfile:
     )
 
 
-def _pick(a: Any, b: Any, fn: Any) -> Any:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return fn(a, b)
+def _extreme(values: list[Any], fn: Any) -> Any:
+    present = [v for v in values if v is not None]
+    return fn(present) if present else None
 
 
 def _merge_kll(parts: list[bytes]) -> bytes | None:
@@ -215,21 +212,10 @@ def merge_profiles(profiles: list[ColumnProfile]) -> ColumnProfile:
     """The profile of the union of the (disjoint) row sets ``profiles`` describe."""
     kinds = {p.kind for p in profiles}
     kind = kinds.pop() if len(kinds) == 1 else "other"
-    out = ColumnProfile(kind)
     n = 0
     mean = 0.0
     m2 = 0.0
     for p in profiles:
-        out = replace(
-            out,
-            count=out.count + p.count,
-            nulls=out.nulls + p.nulls,
-            non_finite=out.non_finite + p.non_finite,
-            min=_pick(out.min, p.min, min),
-            max=_pick(out.max, p.max, max),
-            min_text=_pick(out.min_text, p.min_text, min),
-            max_text=_pick(out.max_text, p.max_text, max),
-        )
         if p.mean is not None and p.m2 is not None and p.count:
             # Chan, Golub & LeVeque: merge (n, mean, M2) of two disjoint sets.
             total = n + p.count
@@ -237,10 +223,20 @@ def merge_profiles(profiles: list[ColumnProfile]) -> ColumnProfile:
             mean += delta * p.count / total
             m2 += p.m2 + delta * delta * n * p.count / total
             n = total
+    out = ColumnProfile(
+        kind,
+        count=sum(p.count for p in profiles),
+        nulls=sum(p.nulls for p in profiles),
+        non_finite=sum(p.non_finite for p in profiles),
+    )
     if kind == "other":
-        return replace(out, min=None, max=None, min_text=None, max_text=None)
+        return out
     return replace(
         out,
+        min=_extreme([p.min for p in profiles], min),
+        max=_extreme([p.max for p in profiles], max),
+        min_text=_extreme([p.min_text for p in profiles], min),
+        max_text=_extreme([p.max_text for p in profiles], max),
         mean=mean if n else None,
         m2=m2 if n else None,
         kll=_merge_kll([p.kll for p in profiles if p.kll is not None]),

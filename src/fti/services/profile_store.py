@@ -167,11 +167,18 @@ def profile_rows(spec: FeatureGroupSpec, rows: pa.Table | None, version: int) ->
     return pa.Table.from_pylist(out, schema=SCHEMA)
 
 
+#: Every this many profile commits, the profile table is compacted and checkpointed, so a
+#: process's first ``statistics()`` opens a few files and a short log, not one per commit.
+COMPACT_EVERY = 16
+
+
 def append(ctx: StoreContext, spec: FeatureGroupSpec, rows: pa.Table) -> None:
     """Store profile rows (one atomic commit of the profile table)."""
     table = profile_table(spec)
     ctx.offline.create(table, SCHEMA)
-    ctx.offline.append(table, rows)
+    version = ctx.offline.append(table, rows)
+    if version > 0 and version % COMPACT_EVERY == 0:
+        ctx.offline.compact(table)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,14 @@ def record(ctx: StoreContext, spec: FeatureGroupSpec, rows: pa.Table, version: i
     if not enabled():
         return
     try:
-        profile_store.append(ctx, spec, profile_store.profile_rows(spec, rows, version))
+        stored = profile_store.profile_rows(spec, rows, version)
+        if version == 1:
+            # Table version 0 is the creation commit (fti creates offline tables empty): its
+            # marker goes with the first insert's profile, so no statistics() call has to
+            # heal it (a read of the commit and a write of the profile table).
+            created = profile_store.profile_rows(spec, rows.slice(0, 0), 0)
+            stored = pa.concat_tables([created, stored])
+        profile_store.append(ctx, spec, stored)
     except Exception:
         log.warning(
             "Could not store the profile of %s v%s table version %s; the next statistics() "

@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from fti._internal.error_translation import engine_errors
@@ -60,14 +59,11 @@ def delete_keys(
             {k: pa.array([e[k] for e in entities], arrow_type(dtypes[k])) for k in spec.primary_key}
         )
         on = " AND ".join(f"fg.{quote(k)} = w.{quote(k)}" for k in spec.primary_key)
-        con = duckdb.connect()
-        try:
+        with ctx.compute.cursor() as con:
             con.register("fg_all", dataset)
             con.register("w", wanted)
-            con.execute(f"CREATE VIEW fg AS SELECT fg.* FROM fg_all fg SEMI JOIN w ON {on}")
-            remaining = materialization.latest_per_key(spec, con.table("fg").to_arrow_table())
-        finally:
-            con.close()
+            rows = con.sql(f"SELECT fg.* FROM fg_all fg SEMI JOIN w ON {on}").to_arrow_table()
+        remaining = materialization.latest_per_key(ctx, spec, rows)
         materialization.upsert_chunks(
             ctx, table, materialization.canonical_batch(spec, remaining), version=version
         )

@@ -22,7 +22,7 @@ Statistics that do not apply, or that have no values to describe, are ``None``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,9 @@ from fti._internal.error_translation import engine_errors
 from fti.definitions.fields import dtype_of
 from fti.errors import SchemaError
 
+if TYPE_CHECKING:
+    from fti.backends.compute.duckdb import DuckDBEngine
+
 __all__ = ["EXACT_DISTINCT_ROWS", "HISTOGRAM_BINS", "describe", "histogram_edges"]
 
 HISTOGRAM_BINS = 10
@@ -39,8 +42,10 @@ HISTOGRAM_BINS = 10
 EXACT_DISTINCT_ROWS = 100_000
 
 
-def describe(table: pa.Table) -> dict[str, dict[str, Any]]:
+def describe(table: pa.Table, *, engine: DuckDBEngine | None = None) -> dict[str, dict[str, Any]]:
     """Per-column statistics of ``table`` (see the module docstring), JSON-serialisable.
+    ``engine``: the store's DuckDB (``ctx.compute``) for the distinct counts of a large table
+    (default: a short-lived one of its own).
 
     >>> describe(pa.table({"x": [1, 2, None]}))["x"]["mean"]
     1.5
@@ -50,16 +55,22 @@ def describe(table: pa.Table) -> dict[str, dict[str, Any]]:
         for name, col in zip(table.column_names, table.columns, strict=True)
     }
     if table.num_rows > EXACT_DISTINCT_ROWS:
-        for name, estimate in _approx_distinct(table).items():
+        for name, estimate in _approx_distinct(table, engine).items():
             out[name]["distinct"] = estimate
     return out
 
 
 @engine_errors("counting distinct values")
-def _approx_distinct(table: pa.Table) -> dict[str, int]:
+def _approx_distinct(table: pa.Table, engine: DuckDBEngine | None) -> dict[str, int]:
     """HyperLogLog distinct counts of every hashable column, in one parallel DuckDB scan."""
-    import duckdb
+    if engine is None:
+        from fti.backends.compute.duckdb import DuckDBEngine
 
+        own = DuckDBEngine()
+        try:
+            return _approx_distinct(table, own)
+        finally:
+            own.close()
     names = [
         n
         for n, t in zip(table.column_names, table.schema.types, strict=True)
@@ -70,12 +81,9 @@ def _approx_distinct(table: pa.Table) -> dict[str, int]:
     # Positional aliases: no user-supplied name ever reaches the SQL text.
     data = table.select(names).rename_columns([f"c{i}" for i in range(len(names))])
     query = "SELECT " + ", ".join(f"approx_count_distinct(c{i})" for i in range(len(names)))
-    con = duckdb.connect()
-    try:
+    with engine.cursor() as con:
         con.register("data", data)
         (counts,) = con.sql(query + " FROM data").fetchall()
-    finally:
-        con.close()
     return {n: int(c) for n, c in zip(names, counts, strict=True)}
 
 

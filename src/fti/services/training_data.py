@@ -1,8 +1,10 @@
 """Point-in-time-correct training data: validate the spine, pin table versions, run the join.
 
-The join itself is compiled by :mod:`fti.planner.duckdb_pit` into one DuckDB statement over the
-Delta tables' Arrow datasets (scanned lazily, never loaded whole into Python), or with
-``engine="spark"`` by :mod:`fti.planner.spark_pit` into Spark SQL over the same table versions.
+The join is planned once (:mod:`fti.planner.pit_plan`) and rendered by
+:mod:`fti.planner.duckdb_pit` into one DuckDB statement over the Delta tables' files (scanned
+lazily, never loaded whole into Python) that the store's DuckDB (``ctx.compute``) runs, or with
+``engine="spark"`` by :mod:`fti.planner.spark_pit` into Spark SQL over the same table versions,
+run by :class:`~fti.backends.compute.spark.SparkEngine`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +24,7 @@ import pyarrow.dataset as ds
 from fti._internal.error_translation import engine_errors
 from fti._internal.frames import to_arrow
 from fti._internal.names import RESERVED_PREFIX, quote
+from fti.backends.compute.duckdb import DuckDBEngine, ParquetFiles
 from fti.backends.compute.spark import SparkEngine, spark_schema
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
@@ -31,10 +33,12 @@ from fti.definitions.fields import arrow_type
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
 from fti.errors import MissingDependencyError, ValidationError
-from fti.planner.duckdb_pit import ROW, ParquetFiles, PitStatement, compile_pit, run_pit
+from fti.planner.duckdb_pit import compile_pit
+from fti.planner.pit_plan import ROW, PitStatement
 from fti.planner.predicates import time_bounds, where_clause
-from fti.planner.spark_pit import compile_pit_spark, run_pit_spark
+from fti.planner.spark_pit import compile_pit_spark
 from fti.services.context import StoreContext
+from fti.services.pit_execution import execute_pit
 
 __all__ = [
     "KNOWN",
@@ -226,10 +230,9 @@ def _relation(
 
 def _local_files(ctx: StoreContext, table: str, dataset: ds.Dataset) -> list[str] | None:
     """The dataset's files as local paths, if the offline store is a local folder."""
-    path_of = getattr(ctx.offline, "path", None)
-    if not callable(path_of) or not isinstance(dataset, ds.FileSystemDataset):
+    if not isinstance(dataset, ds.FileSystemDataset):
         return None
-    base = Path(str(path_of(table)))
+    base = Path(ctx.offline.path(table))
     out = []
     for name in dataset.files:
         path = base / name
@@ -341,7 +344,9 @@ def point_in_time(
         cutoff = None if top is None else int(top)
     spine_columns = None if spine_table is None else spine_table.column_names
     if spine_table is None and spark is None:
-        relations[0] = _corrected_left(query.left.group, relations[0], start, end, cutoff)
+        relations[0] = _corrected_left(
+            ctx.compute, query.left.group, relations[0], start, end, cutoff
+        )
     if spark is None:
         statement = compile_pit(
             query,
@@ -359,7 +364,7 @@ def point_in_time(
             query, spine_columns=spine_columns, columns=wanted, start=start, end=end
         )
     if spark is None:
-        table = run_pit(statement, spine=spine_table, groups=relations)
+        table = execute_pit(ctx.compute, statement, spine=spine_table, groups=relations)
     else:
         table = _run_on_spark(ctx, spark, query, statement, spine_table, versions)
     table = _restore_types(
@@ -394,6 +399,7 @@ def _label_columns(
 
 
 def _corrected_left(
+    engine: DuckDBEngine,
     spec: FeatureGroupSpec,
     relation: ds.Dataset | pa.Table | ParquetFiles,
     start: datetime | None,
@@ -417,8 +423,7 @@ def _corrected_left(
         terms.append(f"{quote(SEQ)} <= ?")
         params.append(known_at)
     where = where_clause(terms)
-    con = duckdb.connect()
-    try:
+    with engine.cursor() as con:
         con.register("g", source)
         (superseded,) = con.sql(
             f"SELECT count(*) - count(DISTINCT row({keys})) FROM g{where}", params=params
@@ -430,8 +435,6 @@ def _corrected_left(
             f"ORDER BY {quote(SEQ)} DESC) = 1",
             params=params,
         ).to_arrow_table()
-    finally:
-        con.close()
     return corrected
 
 
@@ -469,11 +472,7 @@ def _run_on_spark(
 ) -> pa.Table:
     """Run a Spark-compiled join over the same Delta table versions the DuckDB path reads."""
     engine = SparkEngine(spark)
-    path_of = getattr(ctx.offline, "path", None)
-    if path_of is None:
-        raise ValidationError(
-            'engine="spark" needs the Delta offline store (a local folder or s3:// prefix).'
-        )
+    options = ctx.offline.storage_options
     frames = []
     for group in query.groups:
         key = group.key
@@ -484,13 +483,14 @@ def _run_on_spark(
             )
             frames.append(spark.createDataFrame([], spark_schema(schema)))
         else:
-            options = getattr(ctx.offline, "storage_options", None)
             frames.append(
-                engine.read_table(path_of(key), version=versions[key], storage_options=options)
+                engine.read_table(
+                    ctx.offline.path(key), version=versions[key], storage_options=options
+                )
             )
     if spine is None:
         frames[0] = spark_corrected(frames[0], query.left.group)
-    return run_pit_spark(spark, statement, spine=spine, groups=frames)
+    return execute_pit(engine, statement, spine=spine, groups=frames)
 
 
 def spark_corrected(frame: Any, spec: FeatureGroupSpec) -> Any:

@@ -34,7 +34,17 @@ from fti.services.profile_sketches import ColumnProfile
 from fti.services.statistics import describe
 from fti.services.training_data import point_in_time
 
-__all__ = ["KIND", "batch_data", "create", "get", "latest", "list_specs", "read", "read_rows"]
+__all__ = [
+    "KIND",
+    "batch_data",
+    "create",
+    "get",
+    "latest",
+    "latest_version",
+    "list_specs",
+    "read",
+    "read_rows",
+]
 
 KIND = "training_dataset"
 
@@ -79,7 +89,7 @@ def create(
     tables = {name: table.take(pa.array(idx, pa.int64())) for name, idx in parts.items()}
     fit_on = tables[split_spec.fit_split]
     fitted = fit_transformations(fv.transformations, fit_on.select(list(fv.transformations)))
-    statistics = {name: describe(t) for name, t in tables.items()}
+    statistics = {name: describe(t, engine=ctx.compute) for name, t in tables.items()}
     folder = f"training_datasets/{fv.key}/{uuid.uuid4().hex}"
     files: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="fti-td-") as tmp:
@@ -144,6 +154,17 @@ def latest(ctx: StoreContext, fv: FeatureViewSpec) -> TrainingDatasetSpec | None
     """The newest version (a deprecated one too: it still works), None if there is none."""
     specs = list_specs(ctx, fv, include_deprecated=True)
     return specs[-1] if specs else None
+
+
+def latest_version(ctx: StoreContext, fv: FeatureViewSpec) -> int | None:
+    """The version :func:`latest` returns, without building every version's spec (a request
+    path asks this on every call)."""
+    versions = [
+        r.version
+        for r in ctx.registry.records(KIND, fv.key)
+        if record_state.listed(r.body, include_deprecated=True)
+    ]
+    return max(versions, default=None)
 
 
 def _store_profile(ctx: StoreContext, table: pa.Table, key: str, tmp: str) -> dict[str, Any]:

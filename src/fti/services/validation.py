@@ -35,9 +35,9 @@ import pyarrow.compute as pc
 
 from fti._internal.frames import from_arrow
 from fti._internal.names import quote
-from fti.backends.compute import duckdb_session
+from fti.backends.compute.duckdb import DuckDBEngine, parse_sql
 from fti.backends.offline import SEQ
-from fti.definitions.expectations import Expectation
+from fti.definitions.expectations import Expectation, sql_columns
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ValidationError
 from fti.services.context import StoreContext
@@ -204,7 +204,10 @@ def _fails_sql(rule: Expectation, table: pa.Table, params: list[Any]) -> str:
                     f"Expectation {rule.describe()} references column {c!r}, which the insert "
                     f"does not have. Columns: {table.column_names}."
                 )
-        # The predicate was checked on construction: one expression, no subquery or comment.
+        # Checked on construction, and again here (a stored definition is text from the
+        # registry): one expression, no statement, subquery or comment.
+        assert rule.predicate is not None
+        sql_columns(rule.predicate, parse=parse_sql)
         return f"coalesce(NOT ({rule.predicate}), false)"
     raise AssertionError(rule.kind)
 
@@ -296,7 +299,11 @@ def _samples(table: pa.Table, rows: np.ndarray) -> tuple[dict[str, Any], ...]:
 
 
 def evaluate(
-    rules: Sequence[Expectation], table: pa.Table, *, now: datetime | None = None
+    rules: Sequence[Expectation],
+    table: pa.Table,
+    *,
+    engine: DuckDBEngine,
+    now: datetime | None = None,
 ) -> Evaluation:
     """Check ``rules`` against ``table`` in one DuckDB query (plus one to fetch the failing rows'
     positions, only if some row failed)."""
@@ -309,7 +316,7 @@ def evaluate(
     base = f"WITH _fti_v AS (SELECT {_cleaned(table, rules, row=False)} FROM _fti_src)"
     aggs = [_count_sql(r, f, table) for r, f in zip(row_rules, fails, strict=True)]
     aggs += [expr for _, expr in batch if expr is not None]
-    con = duckdb_session.cursor()
+    con = engine.cursor()
     try:
         con.register("_fti_src", table)
         try:
@@ -426,7 +433,7 @@ def check(
     if not spec.expectations:
         return CheckedInsert(table)
     user = table.drop_columns([SEQ]) if SEQ in table.column_names else table
-    ev = evaluate(spec.expectations, user)
+    ev = evaluate(spec.expectations, user, engine=ctx.compute)
     by_id = {e.id: e for e in spec.expectations}
     blocking = [r for r in ev.results if not r.passed and r.severity == "error"]
     insert_id = uuid.uuid4().hex

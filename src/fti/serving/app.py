@@ -53,7 +53,7 @@ from fti.serving.log_spool import SpoolLogWriter
 from fti.serving.metrics import Metrics
 from fti.serving.prediction_log import PredictionLogWriter
 from fti.serving.readiness import Readiness
-from fti.serving.runtime import LogTarget, ModelRef, Runtime, Served, VectorSource
+from fti.serving.runtime import LogTarget, ModelRef, PlanGetter, Runtime, Served
 from fti.serving.schemas import (
     PredictRequest,
     PredictResponse,
@@ -61,7 +61,7 @@ from fti.serving.schemas import (
     VectorsRequest,
     VectorsResponse,
 )
-from fti.store import context_of
+from fti.store import FeatureStore, context_of
 
 __all__ = ["PUBLIC_PATHS", "ServerState", "app_from_env", "create_app"]
 
@@ -154,7 +154,7 @@ def _auth_dependency(state: ServerState, scope: str) -> Callable[..., Awaitable[
 
 
 def create_app(
-    fs: Any,
+    fs: FeatureStore,
     model_ref: str | ModelRef | None,
     *,
     auth: bool = False,
@@ -162,7 +162,7 @@ def create_app(
     log_predictions: bool = True,
     max_log_queue: int = 100_000,
     loader: Callable[[], Served] | None = None,
-    plan_getter: Callable[[str, int, int | None], VectorSource] | None = None,
+    plan_getter: PlanGetter | None = None,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     log_spool: bool = False,
 ) -> FastAPI:
@@ -206,7 +206,7 @@ def create_app(
         if writer is not None:
             writer.close()
         raise
-    tokens = TokenStore(ctx.registry) if auth else None
+    tokens = TokenStore(ctx) if auth else None
     state = ServerState(runtime, metrics, writer, tokens)
     if ref is not None or loader is not None:
         _add_model_checks(state.readiness, runtime)
@@ -245,7 +245,7 @@ def create_app(
         route = request.scope.get("route")
         metrics.error(getattr(route, "path", None) or "unrouted", kind)
 
-    _install_error_handlers(app, on_error, PathRedactor.for_store(getattr(fs, "config", None)))
+    _install_error_handlers(app, on_error, PathRedactor.for_store(fs.config))
     # Without auth the routes carry no dependency at all (nothing to solve per request).
     need: dict[str, list[Any]] = {
         s: [Depends(_auth_dependency(state, s))] if auth else []

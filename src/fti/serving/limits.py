@@ -31,6 +31,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fti._internal.previews import clip
+from fti.config import StoreConfig
 from fti.errors import FtiError
 
 __all__ = [
@@ -247,7 +248,7 @@ class PathRedactor:
         )
 
     @classmethod
-    def for_store(cls, config: Any) -> PathRedactor:
+    def for_store(cls, config: StoreConfig | None) -> PathRedactor:
         """The folders of a store's :class:`~fti.config.StoreConfig` and of this process."""
         candidates: list[str] = [tempfile.gettempdir()]
         for get in (Path.home, Path.cwd):
@@ -257,7 +258,7 @@ class PathRedactor:
         if config is not None:
             candidates.append(str(config.root))
             for part in ("offline", "online", "registry", "artifacts"):
-                url = str(getattr(config, part, "") or "")
+                url = str(getattr(config, part))
                 parsed = urlparse(url)
                 if parsed.scheme in ("", "file", "sqlite") and parsed.path:
                     candidates.append(parsed.path)

@@ -1,54 +1,54 @@
-"""Load what the server serves from the store: a model version, its feature view and the
-statistics of the training dataset it was trained on."""
+"""Load what the server serves from the store: a model version and the vector plan of its
+feature view, and the plans of other feature views for ``/vectors``.
+
+Plans come from :func:`fti.services.feature_vectors.plan_of`, the code behind
+``fv.feature_vector``: the same training dataset decision (the one given, else the latest) and
+the same plan cache.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fti.definitions.feature_view import FeatureViewSpec
-from fti.errors import NotFoundError, ValidationError
-from fti.services import feature_vectors, feature_views, training_datasets
-from fti.services.model_formats import handles_missing_values
-from fti.serving.runtime import ModelRef, Served, VectorSource, predictor
+from fti.errors import NotFoundError
+from fti.services import feature_vectors, feature_views
+from fti.services.model_formats import handles_missing_values, predictor
+from fti.serving.runtime import ModelRef, PlanGetter, Served, VectorSource
 from fti.store import context_of
 
-__all__ = ["fitted_statistics", "model_loader", "plan_getter"]
+if TYPE_CHECKING:
+    from fti.store import FeatureStore
+
+__all__ = ["model_loader", "plan_getter"]
+
+_MAX_VIEWS = 64
 
 
-def fitted_statistics(
-    ctx: Any, spec: FeatureViewSpec, td_version: int
-) -> Mapping[str, Mapping[str, Any]]:
-    """The transformation statistics stored with a training dataset version."""
-    return dict(training_datasets.get(ctx, spec, td_version).fitted)
-
-
-def _plan(
-    ctx: Any, name: str, version: int, td_version: int | None, order: list[str] | None
-) -> VectorSource:
-    spec = feature_views.get_spec(ctx, name, version)
-    fitted = None
-    if td_version is not None:
-        fitted = fitted_statistics(ctx, spec, td_version)
-    elif spec.transformations:
-        raise ValidationError(
-            f"Feature view {name!r} version {version} has model-dependent transformations; "
-            "pass training_dataset_version= to apply the statistics fitted for it."
-        )
-    return feature_vectors.plan_for_view(ctx, spec, fitted=fitted, order=order)
-
-
-def plan_getter(fs: Any) -> Callable[[str, int, int | None], VectorSource]:
-    """Plans for ``/v1/feature-views/{name}/{version}/vectors``."""
+def plan_getter(fs: FeatureStore) -> PlanGetter:
+    """Plans for ``/v1/feature-views/{name}/{version}/vectors``: ``(training dataset version
+    applied, plan)``. Each view's definition is read once and kept, so the plan cache (keyed
+    by the definition) finds its plans again on the next request."""
     ctx = context_of(fs)
+    specs: dict[tuple[str, int], FeatureViewSpec] = {}
+    lock = threading.Lock()
 
-    def get(name: str, version: int, td_version: int | None) -> VectorSource:
-        return _plan(ctx, name, version, td_version, None)
+    def get(name: str, version: int, td_version: int | None) -> tuple[int | None, VectorSource]:
+        spec = specs.get((name, version))
+        if spec is None:
+            spec = feature_views.get_spec(ctx, name, version)
+            with lock:
+                if len(specs) >= _MAX_VIEWS:
+                    specs.clear()
+                spec = specs.setdefault((name, version), spec)
+        return feature_vectors.plan_of(ctx, spec, td_version)
 
     return get
 
 
-def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
+def model_loader(fs: FeatureStore, ref: ModelRef) -> Callable[[], Served]:
     """Resolve ``ref`` (an alias is resolved on every call, so reload follows it) and load."""
     ctx = context_of(fs)
     last: list[tuple[tuple[str, int, str], Served]] = []
@@ -66,14 +66,18 @@ def model_loader(fs: Any, ref: ModelRef) -> Callable[[], Served]:
                 "fs.models.register(..., feature_view=fv, training_dataset=td)."
             )
         model = mv.load()
-        td_version = None if spec.training_dataset is None else spec.training_dataset.version
-        order = spec.signature.input_names or None
-        plan = _plan(ctx, spec.feature_view.name, spec.feature_view.version, td_version, order)
+        fv = feature_views.get_spec(ctx, spec.feature_view.name, spec.feature_view.version)
+        td_version, plan = feature_vectors.plan_of(
+            ctx,
+            fv,
+            None if spec.training_dataset is None else spec.training_dataset.version,
+            order=spec.signature.input_names or None,
+        )
         served = Served(
             model_name=spec.name,
             model_version=spec.version,
-            fv_name=spec.feature_view.name,
-            fv_version=spec.feature_view.version,
+            fv_name=fv.name,
+            fv_version=fv.version,
             training_dataset_version=td_version,
             plan=plan,
             predict=predictor(model, plan.names),

@@ -23,9 +23,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fti.store import context_of
+
+if TYPE_CHECKING:
+    from fti.definitions.feature_group import FeatureGroupSpec
+    from fti.services.context import StoreContext
 
 __all__ = ["commit_spool", "decode_line", "main"]
 
@@ -55,7 +59,9 @@ def decode_line(line: str) -> tuple[tuple[str, int], dict[str, Any]]:
     return key, record
 
 
-def commit_spool(ctx: Any, spool: Path, specs: dict[tuple[str, int], Any] | None = None) -> int:
+def commit_spool(
+    ctx: StoreContext, spool: Path, specs: dict[tuple[str, int], FeatureGroupSpec] | None = None
+) -> int:
     """Commit and delete every complete spool file in ``spool``; returns the rows committed."""
     from fti.services import prediction_logs
     from fti.serving.log_spool import SPOOL_SUFFIX

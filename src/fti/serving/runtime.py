@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,13 +16,24 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fti.definitions.feature_group import FeatureGroupSpec
 from fti.errors import ConflictError, ValidationError
 from fti.services import prediction_logs
+from fti.services.context import StoreContext
 from fti.services.feature_vectors import VectorBatch
+from fti.services.model_formats import Predict
 from fti.services.prediction_logs import LogRow
 from fti.serving.missing_values import refuse_missing
 
-__all__ = ["LogTarget", "ModelRef", "Runtime", "Served", "VectorSource", "json_safe", "predictor"]
+__all__ = [
+    "LogTarget",
+    "ModelRef",
+    "PlanGetter",
+    "Runtime",
+    "Served",
+    "VectorSource",
+    "json_safe",
+]
 
 
 class VectorSource(Protocol):
@@ -87,14 +97,15 @@ class Served:
     fv_version: int
     training_dataset_version: int | None
     plan: VectorSource
-    predict: Callable[[list[list[Any]]], Prediction]
+    predict: Predict
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # False: vectors with missing values are refused (422) before the model sees them.
     handles_missing: bool = False
 
 
 Loader = Callable[[], Served]
-PlanGetter = Callable[[str, int, int | None], VectorSource]
+# (feature view name, version, training dataset version or None) -> (version applied, plan)
+PlanGetter = Callable[[str, int, int | None], tuple[int | None, VectorSource]]
 
 
 def json_safe(value: Any) -> Any:
@@ -115,88 +126,6 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-Prediction = tuple[list[Any], list[float] | None]
-
-
-def predictor(model: Any, names: Sequence[str]) -> Callable[[list[list[Any]]], Prediction]:
-    """``model.predict`` over vectors -> ``(predictions, probabilities)``; probabilities are
-    those of the positive class for binary classifiers with ``predict_proba``, else None.
-
-    Vectors go in as a float array (objects if not numeric), never a pandas frame (building one
-    costs milliseconds per request). A model fitted on named columns (scikit-learn's
-    ``feature_names_in_``) gets its columns in its own order; other names are an error here,
-    at load, not at the first request.
-    """
-    columns = list(names)
-    # A request predicts a handful of rows: a thread pool per call (LightGBM, forests) costs far
-    # more than it saves, and with several workers the pools fight for the cores.
-    get_params = getattr(model, "get_params", None)
-    if callable(get_params) and "n_jobs" in get_params(deep=False):
-        model.set_params(n_jobs=1)
-    fitted_names = getattr(model, "feature_names_in_", None)
-    perm: list[int] | None = None
-    if fitted_names is not None:
-        fitted = [str(n) for n in fitted_names]
-        if sorted(fitted) != sorted(columns):
-            raise ValidationError(
-                f"The model was fitted on the features {fitted}, but the feature view gives "
-                f"{columns}. Register the model with the feature view and training dataset it "
-                "was trained on."
-            )
-        if fitted != columns:
-            perm = [columns.index(n) for n in fitted]
-        # The array carries the fitted order, so scikit-learn's name check has nothing to add.
-        warnings.filterwarnings(
-            "ignore", message="X does not have valid feature names", category=UserWarning
-        )
-    classes = getattr(model, "classes_", None)
-    binary = (
-        callable(getattr(model, "predict_proba", None))
-        and classes is not None
-        and len(classes) == 2
-    )
-
-    # LightGBM's scikit-learn wrapper spends ~2 ms per call re-validating; its booster gives the
-    # same probabilities (checked in the tests) in tens of microseconds.
-    booster = getattr(model, "booster_", None) if binary else None
-    fast_binary = booster is not None and type(model).__module__.startswith("lightgbm")
-    # scikit-learn's single trees re-validate every input (~300 us per call, most of a request):
-    # a finite float32 array is exactly what that validation would hand the tree, so such arrays
-    # skip it (check_input=False); anything else (NaN, infinity, objects) takes the checked path.
-    tree = type(model).__module__.startswith("sklearn.tree") and hasattr(model, "tree_")
-
-    def unchecked(X: Any) -> Any:
-        if not tree or X.dtype != np.float64:
-            return None
-        with np.errstate(over="ignore"):  # an overflow is refused by the checked path
-            X32 = np.ascontiguousarray(X, dtype=np.float32)
-        return X32 if np.isfinite(X32).all() else None
-
-    def predict(vectors: list[list[Any]]) -> Prediction:
-        try:
-            X: Any = np.array(vectors, dtype=np.float64)
-        except (TypeError, ValueError):
-            X = np.array(vectors, dtype=object)
-        if perm is not None:
-            X = X[:, perm]
-        X32 = unchecked(X)
-        if fast_binary:
-            proba = np.asarray(booster.predict(X, num_threads=1))  # type: ignore[union-attr]
-        elif binary and X32 is not None:
-            proba = np.asarray(model.predict_proba(X32, check_input=False))[:, 1]
-        elif binary:
-            proba = np.asarray(model.predict_proba(X))[:, 1]
-        if binary:
-            # argmax of (1 - p, p), as predict does: a tie goes to the first class.
-            labels = np.asarray(classes)[(proba > 0.5).astype(np.int64)]
-            return list(labels.tolist()), [float(x) for x in proba]
-        if X32 is not None:
-            return list(np.asarray(model.predict(X32, check_input=False)).tolist()), None
-        return list(np.asarray(model.predict(X)).tolist()), None
-
-    return predict
-
-
 class Runtime:
     """The served model, the log writer hook and feature-vector plans for other views."""
 
@@ -212,7 +141,6 @@ class Runtime:
         self._plan_getter = plan_getter
         self.allow_missing = allow_missing
         self.submit_log = submit_log
-        self._plans: dict[tuple[str, int, int | None], VectorSource] = {}
         self._lock = threading.Lock()
         self.served: Served | None = None
 
@@ -309,26 +237,15 @@ class Runtime:
             out["untransformed"] = json_safe(batch.features)
         return out
 
-    def plan(self, name: str, version: int, td_version: int | None) -> VectorSource:
-        key = (name, version, td_version)
-        found = self._plans.get(key)
-        if found is not None:
-            return found
-        served = self.served
-        if (
-            served is not None
-            and (served.fv_name, served.fv_version) == (name, version)
-            and td_version in (None, served.training_dataset_version)
-        ):
-            return served.plan
+    def plan(
+        self, name: str, version: int, td_version: int | None
+    ) -> tuple[int | None, VectorSource]:
+        """The plan of a feature view version and the training dataset version it applies
+        (``td_version``, else the latest when the view has transformations), as
+        ``fv.feature_vector`` decides it."""
         if self._plan_getter is None:
             raise ValidationError("This server only serves its model's feature view.")
-        plan = self._plan_getter(name, version, td_version)
-        with self._lock:
-            if len(self._plans) > 64:
-                self._plans.clear()
-            self._plans[key] = plan
-        return plan
+        return self._plan_getter(name, version, td_version)
 
     def vectors(
         self,
@@ -339,12 +256,12 @@ class Runtime:
         *,
         training_dataset_version: int | None = None,
     ) -> dict[str, Any]:
-        plan = self.plan(name, version, training_dataset_version)
+        td_version, plan = self.plan(name, version, training_dataset_version)
         batch = plan.compute(entities, request, allow_missing=self.allow_missing)
         out: dict[str, Any] = {
             "feature_view": name,
             "feature_view_version": version,
-            "training_dataset_version": training_dataset_version,
+            "training_dataset_version": td_version,
             "feature_names": batch.names,
             "vectors": json_safe(batch.vectors),
         }
@@ -356,9 +273,9 @@ class Runtime:
 class LogTarget:
     """Writes log rows into the log feature group of each feature view version (specs cached)."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
-        self._specs: dict[tuple[str, int], Any] = {}
+        self._specs: dict[tuple[str, int], FeatureGroupSpec] = {}
 
     def __call__(self, fv_name: str, fv_version: int, rows: Sequence[LogRow]) -> int:
         spec = self._specs.get((fv_name, fv_version))

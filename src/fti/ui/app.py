@@ -24,10 +24,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fti.errors import FtiError, ValidationError
+from fti.errors import AuthError, ForbiddenError, FtiError, ValidationError
 from fti.services import model_registry
-from fti.serving.auth import AuthError, ForbiddenError, TokenStore
-from fti.store import context_of
+from fti.serving.auth import TokenStore
+from fti.store import FeatureStore, context_of
 from fti.ui import activity, pages
 from fti.ui.graph import MAX_NODES_PER_SIDE, LineageIndex, layout, object_href
 from fti.ui.security import COOKIE, Guard, Viewer
@@ -88,11 +88,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def create_ui_app(fs: Any, *, auth: bool = False) -> FastAPI:
+def create_ui_app(fs: FeatureStore, *, auth: bool = False) -> FastAPI:
     """The UI app for the store ``fs``; ``auth``: require a token (``fti token create``)."""
     ctx = context_of(fs)  # the store's backends; the UI is part of fti
     env = _environment()
-    guard = Guard(TokenStore(ctx.registry) if auth else None)
+    guard = Guard(TokenStore(ctx) if auth else None)
     lineages = LineageIndex(ctx)
     app = FastAPI(
         title="fti ui", docs_url=None, redoc_url=None, openapi_url=None, include_in_schema=False

@@ -31,3 +31,7 @@ class ArtifactStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove an artifact."""
+
+    def ping(self) -> None:
+        """Reach the service (for ``fti doctor``): one cheap request; BackendUnavailableError
+        (or the driver's error) if it cannot be reached."""

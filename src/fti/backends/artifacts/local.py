@@ -31,6 +31,11 @@ class LocalArtifactStore:
         self.base = Path(urlparse(url).path)
         self.base.mkdir(parents=True, exist_ok=True)
 
+    def ping(self) -> None:
+        """The base folder is there (a local folder needs no request)."""
+        if not self.base.is_dir():
+            raise NotFoundError(f"The artifact folder {self.base} does not exist any more.")
+
     def _path(self, key: str) -> Path:
         parts = PurePosixPath(key).parts
         if not parts or any(p in ("..", "/") or p.startswith(".") for p in parts):

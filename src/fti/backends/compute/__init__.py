@@ -1,4 +1,6 @@
-"""Compute engines: where feature pipelines and point-in-time joins can run besides DuckDB.
+"""Compute engines: where SQL runs. DuckDB (:mod:`.duckdb`, the default, owned by the store
+context as ``ctx.compute``) and Spark (:mod:`.spark`, a session the user passes) implement
+:class:`ComputeEngine`; the planner compiles SQL text, an engine executes it.
 
 Design (Spark): **Spark computes, deltalake commits.** Spark cannot load Delta Lake's jars here,
 so it never writes a Delta table itself:
@@ -13,6 +15,7 @@ so it never writes a Delta table itself:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -21,7 +24,7 @@ __all__ = ["ComputeEngine"]
 
 
 class ComputeEngine(Protocol):
-    """Moves data between an engine's frames and fti's Arrow tables."""
+    """Runs SQL and moves data between an engine's frames and fti's Arrow tables."""
 
     name: str
 
@@ -30,3 +33,14 @@ class ComputeEngine(Protocol):
 
     def read_table(self, path: str, *, version: int | None = None) -> Any:
         """The rows of a Delta table version as an engine frame."""
+
+    def query(
+        self,
+        sql: str,
+        *,
+        params: Sequence[Any] = (),
+        relations: Mapping[str, Any] | None = None,
+    ) -> pa.Table:
+        """Run one SQL statement (``?`` placeholders bound to ``params``) over named relations
+        (Arrow tables, or the engine's own frames) with times in UTC; the result as Arrow.
+        The relations are visible to this statement only: concurrent queries may reuse names."""

@@ -7,6 +7,7 @@ results come back to fti as Arrow for the normal, atomic insert path (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -139,3 +140,30 @@ class SparkEngine:
         if not files:
             return self.spark.createDataFrame([], struct)
         return self.spark.read.schema(struct).parquet(*files)
+
+    def query(
+        self,
+        sql: str,
+        *,
+        params: Sequence[Any] = (),
+        relations: Mapping[str, Any] | None = None,
+    ) -> pa.Table:
+        """Run Spark SQL over named relations (Spark DataFrames, or Arrow tables sent to Spark)
+        registered as temporary views for this statement; the result comes back as Arrow.
+        View names must be unique per concurrent statement (Spark's temp views are
+        session-wide). The session's time zone should be UTC
+        (``spark.sql.session.timeZone``)."""
+        views: list[str] = []
+        try:
+            for name, relation in (relations or {}).items():
+                frame = (
+                    self.spark.createDataFrame(relation)
+                    if isinstance(relation, pa.Table)
+                    else relation
+                )
+                frame.createOrReplaceTempView(name)
+                views.append(name)
+            return spark_to_arrow(self.spark.sql(sql, args=list(params)))
+        finally:
+            for name in views:
+                self.spark.catalog.dropTempView(name)

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fti._internal.names import SEQ
+
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
 __all__ = ["SEQ", "OfflineStore", "TableStats"]
 
-SEQ = "_fti_seq"
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,16 @@ class OfflineStore(Protocol):
 
     def drop(self, table: str) -> None:
         """Delete the table and its files."""
+
+    def path(self, table: str) -> str:
+        """Where the table lives, for engines that read its format themselves (DuckDB over
+        local Parquet files, Spark over Delta): a local folder path, or an ``s3://`` URI."""
+
+    @property
+    def storage_options(self) -> dict[str, str] | None:
+        """What such an engine needs besides :meth:`path` to open a table in object storage
+        (endpoint, region; never credentials); None for a local folder."""
+
+    def ping(self) -> None:
+        """Reach the service (for ``fti doctor``): one cheap request; BackendUnavailableError
+        (or the driver's error) if it cannot be reached."""

@@ -14,13 +14,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fti._internal.names import SEQ
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["ET", "SEQ", "OnlineStore", "OnlineTable"]
 
 ET = "_fti_et"
-SEQ = "_fti_seq"
 
 
 @dataclass(frozen=True)
@@ -100,3 +101,7 @@ class OnlineStore(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+    def ping(self) -> None:
+        """Reach the service (for ``fti doctor``): one cheap request; BackendUnavailableError
+        (or the driver's error) if it cannot be reached."""

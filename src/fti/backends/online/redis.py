@@ -249,19 +249,8 @@ class RedisOnlineStore:
         self._client = redis.Redis.from_url(
             redis_url, decode_responses=False, socket_connect_timeout=5, health_check_interval=30
         )
-        try:
-            self._client.ping()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-            why = str(e).rstrip(".")
-            raise BackendUnavailableError(
-                f"Cannot reach the Redis online store at {mask_url(redis_url)!r}: {why}. "
-                "Start Redis or point FTI_ONLINE at a running server."
-            ) from e
-        except redis.exceptions.AuthenticationError as e:
-            raise BackendUnavailableError(
-                f"Redis at {mask_url(redis_url)!r} refused the credentials: {e}. Fix the user "
-                "and password in the URL (redis://user:password@host:port/db)."
-            ) from e
+        self._redis_url = redis_url
+        self.ping()
         self._upsert = self._client.register_script(_UPSERT_LUA)
         self._delete = self._client.register_script(_DELETE_LUA)
         self._unlock = self._client.register_script(_UNLOCK_LUA)
@@ -283,6 +272,26 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         self._client.close()
+
+    def ping(self) -> None:
+        """One PING round trip; BackendUnavailableError if the server does not answer or
+        refuses the credentials."""
+        import redis
+
+        where = mask_url(self._redis_url)
+        try:
+            self._client.ping()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
+            why = str(e).rstrip(".")
+            raise BackendUnavailableError(
+                f"Cannot reach the Redis online store at {where!r}: {why}. "
+                "Start Redis or point FTI_ONLINE at a running server."
+            ) from e
+        except redis.exceptions.AuthenticationError as e:
+            raise BackendUnavailableError(
+                f"Redis at {where!r} refused the credentials: {e}. Fix the user "
+                "and password in the URL (redis://user:password@host:port/db)."
+            ) from e
 
     # ------------------------------------------------------------------ schema
     def ensure_table(self, table: OnlineTable) -> None:

@@ -139,6 +139,10 @@ class SqliteOnlineStore:
             conn.close()
             self._local.conn = None
 
+    def ping(self) -> None:
+        """Open (or reuse) this thread's connection and run one statement."""
+        self._conn().execute("SELECT 1").fetchone()
+
     # ------------------------------------------------------------------ schema
     def ensure_table(self, table: OnlineTable) -> None:
         if table in self._ensured:

@@ -112,3 +112,7 @@ class Registry(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+    def ping(self) -> None:
+        """Reach the service (for ``fti doctor``): one cheap request; BackendUnavailableError
+        (or the driver's error) if it cannot be reached."""

@@ -186,6 +186,15 @@ class SqlRegistry:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """One ``SELECT 1`` (retried like every read)."""
+
+        def op() -> None:
+            with self._read() as conn:
+                conn.execute(sa.select(1)).one()
+
+        self._run(op, "checking the connection")
+
     def _run(
         self, op: Callable[[], T], what: str, landed: Callable[[], T | None] | None = None
     ) -> T:

@@ -1,8 +1,10 @@
 """Streaming feature pipelines: windowed aggregations over Redis Streams / Kafka, written to a
 feature group (online: latest, offline: every change), identical to their DuckDB backfill.
 
-See ``pipeline`` (declaration), ``state`` (exact window state), ``runtime`` (exactly-once run
-loop and checkpoints) and ``batch`` (backfill through the same definitions).
+See ``definition`` (what a stream pipeline is), ``aggregation`` (the window states behind one
+Protocol, and the DuckDB backfill), ``runtime`` (exactly-once run loop and checkpoints),
+``batch`` (backfill through the same definitions) and ``pipeline`` (``@fti.stream_pipeline``
+and the verbs). Imports run one way: definition <- runtime, batch <- pipeline.
 """
 
 from fti.pipelines.streaming.pipeline import StreamPipeline, stream_pipeline

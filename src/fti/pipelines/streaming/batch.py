@@ -9,9 +9,10 @@ import pyarrow as pa
 
 from fti._internal.frames import to_arrow
 from fti.errors import ValidationError
-from fti.pipelines.streaming.pipeline import StreamPipeline
-from fti.pipelines.streaming.runtime import events_table
-from fti.services import stream_backfill
+from fti.pipelines.streaming.aggregation import aggregate
+from fti.pipelines.streaming.aggregation.events import events_table
+from fti.pipelines.streaming.definition import StreamDefinition
+from fti.store import context_of
 
 if TYPE_CHECKING:
     from fti.services.ingestion import InsertReport
@@ -33,7 +34,7 @@ class BackfillResult:
         )
 
 
-def prepare_events(pipeline: StreamPipeline, data: Any) -> pa.Table:
+def prepare_events(pipeline: StreamDefinition, data: Any) -> pa.Table:
     """Raw historical records (any frame) -> typed events, through the pipeline's row-level
     transformation and the same decoding the stream applies. Undecodable rows raise."""
     table = to_arrow(data, what=f"the backfill of {pipeline.name!r}")
@@ -45,11 +46,11 @@ def prepare_events(pipeline: StreamPipeline, data: Any) -> pa.Table:
             raise ValidationError(f"Backfill row {i} of {pipeline.name!r} is invalid: {e}") from e
         if ev is not None:
             events.append(ev)
-    return events_table(pipeline, events)
+    return events_table(pipeline.spec, events)
 
 
 def backfill(
-    pipeline: StreamPipeline,
+    pipeline: StreamDefinition,
     fs: FeatureStore,
     events: Any = None,
     *,
@@ -65,6 +66,6 @@ def backfill(
         table = pipeline.events_group(fs).read(format="arrow")
     else:
         table = prepare_events(pipeline, events)
-    rows = stream_backfill.aggregate(pipeline.spec, table)
+    rows = aggregate(pipeline.spec, table, engine=context_of(fs).compute)
     report = pipeline.feature_group(fs).insert(rows) if write and rows.num_rows else None
     return BackfillResult(rows, report)

@@ -30,29 +30,27 @@ import gc
 import signal
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from fti._internal.liveness import effective_status, writer
 from fti.backends.registry import Registry
 from fti.config import mask_url
-from fti.definitions.fields import arrow_type
 from fti.errors import ConflictError, FtiError
-from fti.pipelines.streaming.pipeline import StreamPipeline
-from fti.pipelines.streaming.state import Event, WindowState
-from fti.pipelines.streaming.vector import EventBatch, VectorState, batch_table, new_state
+from fti.pipelines.streaming.aggregation import AggregationState, new_state
+from fti.pipelines.streaming.aggregation.decoding import Transform
+from fti.pipelines.streaming.definition import StreamDefinition
 from fti.store import context_of
 
 if TYPE_CHECKING:
     from fti.backends.streams import SourceRecord, StreamSource
+    from fti.handles.feature_group import FeatureGroup
     from fti.store import FeatureStore
 
-__all__ = ["KIND", "RunReport", "events_from_table", "events_table", "reset", "run", "statuses"]
+__all__ = ["KIND", "RunReport", "reset", "run", "statuses"]
 
 KIND = "stream_checkpoint"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -85,50 +83,6 @@ class RunReport:
 
 def _registry(fs: FeatureStore) -> Registry:
     return context_of(fs).registry  # the pipelines layer reaches the registry through the store
-
-
-def events_table(pipeline: StreamPipeline, events: list[Event]) -> pa.Table:
-    s = pipeline.spec
-    cols = s.columns
-    arrays = [pa.array([e.eid for e in events], arrow_type(cols[s.event_id]))]
-    names = [s.event_id]
-    for i, k in enumerate(s.keys):
-        arrays.append(pa.array([e.key[i] for e in events], arrow_type(cols[k])))
-        names.append(k)
-    ts = pa.array([e.et for e in events], pa.int64()).cast(arrow_type("timestamp"))
-    arrays.append(ts)
-    names.append(s.event_time)
-    for i, c in enumerate(s.value_columns):
-        values = [e.values[i] for e in events]
-        if cols[c] == "timestamp":
-            arrays.append(pa.array(values, pa.int64()).cast(arrow_type("timestamp")))
-        else:
-            arrays.append(pa.array(values, arrow_type(cols[c])))
-        names.append(c)
-    return pa.Table.from_arrays(arrays, names=names)
-
-
-def events_from_table(pipeline: StreamPipeline, table: pa.Table) -> list[Event]:
-    """Rows of the events table (or any frame with the event columns) -> Events, in order."""
-    s = pipeline.spec
-    et = pc.cast(table.column(s.event_time), pa.int64()).to_pylist()
-    eid = table.column(s.event_id).to_pylist()
-    keys = [table.column(k).to_pylist() for k in s.keys]
-    values = []
-    for c in s.value_columns:
-        col = table.column(c)
-        if s.columns[c] == "timestamp":
-            col = pc.cast(col, pa.int64())
-        values.append(col.to_pylist())
-    return [
-        Event(
-            tuple(k[i] for k in keys),
-            et[i],
-            eid[i],
-            tuple(v[i] for v in values),
-        )
-        for i in range(len(et))
-    ]
 
 
 class _Checkpoint:
@@ -164,17 +118,29 @@ class _Checkpoint:
 
 
 def _restore(
-    pipeline: StreamPipeline, fs: FeatureStore, ck: _Checkpoint
-) -> tuple[VectorState | WindowState, int]:
+    pipeline: StreamDefinition, fs: FeatureStore, ck: _Checkpoint
+) -> tuple[AggregationState, int]:
     state = new_state(pipeline.spec, watermark=ck.body.get("watermark"))
     version = ck.body.get("events_version")
     if version is None or state.horizon is None:
         return state, 0
     start = _EPOCH + timedelta(microseconds=state.horizon + 1)
     table = pipeline.events_group(fs).read(version=int(version), start=start, format="arrow")
-    if isinstance(state, VectorState):
-        return state, state.restore_batch(EventBatch.from_table(pipeline.spec, table))
-    return state, state.restore(events_from_table(pipeline, table))
+    return state, state.restore(table)
+
+
+@dataclass
+class _Progress:
+    """What the loop carries from one micro-batch to the next checkpoint."""
+
+    state: AggregationState
+    transform: Transform | None
+    fg: FeatureGroup
+    counters: dict[str, int]  # since the pipeline version started (checkpointed)
+    positions: dict[str, str]  # per source partition, the last record consumed
+    report: RunReport  # this run only
+    pending: list[pa.Table] = field(default_factory=list)  # accepted events, not yet offline
+    staged: list[pa.Table] = field(default_factory=list)  # aggregate rows online, not offline
 
 
 class _Stopper:
@@ -199,7 +165,7 @@ class _Stopper:
 
 
 def run(
-    pipeline: StreamPipeline,
+    pipeline: StreamDefinition,
     fs: FeatureStore,
     *,
     source: StreamSource | None = None,
@@ -225,9 +191,8 @@ def run(
         **ck.body.get("counters", {}),
     }
     report = RunReport(pipeline.name)
-    positions = ck.positions
-    pending: list[Any] = []  # accepted since the last checkpoint: Events or EventBatches
-    staged: list[pa.Table] = []  # aggregate rows written online, not yet offline
+    progress = _Progress(state, pipeline.transform, fg, counters, ck.positions, report)
+    positions, pending, staged = progress.positions, progress.pending, progress.staged
     started = time.monotonic()
     last_ck = time.monotonic()
     last_ck_records = counters["records"]
@@ -250,11 +215,7 @@ def run(
             fg.commit_staged(staged)
             staged.clear()
         if pending:
-            if isinstance(pending[0], EventBatch):
-                table = batch_table(pipeline.spec, pending)
-            else:
-                table = events_table(pipeline, pending)
-            events_version = events_fg.insert(table).offline_version
+            events_version = events_fg.insert(pa.concat_tables(pending)).offline_version
             pending.clear()
         now = time.monotonic()
         rate = (counters["records"] - last_ck_records) / max(now - last_ck, 1e-9)
@@ -303,9 +264,7 @@ def run(
                             time.sleep(min(0.01, max_delay))  # a source that does not block
                         break
                 if batch:
-                    _process(
-                        pipeline, fg, state, batch, counters, pending, staged, positions, report
-                    )
+                    _process(progress, batch)
                     if on_batch is not None:
                         on_batch(report)
                     last_record = time.monotonic()
@@ -335,59 +294,33 @@ def run(
     return report
 
 
-def _process(
-    pipeline: StreamPipeline,
-    fg: Any,
-    state: VectorState | WindowState,
-    batch: list[SourceRecord],
-    counters: dict[str, int],
-    pending: list[Any],
-    staged: list[pa.Table],
-    positions: dict[str, str],
-    report: RunReport,
-) -> None:
-    n_accepted: int
-    if isinstance(state, VectorState):
-        events, invalid = pipeline.prepare_batch([rec.fields for rec in batch])
-        accepted_batch, dups, late = state.admit_batch(events)
-        rows = state.emit(accepted_batch)
-        if len(accepted_batch):
-            pending.append(accepted_batch)
-        n_accepted = len(accepted_batch)
-    else:
-        decoded: list[Event] = []
-        invalid = 0
-        for rec in batch:
-            try:
-                ev = pipeline.prepare(rec.fields)
-            except (ValueError, TypeError):
-                invalid += 1  # counted and reported in `fti stream status`
-                continue
-            if ev is not None:
-                decoded.append(ev)
-        accepted, dups, late = state.admit(decoded)
-        rows = state.emit(accepted)
-        pending.extend(accepted)
-        n_accepted = len(accepted)
+def _process(progress: _Progress, batch: list[SourceRecord]) -> None:
+    """One micro-batch: aggregate, write the changed rows online, advance the positions."""
+    step = progress.state.ingest([rec.fields for rec in batch], progress.transform)
+    if step.accepted:
+        progress.pending.append(step.events)
+    rows = step.rows
     if rows.num_rows:
         # Online now (freshness); offline with the next checkpoint, in one commit.
-        staged.append(fg.stage_online(rows))
+        progress.staged.append(progress.fg.stage_online(rows))
     for rec in batch:
-        positions[rec.partition] = rec.position
-    for name, n in (
-        ("records", len(batch)),
-        ("accepted", n_accepted),
-        ("duplicates", dups),
-        ("late", late),
-        ("invalid", invalid),
-        ("rows", rows.num_rows),
-    ):
-        counters[name] += n
+        progress.positions[rec.partition] = rec.position
+    counts = {
+        "records": len(batch),
+        "accepted": step.accepted,
+        "duplicates": step.duplicates,
+        "late": step.late,
+        "invalid": step.invalid,
+        "rows": rows.num_rows,
+    }
+    for name, n in counts.items():
+        progress.counters[name] += n
+    report = progress.report
     report.records += len(batch)
-    report.accepted += n_accepted
-    report.duplicates += dups
-    report.late += late
-    report.invalid += invalid
+    report.accepted += step.accepted
+    report.duplicates += step.duplicates
+    report.late += step.late
+    report.invalid += step.invalid
     report.rows_written += rows.num_rows
 
 
@@ -402,7 +335,3 @@ def statuses(fs: FeatureStore) -> list[dict[str, Any]]:
 def reset(fs: FeatureStore, name: str) -> None:
     """Forget a pipeline's checkpoint (its feature groups are kept)."""
     _registry(fs).delete(KIND, name, 1)
-
-
-def positions_of(status: Mapping[str, Any]) -> dict[str, str]:
-    return dict(status.get("positions", {}))

@@ -13,6 +13,8 @@ pointing here, or by hand) whose ``down_revision`` is the current head, and upda
 Alembic itself (~0.3 s of CPU to import) is imported only when a migration runs: the common
 case, a registry already at head, is one SELECT of the version table against ``HEAD`` (kept
 equal to Alembic's head by a test; what makes ``fti serve`` and the CLI start fast).
+SQLAlchemy too is imported only by the functions that need it, so ``HEAD`` and ``VERSION_TABLE``
+can be read without it (the read-only SQLite registry of ``fti fg list`` does).
 """
 
 from __future__ import annotations
@@ -21,11 +23,9 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
-
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["HEAD", "VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
 
@@ -67,6 +67,8 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def _stored_revision(engine: Engine) -> str | None:
+    import sqlalchemy as sa
+
     try:
         with engine.connect() as conn:
             conn.execution_options(fti_read_only=True)  # SQLite: a plain BEGIN, no write lock
@@ -79,6 +81,8 @@ def _stored_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> bool:
     """Bring the schema to head; returns True if this call ran migrations."""
+    import sqlalchemy as sa
+
     if _stored_revision(engine) == HEAD:  # the common case: one cheap read, no lock, no Alembic
         return False
     head = head_revision()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,20 +32,13 @@ import pyarrow as pa
 
 from fti.definitions.aggregations import Partial, WindowSpec, exact_int, finalize, value_scale
 from fti.definitions.fields import arrow_type
+from fti.pipelines.streaming.aggregation.decoding import Transform, prepare_event
+from fti.pipelines.streaming.aggregation.events import Event, events_from_table, events_table
+from fti.pipelines.streaming.aggregation.state import Ingested
 
-__all__ = ["Event", "WindowState"]
+__all__ = ["WindowState"]
 
 _SWEEP_EVERY = 64  # batches between full sweeps of idle keys
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One decoded event: key tuple, event time (µs), id, and values of the value columns."""
-
-    key: tuple[Any, ...]
-    et: int
-    eid: Any
-    values: tuple[Any, ...]
 
 
 @dataclass
@@ -110,9 +103,6 @@ class WindowState:
 
     def is_late(self, et: int) -> bool:
         return self.watermark is not None and et <= self.watermark - self.spec.lateness_us
-
-    def seen(self, eid: Any) -> bool:
-        return eid in self._seen
 
     def _insert(self, ev: Event) -> bool:
         """Add an event; True if it is now its key's newest (greatest (time, id))."""
@@ -185,8 +175,28 @@ class WindowState:
                 self.watermark = ev.et
         return accepted, dups, late
 
-    def restore(self, events: Iterable[Event]) -> int:
-        """Reload checkpointed events (no late check; duplicates by id are dropped)."""
+    def ingest(self, records: Sequence[Mapping[str, Any]], transform: Transform | None) -> Ingested:
+        """Decode record by record, admit and emit (see ``AggregationState``)."""
+        decoded: list[Event] = []
+        invalid = 0
+        for fields in records:
+            try:
+                ev = prepare_event(self.spec, transform, fields)
+            except (ValueError, TypeError):
+                invalid += 1  # counted and reported in `fti stream status`
+                continue
+            if ev is not None:
+                decoded.append(ev)
+        accepted, dups, late = self.admit(decoded)
+        rows = self.emit(accepted)
+        return Ingested(events_table(self.spec, accepted), rows, dups, late, invalid)
+
+    def restore(self, events: pa.Table) -> int:
+        """Reload checkpointed events-table rows (no late check; duplicates by id dropped)."""
+        return self.load(events_from_table(self.spec, events))
+
+    def load(self, events: Iterable[Event]) -> int:
+        """Reload events (no late check; duplicates by id are dropped); how many were new."""
         n = 0
         for ev in events:
             if ev.eid not in self._seen:

@@ -27,11 +27,12 @@ import pyarrow.compute as pc
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
+from fti.backends.compute.duckdb import DuckDBEngine
 from fti.definitions.aggregations import FLOAT_SCALE, Partial, WindowSpec, finalize, value_scale
 from fti.definitions.fields import arrow_type
 from fti.errors import ValidationError
 
-__all__ = ["aggregate", "distinct_points"]
+__all__ = ["aggregate"]
 
 _ET = "_fti_bf_et"
 _T = "_fti_bf_t"
@@ -77,22 +78,13 @@ def _summed(spec: WindowSpec, column: str) -> bool:
 
 
 @engine_errors("computing window aggregations")
-def distinct_points(spec: WindowSpec, events: pa.Table) -> pa.Table:
-    """Every distinct (key, event time) of deduplicated events, ordered by key then time."""
-    prepared = _prepare(spec, events)
-    keys = ", ".join(quote(k) for k in spec.keys)
-    con = duckdb.connect()
-    try:
-        con.register("raw", prepared)
-        return con.sql(
-            f"SELECT DISTINCT {keys}, {_ET} AS {_T} FROM raw ORDER BY {keys}, {_T}"
-        ).to_arrow_table()
-    finally:
-        con.close()
-
-
-@engine_errors("computing window aggregations")
-def aggregate(spec: WindowSpec, events: pa.Table, points: pa.Table | None = None) -> pa.Table:
+def aggregate(
+    spec: WindowSpec,
+    events: pa.Table,
+    points: pa.Table | None = None,
+    *,
+    engine: DuckDBEngine,
+) -> pa.Table:
     """Aggregates per point: columns keys, event time, then one column per aggregation.
 
     ``points`` has the key columns and the event-time column (timestamp or int µs); it
@@ -100,7 +92,7 @@ def aggregate(spec: WindowSpec, events: pa.Table, points: pa.Table | None = None
     """
     prepared = _prepare(spec, events)
     keys = [quote(k) for k in spec.keys]
-    con = duckdb.connect()
+    con = engine.cursor()  # TEMP tables below stay local to this cursor
     try:
         con.register("raw", prepared)
         con.sql(
