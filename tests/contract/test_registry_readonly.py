@@ -16,7 +16,7 @@ from fti.backends import resolver
 from fti.backends.registry.migrations import VERSION_TABLE
 from fti.backends.registry.sql import SqlRegistry, metadata
 from fti.backends.registry.sqlite_readonly import SqliteReadonlyRegistry, database_path
-from fti.errors import FtiError
+from fti.errors import BackendUnavailableError, FtiError
 
 
 @pytest.fixture
@@ -168,3 +168,10 @@ def test_read_only_resolution_falls_back_to_the_full_registry(
     pg = resolver.open_registry(pg_session_url, read_only=True)
     assert isinstance(pg, SqlRegistry)
     pg.close()
+
+
+def test_ping_answers_and_fails_once_closed(fast: SqliteReadonlyRegistry) -> None:
+    fast.ping()
+    fast.close()
+    with pytest.raises(BackendUnavailableError, match="checking the connection"):
+        fast.ping()

@@ -142,6 +142,7 @@ class SqliteReadonlyRegistry:
             self._conn.close()
 
     def ping(self) -> None:
+        """One ``SELECT 1``."""
         with self._read("checking the connection") as conn:
             conn.execute("SELECT 1").fetchone()
 

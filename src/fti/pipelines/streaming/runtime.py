@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from fti._internal.liveness import effective_status, writer
-from fti.backends.registry import Registry
+from fti._internal.liveness import writer
 from fti.config import mask_url
-from fti.errors import ConflictError, FtiError
+from fti.errors import FtiError
 from fti.pipelines.streaming.aggregation import AggregationState, new_state
 from fti.pipelines.streaming.aggregation.decoding import Transform
 from fti.pipelines.streaming.definition import StreamDefinition
+from fti.services import stream_checkpoints
+from fti.services.context import StoreContext
 from fti.store import context_of
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KIND", "RunReport", "reset", "run", "statuses"]
 
-KIND = "stream_checkpoint"
+KIND = stream_checkpoints.KIND
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -81,47 +82,26 @@ class RunReport:
         )
 
 
-def _registry(fs: FeatureStore) -> Registry:
-    return context_of(fs).registry  # the pipelines layer reaches the registry through the store
-
-
 class _Checkpoint:
-    """The registry record of one pipeline: positions, events version, watermark, counters."""
+    """The pipeline's checkpoint as last saved (``value``), saved by compare-and-set."""
 
-    def __init__(self, registry: Registry, name: str) -> None:
-        self.registry = registry
-        self.name = name
-        rec = registry.get(KIND, name, 1)
-        if rec is None:
-            try:
-                rec = registry.create(KIND, name, 1, {"positions": {}, "counters": {}})
-            except ConflictError:
-                rec = registry.get(KIND, name, 1)
-        assert rec is not None
-        self.body: dict[str, Any] = dict(rec.body)
-        self.revision = rec.revision
+    def __init__(self, ctx: StoreContext, name: str) -> None:
+        self.ctx = ctx
+        self.value = stream_checkpoints.open_checkpoint(ctx, name)
 
     @property
     def positions(self) -> dict[str, str]:
-        return dict(self.body.get("positions", {}))
+        return dict(self.value.positions)
 
     def save(self, **changes: Any) -> None:
-        body = {**self.body, **changes}
-        try:
-            rec = self.registry.update(KIND, self.name, 1, body, revision=self.revision)
-        except ConflictError as e:
-            raise ConflictError(
-                f"The checkpoint of stream pipeline {self.name!r} was changed by another "
-                "process: is a second `fti stream run` of it running? Stop it and restart."
-            ) from e
-        self.body, self.revision = dict(rec.body), rec.revision
+        self.value = stream_checkpoints.save(self.ctx, self.value, **changes)
 
 
 def _restore(
     pipeline: StreamDefinition, fs: FeatureStore, ck: _Checkpoint
 ) -> tuple[AggregationState, int]:
-    state = new_state(pipeline.spec, watermark=ck.body.get("watermark"))
-    version = ck.body.get("events_version")
+    state = new_state(pipeline.spec, watermark=ck.value.watermark)
+    version = ck.value.events_version
     if version is None or state.horizon is None:
         return state, 0
     start = _EPOCH + timedelta(microseconds=state.horizon + 1)
@@ -179,7 +159,7 @@ def run(
     src = source if source is not None else pipeline.open_source()
     fg = pipeline.feature_group(fs)
     events_fg = pipeline.events_group(fs)
-    ck = _Checkpoint(_registry(fs), pipeline.checkpoint_name)
+    ck = _Checkpoint(context_of(fs), pipeline.checkpoint_name)
     state, restored = _restore(pipeline, fs, ck)
     counters: dict[str, int] = {
         "records": 0,
@@ -188,7 +168,7 @@ def run(
         "late": 0,
         "invalid": 0,
         "rows": 0,
-        **ck.body.get("counters", {}),
+        **ck.value.counters,
     }
     report = RunReport(pipeline.name)
     progress = _Progress(state, pipeline.transform, fg, counters, ck.positions, report)
@@ -210,7 +190,7 @@ def run(
 
     def checkpoint(status: str) -> None:
         nonlocal last_ck, last_ck_records
-        events_version = ck.body.get("events_version")
+        events_version = ck.value.events_version
         if staged:
             fg.commit_staged(staged)
             staged.clear()
@@ -220,7 +200,7 @@ def run(
         now = time.monotonic()
         rate = (counters["records"] - last_ck_records) / max(now - last_ck, 1e-9)
         if status == "stopped" and counters["records"] == last_ck_records:
-            rate = ck.body.get("throughput") or 0.0  # keep the last measured rate
+            rate = ck.value.details.get("throughput") or 0.0  # keep the last measured rate
         try:
             lag = src.lag()
         except Exception:  # monitoring only
@@ -326,12 +306,9 @@ def _process(progress: _Progress, batch: list[SourceRecord]) -> None:
 
 def statuses(fs: FeatureStore) -> list[dict[str, Any]]:
     """The checkpoint record of every stream pipeline of this store (for `fti stream status`)."""
-    return [
-        {"pipeline": r.name, **r.body, "status": effective_status(r.body)}
-        for r in _registry(fs).records(KIND)
-    ]
+    return stream_checkpoints.statuses(context_of(fs))
 
 
 def reset(fs: FeatureStore, name: str) -> None:
     """Forget a pipeline's checkpoint (its feature groups are kept)."""
-    _registry(fs).delete(KIND, name, 1)
+    stream_checkpoints.delete(context_of(fs), name)
