@@ -165,17 +165,22 @@ class _Index:
         found = self._rows[side].get(key)
         return found is not None and (found[1] or (cap is not None and len(found[0]) >= cap))
 
+    def _decide(self, rows: list[EdgeRow]) -> None:
+        """Whether each record's edge among ``rows`` is hidden (a run reported the link it
+        stands for), for all of them in one registry call."""
+        todo = [r for r in rows if r.owner[0] != RUN_KIND and r.id not in self._hidden]
+        if not todo:
+            return
+        # a group's table version read by a dataset: hidden if a run reported creating it
+        links = [
+            (r.source, r.target, r.source[0] == "feature_group" and r.table_version is not None)
+            for r in todo
+        ]
+        for row, hidden in zip(todo, self._registry.lineage_reported(links), strict=True):
+            self._hidden[row.id] = hidden
+
     def _shown(self, row: EdgeRow) -> bool:
-        """Is a record's edge shown (no run reported the link it stands for)?"""
-        if row.owner[0] == RUN_KIND:
-            return True
-        if row.id not in self._hidden:
-            # a group's table version read by a dataset: hidden if a run reported creating it
-            any_run = row.source[0] == "feature_group" and row.table_version is not None
-            self._hidden[row.id] = self._registry.lineage_reported(
-                row.source, row.target, any_run=any_run
-            )
-        return not self._hidden[row.id]
+        return row.owner[0] == RUN_KIND or not self._hidden[row.id]
 
     def _edge(self, row: EdgeRow) -> LineageEdge:
         return LineageEdge(
@@ -189,6 +194,7 @@ class _Index:
         is all of them (with ``cap``: the first ``cap`` edges read may be a prefix)."""
         self.load([key], direction, cap)
         rows, complete = self._rows["into" if direction == "upstream" else "out_of"][key]
+        self._decide(rows)
         return [self._edge(r) for r in rows if self._shown(r)], complete
 
     def into(self, key: NodeKey) -> list[LineageEdge]:

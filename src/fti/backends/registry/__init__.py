@@ -100,9 +100,10 @@ class Registry(Protocol):
         datasets'). The registry keeps them from the run, model and training dataset records
         it stores (:mod:`fti.backends.registry.lineage_edges`), written with the record."""
 
-    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
-        """Did a run report the link ``source`` -> ``target``: an edge between them, or a run
-        that read ``source`` and wrote ``target``? ``any_run``: did any run write ``target``?"""
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        """For each ``(source, target, any_run)``: did a run report the link -- an edge
+        between them, or a run that read ``source`` and wrote ``target``? With ``any_run``:
+        did any run write ``target``? (Decides which of a record's edges a walk shows.)"""
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None:
         """The highest version of an object that any lineage edge mentions."""

@@ -162,7 +162,7 @@ class EdgeSource(Protocol):
         self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
     ) -> list[EdgeRow]: ...
 
-    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool: ...
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]: ...
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None: ...
 
@@ -198,7 +198,10 @@ class MemoryEdges:
 
         return [r for rows in found.values() for r in sorted(rows, key=key)[:per_node]]
 
-    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        return [self._reported(s, t, any_run=a) for s, t, a in links]
+
+    def _reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
         by_runs = [r for r in self.rows if r.target == target and r.owner[0] == RUN]
         if any_run:
             return bool(by_runs)

@@ -466,12 +466,12 @@ class SqlRegistry:
 
         return self._run(op, f"reading the lineage edges of {len(nodes)} objects")
 
-    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
-        def op() -> bool:
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        def op() -> list[bool]:
             with self._read() as conn:
-                return lineage.reported(conn, source, target, any_run=any_run)
+                return lineage.reported(conn, links)
 
-        return self._run(op, f"reading the lineage of {label(target[0], target[1])}")
+        return self._run(op, f"reading the lineage of {len(links)} links")
 
     def lineage_latest_version(self, kind: str, name: str) -> int | None:
         def op() -> int | None:

@@ -166,20 +166,36 @@ def _node_is(cols: tuple[Any, ...], key: NodeKey) -> Any:
     return sa.and_(cols[0] == key[0], cols[1] == key[1], cols[2] == _stored(key[2]))
 
 
-def reported(conn: Connection, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
-    """Did a run report the link ``source`` -> ``target`` (directly, or reading ``source`` and
-    writing ``target``)? ``any_run``: did any run report writing ``target``?"""
-    into_target = sa.and_(_node_is(_DST, target), edges.c.owner_kind == "run")
-    if any_run:
-        q = sa.select(edges.c.id).where(into_target).limit(1)
-        return conn.execute(q).first() is not None
-    direct = sa.select(edges.c.id).where(into_target, _node_is(_SRC, source)).limit(1)
-    if conn.execute(direct).first() is not None:
-        return True
+def _keys(cols: tuple[Any, ...], nodes: Iterable[NodeKey]) -> Any:
+    return sa.tuple_(*cols).in_(sorted({(k, n, _stored(v)) for k, n, v in nodes}))
+
+
+def reported(conn: Connection, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+    """For each ``(source, target, any_run)``: did a run report the link (an edge between
+    them, or a run reading ``source`` that wrote ``target``); with ``any_run``, did any run
+    write ``target``. Three queries however many links."""
+    if not links:
+        return []
+    sources = {s for s, _, _ in links}
+    targets = {t for _, t, _ in links}
+    run_owned = edges.c.owner_kind == "run"
+    written = {
+        _key(*r)
+        for r in conn.execute(sa.select(*_DST).where(_keys(_DST, targets), run_owned).distinct())
+    }
+    pairs = {
+        (_key(*r[:3]), _key(*r[3:]))
+        for r in conn.execute(
+            sa.select(*_SRC, *_DST)
+            .where(_keys(_DST, targets), _keys(_SRC, sources), run_owned)
+            .distinct()
+        )
+    }
     read = edges.alias("read")
     wrote = edges.alias("wrote")
     via = (
-        sa.select(read.c.id)
+        sa.select(read.c.src_kind, read.c.src_name, read.c.src_version, *(
+            wrote.c.dst_kind, wrote.c.dst_name, wrote.c.dst_version))
         .join(
             wrote,
             sa.and_(
@@ -189,18 +205,15 @@ def reported(conn: Connection, source: NodeKey, target: NodeKey, *, any_run: boo
             ),
         )
         .where(
-            read.c.src_kind == source[0],
-            read.c.src_name == source[1],
-            read.c.src_version == _stored(source[2]),
+            _keys((read.c.src_kind, read.c.src_name, read.c.src_version), sources),
             read.c.dst_kind == "run",
-            wrote.c.dst_kind == target[0],
-            wrote.c.dst_name == target[1],
-            wrote.c.dst_version == _stored(target[2]),
+            _keys((wrote.c.dst_kind, wrote.c.dst_name, wrote.c.dst_version), targets),
             wrote.c.owner_kind == "run",
         )
-        .limit(1)
-    )
-    return conn.execute(via).first() is not None
+        .distinct()
+    )  # fmt: skip
+    pairs |= {(_key(*r[:3]), _key(*r[3:])) for r in conn.execute(via)}
+    return [t in written if any_run else (s, t) in pairs for s, t, any_run in links]
 
 
 def latest_version(conn: Connection, kind: str, name: str) -> int | None:

@@ -262,7 +262,10 @@ class SqliteReadonlyRegistry:
                 out.extend(_edge(r) for r in conn.execute(sql, (kind, name, stored)))
         return out
 
-    def lineage_reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        return [self._reported(s, t, any_run=a) for s, t, a in links]
+
+    def _reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
         s = (source[0], source[1], NO_VERSION if source[2] is None else source[2])
         t = (target[0], target[1], NO_VERSION if target[2] is None else target[2])
         into = "dst_kind = ? AND dst_name = ? AND dst_version = ? AND owner_kind = 'run'"
