@@ -4,7 +4,9 @@
 2. a monolithic run: refresh planes, then the training pipeline (time split, LightGBM, registry)
 3. the batch inference pipeline scores the test months and writes predictions
 4. monitoring: the scored flights are logged, their outcomes arrive a day later through
-   `fs.models.log_outcomes`, and `fs.models.performance` gives the live AUC per week
+   `fs.models.log_outcomes`, and `fs.models.performance` gives the live AUC per week; a weather
+   drift monitor compares each month with the training months (the skew check of served
+   requests is added to the report by serve_demo.py)
 5. a summary with the model's lineage, and an HTML report with plots
 """
 
@@ -14,9 +16,10 @@ import argparse
 import shutil
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
@@ -25,8 +28,8 @@ import fti
 sys.path.insert(0, str(Path(__file__).parent))
 
 import pipelines as p
-from monitoring import live_metrics
-from report import write_report
+from monitoring import live_metrics, weather_drift
+from report import quality_section, write_report
 
 console = Console()
 
@@ -111,6 +114,24 @@ def main(argv: list[str] | None = None) -> None:
             f"{row['test_auc']:.3f}",
         )
     console.print(lt)
+    drift = weather_drift(fs, train_end, end)
+    dt = Table(title="Weather drift: PSI vs the training months (fti monitor show weather_drift)")
+    dt.add_column("month")
+    features = list(dict.fromkeys(drift["feature"]))
+    for f in features:
+        dt.add_column(f)
+    for at, rows in drift.groupby("at", sort=True):
+        cells = dict(
+            zip(rows["feature"], zip(rows["value"], rows["drifted"], strict=True), strict=True)
+        )
+        dt.add_row(
+            f"{at - timedelta(days=1):%Y-%m}",
+            *(
+                f"[red]{cells[f][0]:.2f}[/]" if cells[f][1] else f"{cells[f][0]:.2f}"
+                for f in features
+            ),
+        )
+    console.print(dt)
 
     # 5. summary -------------------------------------------------------------------------
     table = Table(title="Feature groups")
@@ -127,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     for col in ("group", "inserts", "rule", "failed", "quarantined"):
         dq.add_column(col)
     quarantined = 0
+    checks: list[dict[str, object]] = []
     for fg in fs.feature_groups():
         if not fg.expectations:
             continue
@@ -135,14 +157,22 @@ def main(argv: list[str] | None = None) -> None:
         quarantined += len(aside)
         for rule, rows in reports.groupby("rule", sort=False):
             in_quarantine = sum(rule in list(ids) for ids in aside["_fti_rules"])
-            dq.add_row(
-                f"{fg.name}",
-                str(rows["insert_id"].nunique()),
-                rows["description"].iloc[0],
-                f"{rows['failed'].sum():,}",
-                f"{in_quarantine:,}",
+            checks.append(
+                {
+                    "group": fg.name,
+                    "inserts": rows["insert_id"].nunique(),
+                    "rule": rows["description"].iloc[0],
+                    "failed": int(rows["failed"].sum()),
+                    "quarantined": in_quarantine,
+                }
             )
+    for c in checks:
+        dq.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in c.values()))
     console.print(dq)
+    weather = p.weather_group(fs)
+    quality = quality_section(
+        pd.DataFrame(checks), f"{weather.name} v{weather.version}", weather.statistics().to_dict()
+    )
     if quarantined:
         aside = p.weather_group(fs).quarantined()
         aside["rules"] = [", ".join(ids) for ids in aside["_fti_rules"]]
@@ -192,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
             "quarantined rows": quarantined,
         },
         live=live,
+        drift=drift,
+        quality=quality,
     )
     console.print(f"HTML report with plots: {report.resolve()}")
     console.print(f"[green]Done in {time.perf_counter() - started:.0f}s.[/]")

@@ -6,7 +6,9 @@ Run after ``examples/flights/demo.py`` (which builds the store and registers the
 
 Starts ``fti serve --model flight_delays@production`` on a loopback port, sends one prediction
 per flight, prints each with its latency, stops the server with SIGTERM (it finishes requests
-in flight and flushes the prediction log) and reads the logged predictions back.
+in flight and flushes the prediction log), reads the logged predictions back, and runs a skew
+monitor over them (every logged feature vector recomputed offline as known at its request time),
+adding its result to the HTML report ``demo.py`` wrote.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from rich.table import Table
 
 import fti
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from monitoring import skew_monitor
+from report import add_section, skew_section
+
 MODEL = "flight_delays"
 console = Console()
 
@@ -39,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", default=".fti-demo", help="store folder built by demo.py")
     parser.add_argument("-n", type=int, default=5, help="flights to ask about")
+    parser.add_argument(
+        "--more", type=int, default=200, help="flights also asked about, 10 a request"
+    )
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     args = parser.parse_args(argv)
     root = Path(args.root)
@@ -46,7 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     fs = fti.connect(root)
     mv = fs.models.get(MODEL, alias="production")
     flights_fg = fs.get_feature_group("flights", version=1)
-    recent = flights_fg.read().tail(2000).sample(args.n, random_state=7)
+    latest = flights_fg.read().tail(2000)
+    recent = latest.sample(args.n, random_state=7)
+    more = [int(f) for f in latest.sample(min(args.more, len(latest)), random_state=8)["flight_id"]]
     fv_ref = mv.spec.feature_view
     fs.close()
 
@@ -115,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
                     str(row.delayed),
                     f"{elapsed * 1000:.1f} ms",
                 )
+            for i in range(0, len(more), 10):  # more traffic for the skew check
+                entities = [{"flight_id": f} for f in more[i : i + 10]]
+                client.post(
+                    f"/v1/models/{MODEL}/predict", json={"entities": entities}
+                ).raise_for_status()
         console.print(table)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -127,6 +144,18 @@ def main(argv: list[str] | None = None) -> None:
             f"Prediction log {fv_ref.name}_log v{fv_ref.version}: {len(log)} rows; "
             "read it with fv.read_log(start, end, model=...)."
         )
+        run = skew_monitor(fs)
+        summary = run["skew"]
+        console.print(
+            f"Skew monitor {run['monitor']} (fti monitor run {run['monitor']}): "
+            f"{summary['checked']} logged request row(s) recomputed offline as known at their "
+            f"time: {'ALERT ' + ', '.join(run['drifted']) if run['alert'] else 'no skew'} "
+            f"({summary['findings_total']} finding(s))."
+        )
+        report = root / "report.html"
+        if report.exists():
+            add_section(report, skew_section(run))
+            console.print(f"Skew section added to the HTML report: {report.resolve()}")
         fs.close()
     console.print(
         f"Browse the demo store in a web browser: fti ui --root {root} (then open http://127.0.0.1:8080/)"

@@ -229,17 +229,23 @@ class FeatureStore:
         threshold: float | None = None,
         schedule: str | None = None,
         webhook: str | None = None,
+        model: Any = None,
+        sample: int | None = 1_000,
     ) -> Monitor:
-        """Get or create a drift monitor. ``fs.monitor(name)`` alone gets a stored one; a
-        definition given must match the stored one. ``features`` defaults to every stored
-        numeric and categorical feature of the source.
+        """Get or create a drift or skew monitor. ``fs.monitor(name)`` alone gets a stored
+        one; a definition given must match the stored one. ``features`` defaults to every
+        stored numeric and categorical feature of the source (a model's: its view's features).
+        ``model=`` (a name, or a model version to pin it) with ``metric="skew"`` runs the
+        training-serving skew check over up to ``sample`` requests logged in ``detection``.
 
         >>> mon = fs.monitor("amount_drift", feature_view=fv, features=["amount", "country"],
         ...                  reference=td, detection=fti.window(last=timedelta(days=1)),
         ...                  schedule="0 * * * *")                          # doctest: +SKIP
         >>> mon.run()                                                         # doctest: +SKIP
+        >>> fs.monitor("delays_skew", model="delays", metric="skew",
+        ...            detection=fti.window(last=timedelta(hours=1)))       # doctest: +SKIP
         """
-        given = (feature_view, feature_group, features, reference, detection)
+        given = (feature_view, feature_group, features, reference, detection, model)
         if all(v is None for v in given):
             return Monitor(self._ctx, monitoring.get_spec(self._ctx, name))
         spec = monitoring.build_spec(
@@ -253,6 +259,9 @@ class FeatureStore:
             threshold=threshold,
             schedule=schedule,
             webhook=webhook,
+            model=model,
+            sample=sample,
+            ctx=self._ctx,
         )
         return Monitor(self._ctx, monitoring.get_or_create(self._ctx, spec))
 

@@ -47,7 +47,18 @@ def test_flights_example_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert live["coverage"].iloc[-1] < 1.0
     assert (live["auc"].dropna() > 0.5).all()
     assert (live["test_auc"] == metrics["test_auc"]).all()
+    # the weather drift monitor ran once per month, each run stored
+    drift = fs.monitor("weather_drift")
+    assert [r["run"] for r in drift.runs()] == [1, 2, 3, 4]
+    assert set(drift.history()["feature"]) == {"temp", "humid", "wind_speed", "visib", "pressure"}
     report = (root / "report.html").read_text()
-    assert report.count("data:image/png;base64,") == 4
+    assert report.count("data:image/png;base64,") == 5
     assert "Live AUC per week" in report
+    assert "Weather drift per feature" in report
+    # data quality: the validation summary and the weather group's merged statistics
+    assert "<h2>Data quality</h2>" in report
+    assert "wind_speed" in report.split("<h2>Data quality</h2>")[1]
+    stats = fs.get_feature_group("weather").statistics()
+    assert f"{stats.commits} commit(s), {stats.rows:,} rows" in report
+    assert f"<td>{stats['wind_speed']['count']}</td>" in report
     fs.close()

@@ -158,3 +158,23 @@ def test_declaration_errors_say_how_to_fix() -> None:
             schema={"k": "string", "ts": "timestamp"},
             aggregations=[fti.Aggregation("v", "sum", window=S)],
         )
+
+
+def test_rows_failing_the_groups_rules_are_quarantined_and_counted(fs: fti.FeatureStore) -> None:
+    taps = make_pipeline(batch_size=2)
+    first, rest = records()[:4], records()[4:]
+    taps.run(fs, source=ListSource(first), idle_timeout=0.05)
+    fg = fs.get_feature_group("taps")
+    fg.set_expectations([fti.expect.between("total60", 0, 20_000)], on_invalid="quarantine")
+    report = taps.run(fs, source=ListSource(first + rest), idle_timeout=0.05)
+    aside = fg.quarantined(format="arrow")
+    # a@20 sums 1+2+8+16(+32) seconds of ms: over the bound, so its rows went aside.
+    assert aside.num_rows > 0
+    assert set(aside.column("total60").to_pylist()) == {27_000, 59_000}
+    assert report.quarantined == aside.num_rows
+    (status,) = statuses(fs)
+    assert status["counters"]["quarantined"] == aside.num_rows
+    # Nothing over the bound reached the group, offline or online.
+    stored = fg.read(format="arrow").column("total60").to_pylist()
+    assert all(v is None or v <= 20_000 for v in stored)
+    assert fg.read_online([{"user": "a"}])[0]["total60"] <= 20_000

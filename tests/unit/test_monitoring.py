@@ -144,7 +144,11 @@ def test_same_distribution_is_not_drifted_and_a_shift_is(fs: fti.FeatureStore) -
     assert r["drifted"] == ["amount", "country"]
 
 
-def test_run_psi_matches_a_numpy_oracle(fs: fti.FeatureStore) -> None:
+def test_run_psi_matches_a_numpy_oracle(
+    fs: fti.FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the scan's exact PSI (sketches: tests/unit/test_drift_sketches.py)
+    monkeypatch.setenv("FTI_DRIFT_SKETCHES", "0")
     df = _frame(5_000, shift=0.3, seed=4)
     r = _monitor(fs, _group(fs, df), features=["amount"]).run()
     ref = df.loc[df["t"] < MID, "amount"].to_numpy()

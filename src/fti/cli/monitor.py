@@ -1,5 +1,5 @@
-"""``fti monitor``: list drift monitors with their alert state, run one (exit 1 on drift, for
-CI), show a monitor's history."""
+"""``fti monitor``: list drift and skew monitors with their alert state, run one (exit 1 on
+drift or skew, for CI), show a monitor's history."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help=(
-        "Drift monitors (create them in Python with fs.monitor(...)).\n\n"
+        "Drift and skew monitors (create them in Python with fs.monitor(...)).\n\n"
         "Examples:\n\n"
         "  fti monitor list              # monitors, last run, ALERT / ok\n\n"
         "  fti monitor run amount_drift  # exit code 1 when a feature drifted\n\n"
@@ -64,7 +64,7 @@ def list_(root: store_option = None, as_json: json_option = False) -> None:
         rows.append(
             {
                 "name": s.name,
-                "source": f"{s.source_kind}:{s.source_name}:{s.source_version}",
+                "source": _source(s),
                 "features": list(s.features),
                 "schedule": s.schedule,
                 "last_run": last["at"] if last else None,
@@ -76,7 +76,7 @@ def list_(root: store_option = None, as_json: json_option = False) -> None:
     if as_json:
         _echo_json(rows)
         return
-    table = Table(title="Drift monitors")
+    table = Table(title="Monitors")
     table.add_column("name", no_wrap=True)
     table.add_column("state", no_wrap=True)  # text, not only colour: ALERT / ok / never run
     for col in ("runs", "last run", "schedule", "source", "features"):
@@ -95,12 +95,46 @@ def list_(root: store_option = None, as_json: json_option = False) -> None:
     console.print(table)
 
 
+def _source(s: Any) -> str:
+    version = "*" if s.source_version is None else s.source_version
+    return f"{s.source_kind}:{s.source_name}:{version}"
+
+
+def _print_skew(run: dict[str, Any]) -> None:
+    summary = run["skew"]
+    console.print(
+        f"  checked {summary['checked']:,} of {summary['logged']:,} logged request row(s): "
+        f"{summary['findings_total']:,} finding(s) in {summary['requests']:,} row(s)",
+        highlight=False,
+    )
+    table = Table()
+    for col in ("feature", "match", "mismatch", "missing online", "missing offline", "value"):
+        table.add_column(col)
+    for f in run["features"]:
+        table.add_row(
+            f["feature"],
+            *(f"{f[k]:,}" for k in ("match", "mismatch", "missing_online", "missing_offline")),
+            _value(f["value"]),
+        )
+    console.print(table)
+    for f in summary["findings"][:10]:
+        console.print(
+            f"  {f['status']}: request {f['request_id']}#{f['position']} {f['feature']} "
+            f"online={f['online']} offline={f['offline']}",
+            highlight=False,
+        )
+
+
 def _print_run(run: dict[str, Any]) -> None:
     console.print(
         f"[bold]{run['monitor']}[/] run {run['run']} at {run['at']}: "
         + (f"[red]{_state(run)}[/]" if run["alert"] else _state(run)),
         highlight=False,
     )
+    if "skew" in run:
+        _print_skew(run)
+        _print_webhook(run)
+        return
     table = Table()
     for col in (
         "feature",
@@ -127,6 +161,10 @@ def _print_run(run: dict[str, Any]) -> None:
             f"{f['null_fraction_detect']:.2%}",
         )
     console.print(table)
+    _print_webhook(run)
+
+
+def _print_webhook(run: dict[str, Any]) -> None:
     hook = run.get("webhook")
     if hook is not None:
         console.print(
@@ -173,12 +211,16 @@ def show(
         return
     s = mon.spec
     ref = s.reference
-    console.print(f"[bold]{s.name}[/]  {s.source_kind} {s.source_name!r} v{s.source_version}")
+    version = "(every version)" if s.source_version is None else f"v{s.source_version}"
+    console.print(f"[bold]{s.name}[/]  {s.source_kind} {s.source_name!r} {version}")
     console.print(f"  features   {', '.join(s.features)}")
-    console.print(
-        "  reference  "
-        + (f"training dataset version {ref}" if isinstance(ref, int) else ref.describe())
-    )
+    if ref is not None:
+        console.print(
+            "  reference  "
+            + (f"training dataset version {ref}" if isinstance(ref, int) else ref.describe())
+        )
+    else:
+        console.print(f"  sample     {s.sample or 'all'} logged request(s) per run")
     console.print(f"  detection  {s.detection.describe()}")
     console.print(
         f"  metric     {s.metric} threshold {'default' if s.threshold is None else s.threshold}"

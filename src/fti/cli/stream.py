@@ -146,6 +146,7 @@ def status_json(r: dict[str, Any]) -> dict[str, Any]:
         "duplicates": c.get("duplicates", 0),
         "late": c.get("late", 0),
         "invalid": c.get("invalid", 0),
+        "quarantined": c.get("quarantined", 0),
         "watermark": _watermark(r.get("watermark")),
         "source": None if r.get("source") is None else mask_url(str(r["source"])),
         "last_error": None if not r.get("last_error") else mask_url(str(r["last_error"])),
@@ -161,7 +162,8 @@ def _ago(iso: str | None) -> str:
 
 @app.command()
 def status(root: store_option = None, json_: json_option = False) -> None:
-    """Lag, throughput, last checkpoint and late-event counts of every stream pipeline.
+    """Lag, throughput, last checkpoint, and late, invalid and quarantined counts of every
+    stream pipeline (quarantined: rows that failed the feature group's rules and were set aside).
 
     Examples: fti stream status ;  fti stream status --json
     """
@@ -186,6 +188,7 @@ def status(root: store_option = None, json_: json_option = False) -> None:
         "duplicates",
         "late",
         "invalid",
+        "quarantined",
         "watermark",
         "source",
     ):
@@ -203,6 +206,7 @@ def status(root: store_option = None, json_: json_option = False) -> None:
             f"{c.get('duplicates', 0):,}",
             f"{c.get('late', 0):,}",
             f"{c.get('invalid', 0):,}",
+            f"{c.get('quarantined', 0):,}",
             watermark,
             mask_url(str(r.get("source", "-"))),
         )

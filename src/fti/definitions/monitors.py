@@ -1,8 +1,10 @@
-"""Monitors: frozen, validated specs of a drift check.
+"""Monitors: frozen, validated specs of a drift or skew check.
 
-A monitor compares the distribution of some features in a *reference* (a training dataset's
-train split, or a time window of the source) with a *detection* window (of the source, or of a
-feature view's prediction log) using one metric per feature.
+A drift monitor compares the distribution of some features in a *reference* (a training
+dataset's train split, or a time window of the source) with a *detection* window (of the source,
+or of a feature view's prediction log) using one metric per feature. A skew monitor
+(``metric="skew"``, source a model) runs the training-serving skew check over the model's
+requests logged in the detection window.
 
 >>> fti.window(last=timedelta(days=1))                                      # doctest: +SKIP
 >>> fti.window(start=datetime(2026, 1, 1, tzinfo=UTC), end=datetime(2026, 2, 1, tzinfo=UTC))
@@ -26,6 +28,8 @@ from fti.errors import ValidationError
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "METRICS",
+    "SKEW",
+    "SKEW_SAMPLE",
     "SMALL_WINDOW",
     "MonitorSpec",
     "Window",
@@ -48,12 +52,17 @@ DEFAULT_THRESHOLDS: Mapping[str, tuple[float, str]] = {
     "wasserstein": (0.1, "above"),
     "mean_shift": (0.1, "above"),
     "null_fraction": (0.05, "above"),
+    # the fraction of a feature's checked values that are not a match (skew monitors only)
+    "skew": (0.0, "above"),
 }
 METRICS = ("auto", *DEFAULT_THRESHOLDS)
 #: Metrics that need numbers (``chi2`` needs categories; the others work on both: numeric
 #: features are binned at the reference's deciles).
 NUMERIC_ONLY = frozenset({"ks", "wasserstein", "mean_shift"})
 CATEGORICAL_ONLY = frozenset({"chi2"})
+SKEW = "skew"
+#: Requests a skew monitor checks per run unless ``sample=`` says otherwise.
+SKEW_SAMPLE = 1_000
 
 
 def _aware(value: Any, what: str) -> datetime | None:
@@ -161,33 +170,51 @@ def window(
 
 @dataclass(frozen=True)
 class MonitorSpec:
-    """A stored drift monitor.
+    """A stored drift or skew monitor.
 
-    ``source`` is ``("feature_group" | "feature_view", name, version)``; ``reference`` a
-    :class:`Window` or the version (int) of a training dataset of the source feature view;
-    ``threshold`` None means the metric's default (:data:`DEFAULT_THRESHOLDS`).
+    ``source`` is ``("feature_group" | "feature_view" | "model", name, version)`` (a model's
+    version None: every version); ``reference`` a :class:`Window` or the version (int) of a
+    training dataset of the source feature view (None for a skew monitor); ``threshold`` None
+    means the metric's default (:data:`DEFAULT_THRESHOLDS`); ``sample`` the requests a skew
+    monitor checks per run (None: all in the window).
     """
 
     name: str
     source_kind: str
     source_name: str
-    source_version: int
+    source_version: int | None
     features: tuple[str, ...]
-    reference: Window | int
+    reference: Window | int | None
     detection: Window
     metric: str = "auto"
     threshold: float | None = None
     schedule: str | None = None
     webhook: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    sample: int | None = SKEW_SAMPLE
+
+    @property
+    def is_skew(self) -> bool:
+        """True for a training-serving skew monitor (``metric="skew"`` on a model)."""
+        return self.metric == SKEW
 
     def __post_init__(self) -> None:
         check_identifier(self.name, what="monitor")
-        if self.source_kind not in ("feature_group", "feature_view"):
+        if self.source_kind not in ("feature_group", "feature_view", "model"):
             raise ValidationError(
                 f"Monitor source kind {self.source_kind!r} is unknown; expected "
-                "'feature_group' or 'feature_view'."
+                "'feature_group', 'feature_view' or 'model'."
             )
+        if (self.source_kind == "model") != self.is_skew:
+            raise ValidationError(
+                f"Monitor {self.name!r}: metric='skew' checks a model's logged requests and a "
+                "model is monitored by metric='skew' only. Pass model='name' with "
+                "metric='skew', or feature_view=/feature_group= with a drift metric."
+            )
+        if self.source_version is None and self.source_kind != "model":
+            raise ValidationError(f"Monitor {self.name!r} needs the source's version.")
+        if self.is_skew:
+            self._check_skew()
         if not self.features:
             raise ValidationError(
                 f"Monitor {self.name!r} has no features. Pass features=['amount', ...]."
@@ -214,7 +241,9 @@ class MonitorSpec:
                 f"threshold={self.threshold!r} needs a metric: with metric='auto' each feature "
                 "uses its metric's default. Pass metric='psi' (or another) with the threshold."
             )
-        if isinstance(self.reference, bool) or not isinstance(self.reference, Window | int):
+        if self.is_skew:
+            pass
+        elif isinstance(self.reference, bool) or not isinstance(self.reference, Window | int):
             raise ValidationError(
                 f"reference={self.reference!r} must be a training dataset or fti.window(...)."
             )
@@ -251,6 +280,25 @@ class MonitorSpec:
                     "be stored in the registry. Use a URL with a secret path or token instead."
                 )
 
+    def _check_skew(self) -> None:
+        if self.reference is not None:
+            raise ValidationError(
+                f"Monitor {self.name!r}: a skew monitor compares each logged request with the "
+                "offline store as known at its time; it takes no reference=. Remove it."
+            )
+        if isinstance(self.detection, Window) and self.detection.model is not None:
+            raise ValidationError(
+                f"Monitor {self.name!r}: the monitored model is model=; pass "
+                "detection=fti.window(...) without model=."
+            )
+        if self.sample is not None and (
+            isinstance(self.sample, bool) or not isinstance(self.sample, int) or self.sample < 1
+        ):
+            raise ValidationError(
+                f"The 'sample' parameter must be a positive number of requests or None (all). "
+                f"Got {self.sample!r} instead."
+            )
+
     def public_dict(self) -> dict[str, Any]:
         """:meth:`to_dict` with the webhook cut to its scheme and host: a webhook URL often
         carries a secret in its path (Slack, Teams), so it is never printed."""
@@ -268,7 +316,7 @@ class MonitorSpec:
     def definition(self) -> dict[str, Any]:
         """The parts that make two monitors the same (everything but the creation date)."""
         ref = self.reference
-        return {
+        out = {
             "source": {
                 "kind": self.source_kind,
                 "name": self.source_name,
@@ -277,6 +325,8 @@ class MonitorSpec:
             "features": list(self.features),
             "reference": ref.to_dict()
             if isinstance(ref, Window)
+            else None
+            if ref is None
             else {"kind": "training_dataset", "version": ref},
             "detection": self.detection.to_dict(),
             "metric": self.metric,
@@ -284,6 +334,9 @@ class MonitorSpec:
             "schedule": self.schedule,
             "webhook": self.webhook,
         }
+        if self.is_skew:  # drift monitors' stored bodies stay as they were
+            out["sample"] = self.sample
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.definition(), "created_at": self.created_at.isoformat()}
@@ -291,13 +344,16 @@ class MonitorSpec:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> MonitorSpec:
         ref = d["reference"]
+        version = d["source"]["version"]
         return cls(
             name=str(d["name"]),
             source_kind=str(d["source"]["kind"]),
             source_name=str(d["source"]["name"]),
-            source_version=int(d["source"]["version"]),
+            source_version=None if version is None else int(version),
             features=tuple(d["features"]),
-            reference=int(ref["version"])
+            reference=None
+            if ref is None
+            else int(ref["version"])
             if ref["kind"] == "training_dataset"
             else Window.from_dict(ref),
             detection=Window.from_dict(d["detection"]),
@@ -306,6 +362,7 @@ class MonitorSpec:
             schedule=d.get("schedule"),
             webhook=d.get("webhook"),
             created_at=datetime.fromisoformat(d["created_at"]),
+            sample=d.get("sample", SKEW_SAMPLE),
         )
 
 

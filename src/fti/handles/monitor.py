@@ -31,12 +31,15 @@ _HISTORY_COLUMNS = (
 
 
 class Monitor:
-    """A drift monitor: run it now, or read the runs stored so far.
+    """A drift or skew monitor: run it now, or read the runs stored so far.
 
     >>> mon = fs.monitor("amount_drift", feature_view=fv, features=["amount"], reference=td,
     ...                  detection=fti.window(last=timedelta(days=1)))       # doctest: +SKIP
     >>> mon.run()["alert"]                                                    # doctest: +SKIP
     >>> mon.history()                                                         # doctest: +SKIP
+    >>> skew = fs.monitor("delays_skew", model="delays", metric="skew",
+    ...                   detection=fti.window(last=timedelta(hours=1)))     # doctest: +SKIP
+    >>> skew.run()["skew"]["findings_total"]                                  # doctest: +SKIP
     """
 
     def __init__(self, ctx: StoreContext, spec: MonitorSpec) -> None:
@@ -62,8 +65,10 @@ class Monitor:
     def run(self, *, now: datetime | None = None) -> dict[str, Any]:
         """Compute drift now, store the run and return it: ``alert`` (any feature drifted),
         ``drifted`` (their names) and per feature ``metric``, ``value``, ``threshold``,
-        ``drifted``, ``n_ref``, ``n_detect`` and null fractions. ``now`` anchors relative
-        windows (default: the current time)."""
+        ``drifted``, ``n_ref``, ``n_detect``, null fractions and ``approx`` (numeric bins
+        from sketches). A skew monitor's run has per feature the counts per status (``value``:
+        the share not matching) and ``skew``: requests checked and the findings. ``now``
+        anchors relative windows (default: the current time)."""
         return monitoring.run(self._ctx, self._spec.name, now=now)
 
     def last_run(self) -> dict[str, Any] | None:

@@ -2,8 +2,14 @@
 
 A delete is refused while anything depends on its target -- a feature view on a group, a
 training dataset or a model on a view, a model on a training dataset, an alias on a model
-version, a view's prediction log on the view -- and the error lists every such dependant
+version, a view's prediction log on the view, a monitor on what it watches (its feature group
+or view, its reference training dataset, its model) -- and the error lists every such dependant
 (transitively). ``force=True`` deletes them first, deepest first, then the target.
+
+The last live version of a model takes what belongs to the model rather than to a version: its
+outcomes group ``<model>_outcomes`` (shared by all versions) and the monitors of the model as a
+whole (a skew monitor of every version, a drift monitor of its logged requests); they are
+dependants like the others, so deleting that version needs ``force=True`` while they exist.
 
 Each object goes in three steps: its registry record is flagged ``deleting`` (from then on
 every read refuses it, naming the call that finishes the job), then its data are removed
@@ -29,6 +35,8 @@ from fti.errors import DependantsError, NotFoundError
 from fti.services import (
     feature_groups,
     model_registry,
+    monitoring,
+    outcomes,
     profile_store,
     record_state,
     stream_checkpoints,
@@ -52,6 +60,7 @@ _TD = "training_dataset"
 _MODEL = "model"
 _ALIAS = "model_alias"
 _CHECKPOINT = stream_checkpoints.KIND
+_MONITOR = monitoring.KIND
 _LOG_SUFFIX = "_log"
 _EVENTS_SUFFIX = "_events"
 
@@ -113,6 +122,41 @@ def _models(ctx: StoreContext, match: Any) -> list[Node]:
     return [_node(r) for r in _live(ctx.registry.records(_MODEL)) if match(r.body)]
 
 
+def _monitors(ctx: StoreContext, match: Any) -> list[Node]:
+    return [
+        Node(_MONITOR, r.name, r.version, label=f"monitor {r.name!r}")
+        for r in ctx.registry.records(_MONITOR)
+        if match(r.body)
+    ]
+
+
+def _watching(kind: str, name: str, version: int | None) -> Any:
+    """A match for monitors whose source is ``(kind, name, version)``."""
+    want = {"kind": kind, "name": name, "version": version}
+    return lambda body: body.get("source") == want
+
+
+def _model_parts(ctx: StoreContext, node: Node) -> list[Node]:
+    """What the model as a whole owns, when ``node`` is its last live version: monitors of
+    every version or of its logged requests, and its outcomes group."""
+    others = [
+        r for r in _live(ctx.registry.records(_MODEL, node.name)) if r.version != node.version
+    ]
+    if others:
+        return []
+
+    def of_model(body: dict[str, Any]) -> bool:
+        return _watching(_MODEL, node.name, None)(body) or (
+            (body.get("detection") or {}).get("model") == node.name
+        )
+
+    out = _monitors(ctx, of_model)
+    group = ctx.registry.get(_FG, outcomes.group_name(node.name), 1)
+    if group is not None and not record_state.is_retired(group):
+        out.append(_node(group))
+    return out
+
+
 def _direct(ctx: StoreContext, node: Node) -> list[Node]:
     """What depends on ``node`` directly."""
     if node.kind == _FG:
@@ -120,7 +164,7 @@ def _direct(ctx: StoreContext, node: Node) -> list[Node]:
             _node(r)
             for r in ctx.registry.records(_FV)
             if _uses_group(r.body, node.name, node.version)
-        ]
+        ] + _monitors(ctx, _watching(_FG, node.name, node.version))
     if node.kind == _FV:
         out = [_node(r) for r in _live(ctx.registry.records(_TD, f"{node.name}_v{node.version}"))]
         view = {"name": node.name, "version": node.version}
@@ -131,6 +175,7 @@ def _direct(ctx: StoreContext, node: Node) -> list[Node]:
             return body.get("feature_view") == view or on_td
 
         out += _models(ctx, trained_on_view)
+        out += _monitors(ctx, _watching(_FV, node.name, node.version))
         log = ctx.registry.get(_FG, node.name + _LOG_SUFFIX, node.version)
         return out + ([_node(log)] if log is not None else [])
     if node.kind == _TD:
@@ -142,20 +187,33 @@ def _direct(ctx: StoreContext, node: Node) -> list[Node]:
             "fv_version": rec.body.get("feature_view_version"),
             "version": node.version,
         }
-        return _models(ctx, lambda body: body.get("training_dataset") == want)
+        of_view = _watching(_FV, str(want["feature_view"]), rec.body.get("feature_view_version"))
+        reference = {"kind": _TD, "version": node.version}
+
+        def on_td(body: dict[str, Any]) -> bool:
+            return bool(of_view(body)) and body.get("reference") == reference
+
+        return _models(ctx, lambda body: body.get("training_dataset") == want) + _monitors(
+            ctx, on_td
+        )
     if node.kind == _MODEL:
         known = model_registry.aliases(ctx, node.name)
-        return [
-            Node(
-                _ALIAS,
-                node.name,
-                node.version,
-                alias=a,
-                label=f"alias {a!r} of model {node.name!r} version {node.version}",
-            )
-            for a, v in sorted(known.items())
-            if v == node.version
-        ]
+        pinned = _monitors(ctx, _watching(_MODEL, node.name, node.version))
+        return (
+            pinned
+            + _model_parts(ctx, node)
+            + [
+                Node(
+                    _ALIAS,
+                    node.name,
+                    node.version,
+                    alias=a,
+                    label=f"alias {a!r} of model {node.name!r} version {node.version}",
+                )
+                for a, v in sorted(known.items())
+                if v == node.version
+            ]
+        )
     return []
 
 
@@ -221,6 +279,10 @@ def delete(ctx: StoreContext, node: Node, *, force: bool = False) -> list[str]:
 
 
 def _delete_one(ctx: StoreContext, node: Node) -> None:
+    if node.kind == _MONITOR:
+        if ctx.registry.get(_MONITOR, node.name, node.version) is not None:
+            monitoring.delete(ctx, node.name)  # its schedule and runs, then the monitor
+        return
     if node.kind == _ALIAS:
         if model_registry.aliases(ctx, node.name).get(node.alias or "") == node.version:
             model_registry.remove_alias(ctx, node.name, node.alias or "")

@@ -3,7 +3,9 @@ time window of the feature groups, a prediction log) and their statistics, compu
 over the Delta table's Arrow dataset -- one ``quantile_cont`` pass over the reference for the
 bin edges, then one pass per window and table with a ``histogram()`` per feature.
 
-:func:`window_counts` is the seam where per-commit sketches can replace the scan.
+A feature group's window is read from its per-commit profiles where they describe it exactly
+(:mod:`fti.services.drift_sketches`): whole UTC days merged from sketches, only the partial days
+at the window's edges scanned.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fti.backends.compute.duckdb import DuckDBEngine
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.monitors import CATEGORICAL_ONLY, NUMERIC_ONLY, MonitorSpec, Window
 from fti.errors import ValidationError
-from fti.services import feature_groups, feature_views, training_datasets
+from fti.services import drift_sketches, feature_groups, feature_views, training_datasets
 from fti.services.context import StoreContext
 
 __all__ = [
@@ -57,6 +59,8 @@ class Scan:
     where: str
     params: list[Any]
     label: str
+    # the whole-day part of the window from the group's commit profiles (None: scan it all)
+    sketch: drift_sketches.Sketched | None = None
 
 
 def _kind_of(dtype: str, feature: str, where: str) -> str:
@@ -72,6 +76,7 @@ def _kind_of(dtype: str, feature: str, where: str) -> str:
 
 def _columns(ctx: StoreContext, spec: MonitorSpec) -> dict[str, tuple[FeatureGroupSpec, str]]:
     """feature -> (feature group it is stored in, column name there)."""
+    assert spec.source_version is not None  # drift sources always have one (MonitorSpec)
     if spec.source_kind == "feature_group":
         g = feature_groups.get_spec(ctx, spec.source_name, spec.source_version)
         have = [c for c in g.column_names if c not in g.primary_key and c != g.event_time]
@@ -168,6 +173,7 @@ def scans(
     if target.prediction_log:
         from fti.services import prediction_logs
 
+        assert spec.source_version is not None
         g = prediction_logs.log_spec(ctx, spec.source_name, spec.source_version)
         label = f"prediction log of feature view {spec.source_name!r} v{spec.source_version}"
         where, params = _time_filter(g.event_time, bounds, label)
@@ -178,10 +184,10 @@ def scans(
         for f in spec.features:
             raw = f"json_extract_string(features, {_sql_string('$.' + f)})"
             values[f] = raw if kinds[f] == "categorical" else f"TRY_CAST({raw} AS DOUBLE)"
-        data = _dataset(ctx, g)
-        if data is None:
+        found = _dataset(ctx, g)
+        if found is None:
             return []
-        return [Scan(connect(ctx.compute, data), values, where, params, label)]
+        return [Scan(connect(ctx.compute, found[0]), values, where, params, label)]
     out: list[Scan] = []
     by_group: dict[str, list[str]] = {}
     for f, (g, _c) in cols.items():
@@ -190,11 +196,19 @@ def scans(
         g = cols[fs_[0]][0]
         label = f"feature group {g.name!r} version {g.version}"
         where, params = _time_filter(g.event_time, bounds, label)
-        data = _dataset(ctx, g)
-        if data is None:
+        found = _dataset(ctx, g)
+        if found is None:
             continue
+        data, version = found
         values = {f: _value_expr(cols[f][1], kinds[f]) for f in fs_}
-        out.append(Scan(connect(ctx.compute, data), values, where, params, label))
+        sketch = None
+        if where:  # a window (a whole table has no days to merge: the scan is one pass anyway)
+            columns = {f: cols[f][1] for f in fs_}
+            sketch = drift_sketches.plan(ctx, g, version, data.count_rows(), columns, kinds, bounds)
+        con = connect(ctx.compute, data)
+        if sketch is not None and sketch.partial:
+            con.register("part", sketch.partial_of(data))
+        out.append(Scan(con, values, where, params, label, sketch))
     return out
 
 
@@ -203,11 +217,11 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _dataset(ctx: StoreContext, g: FeatureGroupSpec) -> Any:
+def _dataset(ctx: StoreContext, g: FeatureGroupSpec) -> tuple[Any, int] | None:
     if not g.has_schema or not ctx.offline.exists(g.key):
         return None
-    data, _ = ctx.offline.dataset(g.key)
-    return data
+    data, version = ctx.offline.dataset(g.key)
+    return data, version
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -219,6 +233,7 @@ class FeatureCounts:
     rows: int = 0
     nulls: int = 0
     counts: dict[Any, int] = field(default_factory=dict)
+    approx: bool = False  # numeric bins counted from a KLL sketch (drift_sketches.BIN_ERROR)
 
     @property
     def present(self) -> int:
@@ -250,6 +265,8 @@ def bin_edges(scan: Scan, features: Sequence[str]) -> dict[str, list[float]]:
     pass."""
     if not features:
         return {}
+    if scan.sketch is not None:
+        return _sketch_edges(scan, scan.sketch, features)
     items = ", ".join(
         f"quantile_cont({scan.values[f]}, {_DECILES!r}) FILTER (WHERE NOT isnan("
         f"{scan.values[f]})) AS q{i}"
@@ -263,12 +280,52 @@ def bin_edges(scan: Scan, features: Sequence[str]) -> dict[str, list[float]]:
     return out
 
 
-def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, FeatureCounts]:
-    """Every feature's histogram in one pass: numeric features (those in ``edges``) counted
-    per bin, the others per value; nulls (and NaN) apart.
+def _sketch_edges(
+    scan: Scan, sketch: drift_sketches.Sketched, features: Sequence[str]
+) -> dict[str, list[float]]:
+    """Deciles of the merged KLL sketches of the whole days and the partial days' values."""
+    extra: dict[str, np.ndarray] = {}
+    if sketch.partial:  # the partial days' values of every feature, one pass
+        items = ", ".join(f"{scan.values[f]} AS v{i}" for i, f in enumerate(features))
+        part = _run_sql(scan, f"SELECT {items} FROM part", [])
+        for i, f in enumerate(features):
+            v = np.asarray(part[f"v{i}"].to_numpy(), dtype=np.float64)
+            extra[f] = v[np.isfinite(v)]  # nulls arrive as NaN
+    out: dict[str, list[float]] = {}
+    for f in features:
+        kll = drift_sketches.merged_kll(sketch.profiles.get(f), extra.get(f, np.empty(0)))
+        q = [] if kll.is_empty() else kll.get_quantiles(_DECILES)
+        out[f] = sorted({float(x) for x in q if math.isfinite(x)})
+    return out
 
-    This is the seam for per-commit sketches: a window whose commits all carry a sketch can
-    merge them here instead of scanning."""
+
+def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, FeatureCounts]:
+    """Every feature's histogram: numeric features (those in ``edges``) counted per bin, the
+    others per value; nulls (and NaN) apart. One pass over the window, or, where the scan
+    carries a sketch, the whole days from it and one pass over the partial days."""
+    if scan.sketch is None:
+        return _scan_counts(scan, edges, scan.where, scan.params)
+    sk = scan.sketch
+    out = (
+        _scan_counts(scan, edges, "", [], table="part")
+        if sk.partial
+        else {f: FeatureCounts() for f in scan.values}
+    )
+    for f, c in out.items():
+        numeric = f in edges
+        kind = "numeric" if numeric else "categorical"
+        present, counts = drift_sketches.bin_counts(sk.profiles.get(f), kind, edges.get(f))
+        c.rows += sk.rows
+        c.nulls += sk.rows - present
+        for k, n in counts.items():
+            c.counts[k] = c.counts.get(k, 0) + n
+        c.approx = numeric
+    return out
+
+
+def _scan_counts(
+    scan: Scan, edges: dict[str, list[float]], where: str, params: list[Any], table: str = "src"
+) -> dict[str, FeatureCounts]:
     feats = list(scan.values)
     items = ["count(*) AS n"]
     for i, f in enumerate(feats):
@@ -277,8 +334,8 @@ def window_counts(scan: Scan, edges: dict[str, list[float]]) -> dict[str, Featur
         items += [f"histogram({key}) AS h{i}", f"count({v}) AS c{i}"]
         if f in edges:
             items.append(f"count(*) FILTER (WHERE isnan({v})) AS nan{i}")
-    sql = f"SELECT {', '.join(items)} FROM src{scan.where}"
-    row = _run_sql(scan, sql, scan.params).to_pylist()[0]
+    sql = f"SELECT {', '.join(items)} FROM {table}{where}"
+    row = _run_sql(scan, sql, params).to_pylist()[0]
     rows = int(row["n"])
     out: dict[str, FeatureCounts] = {}
     for i, f in enumerate(feats):

@@ -1,4 +1,5 @@
-"""Feature monitoring: drift between a reference and a detection window.
+"""Feature monitoring: drift between a reference and a detection window, and skew monitors
+(``metric="skew"``: :mod:`fti.services.monitor_skew`), stored and alerted the same way.
 
 A run reads each window with **one DuckDB pass per table** over the Delta table's Arrow dataset
 (or the training dataset's train split): numeric features are counted in the reference's decile
@@ -25,8 +26,11 @@ from urllib.parse import urlsplit
 
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.feature_view import FeatureViewSpec
+from fti.definitions.model_version import ModelVersionSpec
 from fti.definitions.monitors import (
     DEFAULT_THRESHOLDS,
+    SKEW,
+    SKEW_SAMPLE,
     SMALL_WINDOW,
     MonitorSpec,
     Window,
@@ -35,7 +39,7 @@ from fti.definitions.monitors import (
 from fti.definitions.schedule import Schedule
 from fti.definitions.training_dataset import TrainingDatasetSpec
 from fti.errors import ConflictError, NotFoundError, ValidationError
-from fti.services import drift_metrics, drift_windows, schedules
+from fti.services import drift_metrics, drift_windows, monitor_skew, schedules
 from fti.services.context import StoreContext
 from fti.services.drift_windows import FeatureCounts, Scan
 
@@ -77,7 +81,10 @@ def get_or_create(ctx: StoreContext, spec: MonitorSpec) -> MonitorSpec:
     same name when its definition is the same; a different one is a ConflictError."""
     rec = ctx.registry.get(KIND, spec.name, 1)
     if rec is None:
-        drift_windows.kinds(ctx, spec)  # unknown features, wrong kinds: fail before storing
+        if spec.is_skew:
+            monitor_skew.check_source(ctx, spec)
+        else:
+            drift_windows.kinds(ctx, spec)  # unknown features, wrong kinds: fail before storing
         if isinstance(spec.reference, int):
             drift_windows.training_dataset(ctx, spec, spec.reference)
         try:
@@ -113,12 +120,21 @@ def build_spec(
     threshold: float | None,
     schedule: str | None,
     webhook: str | None,
+    model: Any = None,
+    sample: int | None = SKEW_SAMPLE,
+    ctx: StoreContext | None = None,
 ) -> MonitorSpec:
     """A :class:`MonitorSpec` from the facade's arguments (handles are read by their spec)."""
-    if (feature_view is None) == (feature_group is None):
+    if sum(s is not None for s in (feature_view, feature_group, model)) != 1:
         raise ValidationError(
-            f"Monitor {name!r} needs exactly one source: feature_view=fv or feature_group=fg."
+            f"Monitor {name!r} needs exactly one source: feature_view=fv, feature_group=fg, or "
+            "model='name' (with metric='skew')."
         )
+    if model is not None:
+        return _skew_spec(
+            name, model, features, reference, detection, metric, threshold, schedule, webhook,
+            sample, ctx,
+        )  # fmt: skip
     source = getattr(feature_view if feature_view is not None else feature_group, "spec", None)
     if feature_view is not None and not isinstance(source, FeatureViewSpec):
         raise ValidationError(f"feature_view={feature_view!r} is not a feature view handle.")
@@ -161,6 +177,59 @@ def build_spec(
         threshold=threshold,
         schedule=schedule,
         webhook=webhook,
+    )
+
+
+def _skew_spec(
+    name: str,
+    model: Any,
+    features: Sequence[str] | None,
+    reference: Any,
+    detection: Any,
+    metric: str,
+    threshold: float | None,
+    schedule: str | None,
+    webhook: str | None,
+    sample: int | None,
+    ctx: StoreContext | None,
+) -> MonitorSpec:
+    mv = getattr(model, "spec", None)
+    if isinstance(mv, ModelVersionSpec):
+        model_name, version = mv.name, mv.version  # a model version handle pins the version
+    elif isinstance(model, str):
+        model_name, version = model, None
+    else:
+        raise ValidationError(
+            f"model={model!r} must be a model name or a model version (fs.models.get(...))."
+        )
+    if metric != SKEW:
+        raise ValidationError(
+            f"Monitor {name!r} watches model {model_name!r}: pass metric='skew' (a model is "
+            "monitored for training-serving skew; drift is monitored on feature_view=)."
+        )
+    if not isinstance(detection, Window):
+        raise ValidationError(
+            f"detection={detection!r} must be fti.window(...): the window of logged requests "
+            "each run checks, e.g. fti.window(last=timedelta(hours=1))."
+        )
+    if features is None:
+        assert ctx is not None, "the store context resolves a skew monitor's default features"
+        feats = monitor_skew.view_features(ctx, model_name, version)
+    else:
+        feats = features_tuple(features, name)
+    return MonitorSpec(
+        name=name,
+        source_kind="model",
+        source_name=model_name,
+        source_version=version,
+        features=feats,
+        reference=reference,
+        detection=detection,
+        metric=metric,
+        threshold=threshold,
+        schedule=schedule,
+        webhook=webhook,
+        sample=sample,
     )
 
 
@@ -303,6 +372,10 @@ def _feature_result(
         "drifted": bool(drifted),
         "n_ref": ref.rows,
         "n_detect": det.rows,
+        # bins counted from KLL sketches: each bin's share within drift_sketches.BIN_ERROR
+        "approx": kind == "numeric"
+        and metric in ("psi", "js", "hellinger")
+        and (ref.approx or det.approx),
         "null_fraction_ref": nf_ref,
         "null_fraction_detect": nf_det,
     }
@@ -348,6 +421,7 @@ def _compute(
     """Per-feature results; every scan opened is appended to ``opened`` (closed by the
     caller)."""
     numeric = [f for f in spec.features if kinds[f] == "numeric"]
+    assert spec.reference is not None  # a drift monitor always has one
     ref_scans = drift_windows.scans(ctx, spec, spec.reference, kinds, now)
     opened += ref_scans
     edges: dict[str, list[float]] = {}
@@ -379,13 +453,17 @@ def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[st
     drifted and a webhook is set, post the alert. Returns the stored run."""
     spec = get_spec(ctx, name)
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    kinds = drift_windows.kinds(ctx, spec)
-    opened: list[Scan] = []
-    try:
-        features = _compute(ctx, spec, kinds, now, opened)
-    finally:
-        for s in opened:
-            s.con.close()
+    extra: dict[str, Any] = {}
+    if spec.is_skew:
+        features, extra["skew"] = monitor_skew.compute(ctx, spec, now)
+    else:
+        kinds = drift_windows.kinds(ctx, spec)
+        opened: list[Scan] = []
+        try:
+            features = _compute(ctx, spec, kinds, now, opened)
+        finally:
+            for s in opened:
+                s.con.close()
     drifted = [r["feature"] for r in features if r["drifted"]]
 
     def body(version: int) -> dict[str, Any]:
@@ -398,6 +476,7 @@ def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[st
             "alert": bool(drifted),
             "drifted": drifted,
             "features": features,
+            **extra,
             "webhook": None,
         }
 
@@ -410,7 +489,9 @@ def run(ctx: StoreContext, name: str, *, now: datetime | None = None) -> dict[st
     return result
 
 
-def _describe(target: Window | int, now: datetime) -> dict[str, Any]:
+def _describe(target: Window | int | None, now: datetime) -> dict[str, Any] | None:
+    if target is None:
+        return None
     if isinstance(target, int):
         return {"training_dataset_version": target}
     start, end = target.bounds(now)
@@ -424,13 +505,16 @@ def _describe(target: Window | int, now: datetime) -> dict[str, Any]:
 def _post_webhook(url: str, result: dict[str, Any]) -> dict[str, Any]:
     """POST the alert as JSON; a failure is returned (and stored with the run), never raised."""
     payload = {
-        "type": "fti.drift_alert",
+        "type": "fti.skew_alert" if "skew" in result else "fti.drift_alert",
         "monitor": result["monitor"],
         "run": result["run"],
         "at": result["at"],
         "drifted": result["drifted"],
         "features": [r for r in result["features"] if r["drifted"]],
     }
+    if "skew" in result:
+        summary = result["skew"]
+        payload["skew"] = {**summary, "findings": summary["findings"][:20]}
     req = urllib.request.Request(  # noqa: S310 - the scheme is checked to be http(s)
         url,
         data=json.dumps(payload).encode(),

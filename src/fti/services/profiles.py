@@ -38,7 +38,7 @@ from fti.services.context import StoreContext
 from fti.services.profile_sketches import ColumnProfile, merge_profiles, summarize
 from fti.services.profile_store import Entry
 
-__all__ = ["Statistics", "enabled", "record", "statistics"]
+__all__ = ["Statistics", "commit_profiles", "enabled", "record", "statistics"]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,17 @@ def _dedupe(found: list[Entry]) -> list[Entry]:
     return [e for e in found if keep[e.table_version] == e.profile_id]
 
 
+def commit_profiles(ctx: StoreContext, spec: FeatureGroupSpec, upto: int) -> list[Entry]:
+    """The column profiles of every commit of ``spec`` up to table version ``upto`` (commits
+    without one are profiled now), one per commit, bucket and column (drift monitors merge
+    them too)."""
+    mine = profile_store.owner(spec) + "-"
+    found = [e for e in profile_store.entries(ctx, spec) if e.profile_id.startswith(mine)]
+    found = _heal(ctx, spec, found, upto)
+    # A profile of a version beyond the one asked for (or not yet visible) is ignored.
+    return [e for e in _dedupe(found) if e.table_version <= upto and e.column is not None]
+
+
 def statistics(
     ctx: StoreContext,
     spec: FeatureGroupSpec,
@@ -203,13 +214,7 @@ def statistics(
             f"latest is {latest}. Pass a table version from an insert report (offline_version)."
         )
     upto = latest if version is None else version
-    found: list[Entry] = []
-    if upto is not None:
-        mine = profile_store.owner(spec) + "-"
-        found = [e for e in profile_store.entries(ctx, spec) if e.profile_id.startswith(mine)]
-        found = _heal(ctx, spec, found, upto)
-        # A profile of a version beyond the one asked for (or not yet visible) is ignored.
-        found = [e for e in _dedupe(found) if e.table_version <= upto and e.column is not None]
+    found = [] if upto is None else commit_profiles(ctx, spec, upto)
     if windowed:
         first = -(2**62) if lo is None else lo
         last = 2**62 if hi is None else hi

@@ -67,6 +67,7 @@ class RunReport:
     duplicates: int = 0
     late: int = 0
     invalid: int = 0
+    quarantined: int = 0
     rows_written: int = 0
     checkpoints: int = 0
     seconds: float = 0.0
@@ -77,7 +78,8 @@ class RunReport:
         return (
             f"Stream {self.pipeline}: {self.records} records ({rate:,.0f}/s), "
             f"{self.accepted} accepted, {self.duplicates} duplicates, {self.late} late, "
-            f"{self.invalid} invalid, {self.rows_written} rows written, "
+            f"{self.invalid} invalid, {self.quarantined} quarantined, "
+            f"{self.rows_written} rows written, "
             f"{self.checkpoints} checkpoints; stopped by {self.stopped_by}"
         )
 
@@ -167,6 +169,7 @@ def run(
         "duplicates": 0,
         "late": 0,
         "invalid": 0,
+        "quarantined": 0,
         "rows": 0,
         **ck.value.counters,
     }
@@ -280,9 +283,13 @@ def _process(progress: _Progress, batch: list[SourceRecord]) -> None:
     if step.accepted:
         progress.pending.append(step.events)
     rows = step.rows
+    quarantined = 0
     if rows.num_rows:
-        # Online now (freshness); offline with the next checkpoint, in one commit.
-        progress.staged.append(progress.fg.stage_online(rows))
+        # Online now (freshness); offline with the next checkpoint, in one commit. Rows that
+        # fail the group's rules under on_invalid="quarantine" are set aside there.
+        staged = progress.fg.stage_online(rows)
+        quarantined = rows.num_rows - staged.num_rows
+        progress.staged.append(staged)
     for rec in batch:
         progress.positions[rec.partition] = rec.position
     counts = {
@@ -291,7 +298,8 @@ def _process(progress: _Progress, batch: list[SourceRecord]) -> None:
         "duplicates": step.duplicates,
         "late": step.late,
         "invalid": step.invalid,
-        "rows": rows.num_rows,
+        "quarantined": quarantined,
+        "rows": rows.num_rows - quarantined,
     }
     for name, n in counts.items():
         progress.counters[name] += n
@@ -301,7 +309,8 @@ def _process(progress: _Progress, batch: list[SourceRecord]) -> None:
     report.duplicates += step.duplicates
     report.late += step.late
     report.invalid += step.invalid
-    report.rows_written += rows.num_rows
+    report.quarantined += quarantined
+    report.rows_written += rows.num_rows - quarantined
 
 
 def statuses(fs: FeatureStore) -> list[dict[str, Any]]:
