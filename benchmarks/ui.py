@@ -5,8 +5,9 @@
 Builds a store with 1,000 feature groups, 200 feature views, 500 model versions (100 models x
 5) and 10,000 runs (times ``--scale``): one real group/view/training dataset/model/run made
 through the API, then registry records cloned from them in bulk (one INSERT per kind: the
-registry is ``(kind, name, version) -> JSON``, so a clone is indistinguishable from a registered
-object for the pages; the cloned groups have no offline table). Each page is requested
+registry is ``(kind, name, version) -> JSON`` plus the lineage edges a record implies, written
+the same way, so a clone is indistinguishable from a registered object for the pages; the cloned
+groups have no offline table). Each page is requested
 ``--repeat`` times through the ASGI app in-process (no network); p50/p95 in ms.
 
 Growth: every page is measured twice, with 10% of the runs and with all of them, and the group
@@ -30,7 +31,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 import fti
+from fti.backends.registry.lineage_edges import edges_of
 from fti.backends.registry.sql import SqlRegistry, objects
+from fti.backends.registry.sql_lineage import insert_edges
 from fti.pipelines.runs import finish_run, start_run
 from fti.store import context_of
 
@@ -97,6 +100,8 @@ def bulk(registry: SqlRegistry, rows: list[tuple[str, str, int, dict[str, Any]]]
                 for k, n, v, b in rows
             ],
         )
+        # what the registry writes with each record: its lineage edges
+        insert_edges(conn, [e for k, n, v, b in rows for e in edges_of(k, n, v, b)])
 
 
 def clone_catalog(registry: SqlRegistry, scale: float) -> None:

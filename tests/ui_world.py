@@ -4,7 +4,8 @@
 ``production``); 30 ``extra_*`` groups (two pages of the list); a group ``evil`` whose
 description and cell values are HTML/JS; a group ``checked`` whose last insert failed a rule
 (quarantined rows); runs that succeeded, failed (with a traceback) and died; a stream
-checkpoint. Built in a few seconds."""
+checkpoint; logged predictions and outcomes of ``delays`` (two more groups: ``delays_log``,
+``delays_outcomes``) and a drift monitor run twice. Built in a few seconds."""
 
 from __future__ import annotations
 
@@ -67,6 +68,45 @@ def _runs(fs: fti.FeatureStore) -> dict[str, str]:
     return ids
 
 
+def _monitoring(fs: fti.FeatureStore, world: Any) -> None:
+    """Predictions of ``delays`` logged over three days with outcomes for most of them, and a
+    drift monitor on the view ``delays`` run twice: the model page draws both."""
+    n = 60
+    ids = list(range(n))
+    probability = [((i * 37) % 100) / 100 for i in ids]
+    fs.models.log_predictions(
+        "delays",
+        pd.DataFrame(
+            {
+                "id": ids,
+                "prediction": [int(p >= 0.5) for p in probability],
+                "probability": probability,
+                "logged_at": [T0 + timedelta(hours=72 * i / n) for i in ids],
+                "request_id": [f"q{i}" for i in ids],
+            }
+        ),
+        keys=["id"],
+    )
+    fs.models.log_outcomes(
+        "delays",
+        pd.DataFrame(
+            {
+                "request_id": [f"q{i}" for i in ids if i % 4],
+                "delayed": [int(probability[i] > 0.3) for i in ids if i % 4],
+            }
+        ),
+    )
+    monitor = fs.monitor(
+        "distance_drift",
+        feature_view=world.fv,
+        features=["distance"],
+        reference=world.td,
+        detection=fti.window(start=T0, end=T0 + timedelta(minutes=20)),
+    )
+    monitor.run()
+    monitor.run()
+
+
 def build(fs: fti.FeatureStore) -> dict[str, Any]:
     """Fill ``fs``; returns the names the tests look for."""
     world = build_lifecycle(fs)
@@ -111,4 +151,5 @@ def build(fs: fti.FeatureStore) -> dict[str, Any]:
             "source": "redis://user:secret@127.0.0.1:6379/0",
         },
     )
+    _monitoring(fs, world)
     return {"runs": _runs(fs), "model_versions": [world.mv.version, mv2.version]}

@@ -4,7 +4,7 @@ out handles; the work happens in ``fti.services``."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ _KEEP_OR_EMPTY: Any = feature_groups.Unset("")
 _KEEP_OR_NO_COLUMNS: Any = feature_groups.Unset(())
 _KEEP_OR_NO_RULES: Any = feature_groups.Unset(())
 _KEEP_OR_REJECT: Any = feature_groups.Unset("reject")
+_KEEP_OR_NO_TAGS: Any = feature_groups.Unset({})
 
 
 class FeatureStore:
@@ -90,13 +91,16 @@ class FeatureStore:
         features: FeaturesArg = _KEEP_OR_NO_COLUMNS,
         expectations: Sequence[Expectation] = _KEEP_OR_NO_RULES,
         on_invalid: str = _KEEP_OR_REJECT,
+        tags: Mapping[str, str] = _KEEP_OR_NO_TAGS,
     ) -> FeatureGroup:
         """Get or create a feature group version. Arguments given must match a stored one;
         arguments left out keep the stored values, or take the shown default on creation
         (``features``: inferred from the first insert).
 
         ``expectations`` are data-quality rules (``fti.expect.*``) checked on every write;
-        ``on_invalid`` is "reject" (default), "quarantine" or "warn".
+        ``on_invalid`` is "reject" (default), "quarantine" or "warn". ``tags``: free-form labels
+        (``{"owner": "risk-team"}``), shown by ``fti fg show`` and the UI; change them with
+        ``fg.set_tags``.
 
         >>> fg = fs.feature_group("weather", version=1, primary_key=["origin"],
         ...                       event_time="time_hour", online=True, ttl=timedelta(hours=6),
@@ -117,6 +121,7 @@ class FeatureStore:
             else normalize_features(features),
             expectations=expectations,
             on_invalid=on_invalid,
+            tags=tags,
         )
         materialization.catch_up(self._ctx, spec)
         return FeatureGroup(self._ctx, spec)

@@ -77,14 +77,14 @@ def test_every_page_renders(client: TestClient, path: str) -> None:
 def test_pages_show_what_the_store_holds(client: TestClient, world: Any) -> None:
     runs = world[1]["runs"]
     overview = text(client.get("/").text)
-    assert "34 feature groups" in overview
+    assert "36 feature groups" in overview
     assert int(re.search(r"(\d+) runs", overview).group(1)) >= 3  # a later test adds one
     # failed and died runs come first, each with its status as text (not only colour)
     assert overview.index(runs["failed"]) < overview.index(runs["succeeded"])
     assert overview.index(runs["died"]) < overview.index(runs["succeeded"])
     assert "checked v1" in overview
     assert "not_null" in overview
-    assert "No monitors" in overview
+    assert re.search(r"distance_drift v1 (drift|ok) ", overview)  # its last run, as text
     assert "clicks" in overview
     group = text(client.get("/groups/checked/1").text)
     assert "quarantined rows 1" in group
@@ -136,7 +136,7 @@ def test_pagination_and_search(client: TestClient) -> None:
     assert 'rel="next" href="/groups?offset=25"' in first
     assert 'rel="prev"' not in first
     second = client.get("/groups?offset=25").text
-    assert second.count('<tr>\n<td><a href="/groups/') == 34 - pages.PAGE_SIZE
+    assert second.count('<tr>\n<td><a href="/groups/') == 36 - pages.PAGE_SIZE
     assert 'rel="prev" href="/groups?offset=0"' in second
     assert 'rel="next"' not in second
     found = re.findall(r'href="/groups/(extra_1\d)/1"', client.get("/groups?q=EXTRA_1").text)
@@ -378,3 +378,102 @@ def test_a_large_lineage_is_drawn_bounded_nearest_first(tmp_path: Path) -> None:
         html = TestClient(create_ui_app(fs)).get("/lineage/feature_group/g?version=1").text
         assert html.count('class="node node-run"') == MAX_NODES_PER_SIDE
         assert f"More than {MAX_NODES_PER_SIDE} nodes" in html
+
+
+# ------------------------------------------------------------------ values shown are the store's
+def _row_cells(html: str, first_cell: str, *, after: str = "") -> list[str]:
+    """The cells of the table row whose first cell is ``first_cell`` (after ``after``)."""
+    html = html.split(after, 1)[1] if after else html
+    row = re.search(rf"<tr>\s*<td>{re.escape(first_cell)}</td>(.*?)</tr>", html, re.S)
+    assert row is not None, first_cell
+    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+
+
+def test_group_statistics_are_fg_statistics(client: TestClient, world: Any) -> None:
+    fs = world[0]
+    stats = fs.get_feature_group("flights", version=1).statistics()["distance"]
+    cells = _row_cells(client.get("/groups/flights/1").text, "distance", after='class="stats"')
+    kind, count, nulls, _distinct, mean, std, low, high, quantiles = cells[:9]
+    assert (kind, count, nulls) == ("float", str(stats["count"]), str(stats["nulls"]))
+    assert (mean, std) == (pages.cell(stats["mean"]), pages.cell(stats["stddev"]))
+    assert (low, high) == (pages.cell(stats["min"]), pages.cell(stats["max"]))
+    assert f"p50 {pages.cell(stats['quantiles']['p50'])}" in quantiles
+
+
+def test_group_page_and_list_follow_new_commits(client: TestClient, world: Any) -> None:
+    """Facts are cached per table version: a new commit shows at once (rows, current keys,
+    statistics, last commit)."""
+    import pandas as pd
+
+    from ui_world import T0
+
+    fs = world[0]
+    fresh = fs.feature_group("fresh", primary_key=["k"], event_time="at", online=True)
+    fresh.insert(pd.DataFrame({"k": ["a", "b"], "at": [T0, T0], "v": [1.0, 2.0]}))
+    listing = client.get("/groups?q=fresh").text
+    cells = _row_cells(listing, '<a href="/groups/fresh/1">fresh</a>')
+    assert cells[4:8][:2] == ["2", "2"]  # rows, current keys
+    before = _row_cells(client.get("/groups/fresh/1").text, "v", after='class="stats"')
+    fresh.insert(pd.DataFrame({"k": ["b", "c"], "at": [T0, T0], "v": [5.0, 7.0]}))
+    cells = _row_cells(client.get("/groups?q=fresh").text, '<a href="/groups/fresh/1">fresh</a>')
+    assert cells[4:6] == ["4", str(len(fresh.read(latest=True)))] == ["4", "3"]
+    assert cells[7].endswith("ago")  # freshness
+    after = _row_cells(client.get("/groups/fresh/1").text, "v", after='class="stats"')
+    assert (before[1], after[1]) == ("2", "4")
+    assert after[7] == pages.cell(fresh.statistics()["v"]["max"]) == "7"
+
+
+def test_tags_are_shown_and_escaped(client: TestClient, world: Any) -> None:
+    from fti.store import context_of
+
+    registry = context_of(world[0]).registry
+    rec = registry.get("feature_group", "evil", 1)
+    assert rec is not None
+    tag = "<script>window.__xss=4</script>"
+    registry.update(
+        "feature_group", "evil", 1, {**rec.body, "tags": {"team": tag}}, revision=rec.revision
+    )
+    for path in ("/groups?q=evil", "/groups/evil/1"):
+        html = client.get(path).text
+        assert tag not in html
+        assert "team=&lt;script&gt;window.__xss=4&lt;/script&gt;" in html
+
+
+def test_lineage_table_equals_fs_lineage(client: TestClient, world: Any) -> None:
+    import html as html_lib
+
+    fs = world[0]
+    for kind, name, version in (("model", "delays", 1), ("feature_group", "flights", 1)):
+        lin = fs.lineage((kind, name, version))
+        page = client.get(f"/lineage/{kind}/{name}?version={version}").text
+        rows = re.findall(
+            r'<tr class="lineage-row"><td>(\w+)</td><td class="num">\d+</td><td>[^<]*</td>'
+            r'<td><a href="[^"]*">(.*?)</a>',
+            page,
+        )
+        shown = {(side, html_lib.unescape(label)) for side, label in rows}
+        expected = {("upstream", n.label()) for n in lin.upstream()}
+        expected |= {("downstream", n.label()) for n in lin.downstream()}
+        assert shown == expected
+        assert any("run" in label for _, label in shown)  # a pipeline run is in both
+
+
+def test_model_page_charts_are_the_stored_numbers(client: TestClient, world: Any) -> None:
+    from fti.services import monitoring
+    from fti.store import context_of
+
+    fs = world[0]
+    perf = fs.models.performance("delays", every="1D")
+    page = client.get("/models/delays").text
+    figure = page.split("<figcaption>auc per day</figcaption>", 1)[1].split("</figure>", 1)[0]
+    assert "<polyline" in figure
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", figure)
+    assert [r[1] for r in rows] == [pages.cell(v) for v in perf["auc"]]
+    assert [r[2] for r in rows] == [pages.cell(v) for v in perf["test_auc"]]
+    runs = monitoring.history(context_of(fs), "distance_drift")
+    figure = page.split("monitor distance_drift: distance", 1)[1].split("</figure>", 1)[0]
+    rows = re.findall(r"<tr><td>[^<]*</td><td>([^<]*)</td><td>([^<]*)</td><td>(\w+)</td>", figure)
+    assert [r[0] for r in rows] == [pages.cell(r["features"][0]["value"]) for r in runs]
+    assert [r[1] for r in rows] == [pages.cell(r["features"][0]["threshold"]) for r in runs]
+    assert [r[2] == "yes" for r in rows] == [r["features"][0]["drifted"] for r in runs]
+    assert len(rows) == 2

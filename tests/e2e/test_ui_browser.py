@@ -165,6 +165,29 @@ def test_every_page_loads_without_console_errors(
     assert len(list(tmp_path.glob("*.png"))) == len(PAGES)
 
 
+def test_model_charts_render_as_svg_with_a_table_fallback(reader: Session) -> None:
+    page = reader.page
+    reader.goto("/models/delays")
+    charts = page.locator("figure.chart")
+    assert charts.count() >= 3  # live metrics per day, coverage, drift of distance
+    auc = page.locator("figure.chart", has_text="auc per day")
+    box = auc.locator("svg.chart").bounding_box()
+    assert box is not None  # laid out and visible
+    assert (box["width"] > 300, box["height"] > 100) == (True, True)
+    assert auc.locator("polyline").count() == 2  # live and registered test metric
+    drift = page.locator("figure.chart", has_text="monitor distance_drift")
+    assert drift.locator("circle").count() >= 2
+    # the numbers are one click away, as a table
+    drift.locator("summary").click()
+    assert drift.locator("table.chart-data tbody tr").count() == 2
+    reader.goto("/groups/flights/1")
+    assert page.locator("table.stats svg.hist rect").count() > 0  # quantile histogram
+    reader.goto("/lineage/feature_group/flights?version=1")
+    page.locator("details.lineage-table summary").click()
+    assert page.locator("tr.lineage-row").count() >= 2
+    assert reader.errors == []
+
+
 def test_links_navigate_between_objects(reader: Session) -> None:
     page, base = reader.page, reader.base
     reader.goto("/")
@@ -195,7 +218,7 @@ def test_search_as_you_type_and_pagination(reader: Session) -> None:
     assert rows.count() == 25
     page.click("a[rel=next]")
     page.wait_for_url(base + "/groups?offset=25")
-    assert rows.count() == 34 - 25
+    assert rows.count() == 36 - 25
     page.click("a[rel=prev]")
     page.wait_for_url(base + "/groups?offset=0")
     page.locator("input[name=q]").press_sequentially("extra_1", delay=20)  # no submit

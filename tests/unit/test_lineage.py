@@ -14,6 +14,7 @@ from rich.tree import Tree
 
 import fti
 from fti._internal import lineage_events
+from fti.backends.registry.lineage_edges import MemoryEdges
 from fti.pipelines.lineage import lineage as cli_lineage
 from fti.pipelines.lineage import parse_target
 from fti.services.lineage_graph import LineageGraph, LineageNode, _Index
@@ -67,7 +68,7 @@ def _run(rid: str, kind: str, inputs: list[Any], outputs: list[Any]) -> dict[str
 
 
 def _graph(runs: list[dict[str, Any]], kind: str, name: str, version: int | None) -> LineageGraph:
-    return LineageGraph(_Index(runs), LineageNode(kind, name, version))
+    return LineageGraph(_Index(MemoryEdges.of_runs(runs)), LineageNode(kind, name, version))
 
 
 def _names(nodes: list[LineageNode], kind: str = "run") -> set[str]:

@@ -42,6 +42,7 @@ def _spec_json(spec: FeatureGroupSpec) -> dict[str, Any]:
         "online": spec.online,
         "ttl_seconds": None if spec.ttl is None else spec.ttl.total_seconds(),
         "description": spec.description,
+        "tags": dict(spec.tags),
     }
 
 
@@ -119,6 +120,8 @@ def show(
         return
     console.print(f"[bold]{spec.name}[/] version {spec.version}  {spec.description}")
     console.print(f"  primary key   {', '.join(spec.primary_key)}")
+    if spec.tags:
+        console.print(f"  tags          {', '.join(f'{k}={v}' for k, v in spec.tags)}")
     console.print(f"  event time    {spec.event_time or '-'}")
     console.print(
         f"  online        {'yes' if spec.online else 'no'}"

@@ -12,7 +12,7 @@ from fti.definitions.expectations import Expectation, check_expectations, check_
 from fti.definitions.fields import Field
 from fti.errors import ValidationError
 
-__all__ = ["FeatureGroupSpec", "normalize_features"]
+__all__ = ["FeatureGroupSpec", "normalize_features", "normalize_tags"]
 
 FeaturesArg = Sequence[Field] | Mapping[str, str] | None
 
@@ -55,6 +55,8 @@ class FeatureGroupSpec:
     expectations: tuple[Expectation, ...] = ()
     on_invalid: str = "reject"
     expectations_revision: int = 0
+    # Free-form labels (owner, team, pii, ...), sorted (key, value) pairs: ``fg.tags`` is a dict.
+    tags: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_identifier(self.name, what="feature group")
@@ -138,6 +140,7 @@ class FeatureGroupSpec:
             "expectations": [e.to_dict() for e in self.expectations],
             "on_invalid": self.on_invalid,
             "expectations_revision": self.expectations_revision,
+            "tags": dict(self.tags),
         }
 
     @classmethod
@@ -156,4 +159,31 @@ class FeatureGroupSpec:
             expectations=tuple(Expectation.from_dict(e) for e in d.get("expectations", [])),
             on_invalid=d.get("on_invalid", "reject"),
             expectations_revision=int(d.get("expectations_revision", 0)),
+            tags=normalize_tags(d.get("tags") or {}),
         )
+
+
+_TAG_KEY_MAX = 64
+_TAG_VALUE_MAX = 256
+
+
+def normalize_tags(tags: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Tags as sorted (key, value) string pairs; keys 1-64 characters, values up to 256."""
+    if not isinstance(tags, Mapping):
+        raise ValidationError(
+            f"tags must be a dict of strings, e.g. tags={{'owner': 'risk-team'}}; got {tags!r}."
+        )
+    out = []
+    for k, v in tags.items():
+        if not isinstance(k, str) or not 1 <= len(k) <= _TAG_KEY_MAX:
+            raise ValidationError(
+                f"Tag key {k!r} must be a string of 1-{_TAG_KEY_MAX} characters, e.g. 'owner'."
+            )
+        value = "" if v is None else v
+        if not isinstance(value, str | int | float | bool) or len(str(value)) > _TAG_VALUE_MAX:
+            raise ValidationError(
+                f"Tag {k!r} has value {v!r}: use a string (or number) of at most "
+                f"{_TAG_VALUE_MAX} characters."
+            )
+        out.append((k, str(value)))
+    return tuple(sorted(out))

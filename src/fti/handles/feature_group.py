@@ -150,6 +150,19 @@ class FeatureGroup:
         """Write rows returned by ``stage_online`` offline, in one commit."""
         return ingestion.commit_staged(self._ctx, self._spec, staged)
 
+    @property
+    def tags(self) -> dict[str, str]:
+        """Free-form labels of this group (``{"owner": "risk-team"}``)."""
+        return dict(self._spec.tags)
+
+    def set_tags(self, tags: Mapping[str, str]) -> FeatureGroup:
+        """Replace the tags (``{}`` removes them all); other processes see them at once.
+
+        >>> fg.set_tags({"owner": "risk-team", "pii": "no"})                  # doctest: +SKIP
+        """
+        self._set_spec(feature_groups.set_tags(self._ctx, self._spec, tags))
+        return self
+
     # ------------------------------------------------------------------ data quality
     @property
     def expectations(self) -> list[Expectation]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fti.backends.offline import SEQ
 from fti.backends.online import OnlineTable
 from fti.definitions.expectations import Expectation, check_expectations, check_on_invalid
-from fti.definitions.feature_group import FeatureGroupSpec
+from fti.definitions.feature_group import FeatureGroupSpec, normalize_tags
 from fti.definitions.fields import Field, arrow_type
 from fti.errors import (
     ConflictError,
@@ -37,6 +37,7 @@ __all__ = [
     "online_table",
     "set_columns",
     "set_expectations",
+    "set_tags",
 ]
 
 KIND = "feature_group"
@@ -188,6 +189,13 @@ def _differences(existing: FeatureGroupSpec, wanted: dict[str, Any]) -> list[str
                     f"{[e.describe() for e in value]} (change them with fg.set_expectations)"
                 )
             continue
+        if attr == "tags":
+            if have != value:
+                diffs.append(
+                    f"tags: stored {dict(have)}, given {dict(value)} (change them with "
+                    "fg.set_tags)"
+                )
+            continue
         if have != value:
             diffs.append(f"{attr}: stored {have!r}, given {value!r}")
     return diffs
@@ -207,6 +215,7 @@ def get_or_create(
     generated: bool = False,
     expectations: Any = _UNSET,
     on_invalid: str | Any = _UNSET,
+    tags: Any = _UNSET,
 ) -> FeatureGroupSpec:
     """Return the stored feature group, or create it. Explicit arguments must match.
 
@@ -216,6 +225,8 @@ def get_or_create(
         expectations = check_expectations(expectations)
     if not isinstance(on_invalid, Unset):
         on_invalid = check_on_invalid(on_invalid)
+    if not isinstance(tags, Unset):
+        tags = normalize_tags(tags)
     wanted: dict[str, Any] = {
         "primary_key": _UNSET if primary_key is None else tuple(primary_key),
         "event_time": event_time,
@@ -224,6 +235,7 @@ def get_or_create(
         "columns": features,
         "expectations": expectations,
         "on_invalid": on_invalid,
+        "tags": tags,
     }
     for _ in range(3):
         found = _load(ctx, name, version)
@@ -252,6 +264,7 @@ def get_or_create(
             expectations=() if isinstance(expectations, Unset) else expectations,
             on_invalid="reject" if isinstance(on_invalid, Unset) else on_invalid,
             expectations_revision=0 if isinstance(expectations, Unset) or not expectations else 1,
+            tags=() if isinstance(tags, Unset) else tags,
         )
         _check_declared(spec)
         check_new_name(name, generated=generated)
@@ -366,6 +379,27 @@ def _record_revision(ctx: StoreContext, spec: FeatureGroupSpec) -> None:
             "on_invalid": spec.on_invalid,
             "expectations": [e.to_dict() for e in spec.expectations],
         },
+    )
+
+
+def set_tags(
+    ctx: StoreContext, spec: FeatureGroupSpec, tags: Mapping[str, Any]
+) -> FeatureGroupSpec:
+    """Replace the group's tags (compare-and-set; nothing else changes)."""
+    wanted = normalize_tags(tags)
+    for _ in range(5):
+        found = _load(ctx, spec.name, spec.version)
+        if found is None:
+            raise NotFoundError(f"Feature group {spec.name!r} version {spec.version} was deleted.")
+        stored, revision = found
+        new = replace(stored, tags=wanted)
+        try:
+            ctx.registry.update(KIND, spec.name, spec.version, new.to_dict(), revision=revision)
+        except ConflictError:
+            continue
+        return new
+    raise ConflictError(
+        f"Feature group {spec.name!r} version {spec.version} keeps changing; retry."
     )
 
 

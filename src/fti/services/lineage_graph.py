@@ -11,11 +11,20 @@ runs that read table versions >= 5. That keeps the walk exact, not merely "same 
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fti.backends.registry.lineage_edges import (
+    EDGE_KINDS,
+    EdgeRow,
+    EdgeSource,
+    NodeKey,
+    run_info,
+    training_dataset_name,
+)
 from fti.errors import NotFoundError, ValidationError
 from fti.services import runs
 from fti.services.context import StoreContext
@@ -35,6 +44,7 @@ __all__ = [
 ]
 
 RUN_KIND = runs.KIND  # registry kind of run records (fti.services.runs)
+_BATCH = 1000  # queued nodes whose edges one query reads
 
 
 @dataclass(frozen=True)
@@ -90,73 +100,121 @@ class LineageEdge:
         return value if isinstance(value, int) else None
 
 
-def _detail(entry: dict[str, Any], skip: Iterable[str]) -> tuple[tuple[str, Any], ...]:
-    skipped = set(skip)
+def _detail(entry: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(
-        (k, v if not isinstance(v, list | dict) else repr(v))
-        for k, v in sorted(entry.items())
-        if k not in skipped
+        (k, v if not isinstance(v, list | dict) else repr(v)) for k, v in sorted(entry.items())
     )
 
 
+def _order(row: EdgeRow) -> tuple[int, str, int, int]:
+    """Runs' edges first (by run id, which starts with the start time), then the edges of
+    model and training dataset records; within a record, its order."""
+    return (EDGE_KINDS.index(row.owner[0]), row.owner[1], row.owner[2], row.seq)
+
+
 class _Index:
-    """Adjacency lists built from run bodies."""
+    """Adjacency lists read from the registry's lineage edge table as a walk reaches nodes:
+    each :meth:`load` is one indexed query for a whole frontier, each node's edges are read
+    once per index. A bounded walk reads at most ``cap`` edges per node (the first in order)
+    and the rest only if it needs them.
 
-    def __init__(self, runs: Iterable[dict[str, Any]]) -> None:
-        self.nodes: dict[tuple[str, str, int | None], LineageNode] = {}
-        self.into: dict[tuple[str, str, int | None], list[LineageEdge]] = {}
-        self.out_of: dict[tuple[str, str, int | None], list[LineageEdge]] = {}
-        for body in runs:
-            self._add_run(body)
+    A record implies edges a run may also have reported (a model registered inside a training
+    pipeline run): such an edge is shown only when no run reported the link, directly or through
+    the run, as if the record's edges were added after every run's (one indexed query each).
+    """
 
-    def _node(self, node: LineageNode) -> LineageNode:
-        known = self.nodes.get(node.key)
-        if known is None or (node.detail and not known.detail):
-            self.nodes[node.key] = node
+    def __init__(self, source: EdgeSource) -> None:
+        self._registry = source
+        self.nodes: dict[NodeKey, LineageNode] = {}
+        # direction -> node -> (edges in order, all of them?)
+        self._rows: dict[str, dict[NodeKey, tuple[list[EdgeRow], bool]]] = {
+            "into": {},
+            "out_of": {},
+        }
+        self._hidden: dict[int, bool] = {}
+
+    def _node(self, key: NodeKey, info: dict[str, Any]) -> LineageNode:
+        known = self.nodes.get(key)
+        if known is None or (info and not known.detail):
+            node = LineageNode(key[0], key[1], key[2], _detail(info))
+            self.nodes[key] = node
             return node
         return known
 
-    def _edge(self, edge: LineageEdge) -> None:
-        self.out_of.setdefault(edge.source.key, []).append(edge)
-        self.into.setdefault(edge.target.key, []).append(edge)
+    def load(self, keys: Iterable[NodeKey], direction: str, cap: int | None = None) -> None:
+        """Read the edges of ``keys`` in one direction (``"upstream"``: into them): all of
+        them, or the first ``cap`` of each."""
+        side = "into" if direction == "upstream" else "out_of"
+        cache = self._rows[side]
+        missing = [k for k in dict.fromkeys(keys) if not self.loaded(k, direction, cap)]
+        if not missing:
+            return
+        found: dict[NodeKey, list[EdgeRow]] = {k: [] for k in missing}
+        per_node = None if cap is None else cap + 1  # one more tells whether there are more
+        for row in self._registry.lineage_edges(missing, direction=side, per_node=per_node):
+            found[row.target if side == "into" else row.source].append(row)
+            self._node(row.source, row.source_info)
+            self._node(row.target, row.target_info)
+        for key, rows in found.items():
+            rows.sort(key=_order)
+            complete = per_node is None or len(rows) < per_node
+            cache[key] = (rows if complete else rows[:cap], complete)
 
-    def _add_run(self, body: dict[str, Any]) -> None:
-        run = self._node(
-            LineageNode(
-                RUN_KIND,
-                str(body["id"]),
-                None,
-                (
-                    ("function", body.get("function")),
-                    ("pipeline", body.get("pipeline")),
-                    ("pipeline_kind", body.get("kind")),
-                    ("started_at", body.get("started_at")),
-                    ("status", body.get("status")),
-                ),
-            )
+    def loaded(self, key: NodeKey, direction: str, cap: int | None = None) -> bool:
+        side = "into" if direction == "upstream" else "out_of"
+        found = self._rows[side].get(key)
+        return found is not None and (found[1] or (cap is not None and len(found[0]) >= cap))
+
+    def _decide(self, rows: list[EdgeRow]) -> None:
+        """Whether each record's edge among ``rows`` is hidden (a run reported the link it
+        stands for), for all of them in one registry call."""
+        todo = [r for r in rows if r.owner[0] != RUN_KIND and r.id not in self._hidden]
+        if not todo:
+            return
+        # a group's table version read by a dataset: hidden if a run reported creating it
+        links = [
+            (r.source, r.target, r.source[0] == "feature_group" and r.table_version is not None)
+            for r in todo
+        ]
+        for row, hidden in zip(todo, self._registry.lineage_reported(links), strict=True):
+            self._hidden[row.id] = hidden
+
+    def _shown(self, row: EdgeRow) -> bool:
+        return row.owner[0] == RUN_KIND or not self._hidden[row.id]
+
+    def _edge(self, row: EdgeRow) -> LineageEdge:
+        return LineageEdge(
+            self.nodes[row.source], self.nodes[row.target], _detail(row.detail), row.versioned
         )
-        for entry in body.get("inputs", []):
-            art = self._artifact(entry)
-            self._edge(LineageEdge(art, run, _detail(entry, ("kind", "name", "version"))))
-        for entry in body.get("outputs", []):
-            art = self._artifact(entry)
-            detail = _detail(entry, ("kind", "name", "version"))
-            self._edge(LineageEdge(run, art, detail, versioned="target"))
 
-    def _artifact(self, entry: dict[str, Any]) -> LineageNode:
-        kind, name, version = str(entry["kind"]), str(entry["name"]), entry.get("version")
-        detail = _detail(entry, ("kind", "name", "version")) if kind == "file" else ()
-        return self._node(LineageNode(kind, name, version, detail))
+    def edges(
+        self, key: NodeKey, direction: str, *, cap: int | None = None
+    ) -> tuple[list[LineageEdge], bool]:
+        """The shown edges into (``"upstream"``) or out of ``key``, in order, and whether that
+        is all of them (with ``cap``: the first ``cap`` edges read may be a prefix)."""
+        self.load([key], direction, cap)
+        rows, complete = self._rows["into" if direction == "upstream" else "out_of"][key]
+        self._decide(rows)
+        return [self._edge(r) for r in rows if self._shown(r)], complete
+
+    def into(self, key: NodeKey) -> list[LineageEdge]:
+        """The shown edges into ``key``."""
+        return self.edges(key, "upstream")[0]
+
+    def out_of(self, key: NodeKey) -> list[LineageEdge]:
+        """The shown edges out of ``key``."""
+        return self.edges(key, "downstream")[0]
+
+    def remember(self, node: LineageNode) -> None:
+        """Know ``node`` (and its facts) even if no edge mentions it (a run with no inputs)."""
+        self.nodes[node.key] = node
 
     def latest_version(self, kind: str, name: str) -> int | None:
-        versions = [
-            k[2] for k in self.nodes if k[0] == kind and k[1] == name and isinstance(k[2], int)
-        ]
-        return max(versions) if versions else None
+        return self._registry.lineage_latest_version(kind, name)
 
 
-def _expand(
-    index: _Index, node: LineageNode, bound: int | None, direction: str
+def _steps(
+    edges: list[LineageEdge], bound: int | None, direction: str
 ) -> list[tuple[LineageEdge, LineageNode, int | None]]:
     """One hop: (edge, next node, next bound) for every edge allowed by the table-version bound.
 
@@ -165,8 +223,7 @@ def _expand(
     version belongs to sets the bound for the next hop.
     """
     out = []
-    edges = index.into if direction == "upstream" else index.out_of
-    for edge in edges.get(node.key, []):
+    for edge in edges:
         tv = edge.table_version
         if bound is not None and tv is not None:
             if direction == "upstream" and tv > bound:
@@ -179,23 +236,48 @@ def _expand(
     return out
 
 
+def _expand(
+    index: _Index, node: LineageNode, bound: int | None, direction: str
+) -> list[tuple[LineageEdge, LineageNode, int | None]]:
+    """Every hop from ``node`` (see :func:`_steps`)."""
+    return _steps(index.edges(node.key, direction)[0], bound, direction)
+
+
 def _walk(
-    index: _Index, root: LineageNode, direction: str, limit: int | None = None
+    index: _Index,
+    root: LineageNode,
+    direction: str,
+    limit: int | None = None,
+    depth: int | None = None,
 ) -> list[tuple[LineageNode, LineageEdge]]:
     """Breadth-first walk; (node, edge it was first reached by), each node once, root excluded;
-    stops after ``limit`` nodes (the nearest) when given."""
-    seen: set[tuple[tuple[str, str, int | None], int | None]] = set()
-    reached: dict[tuple[str, str, int | None], tuple[LineageNode, LineageEdge]] = {}
-    queue: deque[tuple[LineageNode, int | None]] = deque([(root, None)])
+    stops after ``limit`` nodes (the nearest) and ``depth`` hops when given. The edges of the
+    whole queue are read in one query when the walk reaches a node not read yet."""
+    seen: set[tuple[NodeKey, int | None]] = set()
+    reached: dict[NodeKey, tuple[LineageNode, LineageEdge]] = {}
+    queue: deque[tuple[LineageNode, int | None, int]] = deque([(root, None, 0)])
+    cap = None if limit is None else limit + 8  # edges read per node at first
+
+    def visit(edges: list[LineageEdge], bound: int | None, hops: int) -> None:
+        for edge, nxt, next_bound in _steps(edges, bound, direction):
+            if nxt.key != root.key and nxt.key not in reached:
+                reached[nxt.key] = (nxt, edge)
+            if depth is None or hops + 1 < depth:
+                queue.append((nxt, next_bound, hops + 1))
+
     while queue and (limit is None or len(reached) < limit):
-        node, bound = queue.popleft()
+        node, bound, hops = queue.popleft()
         if (node.key, bound) in seen:
             continue
         seen.add((node.key, bound))
-        for edge, nxt, next_bound in _expand(index, node, bound, direction):
-            if nxt.key != root.key and nxt.key not in reached:
-                reached[nxt.key] = (nxt, edge)
-            queue.append((nxt, next_bound))
+        if not index.loaded(node.key, direction, cap):
+            ahead = [n.key for n, _, _ in itertools.islice(queue, _BATCH)]
+            index.load([node.key, *ahead], direction, cap)
+        edges, complete = index.edges(node.key, direction, cap=cap)
+        visit(edges, bound, hops)
+        if not complete and (limit is None or len(reached) < limit):
+            # the first edges were not enough: the rest, in order, after those
+            visit(index.edges(node.key, direction)[0][len(edges) :], bound, hops)
     found = list(reached.values())
     return found if limit is None else found[:limit]
 
@@ -208,12 +290,22 @@ class LineageGraph:
     >>> print(lin)                                                           # doctest: +SKIP
     """
 
-    def __init__(self, index: _Index, root: LineageNode, *, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        index: _Index,
+        root: LineageNode,
+        *,
+        limit: int | None = None,
+        depth: int | None = None,
+    ) -> None:
         self._index = index
+        index.load([root.key], "upstream", 1)  # the root's facts, from its first edges
+        index.load([root.key], "downstream", 1)
         self.root = index.nodes.get(root.key, root)
         self.limit = limit  # at most this many nodes per direction (the nearest), if set
-        self._up = _walk(index, self.root, "upstream", limit)
-        self._down = _walk(index, self.root, "downstream", limit)
+        self.depth = depth  # at most this many hops each way, if set
+        self._up = _walk(index, self.root, "upstream", limit, depth)
+        self._down = _walk(index, self.root, "downstream", limit, depth)
 
     def upstream(self, kind: str | None = None) -> list[LineageNode]:
         """Everything this object was derived from (transitively), nearest first."""
@@ -237,9 +329,10 @@ class LineageGraph:
         runs = [n for n, _ in self._up if n.kind == RUN_KIND]
         if self.root.kind == RUN_KIND:
             runs.insert(0, self.root)
+        self._index.load([r.key for r in runs], "upstream")  # one query for all of them
         found: dict[str, dict[str, dict[str, Any]]] = {}
         for run in runs:
-            for edge in self._index.into.get(run.key, []):
+            for edge in self._index.into(run.key):
                 if edge.source.kind != "file":
                     continue
                 d = dict(edge.detail)
@@ -332,72 +425,12 @@ class LineageGraph:
         )
 
 
-def training_dataset_name(feature_view: str, feature_view_version: int) -> str:
-    """Lineage name of a training dataset: its feature view's ``<name>_v<version>``."""
-    return f"{feature_view}_v{feature_view_version}"
-
-
 def build(ctx: StoreContext) -> _Index:
-    """Index every run record of the store, plus the links the registry records themselves hold:
-    model -> training dataset (model registry) and feature group table versions -> training
-    dataset (training dataset records), so objects created outside a pipeline run still have
-    their lineage."""
-    index = _Index(r.body for r in ctx.registry.records(RUN_KIND))
-    for rec in ctx.registry.records("model"):
-        td = rec.body.get("training_dataset")
-        if not isinstance(td, dict) or not {"feature_view", "fv_version", "version"} <= set(td):
-            continue
-        source = index._node(
-            LineageNode(
-                "training_dataset",
-                training_dataset_name(str(td["feature_view"]), int(td["fv_version"])),
-                int(td["version"]),
-            )
-        )
-        target = index._node(LineageNode("model", rec.name, rec.version))
-        if not _linked(index, source, target):
-            index._edge(LineageEdge(source, target, (("via", "model registry"),)))
-    for rec in ctx.registry.records("training_dataset"):
-        _link_training_dataset(index, rec.name, rec.version, rec.body.get("table_versions"))
-        fv, fv_version = rec.body.get("feature_view"), rec.body.get("feature_view_version")
-        if isinstance(fv, str) and isinstance(fv_version, int):
-            source = index._node(LineageNode("feature_view", fv, fv_version))
-            target = index._node(LineageNode("training_dataset", rec.name, rec.version))
-            if not _linked(index, source, target):
-                index._edge(LineageEdge(source, target, (("via", "training dataset record"),)))
-    return index
-
-
-def _linked(index: _Index, source: LineageNode, target: LineageNode) -> bool:
-    """Is there already an edge source -> target, or source -> run -> target?"""
-    for edge in index.into.get(target.key, []):
-        if edge.source.key == source.key:
-            return True
-        if edge.source.kind == RUN_KIND and any(
-            e.source.key == source.key for e in index.into.get(edge.source.key, [])
-        ):
-            return True
-    return False
-
-
-def _link_training_dataset(index: _Index, name: str, version: int, table_versions: Any) -> None:
-    """Edges feature group @ table version -> training dataset, from the dataset's own record
-    (``table_versions``: ``{"<group>_v<version>": table version}``), unless a run reported
-    the same read."""
-    if not isinstance(table_versions, dict):
-        return
-    target = index._node(LineageNode("training_dataset", name, version))
-    if any(e.source.kind == RUN_KIND for e in index.into.get(target.key, [])):
-        return  # a run reported creating it, with what it read
-    known = {(e.source.key, e.table_version) for e in index.into.get(target.key, [])}
-    for key, tv in table_versions.items():
-        group, sep, group_version = str(key).rpartition("_v")
-        if not sep or not group_version.isdigit() or not isinstance(tv, int):
-            continue
-        source = index._node(LineageNode("feature_group", group, int(group_version)))
-        if (source.key, tv) not in known:
-            detail = (("table_version", tv), ("via", "training dataset record"))
-            index._edge(LineageEdge(source, target, detail))
+    """A lineage index of the store: it reads the registry's edge table as walks reach nodes
+    (run records, and the links model and training dataset records hold, so objects created
+    outside a pipeline run still have their lineage). Cheap to make; keep one for several
+    walks over the same state."""
+    return _Index(ctx.registry)
 
 
 _HANDLE_KINDS = {
@@ -447,28 +480,42 @@ def lineage(
     *,
     index: _Index | None = None,
     limit: int | None = None,
+    depth: int | None = None,
 ) -> LineageGraph:
     """The lineage of ``kind`` ``name`` ``version`` (latest version seen in runs when None).
 
     ``kind`` is ``"run"`` (name = run id), ``"feature_group"``, ``"training_dataset"``,
     ``"model"``, ``"prediction"``, ``"file"`` or any kind a service reported. ``index``: the
-    result of :func:`build` when the caller keeps one (it is only read); ``limit``: walk at
-    most that many nodes each way, nearest first (a page that draws a bounded graph).
+    result of :func:`build` when the caller keeps one; ``limit``: walk at most that many nodes
+    each way, nearest first (a page that draws a bounded graph); ``depth``: at most that many
+    hops each way.
     """
     index = build(ctx) if index is None else index
-    registered = [] if kind in (RUN_KIND, "file") else ctx.registry.records(kind, name)
-    if kind != RUN_KIND and kind != "file" and version is None:
-        version = index.latest_version(kind, name)
-        if version is None and registered:
-            version = max(r.version for r in registered)
-    key = (kind, name, version)
-    if key not in index.nodes and not any(r.version == version for r in registered):
+    if kind == RUN_KIND:
+        run = ctx.registry.get(RUN_KIND, name, 1)
+        if run is not None:
+            index.remember(LineageNode(RUN_KIND, name, None, _detail(run_info(run.body))))
+        exists = run is not None
+    else:
+        registered = [] if kind == "file" else ctx.registry.records(kind, name)
+        if kind != "file" and version is None:
+            version = index.latest_version(kind, name)
+            if version is None and registered:
+                version = max(r.version for r in registered)
+        index.load([(kind, name, version)], "upstream", 1)
+        index.load([(kind, name, version)], "downstream", 1)
+        exists = (kind, name, version) in index.nodes or any(
+            r.version == version for r in registered
+        )
+    if not exists:
         what = f"{kind} {name!r}" + ("" if version is None else f" version {version}")
-        known = sorted({n.name for n in index.nodes.values() if n.kind == kind})
+        known = ctx.registry.lineage_names(kind) if kind != RUN_KIND else []
+        if kind not in (RUN_KIND, "file") and not known:
+            known = sorted({r.name for r in ctx.registry.records(kind, name)})
         raise NotFoundError(
             f"No {what} is registered or recorded in any pipeline run. Known {kind} names: "
-            f"{known or sorted({r.name for r in registered}) or 'none'}. Check the name and "
+            f"{known or 'none'}. Check the name and "
             "version (e.g. fti lineage model delays:3; a training dataset is "
             "FEATURE_VIEW_vN:VERSION)."
         )
-    return LineageGraph(index, LineageNode(kind, name, version), limit=limit)
+    return LineageGraph(index, LineageNode(kind, name, version), limit=limit, depth=depth)

@@ -109,12 +109,13 @@ def _quality_alerts(ctx: StoreContext) -> list[dict[str, Any]]:
 
 
 def _monitors(ctx: StoreContext) -> list[dict[str, Any]]:
-    from fti.services import monitoring
+    from fti.ui.model_charts import monitor_runs
 
     out = []
     for r in ctx.registry.page(MONITOR_KIND, limit=50)[0]:
-        # the last stored run (monitor_run records, one per run)
-        last = monitoring.last_run(ctx, r.name) or {}
+        # the last stored run (monitor_run records, one per run: read only the newest)
+        newest = monitor_runs(ctx, r.name, limit=1)
+        last = newest[-1] if newest else {}
         alert = last.get("alert") if last else None
         drifted = ", ".join(last.get("drifted") or []) if last else ""
         out.append(

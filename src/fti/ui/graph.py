@@ -4,7 +4,6 @@ The template draws the result; every label goes through Jinja2's autoescape."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -33,28 +32,14 @@ class Layout:
 
 
 class LineageIndex:
-    """The lineage index of the store, rebuilt only when run, model or training dataset records
-    changed (a count and latest-change query per kind tells): building it reads every run
-    record, so a page that reuses it costs the same with 100 or 10,000 runs."""
-
-    KINDS = (RUN_KIND, "model", "training_dataset")
+    """The lineage of one object, bounded for drawing: a walk over the registry's indexed
+    edge table (a few queries per page, the same with 100 or 10,000 runs)."""
 
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
-        self._lock = threading.Lock()
-        self._fingerprint: tuple[Any, ...] | None = None
-        self._index: Any = None
 
     def graph(self, kind: str, name: str, version: int | None) -> LineageGraph:
-        fingerprint = tuple(self._ctx.registry.summary(k) for k in self.KINDS)
-        with self._lock:
-            if fingerprint != self._fingerprint:
-                self._index = lineage_graph.build(self._ctx)
-                self._fingerprint = fingerprint
-            index = self._index
-        return lineage_graph.lineage(
-            self._ctx, kind, name, version, index=index, limit=MAX_NODES_PER_SIDE + 1
-        )
+        return lineage_graph.lineage(self._ctx, kind, name, version, limit=MAX_NODES_PER_SIDE + 1)
 
 
 def object_href(kind: str, name: str, version: int | None) -> str | None:
@@ -119,6 +104,9 @@ def layout(graph: LineageGraph) -> Layout:
     to know whether there are more)."""
     up, down = graph.upstream(), graph.downstream()
     shown = [graph.root, *up[:MAX_NODES_PER_SIDE], *down[:MAX_NODES_PER_SIDE]]
+    sides = ["root"] + ["upstream"] * len(up[:MAX_NODES_PER_SIDE])
+    sides += ["downstream"] * len(down[:MAX_NODES_PER_SIDE])
+    side_of = {n.key: side for n, side in zip(shown, sides, strict=True)}
     hidden = len(up) > MAX_NODES_PER_SIDE or len(down) > MAX_NODES_PER_SIDE
     depth = _depths(graph)
     keys = {n.key for n in shown}
@@ -144,6 +132,8 @@ def layout(graph: LineageGraph) -> Layout:
                     "full": n.label(),
                     "kind": n.kind,
                     "root": n.key == graph.root.key,
+                    "side": side_of[n.key],
+                    "hops": abs(d),
                     "href": lineage_href(n),
                 }
             )

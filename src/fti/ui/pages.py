@@ -8,25 +8,23 @@ amount of data (the newest commits, the first rows of a table).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-import pyarrow as pa
 
 from fti._internal.liveness import effective_status
 from fti.backends.registry import Record
-from fti.services import feature_groups, model_registry
+from fti.services import model_registry
 from fti.services.context import StoreContext
 from fti.services.lineage_graph import RUN_KIND
-from fti.services.statistics import describe
+from fti.ui import model_charts
+from fti.ui.group_page import group_detail, group_rows
+from fti.ui.listing import PAGE_SIZE, Page, cell, iso
 
 __all__ = [
     "PAGE_SIZE",
-    "STATS_SAMPLE_ROWS",
     "Page",
+    "cell",
     "group_detail",
     "group_rows",
     "model_detail",
@@ -36,230 +34,11 @@ __all__ = [
     "view_rows",
 ]
 
-PAGE_SIZE = 25
-STATS_SAMPLE_ROWS = 10_000  # statistics on the group page describe at most this many rows
-SAMPLE_ROWS = 20
-SAMPLE_FILES = 8
-COMMITS = 20
 FG_KIND, FV_KIND, TD_KIND, MODEL_KIND = "feature_group", "feature_view", "training_dataset", "model"
 RUN_STATUSES = ("running", "succeeded", "failed", "died")
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of a listing: the rows, the total that matched and where this page starts."""
-
-    rows: list[dict[str, Any]]
-    total: int
-    offset: int
-    limit: int
-
-    @property
-    def next_offset(self) -> int | None:
-        return self.offset + self.limit if self.offset + self.limit < self.total else None
-
-    @property
-    def prev_offset(self) -> int | None:
-        return max(0, self.offset - self.limit) if self.offset > 0 else None
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    if isinstance(value, str) and value:
-        try:
-            return _iso(datetime.fromisoformat(value))
-        except ValueError:
-            return value
-    return "-"
-
-
-def cell(value: Any) -> str:
-    """A table cell as text (escaping is the template's job)."""
-    if value is None:
-        return "null"
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value[:32].hex() + ("…" if len(value) > 32 else "")
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=str)[:200]
-    return str(value)
-
-
-# ---------------------------------------------------------------------- feature groups
-
-
-def _latest_validation(ctx: StoreContext, name: str, version: int) -> str:
-    events = [
-        e
-        for e in ctx.registry.events(feature_groups.QUALITY_KIND, name, version)
-        if e.get("type") == "validation"
-    ]
-    if not events:
-        return "no checks"
-    failed = [r for r in events[-1].get("rules", []) if r.get("failed")]
-    return f"failed {len(failed)} rule(s)" if failed else "passed"
-
-
-def _table_facts(ctx: StoreContext, table: str) -> dict[str, Any]:
-    if not ctx.offline.exists(table):
-        return {"rows": 0, "last_commit": "-", "table_version": None}
-    s = ctx.offline.stats(table)
-    return {"rows": s.rows, "last_commit": _iso(s.last_commit), "table_version": s.version}
-
-
-def group_rows(ctx: StoreContext, *, q: str = "", offset: int = 0) -> Page:
-    """The feature groups list: one row per (name, version), searched by name."""
-    recs, total = ctx.registry.page(FG_KIND, offset=offset, limit=PAGE_SIZE, name_contains=q)
-    rows = []
-    for r in recs:
-        b = r.body
-        rows.append(
-            {
-                "name": r.name,
-                "version": r.version,
-                "description": b.get("description", ""),
-                "primary_key": ", ".join(b.get("primary_key", [])),
-                "online": bool(b.get("online")),
-                "deprecated": bool(b.get("deprecated")),
-                "validation": _latest_validation(ctx, r.name, r.version),
-                **_table_facts(ctx, f"{r.name}_v{r.version}"),
-            }
-        )
-    return Page(rows, total, offset, PAGE_SIZE)
-
-
-def _histogram(stats: Mapping[str, Any]) -> dict[str, Any] | None:
-    h = stats.get("histogram")
-    if not isinstance(h, dict) or not h.get("counts"):
-        return None
-    counts = [int(c) for c in h["counts"]]
-    edges = [float(e) for e in h["edges"]]
-    top = max(counts) or 1
-    width = 200 / len(counts)
-    bars = [
-        {
-            "x": round(i * width, 2),
-            "w": round(width - 1, 2),
-            "h": round(60 * c / top, 2),
-            "y": round(60 - 60 * c / top, 2),
-            "title": f"[{edges[i]:.4g}, {edges[i + 1]:.4g}): {c}",
-        }
-        for i, c in enumerate(counts)
-    ]
-    return {"bars": bars, "lo": f"{edges[0]:.4g}", "hi": f"{edges[-1]:.4g}"}
-
-
-def _sample(dataset: Any, names: list[str]) -> pa.Table:
-    """Up to :data:`STATS_SAMPLE_ROWS` rows from at most :data:`SAMPLE_FILES` data files, so
-    the page costs the same after 10 or 10,000 commits (many small files)."""
-    parts, rows = [], 0
-    for i, fragment in enumerate(dataset.get_fragments()):
-        if i >= SAMPLE_FILES or rows >= STATS_SAMPLE_ROWS:
-            break
-        part = fragment.scanner(schema=dataset.schema, columns=names).head(STATS_SAMPLE_ROWS - rows)
-        parts.append(part)
-        rows += part.num_rows
-    if not parts:
-        return pa.Table.from_pylist([], schema=pa.schema([dataset.schema.field(n) for n in names]))
-    return pa.concat_tables(parts)
-
-
-def group_detail(ctx: StoreContext, name: str, version: int) -> dict[str, Any]:
-    """Everything the group page shows (NotFoundError if it does not exist)."""
-    spec = feature_groups.get_spec(ctx, name, version, warn=False)
-    rec = ctx.registry.get(FG_KIND, name, version)
-    table = spec.key
-    out: dict[str, Any] = {
-        "spec": spec,
-        "deprecated": bool(rec is not None and rec.body.get("deprecated")),
-        "columns": [
-            {
-                "name": c.name,
-                "dtype": c.dtype,
-                "role": "primary key"
-                if c.name in spec.primary_key
-                else ("event time" if c.name == spec.event_time else "feature"),
-            }
-            for c in spec.columns
-        ],
-        "expectations": [e.describe() for e in spec.expectations],
-        **_table_facts(ctx, table),
-        "commits": [],
-        "sample": {"columns": [], "rows": []},
-        "stats": [],
-        "online_rows": None,
-    }
-    checks = [
-        e
-        for e in ctx.registry.events(feature_groups.QUALITY_KIND, name, version)
-        if e.get("type") == "validation"
-    ]
-    events = {e.get("table_version"): e for e in checks}
-    if ctx.offline.exists(table):
-        for c in ctx.offline.history(table, limit=COMMITS):
-            e = events.get(c["version"])
-            check = "-"
-            if e is not None:
-                failed = [r["rule"] for r in e.get("rules", []) if r.get("failed")]
-                check = f"failed: {', '.join(failed)}" if failed else "passed"
-                if e.get("quarantined"):
-                    check += f" ({e['quarantined']} quarantined)"
-            out["commits"].append({**c, "timestamp": _iso(c["timestamp"]), "validation": check})
-        dataset, _ = ctx.offline.dataset(table)
-        names = [n for n in dataset.schema.names if not n.startswith("_fti")]
-        sample = _sample(dataset, names)
-        out["sample"] = {
-            "columns": names,
-            "rows": [
-                [cell(v) for v in row.values()] for row in sample.slice(0, SAMPLE_ROWS).to_pylist()
-            ],
-        }
-        out["stats_rows"] = sample.num_rows
-        for col, s in describe(sample).items():
-            out["stats"].append(
-                {
-                    "name": col,
-                    **{
-                        k: "-" if s.get(k) is None else cell(s.get(k))
-                        for k in (
-                            "dtype",
-                            "count",
-                            "nulls",
-                            "distinct",
-                            "mean",
-                            "std",
-                            "min",
-                            "max",
-                        )
-                    },
-                    "histogram": _histogram(s),
-                }
-            )
-    if spec.online and spec.has_schema:
-        try:
-            out["online_rows"] = ctx.online.count(feature_groups.online_table(spec))
-        except Exception:
-            out["online_rows"] = "unavailable"
-    out["quarantined"] = sum(int(e.get("quarantined") or 0) for e in checks)
-    out["views"] = [
-        {"name": r.name, "version": r.version}
-        for r in ctx.registry.page(
-            FV_KIND, limit=100, body_contains=(f'"feature_group": {json.dumps(name)}',)
-        )[0]
-        if _uses(r.body.get("query", {}), name, version)
-    ]
-    return out
-
-
-def _uses(query: Mapping[str, Any], name: str, version: int) -> bool:
-    selections = [query.get("left", {})] + [j.get("selection", {}) for j in query.get("joins", [])]
-    return any(s.get("feature_group") == name and s.get("version") == version for s in selections)
+_iso = iso
 
 
 # ---------------------------------------------------------------------- feature views
@@ -431,7 +210,16 @@ def model_detail(
         return (1, float(value))
 
     versions.sort(key=key, reverse=desc)
+    views = {
+        (str(fv["name"]), int(fv["version"]))
+        for v in versions
+        if isinstance(fv := v["feature_view"], dict) and {"name", "version"} <= set(fv)
+    }
+    performance, performance_note = model_charts.performance_chart(ctx, name)
     return {
+        "performance": performance,
+        "performance_note": performance_note,
+        "drift": model_charts.drift_charts(ctx, name, views),
         "name": name,
         "versions": versions,
         "metric_names": metric_names,

@@ -84,6 +84,10 @@ class OfflineStore(Protocol):
     def stats(self, table: str) -> TableStats:
         """Row count, files and last commit, from metadata only."""
 
+    def head(self, table: str, rows: int, *, files: int = 8) -> pa.Table:
+        """Up to ``rows`` rows of the latest version read from at most ``files`` of its data
+        files: a preview that costs the same after 10 or 10,000 commits."""
+
     def history(self, table: str, *, limit: int = 20) -> list[dict[str, Any]]:
         """The newest ``limit`` commits, newest first: ``version``, ``timestamp`` (datetime),
         ``operation``, ``rows_added`` (None when the engine does not say) and ``metadata``

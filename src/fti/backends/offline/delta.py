@@ -458,6 +458,26 @@ class DeltaOfflineStore:
             self._check_readable(table, int(dt.version()))
         return dt.to_pyarrow_dataset(), int(dt.version())
 
+    @engine_errors("reading a preview of offline table {}", name_arg=1)
+    def head(self, table: str, rows: int, *, files: int = 8) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        with self._lock:  # the cached table: its file list is in memory
+            dt = self._latest(table)
+            paths = dt.get_add_actions(flatten=True).column("path").to_pylist()[: max(1, files)]
+            schema = pa.schema(dt.schema().to_arrow())
+        if not paths:
+            return schema.empty_table()
+        if self.s3 is None:
+            local = [str(Path(self.path(table)) / unquote(p)) for p in paths]
+            return ds.dataset(local, format="parquet", schema=schema).head(max(0, rows))
+        found = ds.dataset(
+            [unquote(p) for p in paths], format="parquet", schema=schema,
+            filesystem=self._table_fs(table),
+        )  # fmt: skip
+        return found.head(max(0, rows))
+
     @engine_errors("reading the statistics of offline table {}", name_arg=1)
     def stats(self, table: str) -> TableStats:
         fast = log_stats(self.path(table)) if self.s3 is None else None

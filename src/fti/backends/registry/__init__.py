@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fti.backends.registry.lineage_edges import EdgeRow, NodeKey
 
 __all__ = ["Record", "Registry"]
 
@@ -55,10 +58,12 @@ class Registry(Protocol):
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
         newest_first: bool = False,
+        name: str | None = None,
     ) -> tuple[list[Record], int]:
         """One page of a kind's records and how many match in all, for listings that must not
         load every record (the web UI). Ordered by name, version (``newest_first``: reversed,
         which for runs, whose ids start with their start time, is newest first).
+        ``name``: only that name's versions (e.g. the newest runs of one monitor);
         ``name_contains`` matches case-insensitively; each ``body_contains`` string must occur
         in the stored JSON text (e.g. ``'"status": "failed"'``)."""
 
@@ -85,6 +90,26 @@ class Registry(Protocol):
     ) -> list[tuple[str, int, dict[str, Any]]]:
         """The newest ``limit`` events of every record of a kind, newest first:
         ``(name, version, event)`` (the event as :meth:`events` returns it)."""
+
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]:
+        """The stored lineage edges into (``direction="into"``) or out of (``"out_of"``) any of
+        ``nodes`` (``(kind, name, version)``; version None for runs and files); ``per_node``:
+        only the first that many of each node (runs' edges by run id, then models', then
+        datasets'). The registry keeps them from the run, model and training dataset records
+        it stores (:mod:`fti.backends.registry.lineage_edges`), written with the record."""
+
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        """For each ``(source, target, any_run)``: did a run report the link -- an edge
+        between them, or a run that read ``source`` and wrote ``target``? With ``any_run``:
+        did any run write ``target``? (Decides which of a record's edges a walk shows.)"""
+
+    def lineage_latest_version(self, kind: str, name: str) -> int | None:
+        """The highest version of an object that any lineage edge mentions."""
+
+    def lineage_names(self, kind: str) -> list[str]:
+        """Names (the first 50, sorted) of the objects of a kind in lineage edges."""
 
     def close(self) -> None:
         """Release connections."""

@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from fti.backends.registry import Record
+from fti.backends.registry import sql_lineage as lineage
+from fti.backends.registry.lineage_edges import EdgeRow, NodeKey
 from fti.backends.registry.migrations import upgrade
 from fti.backends.registry.sql_errors import label, reason, retrying
 from fti.errors import BackendUnavailableError, ConflictError, NameConflictError
@@ -128,6 +130,7 @@ def _insert(
             updated_at=now,
         )
     )
+    lineage.replace_edges(conn, kind, name, version, body)  # same transaction as the record
 
 
 def _claim_name(conn: Connection, kind: str, name: str) -> None:
@@ -305,8 +308,11 @@ class SqlRegistry:
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
         newest_first: bool = False,
+        name: str | None = None,
     ) -> tuple[list[Record], int]:
         where = [objects.c.kind == kind]
+        if name is not None:
+            where.append(objects.c.name == name)
         if name_contains:
             where.append(
                 sa.func.lower(objects.c.name).contains(name_contains.lower(), autoescape=True)
@@ -367,6 +373,7 @@ class SqlRegistry:
                         f"{kind} {name!r} version {version} was changed concurrently "
                         f"(expected revision {revision}). Re-read it and try again."
                     )
+                lineage.replace_edges(conn, kind, name, version, body)
             return True
 
         def landed() -> bool | None:
@@ -385,6 +392,7 @@ class SqlRegistry:
                     conn.execute(
                         t.delete().where(t.c.kind == kind, t.c.name == name, t.c.version == version)
                     )
+                lineage.replace_edges(conn, kind, name, version, None)
 
         self._run(op, f"deleting {label(kind, name)} version {version}")
 
@@ -448,6 +456,36 @@ class SqlRegistry:
 
         rows = self._run(op, f"reading the newest {kind} events")
         return [(name, int(version), _event(at, body)) for name, version, at, body in rows]
+
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]:
+        def op() -> list[EdgeRow]:
+            with self._read() as conn:
+                return lineage.read_edges(conn, nodes, direction, per_node)
+
+        return self._run(op, f"reading the lineage edges of {len(nodes)} objects")
+
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        def op() -> list[bool]:
+            with self._read() as conn:
+                return lineage.reported(conn, links)
+
+        return self._run(op, f"reading the lineage of {len(links)} links")
+
+    def lineage_latest_version(self, kind: str, name: str) -> int | None:
+        def op() -> int | None:
+            with self._read() as conn:
+                return lineage.latest_version(conn, kind, name)
+
+        return self._run(op, f"reading the lineage of {label(kind, name)}")
+
+    def lineage_names(self, kind: str) -> list[str]:
+        def op() -> list[str]:
+            with self._read() as conn:
+                return lineage.names(conn, kind)
+
+        return self._run(op, f"listing the {kind} names in the lineage")
 
 
 def _event(at: datetime, body: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from fti.backends.registry import Record
+from fti.backends.registry.lineage_edges import NO_VERSION, EdgeRow, NodeKey
 from fti.backends.registry.migrations import HEAD, VERSION_TABLE
 from fti.config import mask_url
 from fti.errors import BackendUnavailableError, FtiError
@@ -63,6 +64,27 @@ def _record(row: tuple[Any, ...]) -> Record:
         revision=int(revision),
         created_at=_aware(created_at),
         updated_at=_aware(updated_at),
+    )
+
+
+_EDGE_COLUMNS = (
+    "id, src_kind, src_name, src_version, dst_kind, dst_name, dst_version, versioned, detail, "
+    "src_info, dst_info, owner_kind, owner_name, owner_version, seq"
+)
+
+
+def _edge(row: tuple[Any, ...]) -> EdgeRow:
+    (id_, sk, sn, sv, dk, dn, dv, versioned, detail, s_info, d_info, ok, on, ov, seq) = row
+    return EdgeRow(
+        source=(sk, sn, None if sv == NO_VERSION else int(sv)),
+        target=(dk, dn, None if dv == NO_VERSION else int(dv)),
+        detail=json.loads(detail),
+        source_info=json.loads(s_info),
+        target_info=json.loads(d_info),
+        versioned=versioned,
+        owner=(ok, on, int(ov)),
+        seq=int(seq),
+        id=int(id_),
     )
 
 
@@ -165,8 +187,12 @@ class SqliteReadonlyRegistry:
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
         newest_first: bool = False,
+        name: str | None = None,
     ) -> tuple[list[Record], int]:
         where, params = ["kind = ?"], [kind]
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
         if name_contains:
             where.append("lower(name) LIKE ? ESCAPE '/'")
             params.append(_like_contains(name_contains.lower()))
@@ -217,6 +243,72 @@ class SqliteReadonlyRegistry:
                 (kind, max(0, limit)),
             ).fetchall()
         return [(name, int(version), _event(at, body)) for name, version, at, body in rows]
+
+    # Lineage edges (the table of migration 0003; see fti.backends.registry.sql_lineage).
+
+    def lineage_edges(
+        self, nodes: list[NodeKey], *, direction: str, per_node: int | None = None
+    ) -> list[EdgeRow]:
+        side = "dst" if direction == "into" else "src"
+        sql = (
+            f"SELECT {_EDGE_COLUMNS} FROM fti_lineage_edges WHERE {side}_kind = ? AND "
+            f"{side}_name = ? AND {side}_version = ? "
+            "ORDER BY owner_rank, owner_name, owner_version, seq"
+        ) + ("" if per_node is None else f" LIMIT {int(per_node)}")
+        out: list[EdgeRow] = []
+        with self._read("reading lineage edges") as conn:
+            for kind, name, version in dict.fromkeys(nodes):
+                stored = NO_VERSION if version is None else version
+                out.extend(_edge(r) for r in conn.execute(sql, (kind, name, stored)))
+        return out
+
+    def lineage_reported(self, links: list[tuple[NodeKey, NodeKey, bool]]) -> list[bool]:
+        return [self._reported(s, t, any_run=a) for s, t, a in links]
+
+    def _reported(self, source: NodeKey, target: NodeKey, *, any_run: bool) -> bool:
+        s = (source[0], source[1], NO_VERSION if source[2] is None else source[2])
+        t = (target[0], target[1], NO_VERSION if target[2] is None else target[2])
+        into = "dst_kind = ? AND dst_name = ? AND dst_version = ? AND owner_kind = 'run'"
+        with self._read("reading lineage edges") as conn:
+            if any_run:
+                sql = f"SELECT 1 FROM fti_lineage_edges WHERE {into} LIMIT 1"
+                return conn.execute(sql, t).fetchone() is not None
+            direct = (
+                f"SELECT 1 FROM fti_lineage_edges WHERE {into} AND src_kind = ? AND "
+                "src_name = ? AND src_version = ? LIMIT 1"
+            )
+            if conn.execute(direct, (*t, *s)).fetchone() is not None:
+                return True
+            via = (
+                "SELECT 1 FROM fti_lineage_edges r JOIN fti_lineage_edges w ON "
+                "w.src_kind = r.dst_kind AND w.src_name = r.dst_name AND "
+                "w.src_version = r.dst_version WHERE r.src_kind = ? AND r.src_name = ? AND "
+                "r.src_version = ? AND r.dst_kind = 'run' AND w.dst_kind = ? AND "
+                "w.dst_name = ? AND w.dst_version = ? AND w.owner_kind = 'run' LIMIT 1"
+            )
+            return conn.execute(via, (*s, *t)).fetchone() is not None
+
+    def lineage_latest_version(self, kind: str, name: str) -> int | None:
+        found = []
+        with self._read("reading lineage edges") as conn:
+            for side in ("src", "dst"):
+                (v,) = conn.execute(
+                    f"SELECT max({side}_version) FROM fti_lineage_edges WHERE {side}_kind = ? "
+                    f"AND {side}_name = ? AND {side}_version != ?",
+                    (kind, name, NO_VERSION),
+                ).fetchone()
+                if v is not None:
+                    found.append(int(v))
+        return max(found) if found else None
+
+    def lineage_names(self, kind: str) -> list[str]:
+        with self._read("reading lineage edges") as conn:
+            rows = conn.execute(
+                "SELECT src_name AS name FROM fti_lineage_edges WHERE src_kind = ? UNION "
+                "SELECT dst_name FROM fti_lineage_edges WHERE dst_kind = ? ORDER BY name LIMIT 50",
+                (kind, kind),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     # Writes: the Registry protocol has them; a read-only registry refuses each one.
 
