@@ -25,14 +25,14 @@ from fti._internal.error_translation import engine_errors
 from fti._internal.frames import to_arrow
 from fti._internal.names import RESERVED_PREFIX, quote
 from fti.backends.compute.duckdb import DuckDBEngine, ParquetFiles
-from fti.backends.compute.spark import SparkEngine, spark_schema
+from fti.backends.compute.spark import SparkEngine, spark_schema, spark_session
 from fti.backends.offline import SEQ
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.feature_view import LabelSource
 from fti.definitions.fields import arrow_type
 from fti.definitions.on_demand import OnDemandFeature, compute_on_demand
 from fti.definitions.query import Query
-from fti.errors import MissingDependencyError, ValidationError
+from fti.errors import ValidationError
 from fti.planner.duckdb_pit import compile_pit
 from fti.planner.pit_plan import ROW, PitStatement
 from fti.planner.predicates import time_bounds, where_clause
@@ -436,30 +436,6 @@ def _corrected_left(
             params=params,
         ).to_arrow_table()
     return corrected
-
-
-def spark_session(engine: Any) -> Any:
-    """None for DuckDB; the SparkSession to use for ``engine="spark"`` or a session given."""
-    if engine is None or engine == "duckdb":
-        return None
-    if engine == "spark":
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError:
-            raise MissingDependencyError("pyspark", "spark", 'engine="spark"') from None
-        active = SparkSession.getActiveSession()
-        if active is not None:
-            return active
-        return (
-            SparkSession.builder.master("local[*]")
-            .config("spark.sql.session.timeZone", "UTC")
-            .getOrCreate()
-        )
-    if hasattr(engine, "sql") and hasattr(engine, "createDataFrame"):
-        return engine
-    raise ValidationError(
-        f"Unknown engine {engine!r}: use 'duckdb' (default), 'spark' or a SparkSession."
-    )
 
 
 def _run_on_spark(

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from fti._internal.s3_location import S3Location, is_s3
-from fti.errors import NotFoundError, ValidationError
+from fti.errors import MissingDependencyError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -27,6 +27,7 @@ __all__ = [
     "is_spark_frame",
     "s3a_options",
     "spark_schema",
+    "spark_session",
     "spark_to_arrow",
 ]
 
@@ -167,3 +168,27 @@ class SparkEngine:
         finally:
             for name in views:
                 self.spark.catalog.dropTempView(name)
+
+
+def spark_session(engine: Any) -> Any:
+    """None for DuckDB; the SparkSession to use for ``engine="spark"`` or a session given."""
+    if engine is None or engine == "duckdb":
+        return None
+    if engine == "spark":
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise MissingDependencyError("pyspark", "spark", 'engine="spark"') from None
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        return (
+            SparkSession.builder.master("local[*]")
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+    if hasattr(engine, "sql") and hasattr(engine, "createDataFrame"):
+        return engine
+    raise ValidationError(
+        f"Unknown engine {engine!r}: use 'duckdb' (default), 'spark' or a SparkSession."
+    )
