@@ -100,7 +100,7 @@ def test_every_list_show_status_command_prints_json_with_stable_keys(store: Path
     assert [(g["name"], g["rows"]) for g in fg_list] == [("flights", 16), ("weather", 2)]
     assert set(fg_list[0]) == {
         "name", "version", "primary_key", "event_time", "online", "ttl_seconds", "description",
-        "rows",
+        "tags", "rows",
     }  # fmt: skip
     shown = as_json("fg", "show", "weather")
     assert shown["description"] == LONG
