@@ -153,12 +153,13 @@ def insert(
             # table of another name) fails the insert with nothing written, instead of leaving
             # a commit the online store can never apply (and a group that no longer opens).
             ctx.online.ensure_table(feature_groups.online_table(spec))
-        with ThreadPoolExecutor(1, thread_name_prefix="fti-online-batch") as pool:
-            # The newest row per key is computed while the offline commit is written (both
-            # release the GIL); it reaches the online store only after that commit.
+        with ThreadPoolExecutor(2, thread_name_prefix="fti-insert") as pool:
+            # The newest row per key and the commit's profile are computed while the offline
+            # commit is written; the rows reach the online store only after that commit.
             pending: Future[pa.Table] | None = None
             if spec.online:
                 pending = pool.submit(materialization.online_batch, ctx.compute, spec, normalized)
+            profiled = pool.submit(profiles.prepare, spec, normalized)
             ctx.offline.create(spec.key, feature_groups.offline_schema(spec))
             version = ctx.offline.append(spec.key, normalized, metadata=checked.metadata)
             checked.finish(ctx, spec, version)
@@ -177,7 +178,7 @@ def insert(
                 )
                 materialization.catch_up(ctx, spec, upto=version)
             # After the online write (freshness first); a crash before it is healed lazily.
-            profiles.record(ctx, spec, normalized, version)
+            profiles.record(ctx, spec, normalized, version, prepared=profiled.result())
     compacted = compaction.auto_compact(ctx, spec)
     report = InsertReport(
         spec.name,

@@ -51,18 +51,45 @@ def enabled() -> bool:
     return os.environ.get("FTI_PROFILES", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def record(ctx: StoreContext, spec: FeatureGroupSpec, rows: pa.Table, version: int) -> None:
-    """Profile the rows commit ``version`` wrote and store the profile keyed to it.
+def prepare(spec: FeatureGroupSpec, rows: pa.Table) -> pa.Table | None:
+    """The profile rows of ``rows``, before their commit exists (table version -1, set by
+    :func:`record`); None when profiling is off or fails (the commit is then healed lazily).
+
+    Pure computation on an immutable table: an insert runs it in a thread while its offline
+    commit is written (the Parquet encoding releases the GIL; the sketch updates hold it)."""
+    if not enabled():
+        return None
+    try:
+        return profile_store.profile_rows(spec, rows, -1)
+    except Exception:
+        log.warning(
+            "Could not profile an insert into %s v%s", spec.name, spec.version, exc_info=True
+        )
+        return None
+
+
+def record(
+    ctx: StoreContext,
+    spec: FeatureGroupSpec,
+    rows: pa.Table,
+    version: int,
+    *,
+    prepared: pa.Table | None = None,
+) -> None:
+    """Store the profile of the rows commit ``version`` wrote (``prepared`` by :func:`prepare`,
+    else computed now), keyed to it.
 
     Runs after the data commit and never fails it: a commit left without a profile is profiled
-    by the next ``statistics()`` call. (Profiling in a thread while the rows are written was
-    measured slower on a busy 2-core machine: both want the CPU, and the sketch update holds
-    the GIL.)
+    by the next ``statistics()`` call.
     """
     if not enabled():
         return
     try:
-        stored = profile_store.profile_rows(spec, rows, version)
+        if prepared is None:
+            prepared = profile_store.profile_rows(spec, rows, version)
+        stored = prepared.set_column(
+            0, "table_version", pa.array([version] * prepared.num_rows, pa.int64())
+        )
         if version == 1:
             # Table version 0 is the creation commit (fti creates offline tables empty): its
             # marker goes with the first insert's profile, so no statistics() call has to
