@@ -47,6 +47,10 @@ def _fill(reg: SqlRegistry) -> None:
     reg.create("fg", "other%_x", 1, {"n": 9, "status": "ok"})
     reg.create("fg", "Upper/Slash", 3, {"status": "FAILED"})
     reg.create("fv", "Item_0", 1, {})
+    for i in range(9):
+        status = ("running", "failed", "succeeded")[i % 3]
+        run = reg.create("run", f"r{i}", 1, {"status": status, "pipeline": f"p{i % 2}"})
+    reg.update("run", "r8", 1, {"status": "failed", "pipeline": "p0"}, revision=run.revision)
     reg.create_next("model", "m", lambda v: {"v": v})
     for n in range(3):
         reg.add_event("fg", "Item_0", 2, {"type": "t", "n": n})
@@ -92,6 +96,21 @@ def test_every_read_returns_what_the_full_registry_returns(
     ]
     for kwargs in pages:
         assert fast.page("fg", **kwargs) == full.page("fg", **kwargs), kwargs  # type: ignore[arg-type]
+    runs = [
+        {"where": {"status": "failed"}, "limit": 10},
+        {"where": {"status": "failed"}, "limit": 2, "offset": 1, "newest_first": True},
+        {"where": {"status": "failed", "pipeline": "p0"}, "limit": 10},
+        {"where": {"pipeline": "p1"}, "name_contains": "R", "limit": 2, "newest_first": True},
+        {"where": {"status": "failed"}, "body_contains": ('"p1"',), "limit": 10},
+        {"where": {"status": "nope"}, "limit": 10},
+        {"where": {}, "limit": 3},
+    ]
+    for kwargs in runs:
+        assert fast.page("run", **kwargs) == full.page("run", **kwargs), kwargs  # type: ignore[arg-type]
+    assert fast.page("run", where={"status": "failed"}, limit=0)[1] == 4
+    for reg in (fast, full):
+        with pytest.raises(FtiError, match="'colour'"):
+            reg.page("run", where={"colour": "red"})
 
 
 def test_writes_are_refused_and_change_nothing(

@@ -264,14 +264,13 @@ def run_rows(
 ) -> Page:
     """Runs, newest first, filtered by pipeline and status. ``died`` is a ``running`` record
     whose writer is gone: those are selected as ``running`` and checked on this page."""
-    match: list[str] = []
+    where: dict[str, str] = {}
     if pipeline:
-        match.append(f'"pipeline": {json.dumps(pipeline)}')
+        where["pipeline"] = pipeline
     if status:
-        stored = "running" if status == "died" else status
-        match.append(f'"status": {json.dumps(stored)}')
+        where["status"] = "running" if status == "died" else status
     recs, total = ctx.registry.page(
-        RUN_KIND, offset=offset, limit=limit, body_contains=tuple(match), newest_first=True
+        RUN_KIND, offset=offset, limit=limit, where=where, newest_first=True
     )
     rows = [_run_row(r) for r in recs]
     if status in ("died", "running"):

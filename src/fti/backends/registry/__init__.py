@@ -6,7 +6,7 @@ compare-and-set updates, and an append-only event log per record (schema history
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -57,6 +57,7 @@ class Registry(Protocol):
         limit: int = 50,
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
+        where: Mapping[str, str] | None = None,
         newest_first: bool = False,
         name: str | None = None,
     ) -> tuple[list[Record], int]:
@@ -65,7 +66,10 @@ class Registry(Protocol):
         which for runs, whose ids start with their start time, is newest first).
         ``name``: only that name's versions (e.g. the newest runs of one monitor);
         ``name_contains`` matches case-insensitively; each ``body_contains`` string must occur
-        in the stored JSON text (e.g. ``'"status": "failed"'``)."""
+        in the stored JSON text (e.g. ``'"view": "v"'``, a scan of every body); ``where``:
+        top-level fields equal to the given strings, only the indexed ones of the kind
+        (:data:`fti.backends.registry.record_facts.FACT_KEYS`, e.g. a run's ``status`` and
+        ``pipeline``: an index range), ValidationError for any other."""
 
     def update(
         self, kind: str, name: str, version: int, body: dict[str, Any], *, revision: int

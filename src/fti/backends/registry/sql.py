@@ -6,7 +6,7 @@ import json
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,9 +17,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from fti.backends.registry import Record
+from fti.backends.registry import sql_facts as facts
 from fti.backends.registry import sql_lineage as lineage
 from fti.backends.registry.lineage_edges import EdgeRow, NodeKey
 from fti.backends.registry.migrations import upgrade
+from fti.backends.registry.record_facts import check_where
 from fti.backends.registry.sql_errors import label, reason, retrying
 from fti.errors import BackendUnavailableError, ConflictError, NameConflictError
 
@@ -131,6 +133,7 @@ def _insert(
         )
     )
     lineage.replace_edges(conn, kind, name, version, body)  # same transaction as the record
+    facts.replace_facts(conn, kind, name, version, body)
 
 
 def _claim_name(conn: Connection, kind: str, name: str) -> None:
@@ -307,25 +310,45 @@ class SqlRegistry:
         limit: int = 50,
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
+        where: Mapping[str, str] | None = None,
         newest_first: bool = False,
         name: str | None = None,
     ) -> tuple[list[Record], int]:
-        where = [objects.c.kind == kind]
+        pairs = check_where(kind, where)
+        conditions: list[Any] = []
+        rows_from: sa.FromClause
+        count_from: sa.FromClause
         if name is not None:
-            where.append(objects.c.name == name)
+            conditions.append(objects.c.name == name)
         if name_contains:
-            where.append(
+            conditions.append(
                 sa.func.lower(objects.c.name).contains(name_contains.lower(), autoescape=True)
             )
-        where.extend(objects.c.body.contains(text, autoescape=True) for text in body_contains)
-        order = (
-            (objects.c.name.desc(), objects.c.version.desc())
-            if newest_first
-            else (objects.c.name, objects.c.version)
-        )
-        q = sa.select(objects).where(*where).order_by(*order)
+        conditions.extend(objects.c.body.contains(text, autoescape=True) for text in body_contains)
+        if pairs:
+            # An index range of the facts, in (name, version) order, each joined to its record.
+            source, fact_conditions, first = facts.join_where(kind, pairs)
+            key = (first.c.name, first.c.version)
+            rows_from = source.join(
+                objects,
+                sa.and_(
+                    objects.c.kind == first.c.kind,
+                    objects.c.name == first.c.name,
+                    objects.c.version == first.c.version,
+                ),
+            )
+            where_all = [*fact_conditions, *conditions]
+            # Facts exist only for stored records: without other conditions the total is
+            # counted from the fact index alone.
+            count_from = rows_from if conditions else source
+        else:
+            key = (objects.c.name, objects.c.version)
+            rows_from = count_from = objects
+            where_all = [objects.c.kind == kind, *conditions]
+        order = tuple(c.desc() for c in key) if newest_first else key
+        q = sa.select(*objects.columns).select_from(rows_from).where(*where_all).order_by(*order)
         q = q.offset(max(0, offset)).limit(max(0, limit))
-        total_q = sa.select(sa.func.count()).select_from(objects).where(*where)
+        total_q = sa.select(sa.func.count()).select_from(count_from).where(*where_all)
 
         def op() -> tuple[list[Record], int]:
             with self._read() as conn:
@@ -374,6 +397,7 @@ class SqlRegistry:
                         f"(expected revision {revision}). Re-read it and try again."
                     )
                 lineage.replace_edges(conn, kind, name, version, body)
+                facts.replace_facts(conn, kind, name, version, body)
             return True
 
         def landed() -> bool | None:
@@ -393,6 +417,7 @@ class SqlRegistry:
                         t.delete().where(t.c.kind == kind, t.c.name == name, t.c.version == version)
                     )
                 lineage.replace_edges(conn, kind, name, version, None)
+                facts.replace_facts(conn, kind, name, version, None)
 
         self._run(op, f"deleting {label(kind, name)} version {version}")
 

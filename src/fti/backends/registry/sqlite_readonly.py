@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from fti.backends.registry import Record
 from fti.backends.registry.lineage_edges import NO_VERSION, EdgeRow, NodeKey
 from fti.backends.registry.migrations import HEAD, VERSION_TABLE
+from fti.backends.registry.record_facts import check_where
 from fti.config import mask_url
 from fti.errors import BackendUnavailableError, FtiError
 
@@ -186,31 +187,59 @@ class SqliteReadonlyRegistry:
         limit: int = 50,
         name_contains: str | None = None,
         body_contains: tuple[str, ...] = (),
+        where: Mapping[str, str] | None = None,
         newest_first: bool = False,
         name: str | None = None,
     ) -> tuple[list[Record], int]:
-        where, params = ["kind = ?"], [kind]
+        pairs = check_where(kind, where)
+        conditions: list[str] = []
+        params: list[Any] = []
         if name is not None:
-            where.append("name = ?")
+            conditions.append("o.name = ?")
             params.append(name)
         if name_contains:
-            where.append("lower(name) LIKE ? ESCAPE '/'")
+            conditions.append("lower(o.name) LIKE ? ESCAPE '/'")
             params.append(_like_contains(name_contains.lower()))
         for text in body_contains:
-            where.append("body LIKE ? ESCAPE '/'")
+            conditions.append("o.body LIKE ? ESCAPE '/'")
             params.append(_like_contains(text))
-        clause = " AND ".join(where)
-        order = "name DESC, version DESC" if newest_first else "name, version"
+        if pairs:
+            # As SqlRegistry.page: an index range of the facts (migration 0004), each fact
+            # joined to its record; the total from the facts alone when nothing else filters.
+            facts = "fti_facts f0"
+            fact_where, fact_params = [], []
+            for i, (key, value) in enumerate(pairs):
+                if i:
+                    facts += (
+                        f" JOIN fti_facts f{i} ON f{i}.name = f0.name AND f{i}.version = f0.version"
+                    )
+                fact_where.append(f"f{i}.kind = ? AND f{i}.key = ? AND f{i}.value = ?")
+                fact_params.extend([kind, key, value])
+            rows_from = (
+                f"{facts} JOIN fti_objects o ON o.kind = f0.kind AND o.name = f0.name AND "
+                "o.version = f0.version"
+            )
+            count_from = rows_from if conditions else facts
+            clause = " AND ".join([*fact_where, *conditions])
+            params = [*fact_params, *params]
+            key_cols = ("f0.name", "f0.version")
+        else:
+            rows_from = count_from = "fti_objects o"
+            clause = " AND ".join(["o.kind = ?", *conditions])
+            params = [kind, *params]
+            key_cols = ("o.name", "o.version")
+        order = ", ".join(f"{c} DESC" if newest_first else c for c in key_cols)
+        columns = ", ".join(f"o.{c}" for c in _COLUMNS.split(", "))
         with self._read(f"listing a page of {kind} records") as conn:
             conn.execute("BEGIN")  # one snapshot for the page and its total
             try:
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM fti_objects WHERE {clause} "
+                    f"SELECT {columns} FROM {rows_from} WHERE {clause} "
                     f"ORDER BY {order} LIMIT ? OFFSET ?",
                     [*params, max(0, limit), max(0, offset)],
                 ).fetchall()
                 (total,) = conn.execute(
-                    f"SELECT count(*) FROM fti_objects WHERE {clause}",
+                    f"SELECT count(*) FROM {count_from} WHERE {clause}",
                     params,
                 ).fetchone()
             finally:
