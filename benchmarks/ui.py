@@ -33,6 +33,7 @@ import sqlalchemy as sa
 import fti
 from fti.backends.registry.lineage_edges import edges_of
 from fti.backends.registry.sql import SqlRegistry, objects
+from fti.backends.registry.sql_facts import insert_facts, rows_of
 from fti.backends.registry.sql_lineage import insert_edges
 from fti.pipelines.runs import finish_run, start_run
 from fti.store import context_of
@@ -100,8 +101,9 @@ def bulk(registry: SqlRegistry, rows: list[tuple[str, str, int, dict[str, Any]]]
                 for k, n, v, b in rows
             ],
         )
-        # what the registry writes with each record: its lineage edges
+        # what the registry writes with each record: its lineage edges and indexed facts
         insert_edges(conn, [e for k, n, v, b in rows for e in edges_of(k, n, v, b)])
+        insert_facts(conn, [f for k, n, v, b in rows for f in rows_of(k, n, v, b)])
 
 
 def clone_catalog(registry: SqlRegistry, scale: float) -> None:
@@ -215,6 +217,8 @@ def main() -> None:
         baseline = measure(TestClient(bare), ["/"], args.repeat)["/"]
         few = measure(client, paths, args.repeat)
         clone_runs(registry, runs // 10, runs)
+        # the filtered pages list every clone they should (failed: every 10th)
+        assert registry.page("run", where={"status": "failed"}, limit=0)[1] == (runs + 9) // 10
         flights = fs.get_feature_group("flights", version=1)
         for i in range(198):  # 200 commits in all
             flights.insert(
