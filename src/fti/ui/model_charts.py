@@ -119,7 +119,8 @@ def line_chart(
             else ("end" if i == len(x) - 1 else "middle"),
         }
         for i in shown
-        if i == len(x) - 1 or len(x) - 1 - i >= every / 2  # no overlap with the last label
+        # The first and last labels hang inward from the edges: keep the inner ones clear.
+        if i in (0, len(x) - 1) or (i >= 1.5 * every and len(x) - 1 - i >= 1.5 * every)
     ]
     columns = ["x", *(name for name, _, _ in series)] + (["flagged"] if marks else [])
     rows = [
