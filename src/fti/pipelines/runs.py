@@ -108,28 +108,8 @@ def start_run(
     )
 
 
-def finish_run(
-    ctx: StoreContext,
-    record: StartedRun,
-    *,
-    status: str,
-    error: str | None,
-    inputs: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-    steps: list[dict[str, Any]] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> StartedRun:
-    """Store the outcome (compare-and-set on the record written by :func:`start_run`)."""
-    return runs.finish(
-        ctx,
-        record,
-        status=status,
-        error=error,
-        inputs=inputs,
-        outputs=outputs,
-        steps=steps,
-        extra=extra,
-    )
+#: Store a run's outcome (compare-and-set on the record written by :func:`start_run`).
+finish_run = runs.finish
 
 
 def get_run(ctx: StoreContext, run_id: str) -> PipelineRun:
