@@ -112,18 +112,7 @@ def start_run(
 finish_run = runs.finish
 
 
-def get_run(ctx: StoreContext, run_id: str) -> PipelineRun:
-    """A run by id, or by a unique prefix of its id."""
-    return runs.get(ctx, run_id)
-
-
-def list_runs(
-    ctx: StoreContext,
-    *,
-    pipeline: str | None = None,
-    kind: str | None = None,
-    status: str | None = None,
-    limit: int | None = None,
-) -> list[PipelineRun]:
-    """Runs, newest first, optionally filtered."""
-    return runs.list_runs(ctx, pipeline=pipeline, kind=kind, status=status, limit=limit)
+#: A run by id, or by a unique prefix of its id.
+get_run = runs.get
+#: Runs, newest first, optionally filtered by pipeline, kind and status.
+list_runs = runs.list_runs
