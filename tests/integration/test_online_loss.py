@@ -120,7 +120,7 @@ def test_partial_and_full_loss_are_reported_and_rebuilt(prefix: str, tmp_path: P
     # Partial loss: 37 keys deleted behind fti's back (as an eviction would).
     gone = sorted(want)[::8][:37]
     client = _redis(0)
-    assert client.delete(*[f"{prefix}:weather_v1:k:{k}" for k in gone]) == 37
+    assert client.delete(*[f"{prefix}:weather_v1:r:{k}" for k in gone]) == 37
     client.close()
     exact = _status(root, url, "--exact")["check"]
     assert (exact["exact"], exact["checked"], exact["missing"]) == (True, 300, 37)

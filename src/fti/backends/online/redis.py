@@ -1,30 +1,41 @@
-"""Redis online store: one hash per entity key per feature group version.
+"""Redis online store: one string per entity key per feature group version.
 
 Layout (``P`` = the store's key prefix, ``T`` = the table name, e.g. ``weather_v1``)::
 
-    P:T:k:<key>      hash  _fti_et, _fti_seq, one field per non-null feature
-    P:T:m:count      int   number of entity hashes (kept by the same scripts that write them)
-    P:T:m:applied    set   offline table versions this store holds
-    P:T:m:synced     str   the marker: set once the store holds every applied version's rows;
+    P:T:r:<key>      str   the row: a 40-digit header (event time and ingestion order), then
+                           each feature in definition order: ``<bytes>:<text>``, or ``~`` if null
+    P:T:n:count      int   number of rows (kept by the same scripts that write them)
+    P:T:n:applied    set   offline table versions this store holds
+    P:T:n:synced     str   the marker: set once the store holds every applied version's rows;
                            in the same database as the data, so a FLUSHDB removes both
     P:_lock:T        str   held while one process heals the table (SET NX PX, token-checked)
 
-A null feature is an absent field, so None and NaN stay distinct (NaN is stored as ``nan``).
-``<key>`` is the key value for a one-column key and ``<len>:<value>`` per column for composite
-keys, so ``(1, "23")`` and ``(12, "3")`` never collide. The newer-wins rule runs inside Redis
-(a Lua script compares ``(et, seq)`` exactly, as int64, without going through doubles), and the
-version mark is set by the script that writes the last rows of an upsert. Reads are one
-pipelined ``HMGET`` round trip per call. A hash per key keeps the small-hash (listpack) encoding,
-and the key count per table is a counter rather than a key scan.
+The header is the event time and the ingestion order, each an int64 moved to an unsigned 64-bit
+number (``x + 2**63``, order kept) in 20 zero-padded decimal digits, so the newer-wins rule runs
+inside Redis on exact integers (a Lua script compares four 10-digit numbers; doubles would round
+int64). A row is built by Arrow for a whole batch and written with one ``SET ... GET`` per key:
+a new key or a newer row costs one command inside the script, an older row is put back.
 
-TTL is applied at read time by the caller, as for every online store; the hashes do not expire,
+A null feature is ``~`` and NaN is ``3:nan``, so None and NaN stay distinct. Features are
+positional: a feature group version only ever gains features at the end (``add_features``), so
+a row written with a narrower definition reads the later features as null, and a reader with a
+narrower definition ignores the fields past its own. ``<key>`` is the key value for a one-column
+key and ``<len>:<value>`` per column for composite keys, so ``(1, "23")`` and ``(12, "3")``
+never collide. Reads are one ``GET`` (one key) or one ``MGET`` (many keys) round trip.
+
+Stores written by fti before this layout (one hash per key under ``P:T:k:``, marks under
+``P:T:m:``) have no marker in this one: the first open restores the rows from the offline
+table, and ``fti online rebuild NAME`` (a drop of ``P:T:*``) frees the old keys.
+
+TTL is applied at read time by the caller, as for every online store; the rows do not expire,
 so a rebuild from the offline table reproduces exactly the same keys.
 
-Operations: run Redis with ``maxmemory-policy noeviction`` (an evicted hash would silently
-drop a key and skew the count; fti rebuilds, Redis must not guess), and a single primary (with
-replicas if wanted): the scripts touch many keys at once, which Redis Cluster only allows within
-one hash slot. After data loss, ``fti online rebuild NAME`` (or simply opening the feature
-group, which replays the offline versions the store lacks) restores the exact state.
+Operations: Redis 6.2 or newer (``SET ... GET``); run it with ``maxmemory-policy noeviction``
+(an evicted row would silently drop a key and skew the count; fti rebuilds, Redis must not
+guess), and a single primary (with replicas if wanted): the scripts touch many keys at once,
+which Redis Cluster only allows within one hash slot. After data loss, ``fti online rebuild
+NAME`` (or simply opening the feature group, which replays the offline versions the store
+lacks) restores the exact state.
 """
 
 from __future__ import annotations
@@ -38,7 +49,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
-import msgpack  # type: ignore[import-untyped]
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -51,69 +61,38 @@ __all__ = ["RedisOnlineStore"]
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ROWS_PER_CALL = 1000  # rows per script call: short enough not to block Redis for long
 _ROWS_PER_ROUND = 50_000  # rows encoded while Redis runs the previous round's scripts
-_SCAN_COUNT = 1000
-_ET_B = ET.encode()
-_SEQ_B = SEQ.encode()
+_SCAN_COUNT = 10_000
+_HEADER = 40  # digits: event time, then ingestion order, each 20
+_HALF = 20
+_FLIP = 1 << 63  # int64 + 2**63 -> uint64, order kept
+_NULL = 126  # b"~"
+_COLON = 58  # b":"
 
-# KEYS[1] count key, KEYS[2] applied set, KEYS[3..] entity hashes (one per row).
-# ARGV[1] version to mark ('' for none), ARGV[2] a MessagePack array, column-major:
-# [feature names, et per row, seq per row, values of feature 1 per row, ...]. Every value is a
-# string (integers in decimal: Lua numbers are doubles and would round int64); nil is null.
+# KEYS[1] count key, KEYS[2] applied set, KEYS[3..] row keys; ARGV[1] version to mark ('' for
+# none), ARGV[r + 1] the row for KEYS[r + 2]. A row starts with 40 digits: the event time and
+# the ingestion order as unsigned 20-digit decimals; (et, seq) order is the order of those digits,
+# compared as four 10-digit numbers (each exact in a Lua double; no locale-dependent string
+# comparison). SET ... GET writes and returns the old row in one command; an older row than the
+# stored one is put back, so the stored row is always the greatest ever written.
 _UPSERT_LUA = """
-local function split(s)
-  -- an int64 in decimal -> (high, low) doubles, both exact: value = high * 1e9 + low
-  local neg = string.byte(s, 1) == 45
-  if neg then s = string.sub(s, 2) end
-  local n = #s
-  local hi, lo = 0, tonumber(s)
-  if n > 9 then
-    hi = tonumber(string.sub(s, 1, n - 9))
-    lo = tonumber(string.sub(s, n - 8))
+local function newer(a, b)
+  for i = 1, 31, 10 do
+    local x, y = tonumber(string.sub(a, i, i + 9)), tonumber(string.sub(b, i, i + 9))
+    if x ~= y then return x > y end
   end
-  if neg then return -hi, -lo end
-  return hi, lo
+  return false
 end
-local function compare(a, b)
-  -- -1, 0, 1 for int64 decimals a < b, a == b, a > b
-  if a == b then return 0 end
-  local a1, a2 = split(a)
-  local b1, b2 = split(b)
-  if a1 ~= b1 then return a1 > b1 and 1 or -1 end
-  if a2 ~= b2 then return a2 > b2 and 1 or -1 end
-  return 0
-end
-local d = cmsgpack.unpack(ARGV[2])
-local names, ets, seqs = d[1], d[2], d[3]
-local nf = #names
 local changed, created = 0, 0
-for r = 1, #KEYS - 2 do
-  local key = KEYS[r + 2]
-  local e, s = ets[r], seqs[r]
-  local old = redis.call('HMGET', key, '_fti_et', '_fti_seq')
-  local write = true
-  if old[1] then
-    local c = compare(e, old[1])
-    if c == 0 then c = compare(s, old[2]) end
-    write = c > 0
-  else
+for r = 3, #KEYS do
+  local key, row = KEYS[r], ARGV[r - 1]
+  local old = redis.call('SET', key, row, 'GET')
+  if not old then
     created = created + 1
-  end
-  if write then
-    if old[1] then redis.call('DEL', key) end
-    local t = {'_fti_et', e, '_fti_seq', s}
-    for j = 1, nf do
-      local v = d[3 + j][r]
-      if v ~= nil then
-        t[#t + 1] = names[j]
-        t[#t + 1] = v
-        if #t >= 7000 then
-          redis.call('HSET', key, unpack(t))
-          t = {}
-        end
-      end
-    end
-    if #t > 0 then redis.call('HSET', key, unpack(t)) end
     changed = changed + 1
+  elseif newer(row, old) then
+    changed = changed + 1
+  else
+    redis.call('SET', key, old)
   end
 end
 if created > 0 then redis.call('INCRBY', KEYS[1], created) end
@@ -121,7 +100,7 @@ if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return changed
 """
 
-# KEYS[1] count key, KEYS[2..] entity hashes to delete.
+# KEYS[1] count key, KEYS[2..] row keys to delete.
 _DELETE_LUA = """
 local n = 0
 for k = 2, #KEYS do n = n + redis.call('DEL', KEYS[k]) end
@@ -193,29 +172,44 @@ class _Prepared:
 
     def __init__(self, prefix: str, table: OnlineTable) -> None:
         self.table = table
-        self.hash_prefix = f"{prefix}:{table.name}:k:"
-        self.count_key = f"{prefix}:{table.name}:m:count"
-        self.applied_key = f"{prefix}:{table.name}:m:applied"
-        self.synced_key = f"{prefix}:{table.name}:m:synced"
-        self.pattern = f"{prefix}:{table.name}:*"
+        self.row_prefix = f"{prefix}:{table.name}:r:"
+        self.count_key = f"{prefix}:{table.name}:n:count"
+        self.applied_key = f"{prefix}:{table.name}:n:applied"
+        self.synced_key = f"{prefix}:{table.name}:n:synced"
+        self.pattern = f"{prefix}:{table.name}:*"  # this layout's keys and the older one's
         self.lock_key = f"{prefix}:_lock:{table.name}"  # outside the pattern: drop keeps it
-        self.fields = [_ET_B, _SEQ_B, *(f.encode() for f in table.feature_names)]
         self.decoders = [_raw_decoder(t) for _, t in table.features]
         self.composite = len(table.keys) > 1
 
     def key(self, values: Sequence[Any]) -> str:
         if not self.composite:
-            return self.hash_prefix + _key_part(values[0])
+            return self.row_prefix + _key_part(values[0])
         parts = [_key_part(v) for v in values]
-        return self.hash_prefix + "".join(f"{len(p)}:{p}" for p in parts)
+        return self.row_prefix + "".join(f"{len(p)}:{p}" for p in parts)
 
-    def decode(self, raw: Sequence[Any]) -> tuple[Any, ...] | None:
-        if raw[0] is None:
+    def decode(self, raw: Any) -> tuple[Any, ...] | None:
+        """A stored row -> ``(et, seq, *features)``; fields past the row's end are null."""
+        if raw is None:
             return None
-        out: list[Any] = [int(raw[0]), int(raw[1])]
-        for fn, b in zip(self.decoders, raw[2:], strict=True):
-            out.append(None if b is None else fn(b))
+        out: list[Any] = [int(raw[:_HALF]) - _FLIP, int(raw[_HALF:_HEADER]) - _FLIP]
+        pos, end = _HEADER, len(raw)
+        for fn in self.decoders:
+            if pos >= end or raw[pos] == _NULL:
+                out.append(None)
+                pos += 1
+                continue
+            colon = raw.index(_COLON, pos)
+            start = colon + 1
+            pos = start + int(raw[pos:colon])
+            out.append(fn(raw[start:pos]))
         return tuple(out)
+
+
+def _order_text(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """int64 -> 20 zero-padded decimal digits of ``x + 2**63``: text order is integer order."""
+    unsigned = pc.cast(col, pa.uint64(), safe=False)  # two's complement bits, reinterpreted
+    flipped = pc.bit_wise_xor(unsigned, pa.scalar(_FLIP, pa.uint64()))
+    return pc.utf8_lpad(pc.cast(flipped, pa.string()), width=_HALF, padding="0")
 
 
 def _as_text(col: pa.ChunkedArray | pa.Array, dtype: str) -> pa.ChunkedArray | pa.Array:
@@ -298,32 +292,35 @@ class RedisOnlineStore:
         self._prep(table)
 
     # ------------------------------------------------------------------ writes
-    def _calls(self, p: _Prepared, batch: pa.Table) -> list[tuple[list[str], list[Any]]]:
-        """The script calls (keys, args) that write ``batch``, ``_ROWS_PER_CALL`` rows each."""
+    def _rows(self, p: _Prepared, batch: pa.Table) -> tuple[list[str], list[bytes]]:
+        """The row keys and the stored rows of ``batch``, built by Arrow for the whole batch."""
         table = p.table
-        n = batch.num_rows
-        parts: list[Any] = [p.hash_prefix]
+        parts: list[Any] = [p.row_prefix]
         for k, t in table.keys:
             text = _as_text(batch.column(k), t)
             if p.composite:
                 parts += [pc.cast(pc.utf8_length(text), pa.string()), ":"]
             parts.append(text)
-        keys = pc.binary_join_element_wise(*parts, "").to_pylist()
-        ets = _as_text(batch.column(ET), "int64").to_pylist()
-        seqs = _as_text(batch.column(SEQ), "int64").to_pylist()
-        columns = [
-            _as_text(batch.column(f), t).to_pylist() if f in batch.column_names else [None] * n
-            for f, t in table.features
+        keys = pc.binary_join_element_wise(*parts, "")
+        fields: list[Any] = [_order_text(batch.column(ET)), _order_text(batch.column(SEQ))]
+        for f, t in table.features:
+            if f not in batch.column_names:
+                fields.append("~")
+                continue
+            text = _as_text(batch.column(f), t)
+            size = pc.cast(pc.binary_length(text), pa.string())
+            fields.append(pc.fill_null(pc.binary_join_element_wise(size, text, ":"), "~"))
+        rows = pc.cast(pc.binary_join_element_wise(*fields, ""), pa.binary())
+        return keys.to_pylist(), rows.to_pylist()
+
+    def _calls(self, p: _Prepared, batch: pa.Table) -> list[tuple[list[str], list[Any]]]:
+        """The script calls (keys, args) that write ``batch``, ``_ROWS_PER_CALL`` rows each."""
+        keys, rows = self._rows(p, batch)
+        head = [p.count_key, p.applied_key]
+        return [
+            (head + keys[s : s + _ROWS_PER_CALL], [b"", *rows[s : s + _ROWS_PER_CALL]])
+            for s in range(0, max(len(keys), 1), _ROWS_PER_CALL)
         ]
-        names = table.feature_names
-        calls: list[tuple[list[str], list[Any]]] = []
-        for start in range(0, max(n, 1), _ROWS_PER_CALL):
-            stop = min(start + _ROWS_PER_CALL, n)
-            blob = msgpack.packb(
-                [names, ets[start:stop], seqs[start:stop], *(c[start:stop] for c in columns)]
-            )
-            calls.append(([p.count_key, p.applied_key, *keys[start:stop]], [b"", blob]))
-        return calls
 
     def _run(self, calls: list[tuple[list[str], list[Any]]]) -> int:
         """Pipelined script calls, one round trip; returns the rows they changed."""
@@ -359,10 +356,10 @@ class RedisOnlineStore:
 
     def delete(self, table: OnlineTable, keys: Sequence[tuple[Any, ...]]) -> int:
         p = self._prep(table)
-        hashes = list(dict.fromkeys(p.key(k) for k in keys))
+        rows = list(dict.fromkeys(p.key(k) for k in keys))
         total = 0
-        for start in range(0, len(hashes), _ROWS_PER_CALL):
-            total += int(self._delete(keys=[p.count_key, *hashes[start : start + _ROWS_PER_CALL]]))
+        for start in range(0, len(rows), _ROWS_PER_CALL):
+            total += int(self._delete(keys=[p.count_key, *rows[start : start + _ROWS_PER_CALL]]))
         return total
 
     def mark_applied(self, table: OnlineTable, versions: Iterable[int]) -> None:
@@ -426,8 +423,7 @@ class RedisOnlineStore:
     ) -> list[tuple[Any, ...] | None]:
         p = self._prep(table)
         if len(keys) == 1:
-            return [p.decode(self._client.hmget(p.key(keys[0]), p.fields))]
-        pipe = self._client.pipeline(transaction=False)
-        for k in keys:
-            pipe.hmget(p.key(k), p.fields)
-        return [p.decode(raw) for raw in pipe.execute()]
+            return [p.decode(self._client.get(p.key(keys[0])))]
+        if not keys:
+            return []
+        return [p.decode(raw) for raw in self._client.mget([p.key(k) for k in keys])]
