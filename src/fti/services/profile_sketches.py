@@ -115,8 +115,12 @@ def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
         return ColumnProfile(kind, nulls=nulls, non_finite=non_finite)
     if kind == "temporal":  # when, not how much: no moments or quantiles
         return ColumnProfile(kind, count=n, nulls=nulls, min=float(arr.min()), max=float(arr.max()))
-    # Sorted input makes the KLL update ~1.5x faster, and its guarantee holds for any order.
-    arr.sort()
+    if kind == "integer":
+        arr.sort()  # for the distinct values below
+        low, high = float(arr[0]), float(arr[-1])
+    else:
+        # No sort: it would cost more than the ~1.5x it saves the KLL update.
+        low, high = float(arr.min()), float(arr.max())
     mean = float(arr.mean())
     m2 = float(np.square(arr - mean).sum())
     kll = ds.kll_doubles_sketch(KLL_K)
@@ -137,8 +141,8 @@ def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
         count=n,
         nulls=nulls,
         non_finite=non_finite,
-        min=float(arr[0]),
-        max=float(arr[-1]),
+        min=low,
+        max=high,
         mean=mean,
         m2=m2,
         kll=kll.serialize(),

@@ -123,6 +123,43 @@ def _days(spec: FeatureGroupSpec, rows: pa.Table) -> np.ndarray | None:
     return days
 
 
+def _per_day(
+    rows: pa.Table, skip: tuple[str, ...], order: np.ndarray, bounds: list[int]
+) -> list[dict[str, ColumnProfile]]:
+    """The profile of each day's rows, ``order`` being a stable sort of the rows by day and
+    ``bounds`` the start of each day in it (and the end).
+
+    One column at a time, put in day order into one reused buffer: numeric columns without
+    nulls are scattered by numpy (``out[position] = values``: reading in row order and writing
+    one run per day is cache-friendly, several times faster than gathering ``values[order]``,
+    which jumps through memory for every row); other columns are taken by Arrow."""
+    n = len(order)
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n, dtype=np.int64)
+    buffers: dict[np.dtype[Any], np.ndarray] = {}
+    days: list[dict[str, ColumnProfile]] = [{} for _ in range(len(bounds) - 1)]
+    for name, col in zip(rows.column_names, rows.columns, strict=True):
+        if name == SEQ or name in skip:
+            continue
+        typ = col.type
+        kind = column_kind(typ)
+        plain = pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_timestamp(typ)
+        if plain and not col.null_count:
+            values = (col.cast(pa.int64()) if pa.types.is_timestamp(typ) else col).to_numpy()
+            out = buffers.get(values.dtype)
+            if out is None:
+                out = buffers[values.dtype] = np.empty(n, values.dtype)
+            out[position] = values
+            ordered: pa.Array = pa.array(out)
+            if pa.types.is_timestamp(typ):
+                ordered = ordered.cast(typ)
+        else:
+            ordered = col.take(pa.array(order)).combine_chunks()
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            days[i][name] = profile_column(pa.chunked_array([ordered.slice(lo, hi - lo)]), kind)
+    return days
+
+
 def whole_table_rows(table: pa.Table, version: int) -> pa.Table:
     """Profile rows of a whole table in one bucket (e.g. a training dataset split)."""
     n = table.num_rows
@@ -152,15 +189,17 @@ def profile_rows(spec: FeatureGroupSpec, rows: pa.Table | None, version: int) ->
     elif days.min() == days.max():
         out = _rows_of(version, pid, int(days[0]), rows.num_rows, table_profile(rows, skip=skip))
     else:
-        order = np.argsort(days, kind="stable")
+        low = int(days.min())
+        if int(days.max()) - low < 2**16:
+            # Day offsets fit 16 bits: numpy's stable sort of them is a radix sort, O(n).
+            order = np.argsort((days - low).astype(np.uint16), kind="stable")
+        else:
+            order = np.argsort(days, kind="stable")
         sorted_days = days[order]
         cuts = np.flatnonzero(np.diff(sorted_days)) + 1
         bounds = [0, *cuts.tolist(), len(order)]
-        ordered = rows.take(pa.array(order))
-        per_day: list[dict[str, ColumnProfile]] = []
-        for lo, hi in itertools.pairwise(bounds):
-            part = table_profile(ordered.slice(lo, hi - lo), skip=skip)
-            per_day.append(part)
+        per_day = _per_day(rows, skip, order, bounds)
+        for (lo, hi), part in zip(itertools.pairwise(bounds), per_day, strict=True):
             out += _rows_of(version, pid, int(sorted_days[lo]), hi - lo, part)
         total = {name: merge_profiles([p[name] for p in per_day]) for name in per_day[0]}
         out += _rows_of(version, pid, None, rows.num_rows, total)

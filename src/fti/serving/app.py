@@ -38,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fti.errors import NotFoundError
 from fti.serving.auth import ANY_SCOPE, TokenStore
+from fti.serving.batching import Batcher
 from fti.serving.docs import install_docs
 from fti.serving.limits import (
     DEFAULT_READ_TIMEOUT,
@@ -53,7 +54,7 @@ from fti.serving.log_spool import SpoolLogWriter
 from fti.serving.metrics import Metrics
 from fti.serving.prediction_log import PredictionLogWriter
 from fti.serving.readiness import Readiness
-from fti.serving.runtime import LogTarget, ModelRef, PlanGetter, Runtime, Served
+from fti.serving.runtime import LogTarget, ModelRef, PlanGetter, PredictCall, Runtime, Served
 from fti.serving.schemas import (
     PredictRequest,
     PredictResponse,
@@ -92,6 +93,10 @@ class ServerState:
         # threads would only add switches, and one keeps SQLite connections and models to a
         # single thread. Each process (worker) has its own.
         self._work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fti-work")
+        # Predict requests that arrive while the work thread is busy go to it together.
+        self.batcher: Batcher[PredictCall, dict[str, Any]] = Batcher(
+            self._work, runtime.predict_many
+        )
 
     async def run(self, call: Callable[[], T]) -> T:
         """``call()`` on the work thread, without blocking the event loop."""
@@ -297,16 +302,10 @@ def create_app(
                 f"This server serves model {served.model_name!r}, not {name!r}. POST to "
                 f"/v1/models/{served.model_name}/predict."
             )
-        # Store lookups and the model run on the server's work thread: the event loop keeps
-        # accepting, parsing and answering meanwhile.
-        out = await state.run(
-            partial(
-                runtime.predict,
-                body.entities,
-                body.request,
-                return_features=body.return_features,
-                request_id=request.state.request_id,
-            )
+        # Store lookups and the model run on the server's work thread, for the requests that
+        # arrived together at once: the event loop keeps accepting, parsing and answering.
+        out = await state.batcher.submit(
+            PredictCall(body.entities, body.request, body.return_features, request.state.request_id)
         )
         metrics.predictions(len(body.entities))
         return _json(out)

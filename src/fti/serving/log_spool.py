@@ -5,8 +5,8 @@ the log feature groups.
 Why a second process: a Delta commit (Arrow conversion, the transaction log, Rust threads)
 takes tens of milliseconds of CPU, much of it holding the GIL, and a commit in a thread of the
 serving process stalled the event loop for as long (p99 106-113 ms at 8 connections instead of
-17 ms without logging). In the serving process the log costs a deque append per request and,
-once per interval, JSON-encoding the rows and one file write.
+17 ms without logging). In the serving process the log costs JSON-encoding each request's
+rows on the work thread and, once per interval, joining them and one file write.
 
 Durability:
 
@@ -46,7 +46,6 @@ __all__ = ["SPOOL_SUFFIX", "SpoolLogWriter", "spool_dir", "spool_line"]
 log = logging.getLogger("fti.serving")
 
 SPOOL_SUFFIX = ".jsonl"
-_Item = tuple[str, int, list[LogRow]]
 
 
 _encode = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
@@ -106,7 +105,7 @@ class SpoolLogWriter:
         self._commit_seconds = commit_seconds
         self._max_queue = max_queue
         self._on_drop = on_drop or (lambda n: None)
-        self._queue: collections.deque[_Item] = collections.deque()
+        self._queue: collections.deque[list[str]] = collections.deque()
         self._id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
         self._wake = threading.Event()
@@ -129,13 +128,16 @@ class SpoolLogWriter:
         return len(self._queue)
 
     def submit(self, fv_name: str, fv_version: int, rows: list[LogRow]) -> bool:
-        """Queue the rows of one request; False (and counted) if the queue is full or closed."""
+        """Queue the rows of one request, JSON-encoded now (by the caller's thread, a little per
+        request, rather than all at once by the spool thread, which would hold the GIL for
+        tens of milliseconds each interval and stall the event loop meanwhile); False (and
+        counted) if the queue is full or closed."""
         if not rows:
             return True
         if self._closed or len(self._queue) >= self._max_queue:
             self._count_dropped(len(rows))
             return False
-        self._queue.append((fv_name, fv_version, rows))
+        self._queue.append([spool_line(fv_name, fv_version, row) for row in rows])
         return True
 
     def close(self, timeout: float = 60.0) -> None:
@@ -183,8 +185,7 @@ class SpoolLogWriter:
             return
         lines: list[str] = []
         for _ in range(n):
-            fv_name, fv_version, rows = self._queue.popleft()
-            lines.extend(spool_line(fv_name, fv_version, row) for row in rows)
+            lines.extend(self._queue.popleft())
         self._seq += 1
         name = f"{self._id}-{self._seq:09d}"
         tmp = self.spool / f".{name}.tmp"

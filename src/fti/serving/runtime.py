@@ -29,6 +29,7 @@ __all__ = [
     "LogTarget",
     "ModelRef",
     "PlanGetter",
+    "PredictCall",
     "Runtime",
     "Served",
     "VectorSource",
@@ -52,6 +53,7 @@ class VectorSource(Protocol):
     def problems(self) -> list[str]:
         """Why vectors cannot be built now (empty when they can)."""
         ...
+
     def online_problems(self) -> list[str]: ...
 
 
@@ -101,6 +103,16 @@ class Served:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # False: vectors with missing values are refused (422) before the model sees them.
     handles_missing: bool = False
+
+
+@dataclass(frozen=True)
+class PredictCall:
+    """One predict request: its entities, request parameters and options."""
+
+    entities: Sequence[Mapping[str, Any]]
+    request: Mapping[str, Any]
+    return_features: bool = False
+    request_id: str | None = None
 
 
 Loader = Callable[[], Served]
@@ -192,30 +204,87 @@ class Runtime:
         return_features: bool = False,
         request_id: str | None = None,
     ) -> dict[str, Any]:
-        served = self.current()
-        rid = request_id or uuid.uuid4().hex
-        batch = served.plan.compute(entities, request, allow_missing=self.allow_missing)
+        call = PredictCall(entities, request, return_features, request_id)
+        return self._predict(self.current(), [call])[0]
+
+    def predict_many(self, calls: Sequence[PredictCall]) -> list[dict[str, Any] | Exception]:
+        """The answers to several requests, with one pass of online lookups and one model call
+        for all their entities (what the server does with the requests that arrived while the
+        previous ones were computed). Each answer is what :meth:`predict` gives for that request
+        alone; if the batch fails (a bad entity, a missing value), each request is answered
+        alone, so only the ones at fault get their error."""
+        try:
+            served = self.current()
+        except Exception as e:
+            return [e] * len(calls)
+        if len(calls) > 1:
+            try:
+                return list(self._predict(served, calls))
+            except Exception:  # noqa: S110 - answered one by one below, each with its error
+                pass
+        out: list[dict[str, Any] | Exception] = []
+        for call in calls:
+            try:
+                out.append(self._predict(served, [call])[0])
+            except Exception as e:
+                out.append(e)
+        return out
+
+    def _predict(self, served: Served, calls: Sequence[PredictCall]) -> list[dict[str, Any]]:
+        entities: Sequence[Mapping[str, Any]]
+        requests: Mapping[str, Any] | list[Mapping[str, Any]]
+        if len(calls) == 1:
+            entities, requests = calls[0].entities, calls[0].request
+        else:
+            entities = [e for c in calls for e in c.entities]
+            requests = [c.request for c in calls for _ in c.entities]
+        batch = served.plan.compute(entities, requests, allow_missing=self.allow_missing)
         if not served.handles_missing:
             refuse_missing(served.model_name, served.model_version, entities, batch)
         predictions, probabilities = served.predict(batch.vectors)
+        now = datetime.now(UTC)
+        answers: list[dict[str, Any]] = []
+        start = 0
+        for call in calls:
+            stop = start + len(call.entities)
+            answers.append(
+                self._answer(served, call, batch, predictions, probabilities, start, stop, now)
+            )
+            start = stop
+        return answers
+
+    def _answer(
+        self,
+        served: Served,
+        call: PredictCall,
+        batch: VectorBatch,
+        predictions: list[Any],
+        probabilities: list[Any] | None,
+        start: int,
+        stop: int,
+        now: datetime,
+    ) -> dict[str, Any]:
+        """The answer (and the log rows) of one request: positions ``start:stop`` of ``batch``."""
+        rid = call.request_id or uuid.uuid4().hex
+        preds = predictions[start:stop]
+        probs = None if probabilities is None else probabilities[start:stop]
         if self.submit_log is not None:
-            now = datetime.now(UTC)
             rows = [
                 LogRow(
                     request_id=rid,
                     position=i,
                     logged_at=now,
-                    entity=entities[i],
-                    request=request,
-                    features=batch.features[i],
-                    transformed=dict(zip(batch.names, batch.vectors[i], strict=True)),
-                    prediction=predictions[i],
-                    probability=None if probabilities is None else probabilities[i],
+                    entity=call.entities[i],
+                    request=call.request,
+                    features=batch.features[start + i],
+                    transformed=dict(zip(batch.names, batch.vectors[start + i], strict=True)),
+                    prediction=preds[i],
+                    probability=None if probs is None else probs[i],
                     model_name=served.model_name,
                     model_version=served.model_version,
                     training_dataset_version=served.training_dataset_version,
                 )
-                for i in range(len(entities))
+                for i in range(stop - start)
             ]
             self.submit_log(served.fv_name, served.fv_version, rows)
         out: dict[str, Any] = {
@@ -225,16 +294,17 @@ class Runtime:
             "feature_view": served.fv_name,
             "feature_view_version": served.fv_version,
             "training_dataset_version": served.training_dataset_version,
-            "predictions": json_safe(predictions),
+            "predictions": json_safe(preds),
         }
-        if probabilities is not None:
-            out["probabilities"] = json_safe(probabilities)
-        if batch.missing:
-            out["missing"] = batch.missing
-        if return_features:
+        if probs is not None:
+            out["probabilities"] = json_safe(probs)
+        missing = [i - start for i in batch.missing if start <= i < stop]
+        if missing:
+            out["missing"] = missing
+        if call.return_features:
             out["feature_names"] = batch.names
-            out["features"] = json_safe(batch.vectors)
-            out["untransformed"] = json_safe(batch.features)
+            out["features"] = json_safe(batch.vectors[start:stop])
+            out["untransformed"] = json_safe(batch.features[start:stop])
         return out
 
     def plan(
