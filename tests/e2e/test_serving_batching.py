@@ -135,7 +135,8 @@ def test_a_batch_without_bad_requests_is_one_model_call_and_logs_every_row(
     answers = runtime.predict_many(calls)
     app.state.fti.close()
     assert seen == [12]
-    assert [a["request_id"] for a in answers if isinstance(a, dict)] == [c.request_id for c in calls]
+    ids = [a["request_id"] for a in answers if isinstance(a, dict)]
+    assert ids == [c.request_id for c in calls]
     assert [len(rows) for _, _, rows in logged] == [2] * 6
     for call, (_, _, rows) in zip(calls, logged, strict=True):
         assert [(r.request_id, r.position, dict(r.entity)) for r in rows] == [
