@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import json
 import os
@@ -86,6 +87,10 @@ def serve(
             "read features and predictions. Add --auth (and create a token with: fti token "
             "create --scope predict), or bind 127.0.0.1."
         )
+    if workers == 1:
+        # No garbage collection while the server loads: app_from_env (in this process) turns it
+        # back on, with what was loaded frozen out of its sight (fti.serving.app).
+        gc.disable()
     # One request predicts a few rows: an OpenMP pool per worker only adds contention.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:

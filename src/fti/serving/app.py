@@ -19,6 +19,7 @@ Routes (every one except ``/healthz`` and ``/readyz`` needs a token when auth is
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from fti.errors import NotFoundError
 from fti.serving.auth import ANY_SCOPE, TokenStore
 from fti.serving.batching import Batcher
 from fti.serving.docs import install_docs
+from fti.serving.fast_predict import FastPredict
 from fti.serving.limits import (
     DEFAULT_READ_TIMEOUT,
     BodyLimitMiddleware,
@@ -88,6 +90,7 @@ class ServerState:
         self.writer = writer
         self.tokens = tokens
         self.closed = False
+        self.fast_answers = 0  # predict requests answered below FastAPI (fast_predict)
         self.readiness = Readiness()  # checks behind /readyz; more can be added
         # One thread does the store and model work of requests: the work holds the GIL, so more
         # threads would only add switches, and one keeps SQLite connections and models to a
@@ -170,6 +173,7 @@ def create_app(
     plan_getter: PlanGetter | None = None,
     read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     log_spool: bool = False,
+    fast_path: bool = True,
 ) -> FastAPI:
     """Build the app for ``fs`` serving ``model_ref`` (``NAME``, ``NAME@ALIAS``,
     ``NAME:VERSION``). The model and its feature view are loaded now, so a bad reference fails
@@ -177,6 +181,8 @@ def create_app(
     ``read_timeout``: seconds a request body may take to arrive (408 after that).
     ``log_spool``: log predictions through a spool folder committed by a child process
     (``fti serve`` does; see :mod:`fti.serving.log_spool`) instead of a thread of this process.
+    ``fast_path=False``: every predict request goes through FastAPI (see
+    :mod:`fti.serving.fast_predict`; the answers are the same, only slower).
 
     >>> app = create_app(fti.connect(), "delays@production", auth=True)      # doctest: +SKIP
     """
@@ -250,7 +256,8 @@ def create_app(
         route = request.scope.get("route")
         metrics.error(getattr(route, "path", None) or "unrouted", kind)
 
-    _install_error_handlers(app, on_error, PathRedactor.for_store(fs.config))
+    public = PathRedactor.for_store(fs.config)
+    _install_error_handlers(app, on_error, public)
     # Without auth the routes carry no dependency at all (nothing to solve per request).
     need: dict[str, list[Any]] = {
         s: [Depends(_auth_dependency(state, s))] if auth else []
@@ -368,6 +375,9 @@ def create_app(
         return JSONResponse(app.openapi())
 
     install_docs(app, title="fti model server", dependencies=need[ANY_SCOPE])
+    predict_route = next(r for r in app.routes if getattr(r, "name", None) == "predict")
+    if fast_path:
+        app.add_middleware(FastPredict, state=state, route=predict_route, public=public)
     app.add_middleware(BodyLimitMiddleware, read_timeout=read_timeout)
     app.add_middleware(_Observe, metrics=metrics)
     return app
@@ -417,10 +427,24 @@ def app_from_env() -> FastAPI:
     # Python; every socket call of the event loop then waits up to the switch interval to get
     # it back (5 ms by default). 0.5 ms bounds that wait.
     sys.setswitchinterval(0.0005)
+    # No garbage collection while the app is built (`fti serve` turned it off even earlier):
+    # full collections over the growing heap cost ~0.4 s of the start. Then everything loaded
+    # (modules, the model, plans), which lives as long as the worker, is frozen out of the
+    # collector's sight, so a full collection scans only what requests allocate. Otherwise
+    # each one walked the whole heap with the GIL held: pauses of 20-140 ms (the p99 tail).
+    gc.disable()
+    try:
+        app = _app_from_config(json.loads(os.environ[ENV_CONFIG]))
+        gc.freeze()
+    finally:
+        gc.enable()
+    return app
+
+
+def _app_from_config(config: dict[str, Any]) -> FastAPI:
     from fti.serving.workers import exit_with_parent
     from fti.store import connect
 
-    config = json.loads(os.environ[ENV_CONFIG])
     supervisor = config.get("supervisor_pid")
     if supervisor is not None and int(supervisor) != os.getpid():
         exit_with_parent(int(supervisor))  # a worker of `fti serve --workers N`

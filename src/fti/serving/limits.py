@@ -43,6 +43,7 @@ __all__ = [
     "MAX_REQUEST_KEYS",
     "BodyLimitMiddleware",
     "PathRedactor",
+    "error_response",
     "install_error_handlers",
 ]
 
@@ -322,15 +323,7 @@ def install_error_handlers(
 
     @app.exception_handler(FtiError)
     async def _fti(request: Request, exc: FtiError) -> JSONResponse:
-        on_error(request, type(exc).__name__)
-        if exc.http_status >= 500:
-            log.error("request %s failed: %s", _request_id(request), exc)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-        return JSONResponse(
-            error_body(type(exc).__name__, public(str(exc)), _request_id(request)),
-            exc.http_status,
-            headers=headers,
-        )
+        return _render(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -342,12 +335,26 @@ def install_error_handlers(
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        on_error(request, "InternalError")
-        rid = _request_id(request)
-        log.exception("request %s failed", rid)
-        return JSONResponse(
-            error_body(
-                "InternalError", f"Internal error; the server log has the details ({rid}).", rid
-            ),
-            500,
-        )
+        return _render(request, exc)
+
+    def _render(request: Request, exc: Exception) -> JSONResponse:
+        kind, status, body, headers = error_response(exc, _request_id(request), public)
+        on_error(request, kind)
+        return JSONResponse(body, status, headers=headers)
+
+
+def error_response(
+    exc: Exception, request_id: str | None, public: Callable[[str], str]
+) -> tuple[str, int, dict[str, Any], dict[str, str] | None]:
+    """``(kind, status, body, headers)`` of the response to ``exc``: an ``FtiError`` gets its
+    ``http_status`` and its message (cleaned by ``public``), anything else a 500 with the
+    request id only (the details go to the server log)."""
+    if isinstance(exc, FtiError):
+        kind = type(exc).__name__
+        if exc.http_status >= 500:
+            log.error("request %s failed: %s", request_id, exc)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+        return kind, exc.http_status, error_body(kind, public(str(exc)), request_id), headers
+    log.error("request %s failed", request_id, exc_info=exc)
+    message = f"Internal error; the server log has the details ({request_id})."
+    return "InternalError", 500, error_body("InternalError", message, request_id), None
