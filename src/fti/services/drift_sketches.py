@@ -35,7 +35,6 @@ from typing import Any
 import datasketches as ds
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as pds
 
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.services import profiles
@@ -70,6 +69,8 @@ class Sketched:
     def partial_of(self, data: Any) -> Any:
         """``data`` (an Arrow dataset) filtered to the partial days (row groups outside them
         are skipped by their statistics)."""
+        import pyarrow.dataset as pds  # not at import: it imports pandas (~0.3 s)
+
         t = pa.timestamp("us", tz="UTC")
         expr: Any = None
         for lo, hi in self.partial:

@@ -17,7 +17,6 @@ from urllib.parse import unquote
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
@@ -138,6 +137,8 @@ def upsert_chunks(
 def _local_parquet(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -> str | None:
     """``read_parquet([...])`` over the dataset's files if they are local (DuckDB's own reader
     is several times faster than scanning an Arrow dataset), else None."""
+    import pyarrow.dataset as ds  # not at import: it imports pandas (~0.3 s)
+
     if not isinstance(dataset, ds.FileSystemDataset):
         return None
     base = Path(ctx.offline.path(spec.key))

@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.frames import to_arrow
@@ -39,6 +38,9 @@ from fti.planner.predicates import time_bounds, where_clause
 from fti.planner.spark_pit import compile_pit_spark
 from fti.services.context import StoreContext
 from fti.services.pit_execution import execute_pit
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 __all__ = [
     "KNOWN",
@@ -230,6 +232,8 @@ def _relation(
 
 def _local_files(ctx: StoreContext, table: str, dataset: ds.Dataset) -> list[str] | None:
     """The dataset's files as local paths, if the offline store is a local folder."""
+    import pyarrow.dataset as ds  # not at import: it imports pandas (~0.3 s)
+
     if not isinstance(dataset, ds.FileSystemDataset):
         return None
     base = Path(ctx.offline.path(table))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import tempfile
 import threading
 import weakref
@@ -23,16 +24,26 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
 from fti.errors import ConfigError
 
-__all__ = ["DuckDBConfig", "DuckDBEngine", "ParquetFiles", "parse_sql"]
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
+
+def is_arrow_dataset(obj: object) -> bool:
+    """``isinstance(obj, pyarrow.dataset.Dataset)`` without importing ``pyarrow.dataset``
+    (~0.3 s: it imports pandas), which fti loads only when it first needs it: an object can
+    only be a dataset once the module is loaded."""
+    module = sys.modules.get("pyarrow.dataset")
+    return module is not None and isinstance(obj, module.Dataset)
+
+__all__ = ["DuckDBConfig", "DuckDBEngine", "ParquetFiles", "is_arrow_dataset", "parse_sql"]
 
 ENV_MEMORY_LIMIT = "FTI_DUCKDB_MEMORY_LIMIT"
 ENV_THREADS = "FTI_DUCKDB_THREADS"
@@ -187,7 +198,7 @@ class DuckDBEngine:
         if isinstance(frame, duckdb.DuckDBPyRelation):
             table: pa.Table = frame.to_arrow_table()
             return table
-        if isinstance(frame, ds.Dataset):
+        if is_arrow_dataset(frame):
             return frame.to_table()
         if isinstance(frame, pa.Table):
             return frame
