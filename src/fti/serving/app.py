@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -71,6 +71,10 @@ __all__ = ["PUBLIC_PATHS", "ServerState", "app_from_env", "create_app"]
 log = logging.getLogger("fti.serving")
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+# Request ids: 32 hex digits, as a uuid4's, made of a random prefix per process and a counter
+# (os.urandom per request was a system call; the ids only need to be unique, not secret).
+_ID_PREFIX = os.urandom(8).hex()
+_request_counter = itertools.count()  # next() on it is atomic: any thread may take an id
 ENV_CONFIG = "FTI_SERVE_CONFIG"
 T = TypeVar("T")
 
@@ -127,7 +131,7 @@ class _Observe:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        rid = uuid.uuid4().hex
+        rid = f"{_ID_PREFIX}{next(_request_counter):016x}"
         scope.setdefault("state", {})["request_id"] = rid
         status = 500
 

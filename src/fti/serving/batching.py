@@ -1,8 +1,9 @@
 """Requests that arrive together are computed together.
 
 The event loop hands each predict request to a :class:`Batcher`. If the work thread is idle,
-the request goes to it at once (a lone request waits for nothing); while it is busy, requests
-queue, and when it finishes, everything queued goes to it as one batch: one pass of online
+the request goes to it at the end of the loop's current turn, with the requests parsed in the
+same turn (a lone request waits for nothing); while it is busy, requests queue, and when it
+finishes, everything queued goes to it as one batch: one pass of online
 lookups and one model call for all their entities, one thread hop, one wake-up of the loop.
 Under load a batch holds the requests that arrived during the previous one, so the per-request
 costs that do not grow with entities (the hop, the model call's fixed cost, the lookups'
@@ -39,6 +40,7 @@ class Batcher(Generic[C, R]):
         self._max = max_items
         self._pending: list[tuple[C, asyncio.Future[R]]] = []
         self._busy = False
+        self._scheduled = False
         self.batches = 0  # batches run (for tests and metrics)
         self.calls = 0
 
@@ -46,11 +48,17 @@ class Batcher(Generic[C, R]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((call, future))
-        if not self._busy:
-            self._start(loop)
+        if not self._busy and not self._scheduled:
+            # At the end of this turn of the loop, after the other requests that arrived with
+            # this one (a burst of responses brings a burst of requests) have been parsed.
+            self._scheduled = True
+            loop.call_soon(self._start, loop)
         return await future
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        if self._busy:
+            return
         taken = [(c, f) for c, f in self._pending[: self._max] if not f.cancelled()]
         del self._pending[: self._max]
         if not taken:
