@@ -228,6 +228,16 @@ def create_app(
         for failure in state.readiness.failures():
             # The server starts anyway (the cause may be fixed while it runs); /readyz says 503.
             log.warning("not ready: %s", failure.reason)
+    metrics.gauge(
+        "fti_predict_batches_total",
+        "Batches of predict requests computed together (requests / batches: the mean size).",
+        lambda: float(state.batcher.batches),
+    )
+    metrics.gauge(
+        "fti_predict_batched_requests_total",
+        "Predict requests computed in those batches.",
+        lambda: float(state.batcher.calls),
+    )
     if writer is not None:
         metrics.gauge(
             "fti_prediction_log_queue_depth",
@@ -245,7 +255,7 @@ def create_app(
         yield
         state.close()
 
-    app = FastAPI(
+    app = _ServedApp(
         title="fti model server",
         version="1",
         description="Predictions and feature vectors from an fti feature store.",
@@ -380,11 +390,27 @@ def create_app(
 
     install_docs(app, title="fti model server", dependencies=need[ANY_SCOPE])
     predict_route = next(r for r in app.routes if getattr(r, "name", None) == "predict")
+    inner: Callable[[Scope, Receive, Send], Awaitable[None]] = partial(FastAPI.__call__, app)
     if fast_path:
-        app.add_middleware(FastPredict, state=state, route=predict_route, public=public)
-    app.add_middleware(BodyLimitMiddleware, read_timeout=read_timeout)
-    app.add_middleware(_Observe, metrics=metrics)
+        inner = FastPredict(inner, state=state, route=predict_route, public=public)
+    app.fti_outer = _Observe(BodyLimitMiddleware(inner, read_timeout=read_timeout), metrics)
     return app
+
+
+class _ServedApp(FastAPI):
+    """The model server's FastAPI app, with fti's own layers (request id and metrics, body
+    limits, the predict fast path) outside FastAPI's middleware stack: a predict request
+    answered by the fast path never enters FastAPI (its error and telemetry middlewares cost
+    ~30 us per request). The layers handle their own errors."""
+
+    fti_outer: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outer = self.fti_outer
+        if outer is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await outer(scope, receive, send)
 
 
 def _add_model_checks(readiness: Readiness, runtime: Runtime) -> None:
