@@ -1,14 +1,18 @@
-"""A prediction log row through the spool (``spool_line`` in the server, ``decode_line`` in the
-committer) becomes exactly the record the in-process writer commits (``encode``)."""
+"""A prediction log row through the spool (``spool_record`` in the server, the committer's
+reading of a spool file) becomes exactly the record the in-process writer commits (``encode``),
+also through the JSON lines of older servers and the JSON fallback for values MessagePack
+cannot hold."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fti.services.prediction_logs import LogRow, encode
-from fti.serving.log_committer import decode_line
-from fti.serving.log_spool import spool_line
+from fti.serving.log_committer import _records, decode_line
+from fti.serving.log_spool import LEGACY_SUFFIX, SPOOL_SUFFIX, spool_line, spool_record
 
 ROWS = [
     LogRow(
@@ -43,8 +47,15 @@ ROWS = [
 ]
 
 
-def test_a_row_through_the_spool_is_the_record_the_thread_writer_commits() -> None:
-    for row in ROWS:
-        key, record = decode_line(spool_line("view", 2, row))
-        assert key == ("view", 2)
-        assert record == encode(row)
+def test_a_row_through_the_spool_is_the_record_the_thread_writer_commits(tmp_path: Path) -> None:
+    rows = [*ROWS, replace(ROWS[0], request_id="big", entity={"k": 2**70})]  # beyond 64 bits
+    spooled = tmp_path / f"a{SPOOL_SUFFIX}"
+    spooled.write_bytes(b"".join(spool_record("view", 2, row) for row in rows))
+    legacy = tmp_path / f"b{LEGACY_SUFFIX}"
+    legacy.write_text("".join(spool_line("view", 2, row) + "\n" for row in rows))
+    for path in (spooled, legacy):
+        got = list(_records(path))
+        assert [key for key, _ in got] == [("view", 2)] * len(rows)
+        assert [record for _, record in got] == [encode(row) for row in rows]
+    for row in rows:
+        assert decode_line(spool_line("view", 2, row)) == (("view", 2), encode(row))

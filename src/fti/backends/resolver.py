@@ -52,7 +52,6 @@ def open_online(url: str) -> OnlineStore:
         return SqliteOnlineStore(url)
     if scheme in ("redis", "rediss"):
         _require("redis", "redis", "redis", "The Redis online store")
-        _require("msgpack", "msgpack", "redis", "The Redis online store")
         from fti.backends.online.redis import RedisOnlineStore
 
         return RedisOnlineStore(url)

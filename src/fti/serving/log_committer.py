@@ -2,12 +2,12 @@
 by :class:`fti.serving.log_spool.SpoolLogWriter` (one per server process).
 
 Every ``commit_seconds`` it takes the spool folder's lock, reads every complete spool file
-(``*.jsonl``: any worker's, also those of a server that died), commits their rows into the log
-feature group of each feature view version (one insert per version and round) and deletes the
-files. When its standard input ends (the server closed it on shutdown, or the server died) it
-commits what is left and exits. SIGINT (Ctrl-C in a terminal reaches the whole process group)
-is ignored: the server's own shutdown ends the committer after its last rows. It runs at a
-lower CPU priority (nice 10) than the server.
+(``*.mpk``, and ``*.jsonl`` of older servers: any worker's, also those of a server that died),
+commits their rows into the log feature group of each feature view version (one insert per
+version and round) and deletes the files. When its standard input ends (the server closed it
+on shutdown, or the server died) it commits what is left and exits. SIGINT (Ctrl-C in a
+terminal reaches the whole process group) is ignored: the server's own shutdown ends the
+committer after its last rows. It runs at a lower CPU priority (nice 10) than the server.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from fti.definitions.feature_group import FeatureGroupSpec
     from fti.services.context import StoreContext
 
-__all__ = ["commit_spool", "decode_line", "main"]
+__all__ = ["commit_spool", "decode_line", "decode_record", "main"]
 
 log = logging.getLogger("fti.serving")
 
@@ -49,10 +49,17 @@ def _locked(spool: Path) -> Iterator[None]:
 
 
 def decode_line(line: str) -> tuple[tuple[str, int], dict[str, Any]]:
-    """A spool line -> ((view, version), the record ``append_records`` takes)."""
+    """A JSON spool line -> ((view, version), the record ``append_records`` takes)."""
+    return decode_record(json.loads(line))
+
+
+def decode_record(record: Any) -> tuple[tuple[str, int], dict[str, Any]]:
+    """A decoded spool record (a MessagePack map, or a string holding a JSON line) ->
+    ((view, version), the record ``append_records`` takes)."""
     from fti.services import prediction_logs
 
-    record = json.loads(line)
+    if isinstance(record, str):
+        record = json.loads(record)
     key = (str(record.pop("fv")), int(record.pop("fv_version")))
     for column in prediction_logs.JSON_COLUMNS:
         record[column] = prediction_logs.to_json(record[column])
@@ -64,19 +71,16 @@ def commit_spool(
 ) -> int:
     """Commit and delete every complete spool file in ``spool``; returns the rows committed."""
     from fti.services import prediction_logs
-    from fti.serving.log_spool import SPOOL_SUFFIX
+    from fti.serving.log_spool import LEGACY_SUFFIX, SPOOL_SUFFIX
 
     specs = {} if specs is None else specs
     with _locked(spool):
-        files = sorted(spool.glob(f"*{SPOOL_SUFFIX}"))
+        files = sorted([*spool.glob(f"*{SPOOL_SUFFIX}"), *spool.glob(f"*{LEGACY_SUFFIX}")])
         if not files:
             return 0
         groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for path in files:
-            for line in path.read_text().splitlines():
-                if not line:
-                    continue
-                key, record = decode_line(line)
+            for key, record in _records(path):
                 groups.setdefault(key, []).append(record)
         total = 0
         for (fv_name, fv_version), records in groups.items():
@@ -90,6 +94,24 @@ def commit_spool(
         for path in files:
             path.unlink()
         return total
+
+
+def _records(path: Path) -> Iterator[tuple[tuple[str, int], dict[str, Any]]]:
+    """The rows of one spool file: MessagePack records, or JSON lines (``.jsonl``)."""
+    from fti.serving.log_spool import LEGACY_SUFFIX
+
+    if path.suffix == LEGACY_SUFFIX:
+        for line in path.read_text().splitlines():
+            if line:
+                yield decode_line(line)
+        return
+    import msgpack  # type: ignore[import-untyped]
+
+    data = path.read_bytes()
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data))
+    unpacker.feed(data)
+    for record in unpacker:
+        yield decode_record(record)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,13 +5,15 @@ the log feature groups.
 Why a second process: a Delta commit (Arrow conversion, the transaction log, Rust threads)
 takes tens of milliseconds of CPU, much of it holding the GIL, and a commit in a thread of the
 serving process stalled the event loop for as long (p99 106-113 ms at 8 connections instead of
-17 ms without logging). In the serving process the log costs JSON-encoding each request's
-rows on the work thread and, once per interval, joining them and one file write.
+17 ms without logging). In the serving process the log costs MessagePack-encoding each
+request's rows on the work thread (JSON cost 4x more) and, once per interval, joining them and
+one file write.
 
 Durability:
 
 * every ``flush_seconds`` (default 1 s) the rows queued so far are written to a new spool file
-  (``<root>/spool/prediction_logs/*.jsonl``: written under a temporary name, fsynced, renamed),
+  (``<root>/spool/prediction_logs/*.mpk``, MessagePack records: written under a temporary
+  name, fsynced, renamed),
 * the committer commits the spool files every ``commit_seconds`` (default 5 s) and deletes
   them; it takes a lock around each round, so any number of workers share one folder, and it
   commits files left by a worker that died,
@@ -39,40 +41,73 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgpack  # type: ignore[import-untyped]
+
 from fti.services.prediction_logs import LogRow, epoch_micros
 
-__all__ = ["SPOOL_SUFFIX", "SpoolLogWriter", "spool_dir", "spool_line"]
+__all__ = [
+    "LEGACY_SUFFIX",
+    "SPOOL_SUFFIX",
+    "SpoolLogWriter",
+    "spool_dir",
+    "spool_line",
+    "spool_record",
+]
 
 log = logging.getLogger("fti.serving")
 
-SPOOL_SUFFIX = ".jsonl"
+SPOOL_SUFFIX = ".mpk"  # a stream of MessagePack records
+LEGACY_SUFFIX = ".jsonl"  # JSON lines, written before: still committed
 
 
 _encode = json.JSONEncoder(default=str, allow_nan=True, separators=(",", ":")).encode
 
 
-def spool_line(fv_name: str, fv_version: int, row: LogRow) -> str:
-    """One row as a spool line: a JSON object whose JSON columns (entity, features, ...) are
-    nested objects, encoded once here; the committer turns them into the log's JSON text."""
+def _record(fv_name: str, fv_version: int, row: LogRow) -> dict[str, Any]:
     t = row.transformed
-    return _encode(
-        {
-            "fv": fv_name,
-            "fv_version": fv_version,
-            "request_id": row.request_id,
-            "position": row.position,
-            "logged_at": epoch_micros(row.logged_at),
-            "entity": dict(row.entity),
-            "request": dict(row.request),
-            "features": dict(row.features),
-            "transformed": None if t is None else dict(t) if isinstance(t, Mapping) else list(t),
-            "prediction": row.prediction,
-            "probability": row.probability,
-            "model_name": row.model_name,
-            "model_version": row.model_version,
-            "training_dataset_version": row.training_dataset_version,
-        }
-    )
+    return {
+        "fv": fv_name,
+        "fv_version": fv_version,
+        "request_id": row.request_id,
+        "position": row.position,
+        "logged_at": epoch_micros(row.logged_at),
+        "entity": dict(row.entity),
+        "request": dict(row.request),
+        "features": dict(row.features),
+        "transformed": None if t is None else dict(t) if isinstance(t, Mapping) else list(t),
+        "prediction": row.prediction,
+        "probability": row.probability,
+        "model_name": row.model_name,
+        "model_version": row.model_version,
+        "training_dataset_version": row.training_dataset_version,
+    }
+
+
+def spool_line(fv_name: str, fv_version: int, row: LogRow) -> str:
+    """One row as a JSON object whose JSON columns (entity, features, ...) are nested objects
+    (the spool's format before MessagePack, and the fallback for values it cannot hold)."""
+    return _encode(_record(fv_name, fv_version, row))
+
+
+def _as_text(value: Any) -> str:
+    """What JSON's ``default=str`` does, but an integer MessagePack cannot hold (> 64 bits)
+    stays an integer: the row goes as JSON instead."""
+    if isinstance(value, int):
+        raise OverflowError(value)
+    return str(value)
+
+
+def spool_record(fv_name: str, fv_version: int, row: LogRow) -> bytes:
+    """One row as a MessagePack map (what :func:`spool_line` holds, ~4x cheaper to encode: it
+    runs on the server's work thread for every prediction). Values MessagePack cannot hold (an
+    integer beyond 64 bits, a string that is not valid Unicode) make it a MessagePack string
+    holding the row's :func:`spool_line`. Other objects become their ``str``, as in JSON."""
+    record = _record(fv_name, fv_version, row)
+    try:
+        data: bytes = msgpack.packb(record, default=_as_text)
+    except (OverflowError, TypeError, ValueError):
+        data = msgpack.packb(_encode(record))
+    return data
 
 
 def spool_dir(root: str | os.PathLike[str]) -> Path:
@@ -105,7 +140,7 @@ class SpoolLogWriter:
         self._commit_seconds = commit_seconds
         self._max_queue = max_queue
         self._on_drop = on_drop or (lambda n: None)
-        self._queue: collections.deque[list[str]] = collections.deque()
+        self._queue: collections.deque[list[bytes]] = collections.deque()
         self._id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._seq = 0
         self._wake = threading.Event()
@@ -128,7 +163,7 @@ class SpoolLogWriter:
         return len(self._queue)
 
     def submit(self, fv_name: str, fv_version: int, rows: list[LogRow]) -> bool:
-        """Queue the rows of one request, JSON-encoded now (by the caller's thread, a little per
+        """Queue the rows of one request, encoded now (by the caller's thread, a little per
         request, rather than all at once by the spool thread, which would hold the GIL for
         tens of milliseconds each interval and stall the event loop meanwhile); False (and
         counted) if the queue is full or closed."""
@@ -137,7 +172,7 @@ class SpoolLogWriter:
         if self._closed or len(self._queue) >= self._max_queue:
             self._count_dropped(len(rows))
             return False
-        self._queue.append([spool_line(fv_name, fv_version, row) for row in rows])
+        self._queue.append([spool_record(fv_name, fv_version, row) for row in rows])
         return True
 
     def close(self, timeout: float = 60.0) -> None:
@@ -183,13 +218,13 @@ class SpoolLogWriter:
         n = len(self._queue)
         if n == 0:
             return
-        lines: list[str] = []
+        records: list[bytes] = []
         for _ in range(n):
-            lines.extend(self._queue.popleft())
+            records.extend(self._queue.popleft())
         self._seq += 1
         name = f"{self._id}-{self._seq:09d}"
         tmp = self.spool / f".{name}.tmp"
-        data = ("\n".join(lines) + "\n").encode()
+        data = b"".join(records)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, data)
@@ -198,7 +233,7 @@ class SpoolLogWriter:
             os.close(fd)
         tmp.rename(self.spool / f"{name}{SPOOL_SUFFIX}")
         with self._lock:
-            self.written += len(lines)
+            self.written += len(records)
         if self._committer is None:
             self._start_committer()
 
