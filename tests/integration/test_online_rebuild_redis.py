@@ -155,3 +155,55 @@ def test_rebuild_after_redis_lost_everything(
     assert same_state(online_state(fs, w.spec, w_keys), before_w)
     assert same_state(online_state(fs, e.spec, e_keys), before_e)
     fs.close()
+
+
+def test_a_store_in_the_older_layout_is_restored_in_this_one_and_a_rebuild_frees_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A Redis store written before the string layout (a hash per key under ``P:T:k:``, marks
+    under ``P:T:m:``) has no marker in this layout: opening the group restores every row from
+    the offline table (the old hashes are never read as rows), and ``fti online rebuild``
+    removes the old keys."""
+    import redis
+
+    prefix = prefix_of(redis_url)
+    with fti.connect(tmp_path / "s", online=redis_url) as fs:
+        fg = fs.feature_group(
+            "weather", primary_key=["origin"], event_time="time_hour", online=True
+        )
+        fg.insert(weather(["JFK", "LGA"], [1, 2], [10.5, None]))
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        # Replace the store's keys by what the older layout wrote: stale values, old names.
+        flush(prefix)
+        for origin, temp in (("JFK", b"99.0"), ("LGA", b"98.0"), ("EWR", b"97.0")):
+            client.hset(
+                f"{prefix}:weather_v1:k:{origin}",
+                mapping={"_fti_et": b"1", "_fti_seq": b"1", "temp": temp},
+            )
+        client.set(f"{prefix}:weather_v1:m:count", 3)
+        client.sadd(f"{prefix}:weather_v1:m:applied", 0, 1)
+        client.set(f"{prefix}:weather_v1:m:synced", b"1")
+        with fti.connect(tmp_path / "s", online=redis_url) as fs:
+            fg = fs.get_feature_group("weather", version=1)
+            got = fg.read_online([{"origin": "JFK"}, {"origin": "LGA"}, {"origin": "EWR"}])
+            assert [r and (r["origin"], r["temp"]) for r in got] == [
+                ("JFK", 10.5),
+                ("LGA", None),
+                None,
+            ]
+        assert client.exists(f"{prefix}:weather_v1:k:EWR")  # left until a rebuild
+        result = CliRunner().invoke(
+            app,
+            ["online", "rebuild", "weather:1", "--root", str(tmp_path / "s")],
+            env={"FTI_ONLINE": redis_url},
+        )
+        assert result.exit_code == 0, result.output
+        left = sorted(k.decode() for k in client.scan_iter(match=f"{prefix}:*", count=1000))
+        assert not [k for k in left if ":k:" in k or ":m:" in k], left
+        with fti.connect(tmp_path / "s", online=redis_url) as fs:
+            got = fs.get_feature_group("weather", version=1).read_online([{"origin": "JFK"}])
+            assert got[0] is not None
+            assert got[0]["temp"] == 10.5
+    finally:
+        client.close()
