@@ -244,13 +244,21 @@ class Runtime:
         predictions, probabilities = served.predict(batch.vectors)
         now = datetime.now(UTC)
         answers: list[dict[str, Any]] = []
+        logs: list[list[LogRow]] = []
         start = 0
         for call in calls:
             stop = start + len(call.entities)
-            answers.append(
-                self._answer(served, call, batch, predictions, probabilities, start, stop, now)
+            answer, rows = self._answer(
+                served, call, batch, predictions, probabilities, start, stop, now
             )
+            answers.append(answer)
+            logs.append(rows)
             start = stop
+        # Logged once every answer exists: a batch that fails is answered (and logged) again
+        # request by request, and must not have logged some of its rows already.
+        if self.submit_log is not None:
+            for rows in logs:
+                self.submit_log(served.fv_name, served.fv_version, rows)
         return answers
 
     def _answer(
@@ -263,11 +271,12 @@ class Runtime:
         start: int,
         stop: int,
         now: datetime,
-    ) -> dict[str, Any]:
-        """The answer (and the log rows) of one request: positions ``start:stop`` of ``batch``."""
+    ) -> tuple[dict[str, Any], list[LogRow]]:
+        """The answer and the log rows of one request: positions ``start:stop`` of ``batch``."""
         rid = call.request_id or uuid.uuid4().hex
         preds = predictions[start:stop]
         probs = None if probabilities is None else probabilities[start:stop]
+        rows: list[LogRow] = []
         if self.submit_log is not None:
             rows = [
                 LogRow(
@@ -286,7 +295,6 @@ class Runtime:
                 )
                 for i in range(stop - start)
             ]
-            self.submit_log(served.fv_name, served.fv_version, rows)
         out: dict[str, Any] = {
             "request_id": rid,
             "model": served.model_name,
@@ -305,7 +313,7 @@ class Runtime:
             out["feature_names"] = batch.names
             out["features"] = json_safe(batch.vectors[start:stop])
             out["untransformed"] = json_safe(batch.features[start:stop])
-        return out
+        return out, rows
 
     def plan(
         self, name: str, version: int, td_version: int | None
