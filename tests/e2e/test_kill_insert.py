@@ -31,6 +31,7 @@ CHILD = """
 import os, sys
 from datetime import UTC, datetime, timedelta
 import pyarrow as pa
+import pyarrow.dataset  # loaded by the first insert (it imports pandas): here, before the wait
 import fti
 
 root, ack, rows, keys = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])
