@@ -13,8 +13,8 @@ Layout (``P`` = the store's key prefix, ``T`` = the table name, e.g. ``weather_v
 The header is the event time and the ingestion order, each an int64 moved to an unsigned 64-bit
 number (``x + 2**63``, order kept) in 20 zero-padded decimal digits, so the newer-wins rule runs
 inside Redis on exact integers (a Lua script compares four 10-digit numbers; doubles would round
-int64). A row is built by Arrow for a whole batch and written with one ``SET ... GET`` per key:
-a new key or a newer row costs one command inside the script, an older row is put back.
+int64). Rows are built by Arrow for a whole batch; each script call reads its 1,000 keys with one
+``MGET`` and writes the winning rows with one ``MSET``.
 
 A null feature is ``~`` and NaN is ``3:nan``, so None and NaN stay distinct. Features are
 positional: a feature group version only ever gains features at the end (``add_features``), so
@@ -30,7 +30,7 @@ table, and ``fti online rebuild NAME`` (a drop of ``P:T:*``) frees the old keys.
 TTL is applied at read time by the caller, as for every online store; the rows do not expire,
 so a rebuild from the offline table reproduces exactly the same keys.
 
-Operations: Redis 6.2 or newer (``SET ... GET``); run it with ``maxmemory-policy noeviction``
+Operations: run Redis with ``maxmemory-policy noeviction``
 (an evicted row would silently drop a key and skew the count; fti rebuilds, Redis must not
 guess), and a single primary (with replicas if wanted): the scripts touch many keys at once,
 which Redis Cluster only allows within one hash slot. After data loss, ``fti online rebuild
@@ -72,8 +72,8 @@ _COLON = 58  # b":"
 # none), ARGV[r + 1] the row for KEYS[r + 2]. A row starts with 40 digits: the event time and
 # the ingestion order as unsigned 20-digit decimals; (et, seq) order is the order of those digits,
 # compared as four 10-digit numbers (each exact in a Lua double; no locale-dependent string
-# comparison). SET ... GET writes and returns the old row in one command; an older row than the
-# stored one is put back, so the stored row is always the greatest ever written.
+# comparison). One MGET reads what the keys hold and one MSET writes the rows that win (a key
+# given twice competes with its own earlier row): two commands per call, not one per key.
 _UPSERT_LUA = """
 local function newer(a, b)
   for i = 1, 31, 10 do
@@ -82,19 +82,49 @@ local function newer(a, b)
   end
   return false
 end
+local n = #KEYS - 2
+if n == 0 then
+  if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
+  return 0
+end
+local olds = redis.call('MGET', unpack(KEYS, 3))
+local best, order = {}, {}
 local changed, created = 0, 0
-for r = 3, #KEYS do
-  local key, row = KEYS[r], ARGV[r - 1]
-  local old = redis.call('SET', key, row, 'GET')
-  if not old then
-    created = created + 1
-    changed = changed + 1
-  elseif newer(row, old) then
-    changed = changed + 1
-  else
-    redis.call('SET', key, old)
+for r = 1, n do
+  local key, row = KEYS[r + 2], ARGV[r + 1]
+  local cur = best[key]
+  if cur == nil then
+    local old = olds[r]
+    if not old then
+      created = created + 1
+      best[key] = row
+      order[#order + 1] = key
+    elseif newer(row, old) then
+      best[key] = row
+      order[#order + 1] = key
+    else
+      best[key] = false
+    end
+  elseif cur == false then
+    if newer(row, olds[r]) then
+      best[key] = row
+      order[#order + 1] = key
+    end
+  elseif newer(row, cur) then
+    best[key] = row
   end
 end
+local args = {}
+for _, key in ipairs(order) do
+  args[#args + 1] = key
+  args[#args + 1] = best[key]
+  if #args >= 4000 then
+    redis.call('MSET', unpack(args))
+    args = {}
+  end
+end
+if #args > 0 then redis.call('MSET', unpack(args)) end
+changed = #order
 if created > 0 then redis.call('INCRBY', KEYS[1], created) end
 if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return changed
