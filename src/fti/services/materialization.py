@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +19,7 @@ import pyarrow.compute as pc
 
 from fti._internal.error_translation import engine_errors
 from fti._internal.names import quote
-from fti.backends.offline import SEQ
+from fti.backends.offline import SEQ, local_files
 from fti.backends.online import ET, OnlineTable
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.services.context import StoreContext
@@ -136,22 +134,12 @@ def upsert_chunks(
 
 
 def _local_parquet(ctx: StoreContext, spec: FeatureGroupSpec, dataset: object) -> str | None:
-    """``read_parquet([...])`` over the dataset's files if they are local (DuckDB's own reader
-    is several times faster than scanning an Arrow dataset), else None."""
-    import pyarrow.dataset as ds  # not at import: it imports pandas (~0.3 s)
-
-    if not isinstance(dataset, ds.FileSystemDataset):
+    """``read_parquet([...])`` over the dataset's files if they are local, else None."""
+    paths = local_files(ctx.offline, spec.key, dataset)
+    if paths is None:
         return None
-    base = Path(ctx.offline.path(spec.key))
-    paths = []
-    for name in dataset.files:
-        path = base / name
-        if not path.is_file():
-            path = base / unquote(name)
-            if not path.is_file():
-                return None
-        paths.append("'" + str(path).replace("'", "''") + "'")
-    return f"read_parquet([{', '.join(paths)}], union_by_name = true)"
+    quoted = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    return f"read_parquet([{quoted}], union_by_name = true)"
 
 
 @engine_errors("computing the latest row per key")

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +23,7 @@ from fti._internal.frames import to_arrow
 from fti._internal.names import RESERVED_PREFIX, quote
 from fti.backends.compute.duckdb import DuckDBEngine, ParquetFiles
 from fti.backends.compute.spark import SparkEngine, spark_schema, spark_session
-from fti.backends.offline import SEQ
+from fti.backends.offline import SEQ, local_files
 from fti.definitions.feature_group import FeatureGroupSpec
 from fti.definitions.feature_view import LabelSource
 from fti.definitions.fields import arrow_type
@@ -224,28 +222,10 @@ def _relation(
     missing = [f for f in schema if f.name not in dataset.schema.names]
     if missing:
         return _with_null_columns(dataset, missing), version
-    files = _local_files(ctx, spec.key, dataset)
+    files = local_files(ctx.offline, spec.key, dataset)
     if files:
         return ParquetFiles(tuple(files), dataset), version
     return dataset, version
-
-
-def _local_files(ctx: StoreContext, table: str, dataset: ds.Dataset) -> list[str] | None:
-    """The dataset's files as local paths, if the offline store is a local folder."""
-    import pyarrow.dataset as ds  # not at import: it imports pandas (~0.3 s)
-
-    if not isinstance(dataset, ds.FileSystemDataset):
-        return None
-    base = Path(ctx.offline.path(table))
-    out = []
-    for name in dataset.files:
-        path = base / name
-        if not path.is_file():
-            path = base / unquote(name)
-            if not path.is_file():
-                return None
-        out.append(str(path))
-    return out
 
 
 def _with_null_columns(dataset: ds.Dataset, missing: Sequence[pa.Field]) -> pa.Table:

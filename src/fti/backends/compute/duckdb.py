@@ -36,18 +36,19 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
 
+__all__ = ["DuckDBConfig", "DuckDBEngine", "ParquetFiles", "is_arrow_dataset", "parse_sql"]
+
+ENV_MEMORY_LIMIT = "FTI_DUCKDB_MEMORY_LIMIT"
+ENV_THREADS = "FTI_DUCKDB_THREADS"
+ENV_TEMP_DIRECTORY = "FTI_DUCKDB_TEMP_DIRECTORY"
+
+
 def is_arrow_dataset(obj: object) -> bool:
     """``isinstance(obj, pyarrow.dataset.Dataset)`` without importing ``pyarrow.dataset``
     (~0.3 s: it imports pandas), which fti loads only when it first needs it: an object can
     only be a dataset once the module is loaded."""
     module = sys.modules.get("pyarrow.dataset")
     return module is not None and isinstance(obj, module.Dataset)
-
-__all__ = ["DuckDBConfig", "DuckDBEngine", "ParquetFiles", "is_arrow_dataset", "parse_sql"]
-
-ENV_MEMORY_LIMIT = "FTI_DUCKDB_MEMORY_LIMIT"
-ENV_THREADS = "FTI_DUCKDB_THREADS"
-ENV_TEMP_DIRECTORY = "FTI_DUCKDB_TEMP_DIRECTORY"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 from fti._internal.names import SEQ
 
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-__all__ = ["SEQ", "OfflineStore", "TableStats"]
+__all__ = ["SEQ", "OfflineStore", "TableStats", "local_files"]
 
 
 
@@ -108,3 +110,23 @@ class OfflineStore(Protocol):
     def ping(self) -> None:
         """Reach the service (for ``fti doctor``): one cheap request; BackendUnavailableError
         (or the driver's error) if it cannot be reached."""
+
+
+def local_files(store: OfflineStore, table: str, dataset: object) -> list[str] | None:
+    """The files of ``dataset`` (a Delta table version of ``store``) as local paths, or None if
+    it is not a file dataset in a local folder (object storage, an in-memory table): DuckDB's
+    own Parquet reader over local files is several times faster than scanning the dataset."""
+    import pyarrow.dataset as ds  # not at import: it imports pandas (~0.3 s)
+
+    if not isinstance(dataset, ds.FileSystemDataset):
+        return None
+    base = Path(store.path(table))
+    out = []
+    for name in dataset.files:
+        path = base / name
+        if not path.is_file():
+            path = base / unquote(name)  # a partition value quoted in the file name
+            if not path.is_file():
+                return None
+        out.append(str(path))
+    return out

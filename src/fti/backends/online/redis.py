@@ -30,12 +30,11 @@ table, and ``fti online rebuild NAME`` (a drop of ``P:T:*``) frees the old keys.
 TTL is applied at read time by the caller, as for every online store; the rows do not expire,
 so a rebuild from the offline table reproduces exactly the same keys.
 
-Operations: run Redis with ``maxmemory-policy noeviction``
-(an evicted row would silently drop a key and skew the count; fti rebuilds, Redis must not
-guess), and a single primary (with replicas if wanted): the scripts touch many keys at once,
-which Redis Cluster only allows within one hash slot. After data loss, ``fti online rebuild
-NAME`` (or simply opening the feature group, which replays the offline versions the store
-lacks) restores the exact state.
+Operations: run Redis with ``maxmemory-policy noeviction`` (an evicted row would silently
+drop a key and skew the count; fti rebuilds, Redis must not guess), and a single primary (with
+replicas if wanted): the scripts touch many keys at once, which Redis Cluster only allows
+within one hash slot. After data loss, ``fti online rebuild NAME`` (or simply opening the
+feature group, which replays the offline versions the store lacks) restores the exact state.
 """
 
 from __future__ import annotations
@@ -88,29 +87,15 @@ if n == 0 then
   return 0
 end
 local olds = redis.call('MGET', unpack(KEYS, 3))
-local best, order = {}, {}
-local changed, created = 0, 0
+local best, order, created = {}, {}, 0  -- key -> its winning row (nil: the stored one wins)
 for r = 1, n do
   local key, row = KEYS[r + 2], ARGV[r + 1]
-  local cur = best[key]
-  if cur == nil then
-    local old = olds[r]
-    if not old then
-      created = created + 1
-      best[key] = row
+  local cur = best[key] or olds[r]
+  if not cur or newer(row, cur) then
+    if not best[key] then
       order[#order + 1] = key
-    elseif newer(row, old) then
-      best[key] = row
-      order[#order + 1] = key
-    else
-      best[key] = false
+      if not olds[r] then created = created + 1 end
     end
-  elseif cur == false then
-    if newer(row, olds[r]) then
-      best[key] = row
-      order[#order + 1] = key
-    end
-  elseif newer(row, cur) then
     best[key] = row
   end
 end
@@ -124,10 +109,9 @@ for _, key in ipairs(order) do
   end
 end
 if #args > 0 then redis.call('MSET', unpack(args)) end
-changed = #order
 if created > 0 then redis.call('INCRBY', KEYS[1], created) end
 if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
-return changed
+return #order
 """
 
 # KEYS[1] count key, KEYS[2..] row keys to delete.
