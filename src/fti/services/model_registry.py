@@ -284,11 +284,13 @@ def load(
     *,
     allow_pickle: bool = False,
     trusted: Sequence[str] = (),
+    native: bool = False,
 ) -> Any:
     """Fetch the artifact, verify its sha256 and size, and load it.
 
     ``trusted`` names extra types a skops file may use beyond fti's fixed allow-list; it comes
-    from the caller only, never from the registry.
+    from the caller only, never from the registry. ``native``: see
+    :func:`fti.services.model_formats.load_model` (what the model server loads).
     """
     if isinstance(trusted, str) or not all(isinstance(t, str) for t in trusted):
         raise ValidationError(
@@ -322,6 +324,7 @@ def load(
             allow_pickle=allow_pickle,
             trusted=trusted,
             what=f"Model {spec.name!r} version {spec.version}",
+            native=native,
         )
     record_input(KIND, spec.name, spec.version, sha256=spec.artifact.sha256)
     return model

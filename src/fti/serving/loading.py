@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from fti.definitions.feature_view import FeatureViewSpec
 from fti.errors import NotFoundError
-from fti.services import feature_vectors, feature_views
+from fti.services import feature_vectors, feature_views, model_registry
 from fti.services.model_formats import handles_missing_values, predictor
 from fti.serving.runtime import ModelRef, PlanGetter, Served, VectorSource
 from fti.store import context_of
@@ -65,7 +65,9 @@ def model_loader(fs: FeatureStore, ref: ModelRef) -> Callable[[], Served]:
                 "view, so the server cannot look up its features. Register it with "
                 "fs.models.register(..., feature_view=fv, training_dataset=td)."
             )
-        model = mv.load()
+        # A LightGBM model is served through LightGBM's C library when it can be: the same
+        # predictions, without the second that importing the lightgbm package costs.
+        model = model_registry.load(ctx, spec, native=True)
         fv = feature_views.get_spec(ctx, spec.feature_view.name, spec.feature_view.version)
         td_version, plan = feature_vectors.plan_of(
             ctx,

@@ -24,6 +24,7 @@ from typing import Any
 
 from fti.errors import MissingDependencyError, ValidationError
 from fti.services import model_trust
+from fti.services.model_formats import lightgbm_native
 from fti.services.model_formats.introspection import from_package
 
 __all__ = ["SavedModel", "load_model", "save_model"]
@@ -131,11 +132,15 @@ def load_model(
     allow_pickle: bool = False,
     trusted: Sequence[str] = (),
     what: str = "This model file",
+    native: bool = False,
 ) -> Any:
     """Read a file written by :func:`save_model` (its sha256 already verified by the caller).
 
     ``trusted`` names extra types a skops file may use, given by the caller (never read from
-    the registry); ``what`` names the model in error messages.
+    the registry); ``what`` names the model in error messages. ``native=True`` (the model
+    server): a LightGBM model with one output per row comes back as a
+    :class:`~fti.services.model_formats.lightgbm_native.NativeLightGBM`, which only predicts,
+    without importing the ``lightgbm`` package.
     """
     if fmt == "skops":
         sio = _module("skops.io", "skops", "ml", "Loading a scikit-learn model")
@@ -146,6 +151,10 @@ def load_model(
         allowed = model_trust.check_skops_types(found, trusted, what=what)
         return sio.load(path, trusted=allowed)
     if fmt == "lightgbm":
+        if native:
+            lean = lightgbm_native.native_model(path.read_bytes(), options)
+            if lean is not None:
+                return lean
         return _load_lightgbm(path, options)
     if fmt == "xgboost":
         return _load_xgboost(path, options)

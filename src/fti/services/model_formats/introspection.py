@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from fti.services.model_formats.lightgbm_native import NativeLightGBM
+
 __all__ = ["from_package", "handles_missing_values", "model_feature_info"]
 
 
@@ -63,6 +65,8 @@ def handles_missing_values(model: Any) -> bool:
     instead of guessing.
     """
     if from_package(model, "lightgbm") or from_package(model, "xgboost"):
+        return True
+    if isinstance(model, NativeLightGBM):
         return True
     steps = getattr(model, "steps", None)
     if from_package(model, "sklearn") and isinstance(steps, list):  # a Pipeline

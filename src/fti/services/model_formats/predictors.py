@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fti.errors import ValidationError
+from fti.services.model_formats.lightgbm_native import NativeLightGBM
 
 __all__ = ["Predict", "Prediction", "predictor"]
 
@@ -81,6 +82,8 @@ def predictor(model: Any, names: Sequence[str]) -> Predict:
     import numpy as np
 
     columns = list(names)
+    if isinstance(model, NativeLightGBM):
+        return _native_predictor(model, columns)
     _single_threaded(model)
     named, perm = _permutation(model, columns)
     classes = getattr(model, "classes_", None)
@@ -129,5 +132,27 @@ def predictor(model: Any, names: Sequence[str]) -> Predict:
         if X32 is not None:
             return list(np.asarray(model.predict(X32, check_input=False)).tolist()), None
         return list(checked(model.predict, X).tolist()), None
+
+    return predict
+
+
+def _native_predictor(model: NativeLightGBM, columns: list[str]) -> Predict:
+    """What :func:`predictor` gives for the LightGBM model as loaded (booster or wrapper),
+    through the C library: the same numbers, the same labels."""
+    import numpy as np
+
+    _, perm = _permutation(model, columns)
+    classes = model.classes_
+
+    def predict(vectors: list[list[Any]]) -> Prediction:
+        X = np.array(vectors, dtype=np.float64)
+        if perm is not None:
+            X = X[:, perm]
+        out = model.predict(X)
+        if classes is None:
+            return list(out.tolist()), None
+        # argmax of (1 - p, p), as the wrapper's predict does: a tie goes to the first class.
+        labels = classes[(out > 0.5).astype(np.int64)]
+        return list(labels.tolist()), [float(x) for x in out]
 
     return predict
