@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +167,12 @@ def insert(
             progress.advance(n, description=f"Writing {spec.name} v{spec.version} online")
             changed = 0
             if pending is not None:
+                if ctx.online.gil_per_row:
+                    # The profile's sketch updates hold the GIL, and an SQLite upsert gives it
+                    # up for every row: run together, the upsert waits for the GIL a million
+                    # times (10M rows: 12.4 s in all instead of 9). So it starts when they are
+                    # done (a failed profile is raised below, after the online write).
+                    wait([profiled])
                 changed = materialization.upsert_chunks(
                     ctx,
                     feature_groups.online_table(spec),

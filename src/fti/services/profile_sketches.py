@@ -24,6 +24,8 @@ Strings' ``min``/``max`` are kept as text (``min_text``/``max_text``).
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,6 +97,12 @@ def _as_float64(col: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
     return col.cast(pa.float64(), safe=False)
 
 
+def _each(update: Callable[..., Any], *values: Iterable[Any]) -> None:
+    """``update(v)`` for each value: the sketches have no array update, and a loop over
+    ``map`` in C is 2-3x faster than a Python for loop (millions of values per insert)."""
+    deque(map(update, *values), maxlen=0)
+
+
 def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
     """Profile one column (vectorised; sketches updated from numpy arrays or value counts)."""
     nulls = col.null_count
@@ -133,8 +141,10 @@ def profile_column(col: pa.ChunkedArray, kind: str) -> ColumnProfile:
             distinct = arr[np.concatenate(([True], arr[1:] != arr[:-1]))].astype(np.int64)
         else:
             distinct = pc.unique(col.drop_null()).to_numpy()
-        for v in distinct.tolist():
-            sketch.update(int(v))
+        values: Iterable[Any] = distinct.tolist()
+        if distinct.dtype != np.int64:  # e.g. decimals: their integral value
+            values = map(int, values)
+        _each(sketch.update, values)
         hll = sketch.serialize_compact()
     return ColumnProfile(
         kind,
@@ -157,11 +167,9 @@ def _profile_strings(col: pa.ChunkedArray, nulls: int) -> ColumnProfile:
     counts = pc.value_counts(col.drop_null())
     hll = ds.hll_sketch(HLL_LG_K)
     freq = ds.frequent_strings_sketch(FREQ_LG_MAP)
-    for value, weight in zip(
-        counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
-    ):
-        hll.update(value)
-        freq.update(value, weight)
+    values = counts.field("values").to_pylist()
+    _each(hll.update, values)
+    _each(freq.update, values, counts.field("counts").to_pylist())
     mm = pc.min_max(counts.field("values"))  # of the distinct values: fewer to compare
     return ColumnProfile(
         "string",

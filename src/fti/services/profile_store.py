@@ -41,7 +41,6 @@ __all__ = [
     "whole_table_rows",
 ]
 
-_DAY_US = 86_400 * 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: One row per (commit, bucket, column). ``profile_id`` is ``<owner>-<uuid>`` (see
@@ -118,8 +117,10 @@ def _days(spec: FeatureGroupSpec, rows: pa.Table) -> np.ndarray | None:
     if not spec.event_time or spec.event_time not in rows.column_names:
         return None
     ts = rows.column(spec.event_time)
-    us = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
-    days: np.ndarray = np.floor_divide(us, _DAY_US)
+    # Arrow's cast to date32 floors to the UTC day (negative instants included), ~20x faster
+    # than numpy's int64 floor division of the microseconds.
+    utc = ts.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))
+    days: np.ndarray = utc.cast(pa.date32()).cast(pa.int32()).to_numpy()
     return days
 
 
@@ -191,16 +192,25 @@ def profile_rows(spec: FeatureGroupSpec, rows: pa.Table | None, version: int) ->
     else:
         low = int(days.min())
         if int(days.max()) - low < 2**16:
-            # Day offsets fit 16 bits: numpy's stable sort of them is a radix sort, O(n).
-            order = np.argsort((days - low).astype(np.uint16), kind="stable")
+            # Day offsets fit 16 bits: numpy's stable sort of them is a radix sort, O(n), and
+            # the days' sizes are counted, not read off the sorted days.
+            offsets = (days - low).astype(np.uint16)
+            order = np.argsort(offsets, kind="stable")
+            counts = np.bincount(offsets)
+            present = np.flatnonzero(counts)
+            bounds = [0, *np.cumsum(counts[present]).tolist()]
+            day_numbers = (present + low).tolist()
         else:
             order = np.argsort(days, kind="stable")
-        sorted_days = days[order]
-        cuts = np.flatnonzero(np.diff(sorted_days)) + 1
-        bounds = [0, *cuts.tolist(), len(order)]
+            sorted_days = days[order]
+            cuts = np.flatnonzero(np.diff(sorted_days)) + 1
+            bounds = [0, *cuts.tolist(), len(order)]
+            day_numbers = sorted_days[bounds[:-1]].tolist()
         per_day = _per_day(rows, skip, order, bounds)
-        for (lo, hi), part in zip(itertools.pairwise(bounds), per_day, strict=True):
-            out += _rows_of(version, pid, int(sorted_days[lo]), hi - lo, part)
+        for (lo, hi), day, part in zip(
+            itertools.pairwise(bounds), day_numbers, per_day, strict=True
+        ):
+            out += _rows_of(version, pid, int(day), hi - lo, part)
         total = {name: merge_profiles([p[name] for p in per_day]) for name in per_day[0]}
         out += _rows_of(version, pid, None, rows.num_rows, total)
     return pa.Table.from_pylist(out, schema=SCHEMA)

@@ -13,6 +13,7 @@ statement overhead) are paid once per batch. No timer: nothing waits to fill a b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Generic, TypeVar
@@ -68,21 +69,39 @@ class Batcher(Generic[C, R]):
         self._busy = True
         self.batches += 1
         self.calls += len(taken)
-        done = loop.run_in_executor(self._executor, self._run, [c for c, _ in taken])
-        done.add_done_callback(lambda f: self._finish(loop, taken, f))
+        try:
+            self._executor.submit(self._work, loop, taken)
+        except BaseException as e:  # e.g. the executor is shut down
+            self._finish(taken, None, e)
+
+    def _work(
+        self, loop: asyncio.AbstractEventLoop, taken: list[tuple[C, asyncio.Future[R]]]
+    ) -> None:
+        """On the work thread: run the batch and hand its results to the loop in one call
+        (``run_in_executor`` would chain two futures and two loop callbacks per batch)."""
+        results: Sequence[R | Exception] | None = None
+        error: BaseException | None = None
+        try:
+            results = self._run([c for c, _ in taken])
+        except BaseException as e:
+            error = e
+        # A closed loop: nobody waits for these answers any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._finish, taken, results, error)
 
     def _finish(
         self,
-        loop: asyncio.AbstractEventLoop,
         taken: list[tuple[C, asyncio.Future[R]]],
-        done: asyncio.Future[Sequence[R | Exception]],
+        results: Sequence[R | Exception] | None,
+        error: BaseException | None,
     ) -> None:
         self._busy = False
-        error = asyncio.CancelledError() if done.cancelled() else done.exception()
-        results: Sequence[R | BaseException] = (
-            [error] * len(taken) if error is not None else done.result()
-        )
-        for (_, future), result in zip(taken, results, strict=True):
+        answers: Sequence[R | BaseException]
+        if results is None:
+            answers = [error or RuntimeError("The batch gave no results.")] * len(taken)
+        else:
+            answers = results
+        for (_, future), result in zip(taken, answers, strict=True):
             if future.done():  # cancelled: the client went away
                 continue
             if isinstance(result, BaseException):
@@ -90,4 +109,4 @@ class Batcher(Generic[C, R]):
             else:
                 future.set_result(result)
         if self._pending:
-            self._start(loop)
+            self._start(asyncio.get_running_loop())

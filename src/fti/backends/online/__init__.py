@@ -85,6 +85,10 @@ class OnlineStore(Protocol):
     """Latest-row-per-key storage. Values come back decoded to Python objects."""
 
     url: str
+    # True when ``upsert`` gives up the GIL for every row (an embedded database driven by the
+    # sqlite3 module): other Python work running meanwhile in the process slows it down many
+    # times over, so bulk writers keep the two apart. False: it works in rounds of many rows.
+    gil_per_row: bool
 
     def ensure_table(self, table: OnlineTable) -> None:
         """Create the table, or add feature columns that are new in ``table``."""

@@ -248,6 +248,8 @@ def _as_text(col: pa.ChunkedArray | pa.Array, dtype: str) -> pa.ChunkedArray | p
 class RedisOnlineStore:
     """Online store in Redis (``redis://host:port/db?prefix=NAME``; default prefix ``fti``)."""
 
+    gil_per_row = False  # see OnlineStore
+
     def __init__(self, url: str) -> None:
         import redis
 

@@ -75,6 +75,8 @@ _NAN_TEXT = "NaN"
 class SqliteOnlineStore:
     """Online store in a single SQLite file (WAL mode, one connection per thread)."""
 
+    gil_per_row = True  # see OnlineStore
+
     def __init__(self, url: str) -> None:
         self.url = url
         parsed = urlparse(url)
