@@ -22,7 +22,9 @@ peak RSS:
   'feast[duckdb]==0.67.0'``); skipped without it.
 
 The machine may be shared: each figure is printed with the 1-minute load average when it was
-taken.
+taken. ``--repeat N`` runs the fti measurements N times (in rounds, fresh stores each) and
+takes the median run of each; Feast runs once. Every measurement starts after ``os.sync()``, so
+none pays for writing back the files of the one before.
 """
 
 from __future__ import annotations
@@ -141,6 +143,12 @@ def feast_materialize(python: str, data: Path) -> dict[str, Any]:
     return {**child([python, str(FEAST_DRIVER), "--data", str(data)]), "load": load()}
 
 
+def _median_run(got: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time (the lower middle one of an even number)."""
+    ranked = sorted(got, key=lambda r: r["seconds"])
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def line(name: str, rows: int, r: dict[str, Any], extra: str = "") -> None:
     print(
         f"{name:<22} {r['seconds']:8.2f} s  {rows / r['seconds']:>12,.0f} rows/s  "
@@ -154,42 +162,86 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="'' to skip Redis")
     parser.add_argument("--feast-python", default=os.environ.get("FTI_FEAST_PYTHON"))
     parser.add_argument("--keep", type=Path, help="keep the stores in this folder")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of the fti measurements (medians)"
+    )
     args = parser.parse_args()
 
     rows, users = SCALES[args.scale]
     work = args.keep or Path(tempfile.mkdtemp(prefix="fti-bench-bulk-"))
     work.mkdir(parents=True, exist_ok=True)
-    prefix = f"bench_bulk_{uuid.uuid4().hex[:8]}"
-    redis_url = f"{args.redis}?prefix={prefix}" if args.redis else ""
+    prefixes: list[str] = []
     print(f"online_bulk: {rows:,} rows, {users:,} users, 5 float features; cpus {os.cpu_count()}")
     try:
         data = work / "user_stats.parquet"
         pq.write_table(make_workload(rows, users), data)
-        res: dict[str, dict[str, Any]] = {}
-        res["offline"] = fti_insert(work / "offline", data, online=False)
-        line("offline-only insert", rows, res["offline"])
-        res["sqlite"] = fti_insert(work / "sqlite", data, online=True)
-        line("online insert, SQLite", rows, res["sqlite"], f"  ({res['sqlite']['changed']:,} keys)")
-        if redis_url:
-            res["redis"] = fti_insert(work / "redis", data, online=True, url=redis_url)
-            line(
-                "online insert, Redis", rows, res["redis"], f"  ({res['redis']['changed']:,} keys)"
+        runs: dict[str, list[dict[str, Any]]] = {}
+
+        def measured(name: str, label: str, take: Any, extra: Any = None) -> None:
+            # Every measurement starts with the disk written back: the files of the one before
+            # (a GB of Delta and SQLite pages) would otherwise be flushed during it.
+            os.sync()
+            r = take()
+            runs.setdefault(name, []).append(r)
+            line(label, rows, r, extra(r) if extra else "")
+
+        def keys(r: dict[str, Any]) -> str:
+            return f"  ({r['changed']:,} keys)"
+
+        for round_ in range(args.repeat):
+            folder = work / f"round{round_}"
+            prefix = f"bench_bulk_{uuid.uuid4().hex[:8]}"
+            prefixes.append(prefix)
+            url = f"{args.redis}?prefix={prefix}" if args.redis else ""
+            if args.repeat > 1:
+                print(f"round {round_ + 1} of {args.repeat}")
+            measured(
+                "offline",
+                "offline-only insert",
+                lambda f=folder: fti_insert(f / "offline", data, online=False),
             )
-        res["rebuild"] = fti_rebuild(work / "sqlite")
-        line("fti online rebuild, SQLite", rows, res["rebuild"])
-        if redis_url:
-            res["rebuild_redis"] = fti_rebuild(work / "redis", redis_url)
-            line("fti online rebuild, Redis", rows, res["rebuild_redis"])
+            measured(
+                "sqlite",
+                "online insert, SQLite",
+                lambda f=folder: fti_insert(f / "sqlite", data, online=True),
+                keys,
+            )
+            if url:
+                measured(
+                    "redis",
+                    "online insert, Redis",
+                    lambda f=folder, u=url: fti_insert(f / "redis", data, online=True, url=u),
+                    keys,
+                )
+            measured(
+                "rebuild", "fti online rebuild, SQLite", lambda f=folder: fti_rebuild(f / "sqlite")
+            )
+            if url:
+                measured(
+                    "rebuild_redis",
+                    "fti online rebuild, Redis",
+                    lambda f=folder, u=url: fti_rebuild(f / "redis", u),
+                )
+            if url:  # the next round's rebuild scans the keyspace: leave it as it found it
+                redis_cleanup(args.redis, prefix)
+                prefixes.remove(prefix)
+            if args.keep is None:
+                shutil.rmtree(folder, ignore_errors=True)
         if args.feast_python:
-            res["feast"] = feast_materialize(args.feast_python, data)
-            line(
-                f"feast {res['feast']['feast']} materialize",
-                rows,
-                res["feast"],
-                f"  ({res['feast']['keys']:,} keys)",
+            measured(
+                "feast",
+                "feast materialize",
+                lambda: feast_materialize(args.feast_python, data),
+                lambda r: f"  ({r['keys']:,} keys, feast {r['feast']})",
             )
         else:
             print("feast materialize: skipped (pass --feast-python PATH)")
+        res = {name: _median_run(got) for name, got in runs.items()}
+        if args.repeat > 1:
+            print(f"\nmedians of {args.repeat} rounds:")
+            for name, r in res.items():
+                if name != "feast":
+                    line(name, rows, r)
 
         print("\ntargets (large workload):")
         for store in ("sqlite", "redis"):
@@ -210,7 +262,7 @@ def main() -> None:
         peak = max(r["peak_gb"] for k, r in res.items() if k != "feast")
         print(f"  peak RSS of fti processes: {peak:.2f} GB (target <= {TARGETS['peak_gb']} GB)")
     finally:
-        if redis_url:
+        for prefix in prefixes if args.redis else []:
             redis_cleanup(args.redis, prefix)
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
