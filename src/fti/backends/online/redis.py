@@ -60,7 +60,7 @@ __all__ = ["RedisOnlineStore"]
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _ROWS_PER_CALL = 1000  # rows per script call: short enough not to block Redis for long
 _ROWS_PER_ROUND = 50_000  # rows encoded while Redis runs the previous round's scripts
-_SCAN_COUNT = 10_000
+_SCAN_COUNT = 5_000  # keyspace slots a drop step visits (one script call: ~20-30 ms of Redis)
 _HEADER = 40  # digits: event time, then ingestion order, each 20
 _HALF = 20
 _FLIP = 1 << 63  # int64 + 2**63 -> uint64, order kept
@@ -115,6 +115,18 @@ return #order
 """
 
 # KEYS[1] count key, KEYS[2..] row keys to delete.
+# One step of a drop, inside Redis: a SCAN step and the UNLINK of what it found, so the keys
+# never travel to the client (1M keys: one call per ~_SCAN_COUNT keys instead of two round trips
+# and a parse of every name). Returns the next cursor ("0" when the scan is complete).
+_DROP_LUA = """
+local reply = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local found = reply[2]
+for i = 1, #found, 1000 do
+  redis.call('UNLINK', unpack(found, i, math.min(i + 999, #found)))
+end
+return reply[1]
+"""
+
 _DELETE_LUA = """
 local n = 0
 for k = 2, #KEYS do n = n + redis.call('DEL', KEYS[k]) end
@@ -262,6 +274,7 @@ class RedisOnlineStore:
         self.ping()
         self._upsert = self._client.register_script(_UPSERT_LUA)
         self._delete = self._client.register_script(_DELETE_LUA)
+        self._drop_step = self._client.register_script(_DROP_LUA)
         self._unlock = self._client.register_script(_UNLOCK_LUA)
         self._renew = self._client.register_script(_RENEW_LUA)
         self._prepared: dict[OnlineTable, _Prepared] = {}
@@ -420,14 +433,11 @@ class RedisOnlineStore:
 
     def drop(self, table: OnlineTable) -> None:
         p = self._prep(table)
-        batch: list[bytes] = []
-        for key in self._client.scan_iter(match=p.pattern, count=_SCAN_COUNT):
-            batch.append(key)
-            if len(batch) >= _SCAN_COUNT:
-                self._client.unlink(*batch)
-                batch = []
-        if batch:
-            self._client.unlink(*batch)
+        cursor: Any = b"0"
+        while True:
+            cursor = self._drop_step(keys=[], args=[cursor, p.pattern, _SCAN_COUNT])
+            if int(cursor) == 0:
+                return
 
     # ------------------------------------------------------------------ reads
     def count(self, table: OnlineTable) -> int:
