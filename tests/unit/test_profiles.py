@@ -316,3 +316,41 @@ def test_profile_table_stays_small_and_a_first_call_writes_nothing(tmp_path: Any
     # Compacted twice: at most COMPACT_EVERY files written since the last compaction, plus
     # what the compaction wrote.
     assert ctx.offline.file_count(table) <= profile_store.COMPACT_EVERY + 1
+
+
+@pytest.mark.parametrize("far", [False, True])
+def test_rows_are_profiled_in_their_utc_day_before_1970_and_across_centuries(
+    tmp_path: Any, far: bool
+) -> None:
+    """Day buckets floor to the UTC day (an instant before 1970 included); ``far`` spans more
+    than 2**16 days, the other way of sorting rows into days."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    times = [
+        epoch - timedelta(microseconds=1),  # 1969-12-31
+        epoch - timedelta(days=1),  # 1969-12-31 00:00 exactly
+        epoch,
+        epoch + timedelta(days=1) - timedelta(microseconds=1),  # still 1970-01-01
+        epoch + timedelta(days=70_000 if far else 3, hours=5),
+    ]
+    fs = fti.connect(tmp_path)
+    fg = fs.feature_group("t", version=1, primary_key=["id"], event_time="ts")
+    fg.insert(
+        pa.table(
+            {
+                "id": pa.array(range(len(times)), pa.int64()),
+                "ts": pa.array(times, pa.timestamp("us", "UTC")),
+                "x": pa.array([1.0, 2.0, 3.0, 4.0, 5.0], pa.float64()),
+            }
+        )
+    )
+    day = timedelta(days=1)
+    before = fg.statistics(start=epoch - day, end=epoch)
+    assert before.rows == 2
+    assert (before["x"]["min"], before["x"]["max"]) == (1.0, 2.0)
+    first = fg.statistics(start=epoch, end=epoch + day)
+    assert first.rows == 2
+    assert (first["x"]["min"], first["x"]["max"]) == (3.0, 4.0)
+    last = day_floor(times[-1])
+    assert fg.statistics(start=last, end=last + day).rows == 1
+    assert fg.statistics().rows == 5
+    fs.close()
