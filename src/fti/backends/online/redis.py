@@ -114,7 +114,6 @@ if ARGV[1] ~= '' then redis.call('SADD', KEYS[2], ARGV[1]) end
 return #order
 """
 
-# KEYS[1] count key, KEYS[2..] row keys to delete.
 # One step of a drop, inside Redis: a SCAN step and the UNLINK of what it found, so the keys
 # never travel to the client (1M keys: one call per ~_SCAN_COUNT keys instead of two round trips
 # and a parse of every name). Returns the next cursor ("0" when the scan is complete).
@@ -127,6 +126,7 @@ end
 return reply[1]
 """
 
+# KEYS[1] count key, KEYS[2..] row keys to delete.
 _DELETE_LUA = """
 local n = 0
 for k = 2, #KEYS do n = n + redis.call('DEL', KEYS[k]) end

@@ -64,9 +64,8 @@ def handles_missing_values(model: Any) -> bool:
     scikit-learn tags): False, so the server refuses vectors with missing values (HTTP 422)
     instead of guessing.
     """
-    if from_package(model, "lightgbm") or from_package(model, "xgboost"):
-        return True
-    if isinstance(model, NativeLightGBM):
+    lightgbm = from_package(model, "lightgbm") or isinstance(model, NativeLightGBM)
+    if lightgbm or from_package(model, "xgboost"):
         return True
     steps = getattr(model, "steps", None)
     if from_package(model, "sklearn") and isinstance(steps, list):  # a Pipeline

@@ -18,9 +18,9 @@ Only models whose answer is a single number per row take this path: a ``Booster`
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,9 +36,6 @@ _ROW_MAJOR = 1
 # few rows, where an OpenMP pool per call costs more than it saves.
 _PARAMS = b"num_threads=1"
 _ONE_OUTPUT_WRAPPERS = (None, "LGBMModel", "LGBMRegressor", "LGBMRanker", "LGBMClassifier")
-
-_lib_lock = threading.Lock()
-_lib: list[ctypes.CDLL | None] = []  # [] = not looked for yet; [None] = not found
 
 
 def _library_path() -> Path | None:
@@ -60,34 +57,32 @@ def _library_path() -> Path | None:
     return None
 
 
+@functools.cache
 def _library() -> ctypes.CDLL | None:
-    with _lib_lock:
-        if not _lib:
-            path = _library_path()
-            lib: ctypes.CDLL | None = None
-            if path is not None:
-                try:
-                    lib = ctypes.CDLL(str(path))
-                except OSError:  # e.g. its OpenMP runtime is missing: the package fails too
-                    lib = None
-            if lib is not None:
-                lib.LGBM_GetLastError.restype = ctypes.c_char_p
-                lib.LGBM_BoosterPredictForMat.argtypes = [
-                    ctypes.c_void_p,  # handle
-                    ctypes.c_void_p,  # data
-                    ctypes.c_int,  # data type
-                    ctypes.c_int32,  # rows
-                    ctypes.c_int32,  # columns
-                    ctypes.c_int,  # row major
-                    ctypes.c_int,  # predict type
-                    ctypes.c_int,  # start iteration
-                    ctypes.c_int,  # number of iterations
-                    ctypes.c_char_p,  # parameters
-                    ctypes.POINTER(ctypes.c_int64),  # out length
-                    ctypes.c_void_p,  # out results (double*)
-                ]
-            _lib.append(lib)
-        return _lib[0]
+    """The loaded library, or None if there is none to load (looked for once)."""
+    path = _library_path()
+    if path is None:
+        return None
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError:  # e.g. its OpenMP runtime is missing: the package fails too
+        return None
+    lib.LGBM_GetLastError.restype = ctypes.c_char_p
+    lib.LGBM_BoosterPredictForMat.argtypes = [
+        ctypes.c_void_p,  # handle
+        ctypes.c_void_p,  # data
+        ctypes.c_int,  # data type
+        ctypes.c_int32,  # rows
+        ctypes.c_int32,  # columns
+        ctypes.c_int,  # row major
+        ctypes.c_int,  # predict type
+        ctypes.c_int,  # start iteration
+        ctypes.c_int,  # number of iterations
+        ctypes.c_char_p,  # parameters
+        ctypes.POINTER(ctypes.c_int64),  # out length
+        ctypes.c_void_p,  # out results (double*)
+    ]
+    return lib
 
 
 def _check(lib: ctypes.CDLL, code: int) -> None:

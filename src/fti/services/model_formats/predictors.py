@@ -126,9 +126,7 @@ def predictor(model: Any, names: Sequence[str]) -> Predict:
                 proba = np.asarray(model.predict_proba(X32, check_input=False))[:, 1]
             else:
                 proba = checked(model.predict_proba, X)[:, 1]
-            # argmax of (1 - p, p), as predict does: a tie goes to the first class.
-            labels = np.asarray(classes)[(proba > 0.5).astype(np.int64)]
-            return list(labels.tolist()), [float(x) for x in proba]
+            return _binary(classes, proba)
         if X32 is not None:
             return list(np.asarray(model.predict(X32, check_input=False)).tolist()), None
         return list(checked(model.predict, X).tolist()), None
@@ -151,8 +149,15 @@ def _native_predictor(model: NativeLightGBM, columns: list[str]) -> Predict:
         out = model.predict(X)
         if classes is None:
             return list(out.tolist()), None
-        # argmax of (1 - p, p), as the wrapper's predict does: a tie goes to the first class.
-        labels = classes[(out > 0.5).astype(np.int64)]
-        return list(labels.tolist()), [float(x) for x in out]
+        return _binary(classes, out)
 
     return predict
+
+
+def _binary(classes: Any, proba: Any) -> Prediction:
+    """Labels and probabilities of a binary classifier from the positive class's probability:
+    argmax of (1 - p, p), as ``predict`` does (a tie goes to the first class)."""
+    import numpy as np
+
+    labels = np.asarray(classes)[(proba > 0.5).astype(np.int64)]
+    return list(labels.tolist()), [float(x) for x in proba]
