@@ -6,7 +6,10 @@ id to an ack file (fsync'd) after ``insert`` returns. The parent SIGKILLs it at 
 reopens the store and checks. (The next child imports fti meanwhile, and opens the store only
 once the check is done.) The same store is reused across kills, so each kill also lands on
 whatever the previous ones left behind. Kills: ``FTI_KILL_COUNT``, else 50 when ``CI=true``,
-else 12. Run with ``pytest -s`` to see the figure.
+else 12; each lands 0 to ``FTI_KILL_MAX_DELAY`` seconds (default 0.4) after the child is ready,
+except the last, which waits for the child to acknowledge a batch first, so that acknowledged
+batches are always part of what is checked (a slow store can take longer than the random
+delays for every insert). Run with ``pytest -s`` to see the figure.
 """
 
 from __future__ import annotations
@@ -63,6 +66,22 @@ def kill_count() -> int:
     if os.environ.get("FTI_KILL_COUNT"):
         return int(os.environ["FTI_KILL_COUNT"])
     return 50 if os.environ.get("CI", "").lower() == "true" else 12
+
+
+def max_delay() -> float:
+    return float(os.environ.get("FTI_KILL_MAX_DELAY", "0.4"))
+
+
+def wait_for_an_ack(ack: Path, before: int, child: subprocess.Popen[str]) -> None:
+    """Wait until the child has acknowledged more than ``before`` batches."""
+    deadline = time.monotonic() + 120
+    while len(acknowledged(ack)) <= before:
+        if child.poll() is not None:
+            pytest.fail(f"child exited before acknowledging a batch: {child.communicate()[1]}")
+        if time.monotonic() > deadline:
+            child.kill()
+            pytest.fail("child acknowledged no batch within 120 s")
+        time.sleep(0.01)
 
 
 def acknowledged(ack: Path) -> set[int]:
@@ -128,7 +147,7 @@ def test_kill_during_insert(tmp_path: Path) -> None:
         )
 
     child, next_batch = spawn(), 0
-    for _ in range(kills):
+    for round_ in range(kills):
         assert child.stdin is not None
         assert child.stdout is not None
         child.stdin.write(f"{next_batch}\n")
@@ -137,7 +156,9 @@ def test_kill_during_insert(tmp_path: Path) -> None:
         if line.strip() != "ready":
             child.kill()
             pytest.fail(f"child did not start: {line!r} {child.communicate()[1]}")
-        time.sleep(rng.uniform(0.0, 0.4))
+        if round_ == kills - 1:
+            wait_for_an_ack(ack, len(acknowledged(ack)), child)
+        time.sleep(rng.uniform(0.0, max_delay()))
         child.send_signal(signal.SIGKILL)
         _, err = child.communicate()
         assert child.returncode == -signal.SIGKILL, err  # it was still inserting, not crashed

@@ -32,5 +32,8 @@ def test_kill_during_insert_on_s3(
     monkeypatch.setenv("FTI_OFFLINE", offline)
     monkeypatch.setenv("FTI_ARTIFACTS", s3_server.url(s3_bucket, "killed/artifacts"))
     monkeypatch.setenv("FTI_KILL_COUNT", os.environ.get("FTI_S3_KILL_COUNT", "10"))
+    # An insert on S3 takes longer than locally (several requests per commit): kills spread
+    # over a longer window so that some land after an insert has returned.
+    monkeypatch.setenv("FTI_KILL_MAX_DELAY", "1.2")
     test_kill_insert.test_kill_during_insert(tmp_path)
     assert not (tmp_path / "store" / "offline").exists()  # the table really was on S3
